@@ -1,0 +1,5 @@
+import sys
+
+from mfbench.cli import main
+
+sys.exit(main())

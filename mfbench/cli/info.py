@@ -1,0 +1,30 @@
+"""`mfbench info DB`: what a table holds."""
+
+from __future__ import annotations
+
+import json
+
+
+def add_parser(sub, name, help_):
+    p = sub.add_parser(name, help=help_, description=help_)
+    p.add_argument("path", help="a table (.sqlite)")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from mfbench.table import info
+
+    d = info(args.path)
+    if args.json:
+        print(json.dumps(d, indent=2))
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    t = Table(title=d["path"], show_header=False)
+    for k, v in d.items():
+        if k != "path":
+            t.add_row(k, v if isinstance(v, str) else json.dumps(v))
+    Console().print(t)
+    return 0

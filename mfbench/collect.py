@@ -1,0 +1,382 @@
+"""Sweeps: plan (configs x seeds x schedules), then run what is missing and write it.
+
+Resumable by construction: the table's ``UNIQUE (config_id, seed, schedule_epochs)`` is the
+plan's to-do list, every trial is committed whole, and the driver is the only writer. Workers
+(local processes, packed GPU slots, or a Dask cluster) only train and return results.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import math
+import os
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mfbench.errors import UsageError
+from mfbench.space import (
+    BUDGET_INDEPENDENT_SCHEDULES,
+    config_id,
+    get_space,
+    iter_grid,
+    sample_configs,
+    space_to_json,
+    validate_config,
+)
+
+log = logging.getLogger(__name__)
+
+DESIGNS = ("sobol", "random", "grid", "file")
+
+
+@dataclass(frozen=True)
+class Job:
+    config: dict
+    seed: int
+    schedule_epochs: int
+
+    @property
+    def key(self) -> tuple[str, int, int]:
+        return (config_id(self.config), self.seed, self.schedule_epochs)
+
+
+@dataclass
+class Plan:
+    configs: list[dict]
+    seeds: list[int]
+    budgets: list[int]
+    jobs: list[Job]
+    todo: list[Job] = field(default_factory=list)
+
+    @staticmethod
+    def epochs(jobs: Sequence[Job]) -> int:
+        return sum(j.schedule_epochs for j in jobs)
+
+    def describe(self) -> str:
+        return (
+            f"{len(self.configs)} configs x {len(self.seeds)} seeds, ladder {self.budgets}: "
+            f"{len(self.jobs)} trainings ({self.epochs(self.jobs)} epochs); "
+            f"already done {len(self.jobs) - len(self.todo)}, to run {len(self.todo)} "
+            f"({self.epochs(self.todo)} epochs)"
+        )
+
+
+def parse_int_list(text: str, what: str) -> list[int]:
+    """``"0,1,2"`` or ``"0-4"`` (inclusive) or a mix."""
+    out: list[int] = []
+    try:
+        for part in str(text).split(","):
+            part = part.strip()
+            if not part:
+                continue
+            if "-" in part[1:]:
+                lo, hi = part.split("-", 1) if not part.startswith("-") else (part, part)
+                out.extend(range(int(lo), int(hi) + 1))
+            else:
+                out.append(int(part))
+    except ValueError:
+        raise UsageError(f"{what} must be integers like 0,1,2 or 0-4, got {text!r}") from None
+    if not out:
+        raise UsageError(f"{what} is empty")
+    return out
+
+
+def load_config_file(path: str | Path, space_name: str) -> list[dict]:
+    """Configs from a JSON list of objects or a CSV with one column per hyperparameter
+    (empty cells are inactive); each is validated against the space."""
+    p = Path(path)
+    if not p.exists():
+        raise UsageError(f"config file {p} does not exist")
+    cs = get_space(space_name)
+    try:
+        if p.suffix.lower() == ".json":
+            rows = json.loads(p.read_text())
+            if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+                raise UsageError(f"{p}: expected a JSON list of objects")
+        elif p.suffix.lower() == ".csv":
+            with open(p, newline="") as fh:
+                rows = [{k: _parse_cell(v) for k, v in r.items() if v not in ("", None)} for r in csv.DictReader(fh)]
+        else:
+            raise UsageError(f"{p}: config files must be .json or .csv")
+    except (json.JSONDecodeError, csv.Error) as exc:
+        raise UsageError(f"{p}: cannot parse ({exc})") from None
+    return [validate_config(cs, r) for r in rows]
+
+
+def _parse_cell(v: str) -> Any:
+    for conv in (int, float):
+        try:
+            return conv(v)
+        except ValueError:
+            pass
+    return {"True": True, "False": False, "true": True, "false": False}.get(v, v)
+
+
+def make_design(space_name: str, design: str, n_configs: int | None, seed: int = 0,
+                config_file: str | None = None) -> list[dict]:
+    cs = get_space(space_name)
+    if design == "grid":
+        return list(iter_grid(cs))
+    if design == "file":
+        if not config_file:
+            raise UsageError("--design file needs --config-file")
+        return load_config_file(config_file, space_name)
+    if design in ("sobol", "random"):
+        if not n_configs or n_configs < 1:
+            raise UsageError(f"--design {design} needs --n-configs >= 1")
+        return sample_configs(cs, n_configs, seed, design)
+    raise UsageError(f"unknown design {design!r}; known: {', '.join(DESIGNS)}")
+
+
+def schedules_for(config: dict, budgets: Sequence[int]) -> list[int]:
+    """The schedule lengths to train: one per budget when the LR schedule depends on the
+    total epoch count, else just the largest (its prefix serves every budget)."""
+    if config.get("lr_schedule", "constant") in BUDGET_INDEPENDENT_SCHEDULES:
+        return [int(max(budgets))]
+    return [int(b) for b in budgets]
+
+
+def make_plan(configs: list[dict], seeds: Sequence[int], budgets: Sequence[int],
+              done: set[tuple[str, int, int]] = frozenset()) -> Plan:  # type: ignore[assignment]
+    budgets = sorted(int(b) for b in budgets)
+    if budgets[0] < 1 or len(set(budgets)) != len(budgets):
+        raise UsageError(f"--budgets must be distinct positive integers, got {budgets}")
+    jobs = [Job(c, int(s), e) for c in configs for s in seeds for e in schedules_for(c, budgets)]
+    # longest first: the slowest trainings do not end up alone at the tail of a parallel sweep
+    jobs.sort(key=lambda j: -j.schedule_epochs)
+    plan = Plan(configs, list(seeds), budgets, jobs)
+    plan.todo = [j for j in jobs if j.key not in done]
+    return plan
+
+
+# --------------------------------------------------------------------------------------
+# Workers
+# --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    dataset: str
+    data_dir: str | None = None
+    split_seed: int = 0
+    folds: int = 0
+
+
+def run_job(job: Job, data: DataSpec, device: str, threads: int = 1):
+    """Train one job (in whatever process calls it): the function workers execute."""
+    import torch
+
+    from mfbench.data import load_dataset
+    from mfbench.train import train_trial
+
+    torch.set_num_threads(max(1, threads))
+    ds = load_dataset(data.dataset, data.data_dir, data.split_seed, data.folds)
+    return train_trial(job.config, ds, job.seed, job.schedule_epochs, device=device)
+
+
+def _init_worker(gpu_queue: Any) -> None:
+    if gpu_queue is not None:
+        os.environ["CUDA_VISIBLE_DEVICES"] = str(gpu_queue.get())
+
+
+def resolve_slots(device: str, workers: int, trials_per_gpu: str | int) -> tuple[int, list[int] | None]:
+    """How many worker processes, and (on CUDA) which GPU each one is pinned to.
+
+    ``trials_per_gpu="auto"`` packs as many trials per GPU as its memory allows at about
+    1.5 GiB per small-CNN trial, capped at 8 (past that the SMs, not memory, are the limit)."""
+    if device == "cpu" or (device == "auto" and not _cuda_available()):
+        return max(1, workers), None
+    import torch
+
+    n_gpus = torch.cuda.device_count()
+    if n_gpus == 0:
+        raise UsageError("--device cuda but no CUDA device is visible")
+    if trials_per_gpu == "auto":
+        free, _ = torch.cuda.mem_get_info(0)
+        per_gpu = int(max(1, min(8, free // (1.5 * 2**30))))
+    else:
+        per_gpu = int(trials_per_gpu)
+    slots = [g for g in range(n_gpus) for _ in range(per_gpu)]
+    return len(slots), slots
+
+
+def _cuda_available() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def _execute_local(todo: list[Job], data: DataSpec, device: str, workers: int,
+                   gpu_slots: list[int] | None) -> Iterator[Any]:
+    if workers == 1 and gpu_slots is None:
+        threads = os.cpu_count() or 1
+        for job in todo:
+            yield run_job(job, data, device, threads)
+        return
+    import multiprocessing as mp
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+    ctx = mp.get_context("spawn")
+    queue = None
+    if gpu_slots is not None:
+        queue = ctx.Queue()
+        for g in gpu_slots:
+            queue.put(g)
+    threads = max(1, (os.cpu_count() or 1) // workers) if gpu_slots is None else 1
+    worker_device = "cuda" if gpu_slots is not None else device
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker, initargs=(queue,))
+    pending: set = set()
+    it = iter(todo)
+    try:
+        while True:
+            while len(pending) < 2 * workers:
+                job = next(it, None)
+                if job is None:
+                    break
+                pending.add(pool.submit(run_job, job, data, worker_device, threads))
+            if not pending:
+                break
+            finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for fut in finished:
+                yield fut.result()
+    finally:
+        for fut in pending:
+            fut.cancel()
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _execute_dask(todo: list[Job], data: DataSpec, device: str, address: Any) -> Iterator[Any]:
+    try:
+        from distributed import Client, as_completed
+    except ImportError:
+        raise UsageError("--dask needs the 'distributed' package") from None
+    client = address if hasattr(address, "submit") else Client(address)
+    resources = {"GPU": 1} if device == "cuda" else None
+    try:
+        futures = [
+            client.submit(run_job, job, data, device, 1, resources=resources, pure=False, key=f"trial-{i}-{job.key[0]}-{job.seed}-{job.schedule_epochs}")
+            for i, job in enumerate(todo)
+        ]
+        for fut in as_completed(futures):
+            yield fut.result()
+    finally:
+        if client is not address:
+            client.close()
+
+
+# --------------------------------------------------------------------------------------
+# The driver
+# --------------------------------------------------------------------------------------
+
+
+@dataclass
+class Summary:
+    planned: int
+    skipped: int
+    ran: int = 0
+    ok: int = 0
+    diverged: int = 0
+    failed: int = 0
+    epochs: int = 0
+    seconds: float = 0.0
+    failures: list[str] = field(default_factory=list)
+
+    @property
+    def epochs_per_second(self) -> float:
+        return self.epochs / self.seconds if self.seconds > 0 else float("nan")
+
+
+def collect(
+    *,
+    dataset: str,
+    space: str,
+    db: str | Path,
+    design: str = "sobol",
+    n_configs: int | None = None,
+    seeds: Sequence[int] = (0, 1, 2),
+    budgets: Sequence[int] = (1, 3, 9, 27),
+    workers: int = 1,
+    device: str = "cpu",
+    trials_per_gpu: str | int = 1,
+    dask: Any = None,
+    data_dir: str | None = None,
+    folds: int = 0,
+    design_seed: int = 0,
+    config_file: str | None = None,
+    benchmark: str | None = None,
+    progress: bool = True,
+    dry_run: bool = False,
+    max_trials: int | None = None,
+) -> Summary:
+    """Run every (config, seed, schedule) of the design that ``db`` does not hold yet."""
+    from mfbench import __version__
+    from mfbench.data import load_dataset
+    from mfbench.table import TableWriter
+
+    if workers < 1:
+        raise UsageError("--workers must be >= 1")
+    if device not in ("auto", "cpu", "cuda"):
+        raise UsageError("--device must be auto, cpu or cuda")
+    ds = load_dataset(dataset, data_dir, 0, folds)  # fails fast, before anything is written
+    configs = make_design(space, design, n_configs, design_seed, config_file)
+    budgets = sorted(int(b) for b in budgets)
+    meta = {
+        "benchmark": benchmark or Path(db).stem,
+        "dataset": dataset,
+        "space_name": space,
+        "space_json": space_to_json(get_space(space)),
+        "budgets": budgets,
+        "split": ds.describe() | {"n_classes": ds.n_classes},
+        "folds": folds,
+        "schedule_semantics": "scratch: run with schedule_epochs == budget; continue: prefix of the "
+        "max-budget run; budget-independent schedules (constant) train once to the max budget",
+        "mfbench_version": __version__,
+    }
+    writer = TableWriter.open(db, meta)
+    try:
+        existing = json.loads(dict(writer.con.execute("SELECT key, value FROM meta")).get("seeds", "[]"))
+        writer.set_meta("seeds", sorted(set(existing) | {int(s) for s in seeds}))
+        writer.set_meta("design", {"design": design, "n_configs": len(configs), "design_seed": design_seed})
+        plan = make_plan(configs, seeds, budgets, writer.done_keys())
+        todo = plan.todo[:max_trials] if max_trials else plan.todo
+        log.info("plan: %s", plan.describe())
+        summary = Summary(planned=len(plan.jobs), skipped=len(plan.jobs) - len(plan.todo))
+        if dry_run or not todo:
+            return summary
+        n_workers, gpu_slots = resolve_slots(device, workers, trials_per_gpu) if dask is None else (1, None)
+        data = DataSpec(dataset, data_dir, 0, folds)
+        if dask is not None:
+            results = _execute_dask(todo, data, "cuda" if device == "cuda" else "cpu", dask)
+        else:
+            results = _execute_local(todo, data, device, n_workers, gpu_slots)
+        _drive(results, writer, summary, todo, progress)
+        return summary
+    finally:
+        writer.close()
+
+
+def _drive(results: Iterator[Any], writer: Any, summary: Summary, todo: list[Job], progress: bool) -> None:
+    from mfbench.progress import TrialProgress
+
+    total_epochs = Plan.epochs(todo)
+    t0 = time.perf_counter()
+    with TrialProgress(len(todo), total_epochs, enabled=progress) as bar:
+        for res in results:
+            writer.write(res)
+            summary.ran += 1
+            setattr(summary, res.status, getattr(summary, res.status) + 1)
+            summary.epochs += len(res.epochs)
+            if res.status == "failed":
+                summary.failures.append(f"{res.config_id} seed {res.seed} T={res.schedule_epochs}: {res.reason}")
+            summary.seconds = time.perf_counter() - t0
+            bar.advance(res.status, res.schedule_epochs)
+
+
+def estimate_hours(summary: Summary, remaining_epochs: int) -> float:
+    eps = summary.epochs_per_second
+    return remaining_epochs / eps / 3600 if eps and math.isfinite(eps) else float("nan")

@@ -1,0 +1,5 @@
+"""Optimizers behind one ask/tell protocol; see ``base.REGISTRY`` for the names."""
+
+from mfbench.optimizers.base import Capabilities, Optimizer, Trial, available, get_optimizer_class, make_optimizer
+
+__all__ = ["Capabilities", "Optimizer", "Trial", "available", "get_optimizer_class", "make_optimizer"]
