@@ -146,9 +146,9 @@ def make_plan(configs: list[dict], seeds: Sequence[int], budgets: Sequence[int],
     budgets = sorted(int(b) for b in budgets)
     if budgets[0] < 1 or len(set(budgets)) != len(budgets):
         raise UsageError(f"--budgets must be distinct positive integers, got {budgets}")
-    jobs = [Job(c, int(s), e) for c in configs for s in seeds for e in schedules_for(c, budgets)]
-    # longest first: the slowest trainings do not end up alone at the tail of a parallel sweep
-    jobs.sort(key=lambda j: -j.schedule_epochs)
+    # config-major, so that a sweep stopped half-way leaves whole configurations (every seed,
+    # every schedule) rather than a little of each; longest schedule first within a config
+    jobs = [Job(c, int(s), e) for c in configs for e in reversed(schedules_for(c, budgets)) for s in seeds]
     plan = Plan(configs, list(seeds), budgets, jobs)
     plan.todo = [j for j in jobs if j.key not in done]
     return plan

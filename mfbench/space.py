@@ -66,7 +66,7 @@ def cnn_space(seed: int | None = None) -> ConfigurationSpace:
             Integer("resnet_blocks", (1, 3), default=2),
             Integer("vgg_convs", (1, 3), default=2),
             Integer("inception_modules", (1, 3), default=1),
-            Integer("width", (8, 64), log=True, default=16),
+            Integer("width", (4, 32), log=True, default=16),
             Categorical("kernel_size", [3, 5], default=3),
             Categorical("activation", list(ACTIVATIONS), default="relu"),
             Float("dropout", (0.0, 0.5), default=0.0),
