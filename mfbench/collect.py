@@ -212,9 +212,9 @@ def _cuda_available() -> bool:
 
 
 def _execute_local(todo: list[Job], data: DataSpec, device: str, workers: int,
-                   gpu_slots: list[int] | None) -> Iterator[Any]:
+                   gpu_slots: list[int] | None, threads: int | None = None) -> Iterator[Any]:
     if workers == 1 and gpu_slots is None:
-        threads = os.cpu_count() or 1
+        threads = threads or os.cpu_count() or 1
         for job in todo:
             yield run_job(job, data, device, threads)
         return
@@ -227,7 +227,7 @@ def _execute_local(todo: list[Job], data: DataSpec, device: str, workers: int,
         queue = ctx.Queue()
         for g in gpu_slots:
             queue.put(g)
-    threads = max(1, (os.cpu_count() or 1) // workers) if gpu_slots is None else 1
+    threads = threads or (max(1, (os.cpu_count() or 1) // workers) if gpu_slots is None else 1)
     worker_device = "cuda" if gpu_slots is not None else device
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker, initargs=(queue,))
     pending: set = set()
@@ -250,7 +250,7 @@ def _execute_local(todo: list[Job], data: DataSpec, device: str, workers: int,
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _execute_dask(todo: list[Job], data: DataSpec, device: str, address: Any) -> Iterator[Any]:
+def _execute_dask(todo: list[Job], data: DataSpec, device: str, address: Any, threads: int | None = None) -> Iterator[Any]:
     try:
         from distributed import Client, as_completed
     except ImportError:
@@ -259,7 +259,7 @@ def _execute_dask(todo: list[Job], data: DataSpec, device: str, address: Any) ->
     resources = {"GPU": 1} if device == "cuda" else None
     try:
         futures = [
-            client.submit(run_job, job, data, device, 1, resources=resources, pure=False, key=f"trial-{i}-{job.key[0]}-{job.seed}-{job.schedule_epochs}")
+            client.submit(run_job, job, data, device, threads or 1, resources=resources, pure=False, key=f"trial-{i}-{job.key[0]}-{job.seed}-{job.schedule_epochs}")
             for i, job in enumerate(todo)
         ]
         for fut in as_completed(futures):
@@ -312,8 +312,13 @@ def collect(
     progress: bool = True,
     dry_run: bool = False,
     max_trials: int | None = None,
+    threads: int | None = None,
 ) -> Summary:
-    """Run every (config, seed, schedule) of the design that ``db`` does not hold yet."""
+    """Run every (config, seed, schedule) of the design that ``db`` does not hold yet.
+
+    ``threads``: torch CPU threads per trial (default: all cores when sequential, an equal
+    share per worker otherwise). Results are bit-identical across execution paths only at the
+    same thread count."""
     from mfbench import __version__
     from mfbench.data import load_dataset
     from mfbench.table import TableWriter
@@ -351,9 +356,9 @@ def collect(
         n_workers, gpu_slots = resolve_slots(device, workers, trials_per_gpu) if dask is None else (1, None)
         data = DataSpec(dataset, data_dir, 0, folds)
         if dask is not None:
-            results = _execute_dask(todo, data, "cuda" if device == "cuda" else "cpu", dask)
+            results = _execute_dask(todo, data, "cuda" if device == "cuda" else "cpu", dask, threads)
         else:
-            results = _execute_local(todo, data, device, n_workers, gpu_slots)
+            results = _execute_local(todo, data, device, n_workers, gpu_slots, threads)
         _drive(results, writer, summary, todo, progress)
         return summary
     finally:

@@ -8,6 +8,7 @@ has the same id in every process, library and table.
 from __future__ import annotations
 
 import hashlib
+import io
 import itertools
 import json
 import math
@@ -29,7 +30,6 @@ from ConfigSpace.hyperparameters import (
     CategoricalHyperparameter,
     NumericalHyperparameter,
 )
-from ConfigSpace.read_and_write import json as cs_json
 
 from mfbench.errors import UsageError
 
@@ -141,11 +141,13 @@ def get_space(name: str, seed: int | None = None) -> ConfigurationSpace:
 
 
 def space_to_json(cs: ConfigurationSpace) -> str:
-    return cs_json.write(cs)
+    buf = io.StringIO()
+    cs.to_json(buf)
+    return buf.getvalue()
 
 
 def space_from_json(text: str) -> ConfigurationSpace:
-    return cs_json.read(text)
+    return ConfigurationSpace.from_json(io.StringIO(text))
 
 
 # --------------------------------------------------------------------------------------

@@ -362,8 +362,14 @@ def export_parquet(path: str | Path, out: str | Path) -> Path:
 
     df = to_frame(path)
     for col in df.columns:
-        if col.startswith("hp_") and df[col].dtype == object:
-            df[col] = df[col].map(lambda v: None if v is None else json.dumps(v))
+        if col.startswith("hp_"):  # typed columns; an inactive hyperparameter is null
+            present = [v for v in df[col] if v is not None]
+            if present and all(isinstance(v, bool) for v in present):
+                df[col] = df[col].astype("boolean")
+            elif present and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in present):
+                df[col] = df[col].astype("float64")
+            else:
+                df[col] = df[col].astype("string")
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(out.suffix + ".tmp")

@@ -1,0 +1,56 @@
+"""Epochs per second of mfbench's trial code against a naive torchvision-style loop, on the
+same fixed sample of `cnn` configs on digits, measured side by side in one run.
+
+    python scripts/bench_train.py [--configs 8] [--epochs 3] [--device cpu|cuda] [--threads 1]
+
+Prints one row per config and the ratio of total epochs/s. Goal: >= 3x on the CPU, >= 10x on a GPU.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(__file__))
+
+import torch  # noqa: E402
+
+from mfbench.data import load_dataset  # noqa: E402
+from mfbench.space import get_space, sample_configs  # noqa: E402
+from mfbench.train import train_trial  # noqa: E402
+from naive_loop import naive_train  # noqa: E402
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--configs", type=int, default=8)
+    ap.add_argument("--epochs", type=int, default=3)
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--dataset", default="digits")
+    a = ap.parse_args()
+    torch.set_num_threads(a.threads)
+    ds = load_dataset(a.dataset)
+    configs = sample_configs(get_space("cnn"), a.configs, seed=2026, design="sobol")
+    train_trial(configs[0], ds, 0, 1, device=a.device)  # warm-up (data to device, kernels)
+    naive_train(configs[0], ds, 0, 1, device=a.device)
+    ours_t = naive_t = 0.0
+    print(f"{'config':<44} {'ours s/epoch':>12} {'naive s/epoch':>13} {'ratio':>6}")
+    for c in configs:
+        t0 = time.perf_counter()
+        r = train_trial(c, ds, 0, a.epochs, device=a.device)
+        ours = (time.perf_counter() - t0) / max(len(r.epochs), 1)
+        naive = naive_train(c, ds, 0, a.epochs, device=a.device)
+        ours_t += ours
+        naive_t += naive
+        name = f"{c['architecture']} w{c['width']} bs{c['batch_size']} {c['optimizer']} {c['augmentation']}"
+        print(f"{name:<44} {ours:>12.3f} {naive:>13.3f} {naive / ours:>6.2f}")
+    print(f"\n{a.dataset} on {a.device} ({a.threads} thread(s)), {a.configs} configs x {a.epochs} epochs: "
+          f"ours {a.configs / ours_t:.2f} epochs/s, naive {a.configs / naive_t:.2f} epochs/s, "
+          f"speed-up {naive_t / ours_t:.2f}x")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,120 @@
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+
+import pytest
+
+from mfbench.collect import collect, make_plan, parse_int_list
+from mfbench.errors import UsageError
+from mfbench.space import config_id
+
+
+@pytest.fixture
+def config_file(tmp_path, tiny_config):
+    a = dict(tiny_config)
+    b = dict(tiny_config, lr_schedule="constant", width=5)
+    c = {k: v for k, v in tiny_config.items() if k not in ("resnet_blocks", "momentum")}
+    c.update(architecture="vgg", vgg_convs=1, optimizer="adam", learning_rate=0.003)
+    p = tmp_path / "configs.json"
+    p.write_text(json.dumps([a, b, c]))
+    return p
+
+
+def _rows(db):
+    """Every (run, epoch) as comparable tuples, timings and host details left out."""
+    con = sqlite3.connect(db)
+    rows = con.execute(
+        "SELECT r.config_id, r.seed, r.schedule_epochs, r.status, r.n_epochs, e.epoch, e.train_loss, e.val_loss,"
+        " e.val_acc, e.val_f1, e.test_acc, e.lr FROM runs r JOIN epochs e USING (run_id)"
+        " ORDER BY r.config_id, r.seed, r.schedule_epochs, e.epoch"
+    ).fetchall()
+    n_runs = con.execute("SELECT COUNT(*) FROM runs").fetchone()[0]
+    con.close()
+    return n_runs, rows
+
+
+def _cli(db, config_file, *extra):
+    return [sys.executable, "-m", "mfbench", "collect", "--dataset", "digits", "--space", "cnn", "--design", "file",
+            "--config-file", str(config_file), "--seeds", "0,1", "--budgets", "1,2,3", "--db", str(db),
+            "--device", "cpu", "--no-progress", *extra]  # fmt: skip
+
+
+def test_plan_follows_fidelity_semantics(config_file):
+    from mfbench.collect import load_config_file
+
+    configs = load_config_file(config_file, "cnn")
+    plan = make_plan(configs, [0, 1], [1, 2, 3])
+    # cosine: one training per budget; constant: one training to the largest budget
+    assert len(plan.jobs) == 2 * (3 + 1 + 3) and plan.epochs(plan.jobs) == 2 * (6 + 3 + 6)
+    done = {plan.jobs[0].key, plan.jobs[1].key}
+    assert len(make_plan(configs, [0, 1], [1, 2, 3], done).todo) == len(plan.jobs) - 2
+    assert parse_int_list("0-2,5", "x") == [0, 1, 2, 5]
+
+
+def test_small_real_collect_and_sigkill_resume(tmp_path, config_file):
+    full = tmp_path / "full.sqlite"
+    subprocess.run(_cli(full, config_file), check=True, capture_output=True)
+    n_full, rows_full = _rows(full)
+    assert n_full == 14
+
+    killed = tmp_path / "killed.sqlite"
+    proc = subprocess.Popen(_cli(killed, config_file), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while time.time() < deadline:
+        if killed.exists():
+            try:
+                con = sqlite3.connect(killed)
+                n = con.execute("SELECT COUNT(*) FROM runs").fetchone()[0]
+                con.close()
+            except sqlite3.OperationalError:
+                n = 0
+            if n >= 3:
+                break
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    n_mid, _ = _rows(killed)
+    assert 3 <= n_mid < 14, "the kill must land mid-way"
+    out = subprocess.run(_cli(killed, config_file), check=True, capture_output=True, text=True)
+    assert f"{n_mid} already in the table" in out.stdout
+    assert _rows(killed) == (n_full, rows_full)  # the same trials, identical metrics, none twice
+
+
+def test_contradicting_options_are_refused(tmp_path, config_file):
+    db = tmp_path / "t.sqlite"
+    collect(dataset="digits", space="cnn", db=db, design="file", config_file=str(config_file), seeds=[0],
+            budgets=[1], progress=False, max_trials=1)  # fmt: skip
+    for change, word in [({"budgets": [1, 3]}, "budgets"), ({"space": "cnn-grid", "design": "grid"}, "space_name")]:
+        kw = dict(dataset="digits", space="cnn", db=db, design="file", config_file=str(config_file), seeds=[0],
+                  budgets=[1], progress=False, dry_run=True) | change  # fmt: skip
+        with pytest.raises(UsageError, match=word):
+            collect(**kw)
+    out = subprocess.run(_cli(db, config_file), capture_output=True, text=True)
+    assert out.returncode == 2 and "budgets" in out.stderr and "Traceback" not in out.stderr
+    bad = subprocess.run(_cli(tmp_path / "x.sqlite", config_file, "--workers", "0"), capture_output=True, text=True)
+    assert bad.returncode == 2 and not (tmp_path / "x.sqlite").exists()
+
+
+def test_dask_local_cluster_writes_the_same_rows(tmp_path, config_file):
+    from distributed import Client, LocalCluster
+
+    kw = dict(dataset="digits", space="cnn", design="file", config_file=str(config_file), seeds=[0],
+              budgets=[1, 2], progress=False, threads=1)  # fmt: skip
+    collect(db=tmp_path / "local.sqlite", **kw)
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        with Client(cluster) as client:
+            s = collect(db=tmp_path / "dask.sqlite", dask=client, **kw)
+    assert s.ran == 5 and s.ok == 5
+    assert _rows(tmp_path / "dask.sqlite") == _rows(tmp_path / "local.sqlite")
+
+
+def test_parallel_workers_write_the_same_rows(tmp_path, config_file):
+    kw = dict(dataset="digits", space="cnn", design="file", config_file=str(config_file), seeds=[0],
+              budgets=[1, 2], progress=False, threads=1)  # fmt: skip
+    collect(db=tmp_path / "one.sqlite", **kw)
+    collect(db=tmp_path / "two.sqlite", workers=2, **kw)
+    assert _rows(tmp_path / "two.sqlite") == _rows(tmp_path / "one.sqlite")
