@@ -1,0 +1,228 @@
+"""Figures of the report: CD diagram, anytime regret, average rank over time, p-value matrix.
+
+Matplotlib with the Agg backend (no display needed). Every function takes a ``colors`` map
+from method to colour so that one optimizer keeps its colour across all figures of a report.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from matplotlib.colors import LogNorm  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+from mfbench.stats import Comparison  # noqa: E402
+
+LINESTYLES = ("-", "--", "-.", ":")
+
+
+def method_colors(methods: Sequence[str]) -> dict[str, tuple]:
+    """One colour per method, in the given order (tab10, or tab20 beyond ten methods)."""
+    cmap = plt.get_cmap("tab10" if len(methods) <= 10 else "tab20")
+    return {m: cmap(i % cmap.N) for i, m in enumerate(methods)}
+
+
+def method_linestyles(methods: Sequence[str]) -> dict[str, str]:
+    """Line styles that cycle more slowly than colours, so twenty methods stay distinguishable."""
+    per = 10 if len(methods) <= 10 else 20
+    return {m: LINESTYLES[(i // per) % len(LINESTYLES)] if len(methods) > per else "-" for i, m in enumerate(methods)}
+
+
+def save_figure(fig: Figure, folder: Path, stem: str) -> dict[str, str]:
+    """Write ``stem.png`` and ``stem.svg``; return their paths and the PNG as base64 for inlining."""
+    folder.mkdir(parents=True, exist_ok=True)
+    # one layout pass for both formats (the tight box is in inches, independent of the dpi)
+    bbox = fig.get_tightbbox(fig.canvas.get_renderer()).padded(0.1)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=150, bbox_inches=bbox)
+    png = folder / f"{stem}.png"
+    png.write_bytes(buf.getvalue())
+    svg = folder / f"{stem}.svg"
+    fig.savefig(svg, format="svg", bbox_inches=bbox)
+    plt.close(fig)
+    return {"png": str(png), "svg": str(svg), "base64": base64.b64encode(buf.getvalue()).decode("ascii")}
+
+
+def _bar_levels(intervals: list[tuple[float, float]], gap: float) -> list[int]:
+    """Stack intervals in rows so that no two in one row touch (greedy, in order)."""
+    rows: list[list[tuple[float, float]]] = []
+    levels = []
+    for lo, hi in intervals:
+        for i, row in enumerate(rows):
+            if all(hi + gap < a or lo - gap > b for a, b in row):
+                row.append((lo, hi))
+                levels.append(i)
+                break
+        else:
+            rows.append([(lo, hi)])
+            levels.append(len(rows) - 1)
+    return levels
+
+
+def plot_cd(comp: Comparison, *, title: str, colors: Mapping[str, tuple] | None = None,
+            blocks_note: str | None = None) -> Figure:
+    """Demšar-style critical-difference diagram: best (rank 1) on the right, CD bar on top.
+
+    Bars join methods whose average ranks differ by at most the Nemenyi CD. They are drawn
+    only when the omnibus test rejects; otherwise the figure says "not significant".
+    """
+    ranks = comp.average_ranks.sort_values()
+    names = list(ranks.index)
+    k = len(names)
+    colors = colors or method_colors(comp.methods)
+    n_right = math.ceil(k / 2)  # the better half, labelled on the right
+    right, left = names[:n_right], names[n_right:][::-1]  # outermost point gets the top row
+    cliques = comp.cd_cliques if comp.significant else []
+    intervals = [(float(ranks[c].min()), float(ranks[c].max())) for c in cliques]
+    levels = _bar_levels(intervals, gap=0.08)
+    n_levels = (max(levels) + 1) if levels else 0
+    bar_top, bar_step, row_step = -0.45, 0.28, 0.5
+    first_row = bar_top - n_levels * bar_step - 0.25
+    n_rows = max(len(right), len(left))
+    bottom = first_row - (n_rows - 1) * row_step - 0.6
+    height_units = 2.6 - bottom
+    fig, ax = plt.subplots(figsize=(9.0, 0.55 + 0.42 * height_units))
+    ax.set_xlim(k + 0.25, 0.75)  # inverted: rank 1 (best) on the right
+    ax.set_ylim(bottom, 2.3)
+    ax.axis("off")
+    # the rank axis
+    ax.plot([k, 1], [0, 0], color="k", lw=1.2)
+    for t in np.arange(1, k + 0.01, 0.5):
+        major = float(t).is_integer()
+        ax.plot([t, t], [0, 0.16 if major else 0.09], color="k", lw=1.0)
+        if major:
+            ax.text(t, 0.24, f"{int(t)}", ha="center", va="bottom", fontsize=10)
+    ax.text((k + 1) / 2, 0.72, "average rank  (1 = best;  better \u2192)", ha="center", va="bottom", fontsize=10)
+    # the critical difference
+    cd = comp.critical_difference
+    if cd <= k - 1:
+        ax.plot([k, k - cd], [1.45, 1.45], color="k", lw=1.6)
+        for x in (k, k - cd):
+            ax.plot([x, x], [1.35, 1.55], color="k", lw=1.2)
+        ax.text(k - cd / 2, 1.62, f"CD = {cd:.2f} (Nemenyi, \u03b1 = {comp.alpha:g})", ha="center", va="bottom",
+                fontsize=9)
+    else:
+        ax.text(k, 1.45, f"CD = {cd:.2f} (Nemenyi, \u03b1 = {comp.alpha:g}) exceeds the rank range", ha="left",
+                va="center", fontsize=9)
+    # clique bars
+    for (lo, hi), lev in zip(intervals, levels, strict=True):
+        y = bar_top - lev * bar_step
+        ax.plot([hi + 0.03, lo - 0.03], [y, y], color="k", lw=3.2, solid_capstyle="round", zorder=4)
+    # elbows and labels
+    for side, group in (("right", right), ("left", left)):
+        for row, m in enumerate(group):
+            r, y = float(ranks[m]), first_row - row * row_step
+            end = 0.75 if side == "right" else k + 0.25
+            c = colors.get(m, "k")
+            ax.plot([r, r, end], [0, y, y], color=c, lw=1.6, zorder=3)
+            ax.plot([r], [0], marker="o", color=c, ms=6, zorder=5)
+            label = f"({r:.2f})  {m}" if side == "right" else f"{m}  ({r:.2f})"
+            ax.text(end - 0.04 if side == "right" else end + 0.04, y, label, ha="left" if side == "right" else "right",
+                    va="center", fontsize=10, clip_on=False)
+    stats_line = (f"Friedman \u03c7\u00b2 = {comp.friedman_chi2:.2f} (p = {comp.friedman_p:.3g}),  "
+                  f"Iman\u2013Davenport F = {comp.iman_davenport_f:.2f} (p = {comp.iman_davenport_p:.3g}),  "
+                  f"N = {comp.n_blocks} blocks")
+    ax.set_title(title + ("\n" + blocks_note if blocks_note else ""), fontsize=11, pad=4, loc="center")
+    ax.text((k + 1) / 2, 2.05, stats_line, ha="center", va="bottom", fontsize=8.5, color="0.25")
+    if comp.significant:
+        note = f"bars: no significant difference (Nemenyi CD, \u03b1 = {comp.alpha:g})"
+        ax.text((k + 1) / 2, bottom + 0.05, note, ha="center", va="bottom", fontsize=8.5, color="0.3")
+    else:
+        ax.text((k + 1) / 2, bottom + 0.05,
+                f"not significant (Friedman p = {comp.friedman_p:.3g}, Iman\u2013Davenport p = "
+                f"{comp.iman_davenport_p:.3g} \u2265 \u03b1 = {comp.alpha:g}): no post-hoc bars",
+                ha="center", va="bottom", fontsize=9.5, color="#b00020", fontweight="bold")
+    return fig
+
+
+def _band(ax, x, mean, se, floor, color, ls, label):
+    m = np.clip(mean, floor, None)
+    ax.plot(x, m, drawstyle="steps-post", color=color, ls=ls, lw=1.8, label=label)
+    if np.any(se > 0):
+        ax.fill_between(x, np.clip(mean - se, floor, None), np.clip(mean + se, floor, None), step="post",
+                        color=color, alpha=0.18, lw=0)
+
+
+def plot_anytime(benchmark: str, panels: Sequence[tuple[str, pd.DataFrame]], *, colors: Mapping[str, tuple],
+                 styles: Mapping[str, str] | None = None, floor: float = 1e-4, n_seeds: int | None = None) -> Figure:
+    """Mean ± standard error of incumbent regret over seeds, one log-log panel per x quantity.
+
+    Each panel frame has columns ``x, method, mean, se`` on a common grid of x values.
+    """
+    styles = styles or {}
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 3.9), sharey=True, squeeze=False)
+    for ax, (xlabel, frame) in zip(axes[0], panels, strict=True):
+        for m, g in frame.groupby("method", sort=False):
+            _band(ax, g["x"].to_numpy(), g["mean"].to_numpy(), g["se"].to_numpy(), floor, colors.get(m, "k"),
+                  styles.get(m, "-"), m)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel(xlabel)
+        ax.grid(True, which="major", alpha=0.3)
+    axes[0][0].set_ylabel(f"normalized regret (log; lower is better;\nclipped at {floor:g})")
+    seeds = f", mean \u00b1 s.e. over {n_seeds} seeds" if n_seeds else ", mean \u00b1 s.e. over seeds"
+    fig.suptitle(f"Anytime performance on {benchmark}{seeds}", fontsize=11)
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 5), frameon=False,
+               bbox_to_anchor=(0.5, -0.02 - 0.05 * ((len(labels) - 1) // 5)))
+    fig.tight_layout(rect=(0, 0.1 + 0.05 * ((len(labels) - 1) // 5), 1, 1))
+    return fig
+
+
+def plot_rank_over_time(frame: pd.DataFrame, *, colors: Mapping[str, tuple], styles: Mapping[str, str] | None = None,
+                        title: str, xlabel: str) -> Figure:
+    """Average rank (1 = best) of each method against a common x grid; ``frame``: x, method, rank."""
+    styles = styles or {}
+    methods = list(dict.fromkeys(frame["method"]))
+    fig, ax = plt.subplots(figsize=(8.0, 4.2))
+    for m in methods:
+        g = frame[frame["method"] == m]
+        ax.plot(g["x"], g["rank"], drawstyle="steps-post", color=colors.get(m, "k"), ls=styles.get(m, "-"), lw=1.8,
+                label=m)
+    ax.set_xscale("log")
+    ax.set_ylim(len(methods) + 0.2, 0.8)  # rank 1 (best) at the top
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("average rank (1 = best, at the top)")
+    ax.set_title(title, fontsize=11)
+    ax.grid(True, alpha=0.3)
+    ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
+    fig.tight_layout()
+    return fig
+
+
+def plot_pvalues(p: pd.DataFrame, *, alpha: float, title: str) -> Figure:
+    """Heatmap of Holm-adjusted pairwise p-values; cells below alpha are marked with a star."""
+    k = len(p)
+    size = max(4.2, 0.75 * k + 2.2)
+    fig, ax = plt.subplots(figsize=(size + 1.0, size))
+    vals = p.to_numpy(dtype=float).copy()
+    np.fill_diagonal(vals, np.nan)
+    cmap = plt.get_cmap("viridis").with_extremes(bad="0.92")
+    # log colour scale: the interesting differences are between 0.001, 0.01 and alpha, not near 1
+    lo = min(1e-3, float(np.nanmin(vals))) if k > 1 else 1e-3
+    norm = LogNorm(vmin=max(lo, 1e-12), vmax=1.0)
+    im = ax.imshow(np.clip(vals, norm.vmin, 1.0), cmap=cmap, norm=norm)
+    ax.set_xticks(range(k), p.columns, rotation=40, ha="right")
+    ax.set_yticks(range(k), p.index)
+    for i in range(k):
+        for j in range(k):
+            if i == j:
+                continue
+            v = vals[i, j]
+            ax.text(j, i, f"{v:.2g}" + ("*" if v < alpha else ""), ha="center", va="center", fontsize=8.5,
+                    color="white" if norm(max(v, norm.vmin)) < 0.6 else "black", fontweight="bold" if v < alpha else "normal")
+    cb = fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
+    cb.set_label("Holm-adjusted p-value (Wilcoxon signed-rank)")
+    ax.set_title(title + f"\n* = significant at \u03b1 = {alpha:g}", fontsize=10)
+    fig.tight_layout()
+    return fig
