@@ -330,18 +330,7 @@ def collect(
     ds = load_dataset(dataset, data_dir, 0, folds)  # fails fast, before anything is written
     configs = make_design(space, design, n_configs, design_seed, config_file)
     budgets = sorted(int(b) for b in budgets)
-    meta = {
-        "benchmark": benchmark or Path(db).stem,
-        "dataset": dataset,
-        "space_name": space,
-        "space_json": space_to_json(get_space(space)),
-        "budgets": budgets,
-        "split": ds.describe() | {"n_classes": ds.n_classes},
-        "folds": folds,
-        "schedule_semantics": "scratch: run with schedule_epochs == budget; continue: prefix of the "
-        "max-budget run; budget-independent schedules (constant) train once to the max budget",
-        "mfbench_version": __version__,
-    }
+    meta = table_meta(dataset, space, budgets, ds, folds, benchmark or Path(db).stem)
     writer = TableWriter.open(db, meta)
     try:
         existing = json.loads(dict(writer.con.execute("SELECT key, value FROM meta")).get("seeds", "[]"))
@@ -363,6 +352,24 @@ def collect(
         return summary
     finally:
         writer.close()
+
+
+def table_meta(dataset: str, space: str, budgets: Sequence[int], ds: Any, folds: int, benchmark: str) -> dict:
+    """The identity a table is created with (``collect`` and the real objective write the same)."""
+    from mfbench import __version__
+
+    return {
+        "benchmark": benchmark,
+        "dataset": dataset,
+        "space_name": space,
+        "space_json": space_to_json(get_space(space)),
+        "budgets": sorted(int(b) for b in budgets),
+        "split": ds.describe() | {"n_classes": ds.n_classes},
+        "folds": folds,
+        "schedule_semantics": "scratch: run with schedule_epochs == budget; continue: prefix of the "
+        "max-budget run; budget-independent schedules (constant) train once to the max budget",
+        "mfbench_version": __version__,
+    }
 
 
 def _drive(results: Iterator[Any], writer: Any, summary: Summary, todo: list[Job], progress: bool) -> None:

@@ -1,0 +1,127 @@
+"""The public loader: ``mfbench.load_benchmark(name, kind=...)`` -> an Objective.
+
+Shipped names resolve against the data root: ``$MFBENCH_DATA`` if set, else the repository
+(``tabular/`` and ``surrogates/`` beside the package, which is installed editable). A direct
+path to a ``.sqlite`` table or to a surrogate folder works too. Tabular and surrogate
+objectives are cached per process (loading a table or a model costs seconds, a lookup
+microseconds); real objectives are not (each holds its own writer).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mfbench.errors import UsageError
+
+KINDS = ("tabular", "surrogate", "real")
+
+
+@dataclass(frozen=True)
+class Shipped:
+    description: str
+    dataset: str
+    space: str
+    paths: dict[str, str] = field(default_factory=dict)  # kind -> path under the data root
+    default_kind: str = "tabular"
+    budgets: tuple[int, ...] = (1, 3, 9, 27)
+
+
+SHIPPED: dict[str, Shipped] = {
+    "digits-grid": Shipped("exact tabular benchmark: 144-point grid on sklearn digits", "digits", "cnn-grid",
+                           {"tabular": "tabular/digits-grid.sqlite"}),
+    "digits-cnn": Shipped("Sobol sample of the continuous CNN space on sklearn digits", "digits", "cnn",
+                          {"tabular": "tabular/digits-cnn.sqlite", "surrogate": "surrogates/digits-cnn"}),
+    "digits-cnn-surrogate": Shipped("surrogate of digits-cnn over the whole continuous space", "digits", "cnn",
+                                    {"surrogate": "surrogates/digits-cnn"}, default_kind="surrogate"),
+}  # fmt: skip
+
+_CACHE: dict[tuple, Any] = {}
+
+
+def data_root() -> Path:
+    env = os.environ.get("MFBENCH_DATA")
+    if env:
+        return Path(env)
+    import mfbench
+
+    return Path(mfbench.__file__).resolve().parents[1]
+
+
+def list_benchmarks() -> list[dict[str, Any]]:
+    """Every shipped name with its kinds and whether its files are present."""
+    root = data_root()
+    out = []
+    for name, s in SHIPPED.items():
+        kinds = {k: {"path": str(root / p), "present": (root / p).exists()} for k, p in s.paths.items()}
+        kinds["real"] = {"path": None, "present": True}
+        out.append({"name": name, "description": s.description, "default_kind": s.default_kind, "kinds": kinds})
+    return out
+
+
+def load_benchmark(name: str | os.PathLike, kind: str | None = None, **options: Any) -> Any:
+    """An objective (with ``space``, ``budgets``, ``optimum``, ``bounds``) for ``name``.
+
+    ``options`` go to the objective: ``noise`` ("sample" / "mean") for tabular and surrogate,
+    ``allow_partial`` for tabular, ``db``, ``device``, ``data_dir`` for real (``db`` defaults
+    to ``$MFBENCH_CACHE/real/<name>.sqlite``, so a real objective never grows a shipped table
+    unless asked to).
+    """
+    if kind is not None and kind not in KINDS:
+        raise UsageError(f"kind must be one of {', '.join(KINDS)}, got {kind!r}")
+    key = (str(name), kind, tuple(sorted((k, repr(v)) for k, v in options.items())))
+    if key in _CACHE:
+        return _CACHE[key]
+    obj = _load(str(name), kind, options)
+    if obj.kind != "real":
+        _CACHE[key] = obj
+    return obj
+
+
+def clear_cache() -> None:
+    _CACHE.clear()
+
+
+def _load(name: str, kind: str | None, options: dict[str, Any]) -> Any:
+    from mfbench.objectives import RealObjective, SurrogateObjective, TabularObjective
+
+    if name in SHIPPED:
+        s = SHIPPED[name]
+        kind = kind or s.default_kind
+        if kind == "real":
+            return RealObjective(s.dataset, s.space, options.pop("db", None) or _real_db(name), budgets=s.budgets,
+                                 name=f"{name}-real", benchmark=name, **options)  # fmt: skip
+        if kind not in s.paths:
+            raise UsageError(f"{name} has no {kind} objective; it has: {', '.join([*s.paths, 'real'])}")
+        path = data_root() / s.paths[kind]
+        if not path.exists():
+            raise UsageError(f"{name}: {path} not found (collect/fit it, or point MFBENCH_DATA at a folder "
+                             "with tabular/ and surrogates/)")  # fmt: skip
+        cls = TabularObjective if kind == "tabular" else SurrogateObjective
+        return cls(path, name=name, **options)
+    path = Path(name).expanduser()
+    if path.is_dir() and (path / "manifest.json").exists():
+        if kind not in (None, "surrogate"):
+            raise UsageError(f"{path} is a surrogate folder, not a {kind} benchmark")
+        return SurrogateObjective(path, **options)
+    if path.is_file() and path.suffix in (".sqlite", ".db", ".sqlite3"):
+        if kind == "real":
+            from mfbench.table import load_table
+
+            meta = load_table(path).meta
+            return RealObjective(meta["dataset"], meta["space_name"], options.pop("db", None) or _real_db(path.stem),
+                                 budgets=meta["budgets"], benchmark=str(meta.get("benchmark", path.stem)),
+                                 **options)  # fmt: skip
+        if kind == "surrogate":
+            raise UsageError(f"{path} is a table; fit a surrogate on it with 'mfbench fit {path} --out DIR'")
+        return TabularObjective(path, **options)
+    raise UsageError(f"unknown benchmark {name!r}; known: {', '.join(SHIPPED)} (or a path to a .sqlite table "
+                     "or a surrogate folder)")  # fmt: skip
+
+
+def _real_db(name: str) -> Path:
+    from mfbench.surrogates.model import cache_dir
+
+    return cache_dir() / "real" / f"{name}.sqlite"

@@ -1,0 +1,20 @@
+"""Surrogate models of a learning-curve table: fitting, model comparison by grouped
+cross-validation, quality per slice, noise and cost models, safe persistence (skops)."""
+
+from mfbench.surrogates.data import TrainingData, table_digest, training_data
+from mfbench.surrogates.encoding import Encoder
+from mfbench.surrogates.model import (
+    FAMILIES,
+    Surrogate,
+    fit_surrogate,
+    library_versions,
+    load_surrogate,
+    read_manifest,
+    save_surrogate,
+)
+from mfbench.surrogates.validate import faithfulness
+
+__all__ = [
+    "FAMILIES", "Encoder", "Surrogate", "TrainingData", "faithfulness", "fit_surrogate", "library_versions",
+    "load_surrogate", "read_manifest", "save_surrogate", "table_digest", "training_data",
+]  # fmt: skip

@@ -1,0 +1,141 @@
+"""Configs (and a point on a learning curve) as rows of a numeric matrix.
+
+Written by hand rather than through a scikit-learn ``ColumnTransformer`` because the encoder
+sits on the hot path of every surrogate query: one list comprehension per hyperparameter and a
+few vectorized numpy operations encode 100k configs in well under a second, and one config in
+tens of microseconds. Categoricals are one-hot, numbers are mapped to [0, 1] (in log space for
+log hyperparameters), ordinals to their rank in [0, 1], and an inactive hyperparameter is the
+constant ``INACTIVE`` (and all-zero one-hot), so that trees can split inactive values apart.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+from ConfigSpace import ConfigurationSpace, Constant
+from ConfigSpace.hyperparameters import (
+    CategoricalHyperparameter,
+    NumericalHyperparameter,
+    OrdinalHyperparameter,
+)
+
+from mfbench.errors import UsageError
+from mfbench.space import native, space_from_json, space_to_json
+
+INACTIVE = -1.0
+_SLACK = 1e-9  # relative tolerance on numeric bounds (values that went through a string)
+
+
+class Encoder:
+    """Maps configs of ``space`` plus ``(epoch, schedule_epochs)`` to feature rows.
+
+    The two curve features are ``log(epoch) / log(max_budget)`` and the same for the length of
+    the LR schedule: ``scratch`` at budget ``b`` is the point ``(b, b)``, ``continue`` is
+    ``(b, max_budget)``.
+    """
+
+    def __init__(self, space: ConfigurationSpace, budgets: Sequence[int]):
+        self.space = space
+        self.space_json = space_to_json(space)
+        self.budgets = [int(b) for b in budgets]
+        self._log_max = math.log(max(self.budgets)) if max(self.budgets) > 1 else 1.0
+        self._cols: list[tuple[str, str, Any, int]] = []  # (name, kind, info, first column)
+        names: list[str] = []
+        for name in space.keys():
+            hp = space[name]
+            if isinstance(hp, Constant):
+                continue
+            if isinstance(hp, CategoricalHyperparameter):
+                choices = [native(c) for c in hp.choices]
+                self._cols.append((name, "cat", choices, len(names)))
+                names.extend(f"{name}={c}" for c in choices)
+            elif isinstance(hp, OrdinalHyperparameter):
+                seq = [native(v) for v in hp.sequence]
+                self._cols.append((name, "ord", {v: i / max(len(seq) - 1, 1) for i, v in enumerate(seq)}, len(names)))
+                names.append(name)
+            elif isinstance(hp, NumericalHyperparameter):
+                lo, hi, log = float(hp.lower), float(hp.upper), bool(hp.log)
+                self._cols.append((name, "num", (lo, hi, log), len(names)))
+                names.append(name)
+            else:
+                raise UsageError(f"cannot encode hyperparameter {name} of type {type(hp).__name__}")
+        self._known = frozenset(space.keys())
+        self.n_config_features = len(names)
+        self.feature_names = names + ["log_epoch", "log_schedule"]
+        self.n_features = len(self.feature_names)
+
+    @classmethod
+    def from_json(cls, space_json: str, budgets: Sequence[int]) -> Encoder:
+        return cls(space_from_json(space_json), budgets)
+
+    # ----------------------------------------------------------------------------------
+
+    def encode_configs(self, configs: Sequence[Mapping[str, Any]]) -> np.ndarray:
+        """``(n, n_config_features)`` float64; refuses unknown names and illegal values."""
+        n = len(configs)
+        X = np.zeros((n, self.n_config_features))
+        if n == 0:
+            return X
+        keys: set[str] = set()
+        for c in configs:
+            keys.update(c.keys())
+        unknown = keys - self._known
+        if unknown:
+            raise UsageError(f"unknown hyperparameters {sorted(unknown)} for space {self.space.name!r}")
+        for name, kind, info, col in self._cols:
+            vals = [c.get(name) for c in configs]
+            if kind == "cat":
+                arr = np.empty(n, dtype=object)
+                arr[:] = vals
+                seen = np.zeros(n, dtype=bool)
+                for j, choice in enumerate(info):
+                    m = np.fromiter((v == choice and type(v) is type(choice) for v in vals), bool, n) \
+                        if isinstance(choice, bool) else (arr == choice)
+                    X[:, col + j] = m
+                    seen |= m
+                bad = ~seen & (arr != None)  # noqa: E711 (elementwise on an object array)
+                if bad.any():
+                    raise UsageError(f"{name}={vals[int(np.argmax(bad))]!r} is not one of {info}")
+            elif kind == "ord":
+                try:
+                    X[:, col] = [INACTIVE if v is None else info[v] for v in vals]
+                except (KeyError, TypeError):
+                    bad_v = next(v for v in vals if v is not None and v not in info)
+                    raise UsageError(f"{name}={bad_v!r} is not one of {list(info)}") from None
+            else:
+                lo, hi, log = info
+                try:
+                    x = np.array([math.nan if v is None else v for v in vals], dtype=np.float64)
+                except (TypeError, ValueError):
+                    raise UsageError(f"{name} must be a number") from None
+                active = ~np.isnan(x)
+                xa = x[active]
+                slack = _SLACK * max(abs(lo), abs(hi), 1.0)
+                if xa.size and (xa.min() < lo - slack or xa.max() > hi + slack):
+                    raise UsageError(f"{name} must be within [{lo}, {hi}]")
+                if log:
+                    u = (np.log(np.clip(xa, lo, hi)) - math.log(lo)) / (math.log(hi) - math.log(lo))
+                else:
+                    u = (xa - lo) / (hi - lo) if hi > lo else np.zeros_like(xa)
+                out = np.full(n, INACTIVE)
+                out[active] = u
+                X[:, col] = out
+        return X
+
+    def curve_features(self, epochs: Any, schedules: Any) -> np.ndarray:
+        e = np.log(np.asarray(epochs, dtype=np.float64)) / self._log_max
+        s = np.log(np.asarray(schedules, dtype=np.float64)) / self._log_max
+        return np.stack(np.broadcast_arrays(e, s), axis=-1)
+
+    def rows(self, Xc: np.ndarray, epochs: Any, schedules: Any) -> np.ndarray:
+        """Feature rows for encoded configs ``Xc`` at the points ``(epochs, schedules)``
+        (scalars or arrays broadcastable to ``len(Xc)``)."""
+        n = Xc.shape[0]
+        curve = self.curve_features(np.broadcast_to(epochs, (n,)), np.broadcast_to(schedules, (n,)))
+        return np.concatenate([Xc, curve], axis=1)
+
+    def spec(self) -> dict[str, Any]:
+        return {"feature_names": self.feature_names, "budgets": self.budgets, "inactive": INACTIVE}

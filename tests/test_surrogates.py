@@ -1,0 +1,202 @@
+"""Surrogates fitted in the test on tiny synthetic tables (small models, one thread)."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import numpy as np
+import pytest
+
+from mfbench.cli import main
+from mfbench.errors import UsageError
+from mfbench.objectives import SurrogateObjective, TabularObjective
+from mfbench.space import get_space, sample_configs
+from mfbench.surrogates import fit_surrogate, load_surrogate, read_manifest, training_data
+from mfbench.surrogates.fast import PackedTrees
+from mfbench.surrogates.model import library_versions, limit_threads, make_model, sha256_file
+from mfbench.table import load_table
+from mfbench.testing import make_tiny_table
+
+LADDER = (1, 3, 9)
+FIT = dict(families=("extra_trees", "hist_gbm", "knn"), folds=3, n_estimators=8, n_reference=200, threads=1)
+
+
+@pytest.fixture(scope="module")
+def table(tmp_path_factory):
+    return make_tiny_table(tmp_path_factory.mktemp("t") / "cnn.sqlite", "cnn", 40, (0, 1), LADDER)
+
+
+@pytest.fixture(scope="module")
+def saved(table, tmp_path_factory):
+    out = tmp_path_factory.mktemp("s") / "surr"
+    fit_surrogate(table, out, **FIT)
+    return out
+
+
+@pytest.fixture(scope="module")
+def sobj(saved):
+    return SurrogateObjective(saved, threads=1)
+
+
+def test_training_rows_cover_scratch_and_continue_points(table):
+    d = training_data(load_table(table))
+    assert len(d.epoch) == 40 * (1 + 2 + 3)
+    assert set(zip(d.epoch.tolist(), d.schedule.tolist())) == {(1, 1), (1, 3), (3, 3), (1, 9), (3, 9), (9, 9)}
+    assert np.all(d.y["val_std"] >= 0) and np.all(np.isfinite(d.seconds_per_epoch))
+
+
+def test_fit_writes_models_manifest_and_quality(saved, table):
+    m = read_manifest(saved)
+    assert set(m["models"]) == {"val_error", "test_error", "val_std", "log_seconds_per_epoch"}
+    for entry in m["models"].values():
+        assert entry["family"] in FIT["families"]
+        assert sha256_file(saved / entry["file"]) == entry["sha256"]
+    assert m["table"]["data_sha256"] == training_data(load_table(table)).digest
+    assert m["versions"] == library_versions()
+    assert m["reference"]["optimum"]["val_error"] <= m["reference"]["table_best_val_error"] + 0.5
+    q = json.loads((saved / "quality.json").read_text())
+    labels = [r["slice"] for r in q["targets"]["val_error"]["slices"]]
+    for b in LADDER:
+        assert f"b={b} all" in labels and any(lab.startswith(f"b={b} ") and "resnet" in lab for lab in labels)
+    assert "pooled scratch" in labels and "pooled continue" in labels
+    row = q["targets"]["val_error"]["slices"][0]
+    assert {"n", "r2", "spearman", "kendall", "regret"} <= set(row)
+    assert set(q["targets"]["val_error"]["families"]) == set(FIT["families"])
+    assert "| slice | n | R² | Spearman | Kendall τ | regret |" in (saved / "quality.md").read_text()
+    assert not list(saved.parent.glob(".surr.*"))  # no temporary folder left
+
+
+def test_packed_trees_match_scikit_learn():
+    rng = np.random.default_rng(0)
+    X = rng.random((300, 6))
+    y = X[:, 0] * 2 + np.sin(4 * X[:, 1]) + rng.normal(0, 0.1, 300)
+    with limit_threads(1):
+        models = {f: make_model(f, 0, 7, threads=1).fit(X, y) for f in ("extra_trees", "random_forest", "hist_gbm")}
+    packed = PackedTrees(models)
+    Q = np.vstack([rng.random((20, 6)), X[:5]])
+    P = packed.predict_rows(Q)
+    for k, name in enumerate(packed.names):
+        np.testing.assert_allclose(P[:, k], models[name].predict(Q), rtol=1e-10, atol=1e-12)
+
+
+def test_single_and_batch_paths_agree_and_noise_is_reproducible(sobj):
+    cfgs = sample_configs(get_space("cnn"), 30, 7)
+    seeds = list(range(30))
+    for b, mode in ((9, "scratch"), (3, "continue"), (2, "scratch")):
+        one = [sobj.evaluate(c, b, s, mode=mode) for c, s in zip(cfgs, seeds)]
+        again = [sobj.evaluate(c, b, s, mode=mode) for c, s in zip(cfgs, seeds)]  # cached means, same draws
+        assert [r.val_error for r in one] == [r.val_error for r in again]
+        batch = sobj.evaluate_batch(cfgs, b, seeds, mode=mode)
+        np.testing.assert_allclose([r.val_error for r in batch], [r.val_error for r in one], rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose([r.cost_seconds for r in batch], [r.cost_seconds for r in one], rtol=1e-9)
+    fresh = SurrogateObjective(sobj.surrogate)
+    assert fresh.evaluate(cfgs[0], 9, 3).val_error == sobj.evaluate(cfgs[0], 9, 3).val_error
+    draws = {sobj.evaluate(cfgs[0], 9, s).val_error for s in range(20)}
+    assert len(draws) > 10  # the noise model's spread is not zero on this table
+    mean = SurrogateObjective(sobj.surrogate, noise="mean")
+    assert len({mean.evaluate(cfgs[0], 9, s).val_error for s in range(5)}) == 1
+    assert mean.evaluate(cfgs[0], 9, 0).val_error == pytest.approx(sobj.true_value(cfgs[0])[0])
+
+
+def test_interpolation_between_ladder_budgets(sobj):
+    cfg = sample_configs(get_space("cnn"), 1, 3)[0]
+    mean = SurrogateObjective(sobj.surrogate, noise="mean")
+    v1, v2, v3 = (mean.evaluate(cfg, b, 0).val_error for b in (1, 2, 3))
+    w = np.log(2) / np.log(3)
+    assert v2 == pytest.approx((1 - w) * v1 + w * v3)
+
+
+def test_cost_model_is_monotone_in_epochs(sobj):
+    for cfg in sample_configs(get_space("cnn"), 8, 11):
+        costs = [sobj.evaluate(cfg, b, 0).cost_seconds for b in range(1, 10)]
+        assert costs[0] > 0 and np.all(np.diff(costs) >= 0)
+        cont = sobj.evaluate(cfg, 9, 0, mode="continue", resume_from=3)
+        assert cont.cost_epochs == 6 and 0 < cont.cost_seconds <= sobj.evaluate(cfg, 9, 0).cost_seconds
+        curve = sobj.evaluate(cfg, 9, 0, curve=True).curve
+        assert np.all(np.diff(curve["cum_seconds"]) >= 0)
+
+
+def test_reference_values_and_interface(sobj):
+    assert sobj.space.name == "cnn" and sobj.budgets == list(LADDER)
+    assert sobj.bounds["best"] <= sobj.bounds["worst"]
+    assert sobj.optimum["val_error"] == pytest.approx(sobj.true_value(sobj.optimum_config)[0])
+    assert sobj.full_budget_cost() > 0
+    with pytest.raises(UsageError, match="unknown hyperparameters"):
+        sobj.evaluate({"bogus": 1}, 9, 0)
+    with pytest.raises(UsageError, match="within"):
+        sobj.evaluate({**sobj.optimum_config, "learning_rate": 5.0}, 9, 0)
+
+
+def test_tampered_model_file_is_refused(saved, tmp_path):
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(saved, copy)
+    f = copy / read_manifest(copy)["models"]["val_error"]["file"]
+    f.write_bytes(f.read_bytes() + b"\0")
+    with pytest.raises(UsageError, match="does not match the manifest"):
+        load_surrogate(copy)
+
+
+def test_other_library_versions_trigger_a_refit(saved, tmp_path, monkeypatch, caplog):
+    import shutil
+
+    monkeypatch.setenv("MFBENCH_CACHE", str(tmp_path / "cache"))
+    copy = tmp_path / "old"
+    shutil.copytree(saved, copy)
+    m = json.loads((copy / "manifest.json").read_text())
+    m["versions"]["scikit-learn"] = "0.24.2"
+    (copy / "manifest.json").write_text(json.dumps(m))
+    with pytest.raises(UsageError, match="refit it"):
+        load_surrogate(copy, refit=False)
+    with caplog.at_level(logging.WARNING):
+        s = load_surrogate(copy, threads=1)
+    assert "refitting" in caplog.text
+    assert s.manifest["refit"]["from_versions"]["scikit-learn"] == "0.24.2"
+    assert s.manifest["versions"] == library_versions()
+    cached = list((tmp_path / "cache" / "surrogates").iterdir())
+    assert len(cached) == 1 and (cached[0] / "manifest.json").exists()
+    # same table, same seeds: the refit predicts what the original did
+    orig = load_surrogate(saved)
+    X = orig.encoder.rows(orig.encoder.encode_configs(sample_configs(get_space("cnn"), 10, 1)), 9, 9)
+    np.testing.assert_allclose(s.predict_rows(X)["val_error"], orig.predict_rows(X)["val_error"])
+    # a second load reuses the cached refit
+    caplog.clear()
+    load_surrogate(copy)
+    assert load_surrogate(copy).manifest["refit"]["data_sha256"] == m["table"]["data_sha256"]
+    # without its table (and without a cached refit) there is nothing to refit from
+    shutil.rmtree(tmp_path / "cache")
+    m["table"].update(path="/nonexistent/t.sqlite", relative_path=None, file="gone.sqlite")
+    (copy / "manifest.json").write_text(json.dumps(m))
+    with pytest.raises(UsageError, match="not found"):
+        load_surrogate(copy)
+
+
+def test_fit_and_validate_cli(table, tmp_path, capsys):
+    out = tmp_path / "cli"
+    rc = main(["fit", str(table), "--out", str(out), "--families", "extra_trees,knn", "--folds", "3",
+               "--n-estimators", "5", "--reference-samples", "50", "--threads", "1"])  # fmt: skip
+    assert rc == 0 and {p.name for p in out.iterdir()} >= {"manifest.json", "quality.json", "quality.md",
+                                                          "val_error.skops", "log_seconds_per_epoch.skops"}
+    assert "pooled scratch" in capsys.readouterr().out
+    grid = make_tiny_table(tmp_path / "grid.sqlite", "cnn-grid", 30, (0, 1), LADDER)
+    rc = main(["validate", "--surrogate", str(out), "--table", str(grid), "--out", str(tmp_path / "v.json")])
+    assert rc == 0
+    v = json.loads((tmp_path / "v.json").read_text())
+    assert [r["budget"] for r in v["per_budget"]] == list(LADDER)
+    assert all(r["n"] == 30 and r["top_k"] == 10 and 0 <= r["top10_overlap"] <= 10 for r in v["per_budget"])
+    assert main(["fit", str(tmp_path / "v.json"), "--out", str(tmp_path / "x")]) == 2
+    assert main(["fit", str(table), "--out", str(tmp_path / "x"), "--families", "svm"]) == 2
+    assert main(["validate", "--surrogate", str(tmp_path), "--table", str(grid)]) == 2
+    assert "error" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()
+
+
+def test_tabular_and_surrogate_share_the_interface(table, sobj):
+    tab = TabularObjective(table, noise="mean")
+    cfg = tab.configs[0]
+    for o in (tab, sobj):
+        r = o.evaluate(cfg, 3, 0)
+        assert 0 <= r.val_error <= 1 and r.cost_epochs == 3 and "test_error" in r.metrics
+        assert o.max_budget == 9 and o.supports_continuation
