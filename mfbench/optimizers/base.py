@@ -86,22 +86,6 @@ class Optimizer:
 
 REGISTRY: dict[str, str] = {
     "random": "mfbench.optimizers.random_search:RandomSearch",
-    "grid": "mfbench.optimizers.grid:GridSearch",
-    "smac-bo-gp": "mfbench.optimizers.smac_adapter:SmacBOGP",
-    "smac-bo-rf": "mfbench.optimizers.smac_adapter:SmacBORF",
-    "smac-hb": "mfbench.optimizers.smac_adapter:SmacHyperband",
-    "hyperband": "mfbench.optimizers.hpbandster_adapter:Hyperband",
-    "bohb": "mfbench.optimizers.hpbandster_adapter:BOHB",
-    "tpe": "mfbench.optimizers.optuna_adapter:TPE",
-    "tpe-asha": "mfbench.optimizers.optuna_adapter:TPEASHA",
-    "tpe-hb": "mfbench.optimizers.optuna_adapter:TPEHyperband",
-    "hyperopt-tpe": "mfbench.optimizers.hyperopt_adapter:HyperoptTPE",
-    "kt-bo": "mfbench.optimizers.keras_tuner_adapter:KerasTunerBO",
-    "kt-hyperband": "mfbench.optimizers.keras_tuner_adapter:KerasTunerHyperband",
-    "dehb": "mfbench.optimizers.dehb_adapter:DEHBOptimizer",
-    "ga": "mfbench.optimizers.ga:GeneticAlgorithm",
-    "ga-mf": "mfbench.optimizers.ga:MultiFidelityGA",
-    "optiml": "mfbench.optimizers.optiml:OptiML",
 }
 
 _FACTORIES: dict[str, Callable[..., Optimizer]] = {}
