@@ -1,12 +1,66 @@
-"""`mfbench replay` (not built yet: see its issue)."""
+"""`mfbench replay`: parse, then delegate to ``mfbench.replay.replay``."""
 
-from mfbench.errors import UsageError
+from __future__ import annotations
+
+import sys
 
 
 def add_parser(sub, name, help_):
-    p = sub.add_parser(name, help=help_ + " [not built yet]")
+    p = sub.add_parser(name, help=help_, description=help_ + ". With no options: the default study "
+                       "(digits-grid and digits-cnn-surrogate, every usable optimizer, seeds 0-9, budget 30x) "
+                       "into runs/default, then the report.")  # fmt: skip
+    p.add_argument("--benchmarks", default=None,
+                   help="comma-separated names or table/surrogate paths (default: the shipped ones; "
+                        "synthetic-grid and synthetic-cnn need no data)")  # fmt: skip
+    p.add_argument("--optimizers", default=None, help="comma-separated names or module:Class targets, or all (default: every usable one)")
+    p.add_argument("--seeds", default="0-9", help="run seeds: 0,1,2 or 0-19")
+    p.add_argument("--budget", default="30x", help="per run: 50x (full-budget trainings) or seconds (3600)")
+    p.add_argument("--workers", type=int, default=1, help="simulated parallel workers per run")
+    p.add_argument("--jobs", type=int, default=None, help="runs in parallel on this machine (default: cores)")
+    p.add_argument("--dask", default=None, metavar="ADDRESS", help="scheduler address of an existing Dask cluster")
+    p.add_argument("--out", default="runs/default", help="the study's folder (reruns skip finished runs)")
+    p.add_argument("--count-overhead", action="store_true", help="add the optimizer's measured time to the clock")
+    p.add_argument("--max-evals", type=int, default=100_000, help="stop a run after this many evaluations")
+    p.add_argument("--no-report", action="store_true", help="do not write the report at the end")
+    p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=run)
 
 
-def run(args):
-    raise UsageError("'replay' is not built yet")
+def _names(text):
+    return [t.strip() for t in text.split(",") if t.strip()] if text else None
+
+
+def run(args) -> int:
+    from mfbench.collect import parse_int_list
+    from mfbench.replay import replay
+
+    opts = _names(args.optimizers)
+    res = replay(
+        benchmarks=_names(args.benchmarks), optimizers="all" if opts == ["all"] else opts,
+        seeds=parse_int_list(args.seeds, "--seeds"), budget=args.budget, workers=args.workers, jobs=args.jobs,
+        dask=args.dask, out=args.out, count_overhead=args.count_overhead, max_evals=args.max_evals,
+        progress=not args.no_progress, report=not args.no_report, command=" ".join(["mfbench", *sys.argv[1:]]),
+    )  # fmt: skip
+    print_summary(res)
+    return 1 if res.all_failed else 0
+
+
+def print_summary(res) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"{res.out}: ran {res.ran}, skipped {res.skipped} (already done), ok {res.ok}, "
+                        f"failed {res.failed}, {res.seconds:.0f} s")  # fmt: skip
+    for col in ("benchmark", "optimizer", "ok", "failed", "final regret", "final norm. regret", "evals",
+                "overhead/eval"):
+        table.add_column(col, justify="left" if col in ("benchmark", "optimizer") else "right")
+    for r in res.summary:
+        table.add_row(r["benchmark"], r["optimizer"], str(r["ok"]), str(r["failed"]),
+                      f"{r['mean_final_regret']:.4f}", f"{r['mean_final_normalized_regret']:.4f}",
+                      f"{r['mean_evals']:.1f}", f"{r['mean_overhead_seconds'] * 1e3:.2f} ms")  # fmt: skip
+    console = Console()
+    console.print(table)
+    for f in res.failures[:20]:
+        print(f"failed: {f['benchmark']} / {f['optimizer']} / seed {f['seed']}: {f['error']}", file=sys.stderr)
+    if res.report is not None:
+        console.print(f"report: {res.report}")

@@ -86,6 +86,11 @@ class Optimizer:
 
 REGISTRY: dict[str, str] = {
     "random": "mfbench.optimizers.random_search:RandomSearch",
+    "grid": "mfbench.optimizers.grid:GridSearch",
+    "tpe": "mfbench.optimizers.optuna_adapter:TPE",
+    "tpe-asha": "mfbench.optimizers.optuna_adapter:TPEASHA",
+    "tpe-hb": "mfbench.optimizers.optuna_adapter:TPEHyperband",
+    "hyperopt-tpe": "mfbench.optimizers.hyperopt_adapter:HyperoptTPE",
 }
 
 _FACTORIES: dict[str, Callable[..., Optimizer]] = {}

@@ -1,0 +1,203 @@
+"""The replay study: files and manifest, reproducibility across processes, crashes, reruns, Dask."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from mfbench.cli import main
+from mfbench.errors import UsageError
+from mfbench.optimizers.base import Trial
+from mfbench.optimizers.random_search import RandomSearch
+from mfbench.replay import HASH_SEED, replay
+from mfbench.runner import COLUMNS, TIMING_COLUMNS
+from mfbench.space import sample_configs
+
+REPO = Path(__file__).resolve().parents[1]
+BENCH = "synthetic-grid"
+
+
+class FailingOptimizer(RandomSearch):
+    """Random search that raises on its third ask when its seed is odd: one crash among healthy runs."""
+
+    name = "failing"
+
+    def __init__(self, space, budgets, seed, **options):
+        super().__init__(space, budgets, seed, **options)
+        self._asks = 0
+
+    def ask(self):
+        self._asks += 1
+        if self.seed % 2 == 1 and self._asks == 3:
+            raise RuntimeError(f"deliberate failure of seed {self.seed}")
+        return super().ask()
+
+
+class SetOrderOptimizer(RandomSearch):
+    """Proposes configs in the iteration order of a Python ``set`` of strings, which depends on
+    ``PYTHONHASHSEED``: two processes agree only when it is fixed."""
+
+    name = "set-order"
+
+    def __init__(self, space, budgets, seed, **options):
+        super().__init__(space, budgets, seed, **options)
+        pool = sample_configs(space, 40, self.seed)
+        self._order = [json.loads(t) for t in {json.dumps(c, sort_keys=True) for c in pool}]
+        self._i = 0
+
+    def ask(self):
+        self._i += 1
+        return Trial(config=self._order[(self._i - 1) % len(self._order)], budget=self.max_budget)
+
+
+# passed as module:Class targets, which the replay sends to its workers (this module is on the
+# workers' sys.path: loky and Dask pass the driver's; the CLI subprocess gets it in PYTHONPATH)
+FAILING = f"{__name__}:FailingOptimizer"
+SET_ORDER = f"{__name__}:SetOrderOptimizer"
+
+
+def _frame(out: Path) -> pd.DataFrame:
+    df = pd.read_parquet(out / "trajectories.parquet")
+    return df.drop(columns=list(TIMING_COLUMNS))
+
+
+def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONHASHSEED"}
+    env["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).parent), env.get("PYTHONPATH", "")])
+    return subprocess.run([sys.executable, "-m", "mfbench", *args], cwd=cwd, env=env, capture_output=True,
+                          text=True, timeout=300)  # fmt: skip
+
+
+def test_replay_writes_the_contract(tmp_path):
+    out = tmp_path / "study"
+    res = replay([BENCH, "synthetic-cnn"], ["random", SET_ORDER], [0, 1], "20x", workers=2, jobs=2, out=out,
+                 progress=False)  # fmt: skip
+    assert (res.ran, res.ok, res.failed, res.skipped) == (8, 8, 0, 0)
+    files = sorted(p.name for p in (out / "runs").glob("*.parquet"))
+    assert files == sorted(f"{b}__{o}__{s}.parquet" for b in (BENCH, "synthetic-cnn")
+                           for o in ("random", "set-order") for s in (0, 1))  # fmt: skip
+    df = pd.read_parquet(out / "trajectories.parquet")
+    assert list(df.columns) == list(COLUMNS)
+    assert len(df) == sum(len(pd.read_parquet(out / "runs" / f)) for f in files)
+    for _, run in df.groupby(["benchmark", "optimizer", "seed"]):
+        assert list(run["eval_index"]) == list(range(len(run)))
+        assert run["sim_time"].is_monotonic_increasing and run["epochs_used"].is_monotonic_increasing
+    assert df["budget_fraction"].between(0, 1).all() and set(df["worker"]) == {0, 1}
+    assert (df["regret"] >= -1e-12).all() and df["normalized_regret"].between(-1e-12, 1).all()
+    man = json.loads((out / "manifest.json").read_text())
+    for key in ("command", "created", "mfbench_version", "versions", "hardware", "seeds", "workers",
+                "count_overhead", "budget", "benchmarks", "optimizers", "runs", "failures"):  # fmt: skip
+        assert key in man
+    b = man["benchmarks"][BENCH]
+    assert b["kind"] == "synthetic" and b["ladder"] == [1, 3, 9, 27] and b["full_budget_seconds"] == 27.0
+    assert man["budget"] == {"spec": "20x", "seconds": {BENCH: 540.0, "synthetic-cnn": 540.0}}
+    assert b["bounds"]["best"] == b["optimum"]["val_error"] < b["bounds"]["worst"]
+    assert man["optimizers"]["random"]["seed"] == 0 and man["seeds"] == [0, 1] and man["workers"] == 2
+    assert len(man["runs"]) == 8 and all(r["status"] == "ok" and r["n_evals"] > 0 for r in man["runs"])
+    assert {(r["benchmark"], r["optimizer"]) for r in res.summary} == {(b, o) for b in (BENCH, "synthetic-cnn")
+                                                                       for o in ("random", "set-order")}  # fmt: skip
+
+
+def test_same_seed_same_trajectory_in_two_processes(tmp_path):
+    """One study through the CLI (its own interpreter and workers), one through the API (this
+    process's worker pool): identical rows, measured overhead aside. ``set-order`` proposes in
+    the order of a Python set of strings, so it agrees only because PYTHONHASHSEED is fixed."""
+    args = ["--benchmarks", f"{BENCH},synthetic-cnn", "--optimizers", f"random,{SET_ORDER}", "--seeds", "3",
+            "--budget", "15x", "--workers", "2", "--jobs", "1", "--no-report", "--no-progress"]  # fmt: skip
+    proc = _cli("replay", *args, "--out", str(tmp_path / "a"), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    replay([BENCH, "synthetic-cnn"], ["random", SET_ORDER], [3], "15x", workers=2, jobs=2, out=tmp_path / "b",
+           progress=False)  # fmt: skip
+    a, b = _frame(tmp_path / "a"), _frame(tmp_path / "b")
+    assert len(a) > 20
+    pd.testing.assert_frame_equal(a, b, check_exact=True)
+
+
+def test_a_crash_loses_one_run_and_a_rerun_skips_finished_runs(tmp_path):
+    out = tmp_path / "study"
+    res = replay([BENCH], ["random", FAILING], [0, 1, 2], "10x", jobs=2, out=out, progress=False)
+    assert (res.ok, res.failed) == (5, 1) and not res.all_failed
+    assert res.failures == [{"benchmark": BENCH, "optimizer": "failing", "seed": 1,
+                             "error": "RuntimeError: deliberate failure of seed 1"}]  # fmt: skip
+    man = json.loads((out / "manifest.json").read_text())
+    assert man["failures"] == res.failures
+    assert [r["status"] for r in man["runs"] if r["optimizer"] == "failing"] == ["ok", "failed", "ok"]
+    assert not (out / "runs" / f"{BENCH}__failing__1.parquet").exists()
+    df = pd.read_parquet(out / "trajectories.parquet")
+    assert sorted(set(zip(df["optimizer"], df["seed"]))) == [("failing", 0), ("failing", 2), ("random", 0),
+                                                            ("random", 1), ("random", 2)]  # fmt: skip
+    mtimes = {p: p.stat().st_mtime_ns for p in (out / "runs").glob("*.parquet")}
+
+    again = replay([BENCH], ["random", FAILING], [0, 1, 2], "10x", jobs=2, out=out, progress=False)
+    assert (again.skipped, again.ran, again.ok, again.failed) == (5, 1, 5, 1)  # only the failed run is retried
+    assert {p: p.stat().st_mtime_ns for p in (out / "runs").glob("*.parquet")} == mtimes
+    (out / "runs" / f"{BENCH}__random__2.parquet").unlink()
+    third = replay([BENCH], ["random"], [0, 1, 2], "10x", jobs=1, out=out, progress=False)
+    assert (third.skipped, third.ran) == (2, 1)
+    pd.testing.assert_frame_equal(_frame(out), df.drop(columns=list(TIMING_COLUMNS)), check_exact=True)
+
+    with pytest.raises(UsageError, match="other settings"):
+        replay([BENCH], ["random"], [0], "20x", out=out, progress=False)
+
+
+def test_exit_status_and_usage_errors(tmp_path, capsys):
+    common = ["replay", "--benchmarks", BENCH, "--budget", "10x", "--no-report", "--no-progress", "--jobs", "2"]
+    assert main([*common, "--optimizers", FAILING, "--seeds", "1,3", "--out", str(tmp_path / "bad")]) == 1
+    assert "deliberate failure of seed 3" in capsys.readouterr().err
+    assert main([*common, "--optimizers", f"{FAILING},random", "--seeds", "1", "--out", str(tmp_path / "h")]) == 0
+    out = capsys.readouterr().out
+    assert "failing" in out and "random" in out  # the summary table
+    for args, message in [
+        (["--optimizers", "nonesuch"], "unknown optimizer 'nonesuch'; known: "),
+        (["--optimizers", "random", "--benchmarks", "nonesuch-bench"], "nonesuch-bench"),
+        (["--optimizers", "random", "--budget", "lots"], "budget"),
+        (["--optimizers", "mfbench.nope:Nope"], "cannot import optimizer"),
+        (["--optimizers", "random", "--seeds", "a-b"], "--seeds"),
+    ]:
+        assert main([*common, *args, "--out", str(tmp_path / "x")]) == 2
+        err = capsys.readouterr().err
+        assert message in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_dask_local_cluster_gives_the_same_trajectories(tmp_path):
+    distributed = pytest.importorskip("distributed")
+    opts = (["random", SET_ORDER], [0, 1], "10x")
+    replay([BENCH], *opts, workers=2, jobs=2, out=tmp_path / "local", progress=False)
+    # a nanny starts its worker with PYTHONHASHSEED=6640 (HASH_SEED) unless configured otherwise
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None) as cl:
+        with distributed.Client(cl) as client:
+            res = replay([BENCH], *opts, workers=2, dask=client, out=tmp_path / "dask", progress=False)
+    assert res.ok == 4
+    pd.testing.assert_frame_equal(_frame(tmp_path / "local"), _frame(tmp_path / "dask"), check_exact=True)
+
+
+def test_dask_workers_without_fixed_hash_seed_are_refused(tmp_path, monkeypatch):
+    distributed = pytest.importorskip("distributed")
+    monkeypatch.delenv("PYTHONHASHSEED", raising=False)  # a nanny writes it into its parent's environment
+    with distributed.LocalCluster(n_workers=1, processes=False, dashboard_address=None) as cl:
+        with distributed.Client(cl) as client:
+            with pytest.raises(UsageError, match=f"PYTHONHASHSEED={HASH_SEED}"):
+                replay([BENCH], ["random"], [0], "5x", dask=client, out=tmp_path / "d", progress=False)
+
+
+def test_replay_on_a_tiny_table(tmp_path):
+    pytest.importorskip("mfbench.benchmarks")
+    from mfbench.testing import make_tiny_table
+
+    path = make_tiny_table(tmp_path / "tiny.sqlite", space="cnn-grid", n_configs=None, budgets=(1, 3, 9))
+    res = replay([str(path)], ["random"], [0, 1], "10x", jobs=2, out=tmp_path / "t", progress=False)
+    assert res.ok == 2, res.failures
+    man = json.loads((tmp_path / "t" / "manifest.json").read_text())
+    (label,) = man["benchmarks"]
+    info = man["benchmarks"][label]
+    assert info["kind"] == "tabular" and info["ladder"] == [1, 3, 9]
+    df = pd.read_parquet(tmp_path / "t" / "trajectories.parquet")
+    assert (df["benchmark"] == label).all() and (df["budget"] == 9).all()
+    assert (df["sim_time"] <= man["budget"]["seconds"][label]).all()
+    assert (df["regret"] >= -1e-9).all() and df["regret"].iloc[-1] <= df["regret"].iloc[0]
