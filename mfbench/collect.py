@@ -319,7 +319,6 @@ def collect(
     ``threads``: torch CPU threads per trial (default: all cores when sequential, an equal
     share per worker otherwise). Results are bit-identical across execution paths only at the
     same thread count."""
-    from mfbench import __version__
     from mfbench.data import load_dataset
     from mfbench.table import TableWriter
 

@@ -35,6 +35,7 @@ import numpy as np
 from mfbench.errors import UsageError
 from mfbench.objectives import Objective, SyntheticObjective
 from mfbench.runner import COLUMNS, DEFAULT_MAX_EVALS, parse_budget, run
+from mfbench.optimizers.base import for_objective
 
 log = logging.getLogger(__name__)
 
@@ -196,10 +197,7 @@ def run_job(job: Job) -> dict[str, Any]:
         objective = load(job.benchmark)
         module, name = job.target.split(":")
         cls = getattr(importlib.import_module(module), name)
-        options: dict[str, Any] = {}
-        if cls.capabilities.continuation:
-            options["continuation"] = bool(getattr(objective, "supports_continuation", True))
-        opt = cls(objective.space, objective.budgets, job.seed, **options)
+        opt = for_objective(cls, objective, job.seed)
         traj = run(objective, opt, seed=job.seed, budget_seconds=job.budget_seconds, workers=job.workers,
                    count_overhead=job.count_overhead, max_evals=job.max_evals, validate=job.validate,
                    benchmark=job.label)  # fmt: skip
@@ -723,10 +721,7 @@ def tune(
         log.info("calibration: a %d-epoch training of the default config took %.1f s", max(budgets), res.cost_seconds)
     budget_seconds = parse_budget(budget, calibration["seconds"] if calibration else None)
 
-    options: dict[str, Any] = {}
-    if cls.capabilities.continuation:
-        options["continuation"] = bool(getattr(objective, "supports_continuation", True))
-    opt = cls(objective.space, budgets, int(seed), **options)
+    opt = for_objective(cls, objective, int(seed), budgets)
 
     def score(config: dict, cid: str, res: Any) -> tuple[float, float]:
         v, t = objective.true_value(config)

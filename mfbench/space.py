@@ -237,7 +237,6 @@ def sample_configs(cs: ConfigurationSpace, n: int, seed: int, design: str = "ran
                 out.append(c)
         return out
     if design == "sobol":
-        from ConfigSpace import Configuration
         from ConfigSpace.util import deactivate_inactive_hyperparameters
         from scipy.stats import qmc
 

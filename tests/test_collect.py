@@ -10,7 +10,6 @@ import pytest
 
 from mfbench.collect import collect, make_plan, parse_int_list
 from mfbench.errors import UsageError
-from mfbench.space import config_id
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from mfbench.errors import UsageError
-from mfbench.space import config_id, get_space, iter_grid
+from mfbench.space import get_space, iter_grid
 from mfbench.table import SCHEMA_VERSION, STATUS_CODE, TableWriter, check_table_file, export_parquet, load_table
 from mfbench.testing import make_tiny_table, synthetic_trial
 from mfbench.objectives import SyntheticObjective

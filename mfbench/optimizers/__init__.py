@@ -1,5 +1,13 @@
 """Optimizers behind one ask/tell protocol; see ``base.REGISTRY`` for the names."""
 
-from mfbench.optimizers.base import Capabilities, Optimizer, Trial, available, get_optimizer_class, make_optimizer
+from mfbench.optimizers.base import (
+    Capabilities,
+    Optimizer,
+    Trial,
+    available,
+    for_objective,
+    get_optimizer_class,
+    make_optimizer,
+)
 
-__all__ = ["Capabilities", "Optimizer", "Trial", "available", "get_optimizer_class", "make_optimizer"]
+__all__ = ["Capabilities", "Optimizer", "Trial", "available", "for_objective", "get_optimizer_class", "make_optimizer"]

@@ -70,6 +70,14 @@ class Optimizer:
     def settings(self) -> dict[str, Any]:
         return {"name": self.name, "seed": self.seed, **self.options}
 
+    def resolve_options(self, options: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:
+        """``defaults`` updated with ``options``; an unknown option is a usage error (a typo
+        would otherwise silently run the default)."""
+        unknown = set(options) - set(defaults)
+        if unknown:
+            raise UsageError(f"{self.name}: unknown options {sorted(unknown)}; known: {sorted(defaults)}")
+        return {**defaults, **options}
+
     def check_budget(self, budget: float) -> int:
         """Map a library's budget back onto the ladder, refusing anything off it (several
         libraries compute rungs in floating point and lose or shift one)."""
@@ -77,6 +85,17 @@ class Optimizer:
             if abs(float(budget) - b) < 1e-6 * b:
                 return b
         raise AssertionError(f"{self.name}: budget {budget} is not on the ladder {self.budgets}")
+
+
+def ladder_eta(budgets: Sequence[int]) -> int:
+    """The integer ratio of a geometric ladder ``min * eta**k``, which Hyperband-style
+    optimizers need; refuse any other ladder rather than let a library round it."""
+    if len(budgets) < 2:
+        raise UsageError(f"a multi-fidelity optimizer needs at least two rungs, got {list(budgets)}")
+    eta, rem = divmod(int(budgets[1]), int(budgets[0]))
+    if rem or eta < 2 or any(b != budgets[0] * eta**k for k, b in enumerate(budgets)):
+        raise UsageError(f"ladder {list(budgets)} is not geometric with an integer ratio (min * eta**k)")
+    return int(eta)
 
 
 # --------------------------------------------------------------------------------------
@@ -91,6 +110,17 @@ REGISTRY: dict[str, str] = {
     "tpe-asha": "mfbench.optimizers.optuna_adapter:TPEASHA",
     "tpe-hb": "mfbench.optimizers.optuna_adapter:TPEHyperband",
     "hyperopt-tpe": "mfbench.optimizers.hyperopt_adapter:HyperoptTPE",
+    "smac-bo-gp": "mfbench.optimizers.smac_adapter:SmacBOGP",
+    "smac-bo-rf": "mfbench.optimizers.smac_adapter:SmacBORF",
+    "smac-hb": "mfbench.optimizers.smac_adapter:SmacHyperband",
+    "hyperband": "mfbench.optimizers.hpbandster_adapter:Hyperband",
+    "bohb": "mfbench.optimizers.hpbandster_adapter:BOHB",
+    "kt-bo": "mfbench.optimizers.keras_tuner_adapter:KerasTunerBO",
+    "kt-hyperband": "mfbench.optimizers.keras_tuner_adapter:KerasTunerHyperband",
+    "dehb": "mfbench.optimizers.dehb_adapter:DEHBOptimizer",
+    "ga": "mfbench.optimizers.ga:GeneticAlgorithm",
+    "ga-mf": "mfbench.optimizers.ga:MultiFidelityGA",
+    "optiml": "mfbench.optimizers.optiml:OptiML",
 }
 
 _FACTORIES: dict[str, Callable[..., Optimizer]] = {}
@@ -116,3 +146,12 @@ def get_optimizer_class(name: str) -> type[Optimizer]:
 
 def make_optimizer(name: str, space: ConfigurationSpace, budgets: Sequence[int], seed: int, **options: Any) -> Optimizer:
     return get_optimizer_class(name)(space, budgets, seed, **options)
+
+
+def for_objective(cls: type[Optimizer], objective: Any, seed: int, budgets: Sequence[int] | None = None,
+                  **options: Any) -> Optimizer:
+    """Construct ``cls`` for ``objective``, telling an optimizer that can continue trainings
+    whether this objective can (otherwise it must pay for every rung from scratch)."""
+    if cls.capabilities.continuation:
+        options.setdefault("continuation", bool(getattr(objective, "supports_continuation", True)))
+    return cls(objective.space, objective.budgets if budgets is None else budgets, seed, **options)

@@ -45,21 +45,13 @@ from optuna.trial import TrialState
 
 from mfbench.errors import UsageError
 from mfbench.objectives import Result
-from mfbench.optimizers.base import Capabilities, Optimizer, Trial
+from mfbench.optimizers.base import Capabilities, Optimizer, Trial, ladder_eta
 from mfbench.space import native, to_config, validate_config
 
 #: Give up proposing after this many draws in a row hit a forbidden clause.
 MAX_FORBIDDEN_RETRIES = 1000
 
 
-def ladder_eta(budgets: Sequence[int]) -> int:
-    """The integer ratio of a geometric ladder ``min * eta**k``; refuse any other ladder."""
-    if len(budgets) < 2:
-        raise UsageError(f"a multi-fidelity optimizer needs at least two rungs, got {list(budgets)}")
-    eta, rem = divmod(budgets[1], budgets[0])
-    if rem or eta < 2 or any(b != budgets[0] * eta**k for k, b in enumerate(budgets)):
-        raise UsageError(f"ladder {list(budgets)} is not geometric with an integer ratio (min * eta**k)")
-    return int(eta)
 
 
 def suggest_config(trial: optuna.trial.Trial, cs: ConfigurationSpace) -> dict[str, Any]:

@@ -1,0 +1,277 @@
+"""SMAC facades (BO with GP, BO with RF, RF + Hyperband) behind ask/tell: valid configs, the
+exact ladder, determinism across processes (PYTHONHASHSEED fixed), output directories,
+exhaustion, and beating random search on a smooth bowl.
+
+SMAC's acquisition maximizer costs about a second per proposal on a busy 2-core machine
+(the GP more): these tests use few evaluations and small initial designs."""
+
+from __future__ import annotations
+
+import gc
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from ConfigSpace import Categorical, ConfigurationSpace, Float
+
+from mfbench.errors import UsageError
+from mfbench.objectives import SyntheticObjective
+from mfbench.optimizers import make_optimizer
+from mfbench.space import config_id, get_space, validate_config
+from mfbench.testing import best_true_value, drive
+
+pytest.importorskip("smac")
+
+LADDER = [1, 3, 9, 27]
+SHORT = [1, 3, 9]  # Hyperband's first bracket on it is 9 + 3 + 1 evaluations: cheap to cover
+
+
+def bowl_space() -> ConfigurationSpace:
+    cs = ConfigurationSpace(name="bowl")
+    cs.add([Float("x", (0.0, 1.0)), Float("y", (0.0, 1.0)), Float("z", (1e-3, 1.0), log=True)])
+    return cs
+
+
+def asked_in_subprocess(name: str, space: str, n: int, seed: int, ladder: list[int], options: dict) -> list:
+    """The trials asked in a fresh process (without mfbench.testing: torch is slow to import)."""
+    code = f"""
+import json
+from mfbench.objectives import SyntheticObjective
+from mfbench.optimizers import make_optimizer
+from mfbench.space import get_space
+obj = SyntheticObjective(get_space({space!r}), {ladder}, noise=0.05)
+opt = make_optimizer({name!r}, obj.space, {ladder}, {seed}, **{options!r})
+out = []
+for i in range({n}):
+    t = opt.ask()
+    out.append([t.config, t.budget, t.mode, t.resume_from])
+    opt.tell(t, obj.evaluate(t.config, t.budget, i, mode=t.mode, resume_from=t.resume_from))
+print(json.dumps(out))
+"""
+    env = {**os.environ, "PYTHONHASHSEED": "0"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize("space", ["cnn", "cnn-grid"])
+@pytest.mark.parametrize("name,n,options", [("smac-bo-rf", 8, {"n_initial": 3}), ("smac-bo-gp", 7, {"n_initial": 3})])
+def test_full_budget_facades_propose_valid_configs(name, n, options, space):
+    cs = get_space(space)
+    opt = make_optimizer(name, cs, LADDER, 0, **options)
+    obj = SyntheticObjective(cs, LADDER, noise=0.02)
+    initial, model = set(), 0
+    for i in range(n):
+        ((t, _),) = drive(opt, obj, 1, seed=i)  # asserts validity, natives, ladder
+        assert t.budget == 27 and t.mode == "scratch"
+        origin = t.info.config.origin or ""  # read now: SMAC rewrites it later
+        if "Initial" in origin:
+            initial.add(config_id(t.config))  # the intensifier may repeat one (noisy scenario)
+        else:
+            model += 1
+    assert len(initial) == 3 and model > 0
+    s = opt.settings()
+    assert s["library_version"] == "2.4.1" and s["n_initial"] == 3 and s["deterministic"] is False
+    json.dumps(s, allow_nan=False)  # the manifest is strict JSON
+
+
+@pytest.mark.parametrize("space", ["cnn", "cnn-grid"])
+def test_hyperband_asks_exactly_the_ladder(space):
+    cs = get_space(space)
+    opt = make_optimizer("smac-hb", cs, SHORT, 0, n_initial=3)
+    hist = drive(opt, SyntheticObjective(cs, SHORT, noise=0.02), 14)
+    assert {t.budget for t, _ in hist} == set(SHORT)
+    assert all(t.mode == "scratch" for t, _ in hist)
+    assert [t.budget for t, _ in hist][:8] == [1] * 8  # the first bracket starts at the lowest rung
+    s = opt.settings()
+    assert (s["min_budget"], s["max_budget"], s["eta"]) == (1, 9, 3)
+
+
+def test_default_initial_design_follows_smac_rule_for_100_trials():
+    opt = make_optimizer("smac-bo-rf", get_space("cnn"), LADDER, 0)
+    assert opt.settings()["n_initial"] == 25  # min(10 per hyperparameter * 17, 0.25 * 100)
+    opt = make_optimizer("smac-bo-gp", bowl_space(), LADDER, 0)
+    assert opt.settings()["n_initial"] == 24  # min(8 per hyperparameter * 3, 0.25 * 100)
+
+
+def test_hyperband_keeps_every_rung_of_a_long_ladder():
+    """SMAC floors log(243)/log(3) = 4.999... to 4 and would lose a rung: the adapter rounds."""
+    from smac.intensifier.hyperband import Hyperband
+
+    from mfbench.optimizers.smac_adapter import _ExactHyperband
+
+    assert Hyperband._get_max_iterations(3, 243, 1) == 4  # the library's own count: the bug is real
+    assert _ExactHyperband._get_max_iterations(3, 243, 1) == 5
+    assert _ExactHyperband._get_max_iterations(3, 100, 1) == 4  # not a power of eta: floor as before
+    opt = make_optimizer("smac-hb", get_space("cnn"), [1, 3, 9, 27, 81, 243], 0)
+    opt._check_rungs()  # asserts the rungs equal the ladder
+    with pytest.raises(UsageError, match="geometric"):
+        make_optimizer("smac-hb", get_space("cnn"), [1, 3, 10], 0)
+
+
+def test_output_directory_is_private_and_removed():
+    a = make_optimizer("smac-bo-rf", get_space("cnn"), LADDER, 0)
+    b = make_optimizer("smac-bo-rf", get_space("cnn"), LADDER, 0)
+    da, db = Path(a._outdir), Path(b._outdir)
+    assert da != db and da.is_dir() and db.is_dir()
+    a.close()
+    assert not da.exists()
+    del b
+    gc.collect()
+    assert not db.exists()
+
+
+def test_exhausted_space_raises_a_clear_error():
+    cs = ConfigurationSpace(name="tiny")
+    cs.add([Categorical("a", ["x", "y", "z"])])
+    opt = make_optimizer("smac-bo-rf", cs, LADDER, 0)
+    obj = SyntheticObjective(cs, LADDER)
+    with pytest.raises(RuntimeError, match="exhausted"):
+        for i in range(100):
+            t = opt.ask()
+            opt.tell(t, obj.evaluate(t.config, t.budget, i))
+
+
+def test_parallel_asks_and_out_of_order_tells():
+    cs = get_space("cnn")
+    obj = SyntheticObjective(cs, SHORT)
+    for name in ("smac-bo-rf", "smac-hb"):
+        opt = make_optimizer(name, cs, SHORT, 0, n_initial=3)
+        for _ in range(2):
+            pending = [opt.ask() for _ in range(3)]
+            assert len({id(t.info) for t in pending}) == 3
+            for t in reversed(pending):
+                validate_config(cs, t.config)
+                opt.tell(t, obj.evaluate(t.config, t.budget, 0))
+        assert len(opt.facade.runhistory) == 6
+
+
+def test_failed_evaluations_are_crashes_at_the_crash_cost():
+    from mfbench.objectives import Result
+
+    cs = bowl_space()
+    opt = make_optimizer("smac-bo-rf", cs, LADDER, 0, n_initial=2)
+    t = opt.ask()
+    opt.tell(t, Result(val_error=math.nan, cost_seconds=1.0, cost_epochs=27, status="failed"))
+    (value,) = opt.facade.runhistory.values()
+    assert value.cost == 1.0 and value.status.name == "CRASHED"
+    t = opt.ask()  # SMAC goes on after a crash
+    validate_config(cs, t.config)
+
+
+@pytest.mark.parametrize("name,ladder,n", [("smac-bo-rf", LADDER, 8), ("smac-hb", SHORT, 14)])
+def test_deterministic_across_processes(name, ladder, n):
+    """Past the initial design, so that SMAC's local search (hash-ordered sets) is exercised."""
+    a = asked_in_subprocess(name, "cnn", n, 1, ladder, {"n_initial": 3})
+    assert a == asked_in_subprocess(name, "cnn", n, 1, ladder, {"n_initial": 3})
+    other = make_optimizer(name, get_space("cnn"), ladder, 2, n_initial=3).ask().config
+    assert other != a[0][0]  # the seed matters
+
+
+def regret(obj, hist, full_budget_only=False) -> float:
+    return best_true_value(obj, hist, full_budget_only) - obj.optimum["val_error"]
+
+
+def bowl2_space() -> ConfigurationSpace:
+    cs = ConfigurationSpace(name="bowl2")
+    cs.add([Float("x", (0.0, 1.0)), Float("y", (0.0, 1.0))])
+    return cs
+
+
+def test_adapter_reproduces_smac_optimize():
+    """The ask/tell adapter proposes exactly what SMAC's own optimize() loop proposes."""
+    import tempfile
+
+    from smac import HyperparameterOptimizationFacade as HPO
+    from smac import Scenario
+
+    from mfbench.space import to_config
+
+    obj = SyntheticObjective(bowl2_space(), LADDER)
+    n = 10
+    opt = make_optimizer("smac-bo-rf", obj.space, LADDER, 1, n_initial=2, deterministic=True)
+    ours = [t.config for t, _ in drive(opt, obj, n, seed=0)]
+    theirs = []
+
+    def train(config, seed: int = 0) -> float:
+        theirs.append(to_config(config))
+        return obj.evaluate(theirs[-1], 27, 0).val_error
+
+    with tempfile.TemporaryDirectory() as d:  # n_trials=10 caps SMAC's initial design at 2, like n_initial
+        sc = Scenario(opt._space, deterministic=True, n_trials=n, seed=1, output_directory=Path(d))
+        HPO(sc, train, initial_design=HPO.get_initial_design(sc, n_configs=2), overwrite=True,
+            logging_level=False).optimize()  # fmt: skip
+    assert ours == theirs
+
+
+@pytest.mark.slow
+def test_bo_beats_random_on_a_bowl():
+    """SMAC's RF needs a few dozen evaluations (on the 2-D bowl it stalls in 2 of 3 seeds
+    within 40: its own behaviour, see test_adapter_reproduces_smac_optimize); the GP is good
+    after a handful. The objective is noise-free, so the scenarios are deterministic."""
+    seeds = (0, 1, 2)
+
+    def mean_regret(obj, name, n, **options):
+        return np.mean([regret(obj, drive(make_optimizer(name, obj.space, LADDER, s, **options), obj, n, seed=s))
+                        for s in seeds])  # fmt: skip
+
+    bowl3 = SyntheticObjective(bowl_space(), LADDER)
+    rf, rnd = mean_regret(bowl3, "smac-bo-rf", 30, n_initial=5, deterministic=True), mean_regret(bowl3, "random", 30)
+    assert rf < 0.6 * rnd, (rf, rnd)
+    bowl2 = SyntheticObjective(bowl2_space(), LADDER)
+    gp, rnd = mean_regret(bowl2, "smac-bo-gp", 10, n_initial=3, deterministic=True), mean_regret(bowl2, "random", 20)
+    assert gp < 0.6 * rnd, (gp, rnd)  # with 10 evaluations against random's 20
+
+
+@pytest.mark.slow
+def test_hyperband_beats_random_within_a_budget():
+    """Same budget of 20 full trainings (180 epochs on the 1-3-9 ladder). Measured mean regret
+    ratio to random: 0.27-0.41 for PYTHONHASHSEED 0, 1, 2 (SMAC's local search depends on it)."""
+    obj = SyntheticObjective(bowl_space(), SHORT)
+
+    def run(name, s, **options):
+        opt, hist, spent, i = make_optimizer(name, obj.space, SHORT, s, **options), [], 0, 0
+        while spent < 20 * SHORT[-1]:
+            hist += drive(opt, obj, 1, seed=s * 1000 + i)
+            spent += hist[-1][1].cost_epochs
+            i += 1
+        return regret(obj, hist, full_budget_only=True)
+
+    seeds = range(5)
+    hb = np.mean([run("smac-hb", s, n_initial=5) for s in seeds])
+    rnd = np.mean([run("random", s) for s in seeds])
+    assert hb < 0.6 * rnd, (hb, rnd)
+
+
+# ------------------------------------------------------------------- tiny tabular table
+
+
+def tabular_objective(tmp_path, budgets=(1, 3, 9)):
+    """A TabularObjective over a complete tiny grid table, if that objective exists yet."""
+    import mfbench.objectives as objectives
+
+    if not hasattr(objectives, "TabularObjective"):
+        pytest.skip("TabularObjective is not built yet")
+    from mfbench.table import load_table
+    from mfbench.testing import make_tiny_table
+
+    path = make_tiny_table(tmp_path / "tiny.sqlite", "cnn-grid", n_configs=None, budgets=budgets)
+    for build in (lambda: objectives.TabularObjective(load_table(path)), lambda: objectives.TabularObjective(path)):
+        try:
+            return build()
+        except TypeError:
+            continue
+    pytest.skip("TabularObjective has a constructor this test does not know")
+
+
+@pytest.mark.parametrize("name,n", [("smac-bo-rf", 8), ("smac-hb", 14)])
+def test_on_a_tiny_table(tmp_path, name, n):
+    obj = tabular_objective(tmp_path)
+    opt = make_optimizer(name, obj.space, obj.budgets, 0, n_initial=3)
+    hist = drive(opt, obj, n)
+    if name == "smac-hb":
+        assert {t.budget for t, _ in hist} == set(obj.budgets)
