@@ -428,7 +428,7 @@ class TabularObjective(Objective):
         return out
 
     def _results(self, out: dict[str, np.ndarray]) -> list[Result]:
-        from mfbench.train import STATUSES
+        from mfbench.records import STATUSES
 
         val = out["val_error"].tolist()
         cost = out["cost_seconds"].tolist()
@@ -457,7 +457,7 @@ class TabularObjective(Objective):
             if st == _FAILED:
                 v[0] = v[1] = self._chance
             cost = float(self._cum[row, s, j, b] - self._cum[row, s, j, r])
-            from mfbench.train import STATUSES
+            from mfbench.records import STATUSES
 
             res = Result(v[0], cost, b - r, dict(zip(REPORTED[1:], v[1:])), STATUSES[st])
         else:

@@ -32,7 +32,7 @@ import numpy as np
 
 from mfbench.errors import UsageError
 from mfbench.objectives import MODES, Objective, Result
-from mfbench.space import config_id, validate_config
+from mfbench.space import FastValidator, config_id, validate_config
 
 log = logging.getLogger(__name__)
 
@@ -186,6 +186,7 @@ class _Checker:
         self.name = optimizer_name
         self.validate = validate
         self._ids: dict[tuple, str] = {}
+        self.fast_valid = FastValidator(self.space)
 
     def __call__(self, trial: Any) -> str:
         if type(trial.budget) is not int or trial.budget not in self.ladder:
@@ -202,7 +203,7 @@ class _Checker:
         except (AttributeError, TypeError):  # not a dict of hashable natives
             key, cid = None, None
         if cid is None:
-            if self.validate:
+            if self.validate and not self.fast_valid(cfg):
                 try:
                     valid = validate_config(self.space, cfg)
                     if valid.keys() != cfg.keys() or any(type(v) not in _NATIVE for v in cfg.values()):

@@ -157,6 +157,12 @@ def space_from_json(text: str) -> ConfigurationSpace:
 _BOOL_STRINGS = {"True": True, "False": False}
 
 
+_encode_str = json.encoder.encode_basestring_ascii  # what json.dumps uses (ensure_ascii)
+# hyperparameter names and categorical values repeat across configurations: encode them once
+_ENCODED_KEYS: dict[str, str] = {}
+_ENCODED_VALUES: dict[str, str] = {}
+
+
 def native(value: Any) -> Any:
     """A JSON-able Python native for a (possibly numpy) scalar."""
     if isinstance(value, (np.bool_, bool)):
@@ -178,12 +184,50 @@ def to_config(config: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def canonical_json(config: Mapping[str, Any]) -> str:
+    """``json.dumps(to_config(config), sort_keys=True, separators=(",", ":"))`` with floats cut
+    to 12 significant digits (stable across libraries that round-trip through strings).
+
+    Built by hand for dicts of natives (the runner ids every new configuration, so this is on
+    its hot path: ~1.6x faster than the general path); anything else takes the general path.
+    Both give the same string, which tests check: ids are stored in the tables."""
+    if type(config) is dict:
+        parts = []
+        for k in sorted(config):
+            v = config[k]
+            t = type(v)
+            key = _ENCODED_KEYS.get(k)
+            if key is None:
+                if type(k) is not str:
+                    break
+                key = _encode_str(k) + ":"
+                if len(_ENCODED_KEYS) < 4096:
+                    _ENCODED_KEYS[k] = key
+            if t is float:
+                if v - v != 0.0:  # inf or nan
+                    raise UsageError(f"hyperparameter {k} is not finite: {v}")
+                parts.append(key + repr(float("%.12g" % v)))
+            elif t is str:
+                text = _ENCODED_VALUES.get(v)
+                if text is None:
+                    if v in _BOOL_STRINGS:
+                        break
+                    text = _encode_str(v)
+                    if len(_ENCODED_VALUES) < 4096:
+                        _ENCODED_VALUES[v] = text
+                parts.append(key + text)
+            elif t is bool:
+                parts.append(key + ("true" if v else "false"))
+            elif t is int:
+                parts.append(key + repr(v))
+            elif v is not None:
+                break
+        else:
+            return "{" + ",".join(parts) + "}"
     cfg = to_config(config)
     for k, v in cfg.items():
         if isinstance(v, float):
             if not math.isfinite(v):
                 raise UsageError(f"hyperparameter {k} is not finite: {v}")
-            # 12 significant digits: stable across libraries that round-trip through strings
             cfg[k] = float(f"{v:.12g}")
     return json.dumps(cfg, sort_keys=True, separators=(",", ":"))
 
@@ -215,6 +259,86 @@ def validate_config(cs: ConfigurationSpace, config: Mapping[str, Any]) -> dict[s
     except Exception as exc:  # ConfigSpace raises several types; one message is enough
         raise UsageError(f"invalid configuration for space {cs.name!r}: {exc}") from None
     return to_config(conf)
+
+
+class FastValidator:
+    """A sufficient check that a dict of natives is a valid point of a space, ~30x cheaper
+    than building a ConfigSpace ``Configuration`` (the runner checks every new proposal).
+
+    It knows the common cases (categorical, ordinal, constant, uniform int/float; conditions
+    ``==`` / ``in`` and their conjunction; no forbidden clauses). ``True`` means valid; ``False``
+    means "not shown valid here": call ``validate_config``, which decides and says why."""
+
+    def __init__(self, cs: ConfigurationSpace):
+        from ConfigSpace.conditions import AndConjunction, EqualsCondition, InCondition
+        from ConfigSpace.hyperparameters import (
+            CategoricalHyperparameter,
+            OrdinalHyperparameter,
+            UniformFloatHyperparameter,
+            UniformIntegerHyperparameter,
+        )
+
+        self.usable = not cs.forbidden_clauses
+        self.rules: list[tuple[str, Any, Any, list[tuple[str, frozenset]]]] = []
+        conds: dict[str, list[tuple[str, frozenset]]] = {}
+        for cond in cs.conditions:
+            parts = list(cond.components) if isinstance(cond, AndConjunction) else [cond]
+            for c in parts:
+                if isinstance(c, EqualsCondition):
+                    allowed = [c.value]
+                elif isinstance(c, InCondition):
+                    allowed = list(c.values)
+                else:
+                    self.usable = False
+                    continue
+                conds.setdefault(c.child.name, []).append((c.parent.name, frozenset(_typed(v) for v in allowed)))
+        for name in cs.keys():  # topological: parents first
+            hp = cs[name]
+            if isinstance(hp, Constant):
+                rule: tuple[Any, Any] = ("set", frozenset([_typed(hp.value)]))
+            elif isinstance(hp, CategoricalHyperparameter):
+                rule = ("set", frozenset(_typed(v) for v in hp.choices))
+            elif isinstance(hp, OrdinalHyperparameter):
+                rule = ("set", frozenset(_typed(v) for v in hp.sequence))
+            elif isinstance(hp, UniformIntegerHyperparameter):
+                rule = (int, (int(hp.lower), int(hp.upper)))
+            elif isinstance(hp, UniformFloatHyperparameter):
+                rule = (float, (float(hp.lower), float(hp.upper)))
+            else:
+                self.usable = False
+                rule = (None, None)
+            self.rules.append((name, rule[0], rule[1], conds.get(name, [])))
+
+    def __call__(self, config: Mapping[str, Any]) -> bool:
+        if not self.usable or type(config) is not dict:
+            return False
+        n_active = 0
+        for name, kind, data, conds in self.rules:
+            active = True
+            for parent, allowed in conds:
+                if parent not in config or (type(config[parent]), config[parent]) not in allowed:
+                    active = False
+                    break
+            if not active:
+                if name in config:
+                    return False
+                continue
+            if name not in config:
+                return False
+            v = config[name]
+            if kind == "set":
+                if (type(v), v) not in data:
+                    return False
+            elif type(v) is not kind or not data[0] <= v <= data[1]:  # also refuses NaN
+                return False
+            n_active += 1
+        return n_active == len(config)
+
+
+def _typed(value: Any) -> tuple[type, Any]:
+    """Membership that tells 1, 1.0 and True apart (sets alone do not)."""
+    value = native(value)
+    return (type(value), value)
 
 
 def sample_configs(cs: ConfigurationSpace, n: int, seed: int, design: str = "random") -> list[dict]:

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from mfbench.errors import UsageError
-from mfbench.train import EPOCH_FIELDS, STATUSES, TrialResult
+from mfbench.records import EPOCH_FIELDS, STATUSES, TrialResult
 
 SCHEMA_VERSION = 1
 APPLICATION_ID = 0x6D666231  # "mfb1": marks the file as an mfbench table

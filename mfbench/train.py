@@ -9,14 +9,12 @@ augmentation, dropout) comes from a generator seeded by ``(seed, purpose)``.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import math
 import platform
 import resource
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -27,61 +25,9 @@ from mfbench.data import Dataset
 from mfbench.models import build_model, count_flops, count_params
 from mfbench.space import config_id, to_config
 
-EPOCH_FIELDS = (
-    "train_loss", "train_acc",
-    "val_loss", "val_acc", "val_precision", "val_recall", "val_f1",
-    "test_loss", "test_acc", "test_f1",
-    "lr", "train_seconds", "eval_seconds",
-)  # fmt: skip
-
-STATUSES = ("ok", "diverged", "failed")
-
-
-@dataclass
-class EpochRecord:
-    epoch: int  # 1-based
-    train_loss: float
-    train_acc: float
-    val_loss: float
-    val_acc: float
-    val_precision: float
-    val_recall: float
-    val_f1: float
-    test_loss: float
-    test_acc: float
-    test_f1: float
-    lr: float
-    train_seconds: float
-    eval_seconds: float
-
-
-@dataclass
-class TrialResult:
-    config: dict[str, Any]
-    config_id: str
-    seed: int
-    schedule_epochs: int
-    status: str = "ok"
-    reason: str = ""
-    epochs: list[EpochRecord] = field(default_factory=list)
-    val_confusion: list[list[int]] | None = None
-    test_confusion: list[list[int]] | None = None
-    n_params: int = 0
-    flops: int = 0
-    peak_memory_bytes: int = 0
-    device: str = ""
-    host: str = ""
-    torch_version: str = torch.__version__
-    cuda_version: str = ""
-    started: float = 0.0
-    finished: float = 0.0
-
-    @property
-    def key(self) -> tuple[str, int, int]:
-        return (self.config_id, self.seed, self.schedule_epochs)
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+# the record types live in a torch-free module (tables and reports must not import torch);
+# re-exported here where they were first defined
+from mfbench.records import EPOCH_FIELDS, STATUSES, EpochRecord, TrialResult  # noqa: E402, F401
 
 
 def derive_seed(seed: int, purpose: str) -> int:
@@ -333,7 +279,8 @@ def train_trial(
     schedule. Never raises for a problem of the trial itself: the result says ``failed``
     (with the reason) or ``diverged`` (with the epochs it had)."""
     cfg = to_config(config)
-    res = TrialResult(config=cfg, config_id=config_id(cfg), seed=int(seed), schedule_epochs=int(schedule_epochs))
+    res = TrialResult(config=cfg, config_id=config_id(cfg), seed=int(seed), schedule_epochs=int(schedule_epochs),
+                      torch_version=torch.__version__)
     res.host = platform.node()
     res.started = time.time()
     epochs = int(epochs or schedule_epochs)

@@ -127,14 +127,14 @@ def jobs_speedup(bench: str, budget: str, seeds: int) -> tuple[float, float, int
 def print_overhead(n_evals: int) -> None:
     grid_space, cnn_space = get_space("cnn-grid"), get_space("cnn")
     rows = [
-        ("repeating configs (144 grid points)", grid_space, list(iter_grid(grid_space)), n_evals, n_evals),
-        ("all-new configs (cnn space)", cnn_space, sample_configs(cnn_space, n_evals, 0), n_evals, 2000),
-    ]  # validation costs ~1 ms per new config: fewer of those
+        ("repeating configs (144 grid points)", grid_space, list(iter_grid(grid_space))),
+        ("all-new configs (cnn space)", cnn_space, sample_configs(cnn_space, n_evals, 0)),
+    ]
     print("\n1. runner overhead per evaluation (loop - optimizer - objective), CPU time, best of 3")
     print(f"   {'stream':40s} {'validate=False':>16s} {'validate=True':>16s}")
-    for label, space, configs, n, n_val in rows:
-        off = runner_overhead(configs, space, n, validate=False)
-        on = runner_overhead(configs[:n_val], space, min(n, n_val), validate=True)
+    for label, space, configs in rows:
+        off = runner_overhead(configs, space, n_evals, validate=False)
+        on = runner_overhead(configs, space, n_evals, validate=True)
         print(f"   {label:40s} {off * 1e6:13.1f} us {on * 1e6:13.1f} us")
     print("   goal: <= 20 us per evaluation (validation is on in replay; it runs once per distinct config)")
 

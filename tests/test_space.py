@@ -7,6 +7,8 @@ import pytest
 
 from mfbench.errors import UsageError
 from mfbench.space import (
+    FastValidator,
+    canonical_json,
     config_id,
     get_space,
     iter_grid,
@@ -50,6 +52,28 @@ def test_config_id_is_canonical():
     assert out.stdout.strip() == config_id(c)
 
 
+def _canonical_reference(config):
+    """The definition: json.dumps of the natives, floats cut to 12 significant digits."""
+    cfg = {k: (float(f"{v:.12g}") if isinstance(v, float) else v) for k, v in to_config(config).items()}
+    return json.dumps(cfg, sort_keys=True, separators=(",", ":"))
+
+
+def test_fast_canonical_json_equals_the_definition():
+    """Ids are stored in the tables: the hand-built fast path must give json.dumps's string."""
+    configs = sample_configs(get_space("cnn"), 300, seed=5, design="random") + list(iter_grid(get_space("cnn-grid")))
+    configs += [
+        {"a": 1e-300, "b": 1e300, "c": 0.1 + 0.2, "d": -0.0, "e": 'é"\\\n', "f": None, "g": True, "h": 5e-324},
+        {"x": np.float64(0.5), "y": np.int64(3)},  # numpy scalars: general path
+        {"x": "True", "y": "False"},  # booleans stored as strings by ConfigSpace
+        {"big": 2**70, "neg": -7, "s": ""},
+    ]
+    for c in configs:
+        assert canonical_json(c) == _canonical_reference(c), c
+    for bad in (float("inf"), float("nan"), -float("inf")):
+        with pytest.raises(UsageError):
+            canonical_json({"lr": bad})
+
+
 @pytest.mark.parametrize("design", ["sobol", "random"])
 def test_designs_are_distinct_valid_and_seeded(design):
     cs = get_space("cnn")
@@ -78,3 +102,47 @@ def test_space_json_round_trip():
     for name in ("cnn", "cnn-grid"):
         cs = get_space(name)
         assert space_from_json(space_to_json(cs)) == cs
+
+
+def _perturbations(cs, config, rng):
+    """Valid configs turned invalid (or not) in the ways an optimizer could get them wrong."""
+    names = list(cs.keys())
+    out = [dict(config)]
+    k = rng.choice(sorted(config))
+    out.append({n: v for n, v in config.items() if n != k})  # an active value missing
+    inactive = [n for n in names if n not in config]
+    if inactive:
+        out.append({**config, inactive[0]: config.get(inactive[0], 1)})  # an inactive one present
+    for n, v in config.items():
+        if isinstance(v, bool):
+            out.append({**config, n: int(v)})  # 1 is not True
+        elif isinstance(v, int):
+            out += [{**config, n: float(v)}, {**config, n: v + 10**6}, {**config, n: -(10**6)}]
+        elif isinstance(v, float):
+            out += [{**config, n: v * 1e6}, {**config, n: -abs(v) - 1}, {**config, n: float("nan")}]
+        elif isinstance(v, str):
+            out.append({**config, n: v + "x"})
+    out.append({**config, "not_a_hyperparameter": 1})
+    return out
+
+
+@pytest.mark.parametrize("space", ["cnn", "cnn-grid"])
+def test_fast_validator_never_accepts_what_configspace_refuses(space):
+    """The runner trusts a True from FastValidator: it must imply ConfigSpace's verdict, and
+    it must say True for the valid configs (else it would be no faster)."""
+    cs = get_space(space)
+    check = FastValidator(cs)
+    rng = np.random.default_rng(0)
+    valid = sample_configs(cs, 60, seed=2, design="random")
+    assert all(check(c) for c in valid)
+    n_refused = 0
+    for c in valid:
+        for p in _perturbations(cs, c, rng):
+            if check(p):
+                validate_config(cs, p)  # raises if ConfigSpace disagrees
+            else:
+                n_refused += 1
+                if p != c:
+                    with pytest.raises(UsageError):
+                        validate_config(cs, p)
+    assert n_refused > 100
