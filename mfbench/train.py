@@ -118,12 +118,17 @@ def _make_optimizer(config: Mapping[str, Any], params: Any) -> torch.optim.Optim
     lr = float(config["learning_rate"])
     wd = float(config.get("weight_decay", 0.0))
     name = config["optimizer"]
+    # foreach: one multi-tensor kernel per update instead of a Python loop over parameters
+    # (torch picks it on CUDA by default, not on the CPU); bit-identical results, 5-35% faster
+    # steps for the small CPU nets (tests/test_train.py checks the equality)
     if name == "sgd":
-        return torch.optim.SGD(params, lr=lr, momentum=float(config.get("momentum", 0.0)), weight_decay=wd)
+        return torch.optim.SGD(params, lr=lr, momentum=float(config.get("momentum", 0.0)), weight_decay=wd,
+                               foreach=True)
     if name == "adam":
-        return torch.optim.Adam(params, lr=lr, weight_decay=wd)
+        return torch.optim.Adam(params, lr=lr, weight_decay=wd, foreach=True)
     if name == "rmsprop":
-        return torch.optim.RMSprop(params, lr=lr, momentum=float(config.get("momentum", 0.0)), weight_decay=wd)
+        return torch.optim.RMSprop(params, lr=lr, momentum=float(config.get("momentum", 0.0)), weight_decay=wd,
+                                   foreach=True)
     raise ValueError(f"unknown optimizer {name!r}")
 
 
@@ -207,8 +212,9 @@ def _train_split(
                 xb, yb = x_tr[bidx], y_tr[bidx]
                 if aug:
                     xb = augment(xb, aug, g_aug)
-                for group in opt.param_groups:
-                    group["lr"] = lr_at(step)
+                if cosine:  # a constant schedule's rate was set when the optimizer was built
+                    for group in opt.param_groups:
+                        group["lr"] = lr_at(step)
                 with torch.autocast("cuda", dtype=torch.bfloat16, enabled=cuda):
                     out = model(norm(xb))
                     loss = F.cross_entropy(out.float(), yb, label_smoothing=smoothing)
