@@ -236,6 +236,12 @@ def row_hash(X: np.ndarray) -> np.ndarray:
     return h
 
 
+def row_hash_one(x: np.ndarray) -> int:
+    """``row_hash`` of a single row, in plain Python ints (numpy's per-call overhead, once per
+    column, would dominate a single surrogate query)."""
+    return mix64_int(*np.ascontiguousarray(x, dtype=np.float64).reshape(-1).view(np.uint64).tolist())
+
+
 def standard_normal(h: np.ndarray) -> np.ndarray:
     """N(0, 1) draws from hashes (inverse CDF of a 53-bit uniform)."""
     from scipy.special import ndtri
@@ -590,11 +596,11 @@ class SurrogateObjective(Objective):
             key, hit = None, None
         if hit is not None:
             return hit
-        x = self.encoder.encode_configs([config])
+        x = self.encoder.encode_one(config)
         pts = self._points(budget, mode)
         X = np.concatenate([self.encoder.rows(x, e, s) for e, s, _ in pts])
         val, test, std, spe = self._combine(self.surrogate.predict_few(X), pts, 1)
-        h = int(row_hash(x)[0])
+        h = row_hash_one(x)
         out = (float(val[0]), float(test[0]), float(std[0]), float(spe[0]), h)
         if key is not None:
             if len(self._cache) >= self._cache_size:

@@ -200,3 +200,32 @@ def test_tabular_and_surrogate_share_the_interface(table, sobj):
         r = o.evaluate(cfg, 3, 0)
         assert 0 <= r.val_error <= 1 and r.cost_epochs == 3 and "test_error" in r.metrics
         assert o.max_budget == 9 and o.supports_continuation
+
+
+def test_single_config_encoding_and_hash_equal_the_batched_ones():
+    """The single-query fast paths must give the batched path's bits: the noise draw is a
+    hash of the encoded row, so one differing bit would change a sampled value."""
+    from mfbench.objectives import row_hash, row_hash_one
+    from mfbench.space import get_space, iter_grid, sample_configs
+    from mfbench.surrogates.encoding import Encoder
+
+    enc = Encoder(get_space("cnn"), [1, 3, 9, 27])
+    configs = sample_configs(get_space("cnn"), 400, seed=4, design="random") + list(iter_grid(get_space("cnn-grid")))
+    c0 = configs[0]
+    configs += [
+        {**c0, "learning_rate": 1.0 + 1e-12},  # within the encoder's slack: clipped
+        {**c0, "kernel_size": 3.0},  # a float equal to an int choice
+        {**c0, "learning_rate": 1},  # an int for a float
+    ]
+    batched = enc.encode_configs(configs)
+    for i, c in enumerate(configs):
+        one = enc.encode_one(c)
+        assert np.array_equal(one, batched[i : i + 1]), c
+        assert row_hash_one(one) == int(row_hash(batched[i : i + 1])[0])
+    for bad in ({**c0, "learning_rate": 2.0}, {**c0, "activation": "swish"}, {**c0, "nope": 1},
+                {**c0, "learning_rate": "x"}):  # fmt: skip
+        with pytest.raises(UsageError) as one_err:
+            enc.encode_one(bad)
+        with pytest.raises(UsageError) as batch_err:
+            enc.encode_configs([bad])
+        assert str(one_err.value) == str(batch_err.value)

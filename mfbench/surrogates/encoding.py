@@ -125,6 +125,41 @@ class Encoder:
                 X[:, col] = out
         return X
 
+    def encode_one(self, config: Mapping[str, Any]) -> np.ndarray:
+        """``encode_configs([config])`` for one config in plain Python (a single surrogate
+        query would otherwise pay numpy's per-call overhead once per hyperparameter); any
+        value it does not take as given goes through ``encode_configs``, which decides and
+        says why. Tests check that both agree."""
+        row = [0.0] * self.n_config_features
+        try:
+            if not self._known.issuperset(config):
+                raise ValueError
+            for name, kind, info, col in self._cols:
+                v = config.get(name)
+                if v is None:
+                    if kind != "cat":
+                        row[col] = INACTIVE
+                elif kind == "cat":
+                    for j, choice in enumerate(info):
+                        if v == choice and type(v) is type(choice):
+                            row[col + j] = 1.0
+                            break
+                    else:
+                        raise ValueError
+                elif kind == "ord":
+                    row[col] = info[v]
+                else:
+                    lo, hi, log = info
+                    if type(v) not in (int, float) or not lo <= v <= hi:
+                        raise ValueError
+                    if log:
+                        row[col] = (math.log(v) - math.log(lo)) / (math.log(hi) - math.log(lo))
+                    else:
+                        row[col] = (v - lo) / (hi - lo) if hi > lo else 0.0
+        except (ValueError, KeyError, TypeError):
+            return self.encode_configs([config])
+        return np.array([row])
+
     def curve_features(self, epochs: Any, schedules: Any) -> np.ndarray:
         e = np.log(np.asarray(epochs, dtype=np.float64)) / self._log_max
         s = np.log(np.asarray(schedules, dtype=np.float64)) / self._log_max
