@@ -173,9 +173,11 @@ def plot_anytime(benchmark: str, panels: Sequence[tuple[str, pd.DataFrame]], *, 
     seeds = f", mean \u00b1 s.e. over {n_seeds} seeds" if n_seeds else ", mean \u00b1 s.e. over seeds"
     fig.suptitle(f"Anytime performance on {benchmark}{seeds}", fontsize=11)
     handles, labels = axes[0][0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 5), frameon=False,
-               bbox_to_anchor=(0.5, -0.02 - 0.05 * ((len(labels) - 1) // 5)))
-    fig.tight_layout(rect=(0, 0.1 + 0.05 * ((len(labels) - 1) // 5), 1, 1))
+    fig.tight_layout()
+    # beside the panels, one column per 12 methods: the saved bounding box grows to hold it,
+    # whatever the number of methods (below the panels it left a gap or overlapped)
+    fig.legend(handles, labels, loc="center left", ncol=1 + (len(labels) - 1) // 12, frameon=False,
+               bbox_to_anchor=(1.0, 0.5), fontsize=9)
     return fig
 
 
