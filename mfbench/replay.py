@@ -197,7 +197,9 @@ def run_job(job: Job) -> dict[str, Any]:
         objective = load(job.benchmark)
         module, name = job.target.split(":")
         cls = getattr(importlib.import_module(module), name)
-        opt = for_objective(cls, objective, job.seed)
+        full_cost = float(objective.full_budget_cost())
+        full_budgets = job.budget_seconds / full_cost if full_cost > 0 else None
+        opt = for_objective(cls, objective, job.seed, full_budgets=full_budgets)
         traj = run(objective, opt, seed=job.seed, budget_seconds=job.budget_seconds, workers=job.workers,
                    count_overhead=job.count_overhead, max_evals=job.max_evals, validate=job.validate,
                    benchmark=job.label)  # fmt: skip
@@ -721,7 +723,8 @@ def tune(
         log.info("calibration: a %d-epoch training of the default config took %.1f s", max(budgets), res.cost_seconds)
     budget_seconds = parse_budget(budget, calibration["seconds"] if calibration else None)
 
-    opt = for_objective(cls, objective, int(seed), budgets)
+    opt = for_objective(cls, objective, int(seed), budgets,
+                        full_budgets=budget_seconds / calibration["seconds"] if calibration else None)
 
     def score(config: dict, cid: str, res: Any) -> tuple[float, float]:
         v, t = objective.true_value(config)

@@ -3,47 +3,15 @@ selection rules, parallel asks, and beating random search on an easy bowl."""
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-
 import numpy as np
 import pytest
-from ConfigSpace import Categorical, ConfigurationSpace, Float, Integer
 
 from mfbench.objectives import Result, SyntheticObjective
 from mfbench.optimizers.base import make_optimizer
 from mfbench.optimizers.encoding import VectorCodec, make_rng
 from mfbench.optimizers.ga import GeneticAlgorithm, Individual, MultiFidelityGA
 from mfbench.space import config_id, get_space, validate_config
-from mfbench.testing import drive
-
-
-def bowl_space() -> ConfigurationSpace:
-    cs = ConfigurationSpace(name="bowl")
-    cs.add([Float("x", (0.0, 1.0)), Float("lr", (1e-4, 1.0), log=True), Integer("n", (1, 64), log=True),
-            Categorical("c", ["a", "b", "c"])])  # fmt: skip
-    return cs
-
-
-def run_epochs(opt, obj, epochs: int, seed: int):
-    """Ask/tell until ``epochs`` epochs are spent (what a budget-limited runner does)."""
-    spent, hist, i = 0, [], 0
-    while spent < epochs:
-        t = opt.ask()
-        r = obj.evaluate(t.config, t.budget, seed * 100_003 + i, mode=t.mode, resume_from=t.resume_from)
-        opt.tell(t, r)
-        spent += r.cost_epochs
-        hist.append((t, r))
-        i += 1
-    return hist
-
-
-def regret(obj, hist) -> float:
-    """True value (minus the optimum) of the config with the best observed max-budget error."""
-    full = [(r.val_error, t.config) for t, r in hist if t.budget == obj.max_budget]
-    return obj.true_value(min(full, key=lambda x: x[0])[1])[0] - obj.optimum["val_error"]
+from mfbench.testing import asks, asks_in_subprocess, bowl_space, drive, mean_regret
 
 
 # ------------------------------------------------------------------------------ validity
@@ -87,51 +55,14 @@ def test_grid_space_never_repeats_until_nearly_exhausted():
 
 # ------------------------------------------------------------------------------ determinism
 
-_SCRIPT = """
-import json, sys
-from mfbench.objectives import SyntheticObjective
-from mfbench.optimizers.base import make_optimizer
-from mfbench.space import get_space
-
-def asked(name, space, seed, n, opts):
-    cs = get_space(space)
-    obj = SyntheticObjective(cs, noise=0.02)
-    opt = make_optimizer(name, cs, obj.budgets, seed, **opts)
-    out = []
-    for i in range(n):  # mfbench.testing.drive without its torch import
-        t = opt.ask()
-        opt.tell(t, obj.evaluate(t.config, t.budget, i, mode=t.mode, resume_from=t.resume_from))
-        out.append([t.config, t.budget, t.mode, t.resume_from])
-    return out
-
-print(json.dumps([asked(*job) for job in json.loads(sys.argv[1])], sort_keys=True))
-"""
-
-
-def asked_in_subprocess(jobs: list, hashseed: str) -> list:
-    """Run ``jobs`` ([name, space, seed, n, options]) in a fresh interpreter; return the asked
-    trials. The timeout only guards against a hang (this machine can be very loaded)."""
-    env = {**os.environ, "PYTHONHASHSEED": hashseed}
-    out = subprocess.run([sys.executable, "-c", _SCRIPT, json.dumps(jobs)], env=env, capture_output=True,
-                         text=True, check=True, timeout=1800)  # fmt: skip
-    return json.loads(out.stdout)
-
-
-def asked_here(name, space, seed, n, opts) -> list:
-    cs = get_space(space)
-    obj = SyntheticObjective(cs, noise=0.02)
-    hist = drive(make_optimizer(name, cs, obj.budgets, seed, **opts), obj, n)
-    return [[t.config, t.budget, t.mode, t.resume_from] for t, _ in hist]
-
-
 def test_deterministic_across_processes():
-    jobs = [["ga", "cnn", 7, 30, {"population_size": 8}], ["ga-mf", "cnn-grid", 7, 30, {"population_size": 8}]]
-    a = asked_in_subprocess(jobs, "0")
-    b = asked_in_subprocess(jobs, "12345")
+    jobs = [{"name": name, "space": space, "n": 30, "seed": 7, "options": {"population_size": 8}, "noise": 0.02}
+            for name, space in (("ga", "cnn"), ("ga-mf", "cnn-grid"))]  # fmt: skip
+    a, b = asks_in_subprocess(jobs, hashseeds=(0, 12345))
     assert a == b
     # this process has yet another hash seed; a different run seed gives different trials
-    assert json.loads(json.dumps(asked_here(*jobs[0]))) == a[0]
-    assert asked_here("ga", "cnn", 8, 30, {"population_size": 8}) != a[0]
+    assert asks(**jobs[0]) == a[0]
+    assert asks(**{**jobs[0], "seed": 8}) != a[0]
 
 
 # ------------------------------------------------------------------------------ variation
@@ -296,13 +227,11 @@ def test_failed_evaluations_rank_last():
 
 
 def test_ga_and_ga_mf_beat_random_search_on_an_easy_bowl():
-    cs = bowl_space()
-    obj = SyntheticObjective(cs, (1, 3, 9, 27), noise=0.01)
+    obj = SyntheticObjective(bowl_space("mixed"), (1, 3, 9, 27), noise=0.01)
     seeds = range(4)
-    n_full = 60  # the budget: 60 full-budget trainings
-    res = {}
-    for name in ("random", "ga", "ga-mf"):
-        res[name] = np.mean([regret(obj, run_epochs(make_optimizer(name, cs, obj.budgets, s, **(
-            {} if name == "random" else {"population_size": 10})), obj, n_full * 27, s)) for s in seeds])
+    epochs = 60 * 27  # the budget: 60 full-budget trainings
+    res = {"random": mean_regret("random", obj, seeds, epochs=epochs)}
+    for name in ("ga", "ga-mf"):
+        res[name] = mean_regret(name, obj, seeds, epochs=epochs, population_size=10)
     assert res["ga"] < 0.7 * res["random"], res
     assert res["ga-mf"] < 0.7 * res["random"], res

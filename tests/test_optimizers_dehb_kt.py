@@ -3,20 +3,14 @@ continuation semantics, parallel asks, determinism across processes, beating ran
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-
-import numpy as np
 import pytest
 from ConfigSpace import Categorical, ConfigurationSpace, Float, OrdinalHyperparameter
 
 from mfbench.errors import UsageError
 from mfbench.objectives import SyntheticObjective
 from mfbench.optimizers.base import make_optimizer
-from mfbench.space import get_space, validate_config
-from mfbench.testing import drive
+from mfbench.space import get_space
+from mfbench.testing import asks_in_subprocess, bowl_space, drive, drive_parallel, mean_regret, tiny_tabular
 
 LADDER = [1, 3, 9, 27]
 # keras-tuner's GP-UCB costs seconds of CPU per ask (a GP refit with 20 restarts plus 50
@@ -120,21 +114,11 @@ def test_kt_says_clearly_when_a_finite_space_is_exhausted():
 
 @pytest.mark.parametrize("name", ["dehb", "kt-hyperband", "kt-bo"])
 def test_parallel_asks_and_tells_in_any_order(name):
-    cs = _bowl() if name == "kt-bo" else get_space("cnn")  # a cheap GP for kt-bo
+    cs = bowl_space("uniform") if name == "kt-bo" else get_space("cnn")  # a cheap GP for kt-bo
     obj = SyntheticObjective(cs, LADDER)
     opt = make_optimizer(name, cs, LADDER, seed=1, **_opts(name))
-    rng = np.random.default_rng(0)
-    pending, budgets, n_told = [], set(), 0
-    n_tells = 6 if name == "kt-bo" else 90
-    while n_told < n_tells:
-        while len(pending) < 4:  # 4 workers
-            t = opt.ask()
-            validate_config(cs, t.config)
-            budgets.add(t.budget)
-            pending.append(t)
-        t = pending.pop(int(rng.integers(len(pending))))
-        opt.tell(t, obj.evaluate(t.config, t.budget, 0, mode=t.mode, resume_from=t.resume_from))
-        n_told += 1
+    told, pending = drive_parallel(opt, obj, 6 if name == "kt-bo" else 90, workers=4)  # asserts validity
+    budgets = {t.budget for t, _ in told} | {t.budget for t in pending}
     assert budgets == ({27} if name == "kt-bo" else set(LADDER))
     if name == "kt-hyperband":  # a trial is promoted only from a finished one
         for t in pending:
@@ -147,109 +131,55 @@ def test_nonfinite_results_do_not_break_the_libraries():
     cs = get_space("cnn")
     for name in ("dehb", "kt-hyperband", "kt-bo"):  # kt-bo stays in its 51 random initial points
         opt = make_optimizer(name, cs, LADDER, seed=0)
-        for i in range(8):
+        for _ in range(8):
             t = opt.ask()
             opt.tell(t, Result(val_error=float("nan"), cost_seconds=1.0, cost_epochs=t.budget, status="diverged"))
         assert opt.ask().config
 
 
-_SCRIPT = """
-import json
-from ConfigSpace import ConfigurationSpace, Float
-from mfbench.objectives import SyntheticObjective
-from mfbench.optimizers.base import make_optimizer
-from mfbench.space import get_space
-
-def bowl():
-    cs = ConfigurationSpace(name="bowl")
-    cs.add([Float(n, (0.0, 1.0)) for n in "xyz"])
-    return cs
-
-# kt-bo: its random phase on the CNN spaces, its GP (cheap in 3 dimensions) on the bowl
-RUNS = [(space, "dehb", 50, {}) for space in ("cnn", "cnn-grid")]
-RUNS += [(space, "kt-hyperband", 40, {}) for space in ("cnn", "cnn-grid")]
-RUNS += [(space, "kt-bo", 4, {}) for space in ("cnn", "cnn-grid")] + [("bowl", "kt-bo", 5, {"num_initial_points": 4})]
-out = {}
-for space, name, n, opts in RUNS:
-    for seed in ((0,) if space == "bowl" else (0, 1)):  # one GP ask costs seconds
-        cs = bowl() if space == "bowl" else get_space(space)
-        obj = SyntheticObjective(cs, (1, 3, 9, 27), noise=0.02)
-        opt = make_optimizer(name, cs, (1, 3, 9, 27), seed, **opts)
-        asked = []
-        for i in range(n):
-            t = opt.ask()
-            opt.tell(t, obj.evaluate(t.config, t.budget, i, mode=t.mode, resume_from=t.resume_from))
-            asked.append([t.config, t.budget, t.mode, t.resume_from])
-        out[f"{space}/{name}/{seed}"] = asked
-print(json.dumps(out, sort_keys=True))
-"""
-
-
 def test_deterministic_across_processes():
-    env = {**os.environ, "PYTHONHASHSEED": "0"}
-    runs = [subprocess.Popen([sys.executable, "-c", _SCRIPT], env=env, stdout=subprocess.PIPE, text=True)
-            for _ in range(2)]  # fmt: skip
-    outs = [json.loads(p.communicate(timeout=900)[0]) for p in runs]
-    assert all(p.returncode == 0 for p in runs)
+    # kt-bo: its random phase on the CNN spaces, its GP (cheap in 3 dimensions) on the bowl
+    runs = [(space, name, n, {}) for name, n in (("dehb", 50), ("kt-hyperband", 40), ("kt-bo", 4))
+            for space in ("cnn", "cnn-grid")] + [("bowl:uniform", "kt-bo", 5, FAST_BO)]  # fmt: skip
+    jobs, keys = [], []
+    for space, name, n, opts in runs:
+        for seed in (0,) if space.startswith("bowl") else (0, 1):  # one GP ask costs seconds
+            jobs.append({"name": name, "space": space, "n": n, "seed": seed, "options": opts, "noise": 0.02})
+            keys.append(f"{space.partition(':')[0]}/{name}/{seed}")
+    outs = [dict(zip(keys, out, strict=True)) for out in asks_in_subprocess(jobs, timeout=900)]
     assert outs[0] == outs[1]
     assert len(outs[0]) == 13
     for key in {k.rsplit("/", 1)[0] for k in outs[0] if not k.startswith("bowl/")}:
         assert outs[0][f"{key}/0"] != outs[0][f"{key}/1"]
 
 
-def _bowl() -> ConfigurationSpace:
-    cs = ConfigurationSpace(name="bowl")
-    cs.add([Float("x", (0.0, 1.0)), Float("y", (0.0, 1.0)), Float("z", (0.0, 1.0))])
-    return cs
-
-
-def _regret_within(name: str, seed: int, epochs: int, **options) -> float:
-    """Regret of the best max-budget evaluation once ``epochs`` training epochs are spent
-    (a continued trial pays only its extra epochs)."""
-    cs = _bowl()
-    obj = SyntheticObjective(cs, LADDER)
-    opt = make_optimizer(name, cs, LADDER, seed, **options)
-    spent, best = 0, (np.inf, None)
-    while spent < epochs:
-        t = opt.ask()
-        r = obj.evaluate(t.config, t.budget, seed, mode=t.mode, resume_from=t.resume_from)
-        opt.tell(t, r)
-        spent += r.cost_epochs
-        if t.budget == obj.max_budget and r.val_error < best[0]:
-            best = (r.val_error, t.config)
-    return obj.true_value(best[1])[0] - obj.optimum["val_error"]
-
-
 @pytest.mark.parametrize("name", ["dehb", "kt-hyperband"])
 def test_beats_random_search_on_a_bowl(name):
+    obj = SyntheticObjective(bowl_space("uniform"), LADDER)
     epochs = 20 * 27  # the cost of 20 full-budget trainings
-    ours = np.mean([_regret_within(name, s, epochs) for s in range(3)])
-    rand = np.mean([_regret_within("random", s, epochs) for s in range(3)])
+    ours = mean_regret(name, obj, range(3), epochs=epochs)
+    rand = mean_regret("random", obj, range(3), epochs=epochs)
     assert ours < 0.8 * rand, (ours, rand)
 
 
 @pytest.mark.slow
 def test_kt_bo_beats_random_search_on_a_bowl():
     """Slow: about 40 s of CPU, all in keras-tuner's GP (2 GP asks per seed)."""
+    obj = SyntheticObjective(bowl_space("uniform"), LADDER)
     epochs = 6 * 27
-    ours = np.mean([_regret_within("kt-bo", s, epochs, **FAST_BO) for s in range(3)])
-    rand = np.mean([_regret_within("random", s, epochs) for s in range(3)])
+    ours = mean_regret("kt-bo", obj, range(3), epochs=epochs, **FAST_BO)
+    rand = mean_regret("random", obj, range(3), epochs=epochs)
     assert ours < 0.8 * rand, (ours, rand)
 
 
 @pytest.fixture(scope="module")
 def tiny_table(tmp_path_factory):
-    from mfbench.objectives import TabularObjective
-    from mfbench.testing import make_tiny_table
-
-    path = make_tiny_table(tmp_path_factory.mktemp("table") / "grid.sqlite", "cnn-grid", None, (0, 1), (1, 3, 9))
-    return TabularObjective(path)
+    return tiny_tabular(tmp_path_factory.mktemp("table"))
 
 
 @pytest.mark.parametrize("name", ["dehb", "kt-hyperband", "kt-bo"])
 def test_on_a_tiny_table(name, tiny_table):
     """The whole 144-point grid, ladder 1, 3, 9: every config asked is in the table."""
-    opts = _opts(name) if "_opts" in globals() else {}
-    opt = make_optimizer(name, tiny_table.space, tiny_table.budgets, seed=0, **opts)
+    opt = make_optimizer(name, tiny_table.space, tiny_table.budgets, seed=0, **_opts(name))
     history = drive(opt, tiny_table, 5 if name == "kt-bo" else 40)
     assert {t.budget for t, _ in history} == ({9} if name == "kt-bo" else {1, 3, 9})

@@ -5,20 +5,16 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
-from ConfigSpace import ConfigurationSpace, Float
 
 from mfbench.errors import UsageError
 from mfbench.objectives import SyntheticObjective
 from mfbench.optimizers.base import make_optimizer
 from mfbench.optimizers.hpbandster_adapter import hpbandster_rungs, ordinals_as_indices
 from mfbench.space import get_space, iter_grid, to_config, validate_config
-from mfbench.testing import drive
+from mfbench.testing import asks_in_subprocess, bowl_space, drive, drive_parallel, mean_regret, tiny_tabular
 
 LADDER = [1, 3, 9, 27]
 NAMES = ["hyperband", "bohb"]
@@ -84,25 +80,15 @@ def test_parallel_asks_and_tells_in_any_order(name):
     cs = get_space("cnn")
     obj = SyntheticObjective(cs, LADDER)
     opt = make_optimizer(name, cs, LADDER, seed=1)
-    rng = np.random.default_rng(0)
-    pending, budgets, n_told = [], set(), 0
-    while n_told < 70:
-        while len(pending) < 8:  # 8 workers
-            t = opt.ask()
-            validate_config(cs, t.config)
-            budgets.add(t.budget)
-            pending.append(t)
-        t = pending.pop(int(rng.integers(len(pending))))
-        opt.tell(t, obj.evaluate(t.config, t.budget, 0))
-        n_told += 1
-    assert budgets == set(LADDER)
+    told, pending = drive_parallel(opt, obj, 70, workers=8)  # asserts valid configs, natives, ladder
+    assert {t.budget for t, _ in told} | {t.budget for t in pending} == set(LADDER)
     ids = [t.info["config_id"] for t in pending]
     assert len(set(ids)) == len(ids)
 
 
 def test_global_rng_is_private():
     """Other draws from numpy's global RNG, and a second instance, change nothing."""
-    cs = _bowl()  # three dimensions: the KDE (which draws from the global RNG) starts early
+    cs = bowl_space("uniform")  # three dimensions: the KDE (which draws from the global RNG) starts early
     obj = SyntheticObjective(cs, LADDER, noise=0.01)
 
     def step(opt, i, disturb=False):
@@ -123,85 +109,33 @@ def test_global_rng_is_private():
     assert sum(pick for _, _, pick in alone) >= 5  # the KDE path, which draws from the global RNG
 
 
-_SCRIPT = """
-import json
-from ConfigSpace import ConfigurationSpace, Float
-from mfbench.objectives import SyntheticObjective
-from mfbench.optimizers.base import make_optimizer
-from mfbench.space import get_space
-
-def bowl():
-    cs = ConfigurationSpace(name="bowl")
-    cs.add([Float(n, (0.0, 1.0)) for n in "xyz"])
-    return cs
-
-out = {}
-for space, seeds, n in (("cnn", (0,), 30), ("cnn-grid", (0,), 30), ("bowl", (0, 1), 40)):
-    for name in ("hyperband", "bohb"):
-        for seed in seeds:
-            cs = bowl() if space == "bowl" else get_space(space)
-            obj = SyntheticObjective(cs, (1, 3, 9, 27), noise=0.02)
-            opt = make_optimizer(name, cs, (1, 3, 9, 27), seed)
-            asked = []
-            for i in range(n):
-                t = opt.ask()
-                opt.tell(t, obj.evaluate(t.config, t.budget, i))
-                asked.append([t.config, t.budget, t.info.get("model_based_pick", False)])
-            out[f"{space}/{name}/{seed}"] = asked
-print(json.dumps(out, sort_keys=True))
-"""
-
-
 def test_deterministic_across_processes():
-    env = {**os.environ, "PYTHONHASHSEED": "0"}
-    runs = [subprocess.Popen([sys.executable, "-c", _SCRIPT], env=env, stdout=subprocess.PIPE, text=True)
-            for _ in range(2)]  # fmt: skip
-    outs = [json.loads(p.communicate(timeout=600)[0]) for p in runs]
-    assert all(p.returncode == 0 for p in runs)
+    runs = [(space, name, seed, n) for space, seeds, n in (("cnn", (0,), 30), ("cnn-grid", (0,), 30),
+                                                           ("bowl:uniform", (0, 1), 40))
+            for name in NAMES for seed in seeds]  # fmt: skip
+    jobs = [{"name": name, "space": space, "n": n, "seed": seed, "noise": 0.02, "info": ["model_based_pick"]}
+            for space, name, seed, n in runs]  # fmt: skip
+    keys = [f"{space.partition(':')[0]}/{name}/{seed}" for space, name, seed, _ in runs]
+    outs = [dict(zip(keys, out, strict=True)) for out in asks_in_subprocess(jobs, timeout=600)]
     assert outs[0] == outs[1]
     assert len(outs[0]) == 8
     for name in NAMES:
         assert outs[0][f"bowl/{name}/0"] != outs[0][f"bowl/{name}/1"]
-    assert any(pick for _, _, pick in outs[0]["bowl/bohb/0"])  # the KDE path is covered too
-
-
-def _bowl() -> ConfigurationSpace:
-    cs = ConfigurationSpace(name="bowl")
-    cs.add([Float("x", (0.0, 1.0)), Float("y", (0.0, 1.0)), Float("z", (0.0, 1.0))])
-    return cs
-
-
-def _regret_within(name: str, seed: int, epochs: int) -> float:
-    """Regret of the best max-budget evaluation once ``epochs`` training epochs are spent."""
-    cs = _bowl()
-    obj = SyntheticObjective(cs, LADDER)
-    opt = make_optimizer(name, cs, LADDER, seed)
-    spent, best = 0, (np.inf, None)
-    while spent < epochs:
-        t = opt.ask()
-        r = obj.evaluate(t.config, t.budget, seed, mode=t.mode, resume_from=t.resume_from)
-        opt.tell(t, r)
-        spent += r.cost_epochs
-        if t.budget == obj.max_budget and r.val_error < best[0]:
-            best = (r.val_error, t.config)
-    return obj.true_value(best[1])[0] - obj.optimum["val_error"]
+    assert any(row[-1] for row in outs[0]["bowl/bohb/0"])  # the KDE path is covered too
 
 
 @pytest.mark.parametrize("name,n_full", [("hyperband", 20), ("bohb", 15)])  # BOHB's KDE sampling costs CPU
 def test_beats_random_search_on_a_bowl(name, n_full):
+    obj = SyntheticObjective(bowl_space("uniform"), LADDER)
     epochs = n_full * 27  # the cost of n_full full-budget trainings
-    ours = np.mean([_regret_within(name, s, epochs) for s in range(3)])
-    rand = np.mean([_regret_within("random", s, epochs) for s in range(3)])
+    ours = mean_regret(name, obj, range(3), epochs=epochs)
+    rand = mean_regret("random", obj, range(3), epochs=epochs)
     assert ours < 0.8 * rand, (ours, rand)
 
 
 @pytest.fixture(scope="module")
 def tiny_table(tmp_path_factory):
-    from mfbench.objectives import TabularObjective
-    from mfbench.testing import make_tiny_table
-
-    path = make_tiny_table(tmp_path_factory.mktemp("table") / "grid.sqlite", "cnn-grid", None, (0, 1), (1, 3, 9))
-    return TabularObjective(path)
+    return tiny_tabular(tmp_path_factory.mktemp("table"))
 
 
 @pytest.mark.parametrize("name", NAMES)

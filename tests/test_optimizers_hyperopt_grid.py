@@ -3,11 +3,6 @@ fmin equivalence, and TPE beating random search on a smooth bowl."""
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-
 import numpy as np
 import pytest
 from ConfigSpace import Categorical, ConfigurationSpace, EqualsCondition, Float, Integer
@@ -16,57 +11,9 @@ from mfbench.objectives import SyntheticObjective
 from mfbench.optimizers import make_optimizer
 from mfbench.optimizers.grid import FeistelPermutation
 from mfbench.space import config_id, get_space, iter_grid, validate_config
-from mfbench.testing import best_true_value, drive
+from mfbench.testing import asks, asks_in_subprocess, best_true_value, bowl_space, drive, mean_regret, tiny_tabular
 
 LADDER = [1, 3, 9, 27]
-
-
-def bowl_space() -> ConfigurationSpace:
-    cs = ConfigurationSpace(name="bowl")
-    cs.add([Float("x", (0.0, 1.0)), Float("y", (0.0, 1.0)), Float("z", (1e-3, 1.0), log=True)])
-    return cs
-
-
-def mean_regret(name: str, n_evals: int, seeds=(0, 1, 2, 3, 4), **options) -> float:
-    obj = SyntheticObjective(bowl_space(), LADDER)
-    out = []
-    for s in seeds:
-        opt = make_optimizer(name, obj.space, LADDER, s, **options)
-        out.append(best_true_value(obj, drive(opt, obj, n_evals, seed=s)) - obj.optimum["val_error"])
-    return float(np.mean(out))
-
-
-def asked_here(name: str, space: str, n: int, seed: int) -> list:
-    obj = SyntheticObjective(get_space(space), LADDER, noise=0.05)
-    opt = make_optimizer(name, obj.space, LADDER, seed)
-    asked = []
-    for i in range(n):
-        t = opt.ask()
-        asked.append([t.config, t.budget, t.mode, t.resume_from])
-        opt.tell(t, obj.evaluate(t.config, t.budget, i, mode=t.mode, resume_from=t.resume_from))
-    return json.loads(json.dumps(asked))
-
-
-def asked_in_subprocess(name: str, space: str, n: int, seed: int) -> list:
-    """What ``asked_here`` returns, computed in a fresh process."""
-    # no mfbench.testing here: it imports torch, which costs seconds per process
-    code = f"""
-import json
-from mfbench.objectives import SyntheticObjective
-from mfbench.optimizers import make_optimizer
-from mfbench.space import get_space
-obj = SyntheticObjective(get_space({space!r}), {LADDER}, noise=0.05)
-opt = make_optimizer({name!r}, obj.space, {LADDER}, {seed})
-asked = []
-for i in range({n}):
-    t = opt.ask()
-    asked.append([t.config, t.budget, t.mode, t.resume_from])
-    opt.tell(t, obj.evaluate(t.config, t.budget, i, mode=t.mode, resume_from=t.resume_from))
-print(json.dumps(asked))
-"""
-    env = {**os.environ, "PYTHONHASHSEED": "0"}
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
-    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 # ------------------------------------------------------------------------------- grid
@@ -143,9 +90,9 @@ def test_grid_search_finds_the_grid_optimum_after_one_pass():
 
 
 def test_grid_deterministic_across_processes():
-    a = asked_in_subprocess("grid", "cnn", 30, 4)
-    assert a == asked_in_subprocess("grid", "cnn", 30, 4) == asked_here("grid", "cnn", 30, 4)
-    assert a != asked_here("grid", "cnn", 30, 5)
+    (a,), (b,) = asks_in_subprocess([{"name": "grid", "space": "cnn", "n": 30, "seed": 4}])
+    assert a == b == asks("grid", "cnn", 30, 4)
+    assert a != asks("grid", "cnn", 30, 5)
 
 
 # --------------------------------------------------------------------------- hyperopt
@@ -217,41 +164,29 @@ def test_hyperopt_tpe_parallel_asks_and_out_of_order_tells():
 
 
 def test_hyperopt_tpe_deterministic_across_processes():
-    a = asked_in_subprocess("hyperopt-tpe", "cnn", 25, 2)
-    assert a == asked_in_subprocess("hyperopt-tpe", "cnn", 25, 2)
-    assert a != asked_here("hyperopt-tpe", "cnn", 25, 3)
+    (a,), (b,) = asks_in_subprocess([{"name": "hyperopt-tpe", "space": "cnn", "n": 25, "seed": 2}])
+    assert a == b
+    assert a != asks("hyperopt-tpe", "cnn", 25, 3)
 
 
 def test_hyperopt_tpe_beats_random_on_a_bowl():
-    tpe_regret = mean_regret("hyperopt-tpe", 60, n_startup_jobs=10)
-    rnd_regret = mean_regret("random", 60)
+    obj = SyntheticObjective(bowl_space(), LADDER)
+    tpe_regret = mean_regret("hyperopt-tpe", obj, range(5), n_evals=60, n_startup_jobs=10)
+    rnd_regret = mean_regret("random", obj, range(5), n_evals=60)
     assert tpe_regret < 0.6 * rnd_regret, (tpe_regret, rnd_regret)
 
 
 # ------------------------------------------------------------------- tiny tabular table
 
 
-def tabular_objective(tmp_path, budgets=(1, 3, 9)):
-    """A TabularObjective over a complete tiny grid table, if that objective exists yet."""
-    import mfbench.objectives as objectives
-
-    if not hasattr(objectives, "TabularObjective"):
-        pytest.skip("TabularObjective is not built yet")
-    from mfbench.table import load_table
-    from mfbench.testing import make_tiny_table
-
-    path = make_tiny_table(tmp_path / "tiny.sqlite", "cnn-grid", n_configs=None, budgets=budgets)
-    for build in (lambda: objectives.TabularObjective(load_table(path)), lambda: objectives.TabularObjective(path)):
-        try:
-            return build()
-        except TypeError:
-            continue
-    pytest.skip("TabularObjective has a constructor this test does not know")
+@pytest.fixture(scope="module")
+def tiny_table(tmp_path_factory):
+    return tiny_tabular(tmp_path_factory.mktemp("table"))
 
 
 @pytest.mark.parametrize("name", ["grid", "hyperopt-tpe"])
-def test_on_a_tiny_table(tmp_path, name):
-    obj = tabular_objective(tmp_path)
+def test_on_a_tiny_table(tiny_table, name):
+    obj = tiny_table
     opt = make_optimizer(name, obj.space, obj.budgets, 0)
     hist = drive(opt, obj, 40)
     assert {t.budget for t, _ in hist} == {obj.max_budget}

@@ -4,81 +4,17 @@ and beating random search on a smooth bowl within a budget."""
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from collections import defaultdict
 
-import numpy as np
 import pytest
-from ConfigSpace import ConfigurationSpace, Float
 
 from mfbench.objectives import SyntheticObjective
 from mfbench.optimizers import make_optimizer
 from mfbench.space import get_space, validate_config
-from mfbench.testing import best_true_value, drive
+from mfbench.testing import asks, asks_in_subprocess, bowl_space, drive, mean_regret, tiny_tabular
 
 LADDER = [1, 3, 9, 27]
 PRUNED = ["tpe-asha", "tpe-hb"]
-
-
-def bowl_space() -> ConfigurationSpace:
-    cs = ConfigurationSpace(name="bowl")
-    cs.add([Float("x", (0.0, 1.0)), Float("y", (0.0, 1.0)), Float("z", (1e-3, 1.0), log=True)])
-    return cs
-
-
-def drive_epochs(opt, obj, max_epochs: int, seed: int = 0) -> list:
-    """Ask/tell until ``max_epochs`` epochs are spent (what a budget in full-budget equivalents is)."""
-    hist, spent, i = [], 0, 0
-    while spent < max_epochs:
-        (step,) = drive(opt, obj, 1, seed=seed * 1000 + i)
-        hist.append(step)
-        spent += step[1].cost_epochs
-        i += 1
-    return hist
-
-
-def mean_regret_epochs(name: str, full_budgets: int, seeds=(0, 1, 2, 3, 4), **options) -> float:
-    obj = SyntheticObjective(bowl_space(), LADDER)
-    out = []
-    for s in seeds:
-        hist = drive_epochs(make_optimizer(name, obj.space, LADDER, s, **options), obj, full_budgets * LADDER[-1], s)
-        out.append(best_true_value(obj, hist, full_budget_only=True) - obj.optimum["val_error"])
-    return float(np.mean(out))
-
-
-def asked(name: str, space: str, n: int, seed: int, ladder=LADDER) -> list:
-    obj = SyntheticObjective(get_space(space), ladder, noise=0.05)
-    opt = make_optimizer(name, obj.space, ladder, seed)
-    out = []
-    for i in range(n):
-        t = opt.ask()
-        out.append([t.config, t.budget, t.mode, t.resume_from])
-        opt.tell(t, obj.evaluate(t.config, t.budget, i, mode=t.mode, resume_from=t.resume_from))
-    return json.loads(json.dumps(out))
-
-
-def asked_in_subprocess(name: str, space: str, n: int, seed: int) -> list:
-    """What ``asked`` returns, computed in a fresh process (without mfbench.testing: torch is slow to import)."""
-    code = f"""
-import json
-from mfbench.objectives import SyntheticObjective
-from mfbench.optimizers import make_optimizer
-from mfbench.space import get_space
-obj = SyntheticObjective(get_space({space!r}), {LADDER}, noise=0.05)
-opt = make_optimizer({name!r}, obj.space, {LADDER}, {seed})
-out = []
-for i in range({n}):
-    t = opt.ask()
-    out.append([t.config, t.budget, t.mode, t.resume_from])
-    opt.tell(t, obj.evaluate(t.config, t.budget, i, mode=t.mode, resume_from=t.resume_from))
-print(json.dumps(out))
-"""
-    env = {**os.environ, "PYTHONHASHSEED": "0"}
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
-    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 @pytest.mark.parametrize("space", ["cnn", "cnn-grid"])
@@ -161,53 +97,36 @@ def test_parallel_asks_and_out_of_order_tells(name):
 
 @pytest.mark.parametrize("name", ["tpe", "tpe-hb"])
 def test_deterministic_across_processes(name):
-    a = asked_in_subprocess(name, "cnn", 30, 2)
-    assert a == asked_in_subprocess(name, "cnn", 30, 2)
-    assert a != asked(name, "cnn", 30, 3)
+    (a,), (b,) = asks_in_subprocess([{"name": name, "space": "cnn", "n": 30, "seed": 2}])
+    assert a == b
+    assert a != asks(name, "cnn", 30, 3)
 
 
 def test_tpe_beats_random_on_a_bowl():
     obj = SyntheticObjective(bowl_space(), LADDER)
-
-    def regret(name):
-        return np.mean([best_true_value(obj, drive(make_optimizer(name, obj.space, LADDER, s), obj, 50, seed=s))
-                        - obj.optimum["val_error"] for s in range(5)])  # fmt: skip
-
-    tpe, rnd = regret("tpe"), regret("random")
+    tpe, rnd = mean_regret("tpe", obj, range(5), n_evals=50), mean_regret("random", obj, range(5), n_evals=50)
     assert tpe < 0.6 * rnd, (tpe, rnd)
 
 
 @pytest.mark.parametrize("name", PRUNED)
 def test_pruned_tpe_beats_random_within_a_budget(name):
     """Same budget of 20 full trainings: pruning buys many more configurations."""
-    ours, rnd = mean_regret_epochs(name, 20), mean_regret_epochs("random", 20)
+    obj = SyntheticObjective(bowl_space(), LADDER)
+    ours, rnd = (mean_regret(n, obj, range(5), epochs=20 * LADDER[-1]) for n in (name, "random"))
     assert ours < 0.6 * rnd, (ours, rnd)
 
 
 # ------------------------------------------------------------------- tiny tabular table
 
 
-def tabular_objective(tmp_path, budgets=(1, 3, 9)):
-    """A TabularObjective over a complete tiny grid table, if that objective exists yet."""
-    import mfbench.objectives as objectives
-
-    if not hasattr(objectives, "TabularObjective"):
-        pytest.skip("TabularObjective is not built yet")
-    from mfbench.table import load_table
-    from mfbench.testing import make_tiny_table
-
-    path = make_tiny_table(tmp_path / "tiny.sqlite", "cnn-grid", n_configs=None, budgets=budgets)
-    for build in (lambda: objectives.TabularObjective(load_table(path)), lambda: objectives.TabularObjective(path)):
-        try:
-            return build()
-        except TypeError:
-            continue
-    pytest.skip("TabularObjective has a constructor this test does not know")
+@pytest.fixture(scope="module")
+def tiny_table(tmp_path_factory):
+    return tiny_tabular(tmp_path_factory.mktemp("table"))
 
 
 @pytest.mark.parametrize("name", ["tpe", *PRUNED])
-def test_on_a_tiny_table(tmp_path, name):
-    obj = tabular_objective(tmp_path)
+def test_on_a_tiny_table(tiny_table, name):
+    obj = tiny_table
     opt = make_optimizer(name, obj.space, obj.budgets, 0)
     hist = drive(opt, obj, 60)
     if name in PRUNED:

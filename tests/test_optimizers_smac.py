@@ -10,52 +10,21 @@ from __future__ import annotations
 import gc
 import json
 import math
-import os
-import subprocess
-import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
-from ConfigSpace import Categorical, ConfigurationSpace, Float
+from ConfigSpace import Categorical, ConfigurationSpace
 
 from mfbench.errors import UsageError
 from mfbench.objectives import SyntheticObjective
 from mfbench.optimizers import make_optimizer
 from mfbench.space import config_id, get_space, validate_config
-from mfbench.testing import best_true_value, drive
+from mfbench.testing import asks_in_subprocess, bowl_space, drive, mean_regret, tiny_tabular
 
 pytest.importorskip("smac")
 
 LADDER = [1, 3, 9, 27]
 SHORT = [1, 3, 9]  # Hyperband's first bracket on it is 9 + 3 + 1 evaluations: cheap to cover
-
-
-def bowl_space() -> ConfigurationSpace:
-    cs = ConfigurationSpace(name="bowl")
-    cs.add([Float("x", (0.0, 1.0)), Float("y", (0.0, 1.0)), Float("z", (1e-3, 1.0), log=True)])
-    return cs
-
-
-def asked_in_subprocess(name: str, space: str, n: int, seed: int, ladder: list[int], options: dict) -> list:
-    """The trials asked in a fresh process (without mfbench.testing: torch is slow to import)."""
-    code = f"""
-import json
-from mfbench.objectives import SyntheticObjective
-from mfbench.optimizers import make_optimizer
-from mfbench.space import get_space
-obj = SyntheticObjective(get_space({space!r}), {ladder}, noise=0.05)
-opt = make_optimizer({name!r}, obj.space, {ladder}, {seed}, **{options!r})
-out = []
-for i in range({n}):
-    t = opt.ask()
-    out.append([t.config, t.budget, t.mode, t.resume_from])
-    opt.tell(t, obj.evaluate(t.config, t.budget, i, mode=t.mode, resume_from=t.resume_from))
-print(json.dumps(out))
-"""
-    env = {**os.environ, "PYTHONHASHSEED": "0"}
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
-    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 @pytest.mark.parametrize("space", ["cnn", "cnn-grid"])
@@ -166,20 +135,11 @@ def test_failed_evaluations_are_crashes_at_the_crash_cost():
 @pytest.mark.parametrize("name,ladder,n", [("smac-bo-rf", LADDER, 8), ("smac-hb", SHORT, 14)])
 def test_deterministic_across_processes(name, ladder, n):
     """Past the initial design, so that SMAC's local search (hash-ordered sets) is exercised."""
-    a = asked_in_subprocess(name, "cnn", n, 1, ladder, {"n_initial": 3})
-    assert a == asked_in_subprocess(name, "cnn", n, 1, ladder, {"n_initial": 3})
+    job = {"name": name, "space": "cnn", "n": n, "seed": 1, "ladder": ladder, "options": {"n_initial": 3}}
+    (a,), (b,) = asks_in_subprocess([job])
+    assert a == b
     other = make_optimizer(name, get_space("cnn"), ladder, 2, n_initial=3).ask().config
     assert other != a[0][0]  # the seed matters
-
-
-def regret(obj, hist, full_budget_only=False) -> float:
-    return best_true_value(obj, hist, full_budget_only) - obj.optimum["val_error"]
-
-
-def bowl2_space() -> ConfigurationSpace:
-    cs = ConfigurationSpace(name="bowl2")
-    cs.add([Float("x", (0.0, 1.0)), Float("y", (0.0, 1.0))])
-    return cs
 
 
 def test_adapter_reproduces_smac_optimize():
@@ -191,7 +151,7 @@ def test_adapter_reproduces_smac_optimize():
 
     from mfbench.space import to_config
 
-    obj = SyntheticObjective(bowl2_space(), LADDER)
+    obj = SyntheticObjective(bowl_space("2d"), LADDER)
     n = 10
     opt = make_optimizer("smac-bo-rf", obj.space, LADDER, 1, n_initial=2, deterministic=True)
     ours = [t.config for t, _ in drive(opt, obj, n, seed=0)]
@@ -214,16 +174,13 @@ def test_bo_beats_random_on_a_bowl():
     within 40: its own behaviour, see test_adapter_reproduces_smac_optimize); the GP is good
     after a handful. The objective is noise-free, so the scenarios are deterministic."""
     seeds = (0, 1, 2)
-
-    def mean_regret(obj, name, n, **options):
-        return np.mean([regret(obj, drive(make_optimizer(name, obj.space, LADDER, s, **options), obj, n, seed=s))
-                        for s in seeds])  # fmt: skip
-
     bowl3 = SyntheticObjective(bowl_space(), LADDER)
-    rf, rnd = mean_regret(bowl3, "smac-bo-rf", 30, n_initial=5, deterministic=True), mean_regret(bowl3, "random", 30)
+    rf = mean_regret("smac-bo-rf", bowl3, seeds, n_evals=30, n_initial=5, deterministic=True)
+    rnd = mean_regret("random", bowl3, seeds, n_evals=30)
     assert rf < 0.6 * rnd, (rf, rnd)
-    bowl2 = SyntheticObjective(bowl2_space(), LADDER)
-    gp, rnd = mean_regret(bowl2, "smac-bo-gp", 10, n_initial=3, deterministic=True), mean_regret(bowl2, "random", 20)
+    bowl2 = SyntheticObjective(bowl_space("2d"), LADDER)
+    gp = mean_regret("smac-bo-gp", bowl2, seeds, n_evals=10, n_initial=3, deterministic=True)
+    rnd = mean_regret("random", bowl2, seeds, n_evals=20)
     assert gp < 0.6 * rnd, (gp, rnd)  # with 10 evaluations against random's 20
 
 
@@ -232,45 +189,22 @@ def test_hyperband_beats_random_within_a_budget():
     """Same budget of 20 full trainings (180 epochs on the 1-3-9 ladder). Measured mean regret
     ratio to random: 0.27-0.41 for PYTHONHASHSEED 0, 1, 2 (SMAC's local search depends on it)."""
     obj = SyntheticObjective(bowl_space(), SHORT)
-
-    def run(name, s, **options):
-        opt, hist, spent, i = make_optimizer(name, obj.space, SHORT, s, **options), [], 0, 0
-        while spent < 20 * SHORT[-1]:
-            hist += drive(opt, obj, 1, seed=s * 1000 + i)
-            spent += hist[-1][1].cost_epochs
-            i += 1
-        return regret(obj, hist, full_budget_only=True)
-
-    seeds = range(5)
-    hb = np.mean([run("smac-hb", s, n_initial=5) for s in seeds])
-    rnd = np.mean([run("random", s) for s in seeds])
+    hb = mean_regret("smac-hb", obj, range(5), epochs=20 * SHORT[-1], n_initial=5)
+    rnd = mean_regret("random", obj, range(5), epochs=20 * SHORT[-1])
     assert hb < 0.6 * rnd, (hb, rnd)
 
 
 # ------------------------------------------------------------------- tiny tabular table
 
 
-def tabular_objective(tmp_path, budgets=(1, 3, 9)):
-    """A TabularObjective over a complete tiny grid table, if that objective exists yet."""
-    import mfbench.objectives as objectives
-
-    if not hasattr(objectives, "TabularObjective"):
-        pytest.skip("TabularObjective is not built yet")
-    from mfbench.table import load_table
-    from mfbench.testing import make_tiny_table
-
-    path = make_tiny_table(tmp_path / "tiny.sqlite", "cnn-grid", n_configs=None, budgets=budgets)
-    for build in (lambda: objectives.TabularObjective(load_table(path)), lambda: objectives.TabularObjective(path)):
-        try:
-            return build()
-        except TypeError:
-            continue
-    pytest.skip("TabularObjective has a constructor this test does not know")
+@pytest.fixture(scope="module")
+def tiny_table(tmp_path_factory):
+    return tiny_tabular(tmp_path_factory.mktemp("table"))
 
 
 @pytest.mark.parametrize("name,n", [("smac-bo-rf", 8), ("smac-hb", 14)])
-def test_on_a_tiny_table(tmp_path, name, n):
-    obj = tabular_objective(tmp_path)
+def test_on_a_tiny_table(tiny_table, name, n):
+    obj = tiny_table
     opt = make_optimizer(name, obj.space, obj.budgets, 0, n_initial=3)
     hist = drive(opt, obj, n)
     if name == "smac-hb":

@@ -3,7 +3,6 @@ continue-or-stop and cost rules on crafted cases, honest accounting, and beating
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import numpy as np
@@ -11,11 +10,9 @@ import pytest
 from ConfigSpace import Categorical, ConfigurationSpace, Float
 
 from mfbench.objectives import Objective, Result, SyntheticObjective
-from mfbench.optimizers.base import make_optimizer
 from mfbench.optimizers.optiml import OptiML, choose_action, expected_improvement, prob_improvement
 from mfbench.space import config_id, get_space, validate_config
-from mfbench.testing import drive
-from test_ga import asked_in_subprocess, bowl_space, regret, run_epochs
+from mfbench.testing import asks, asks_in_subprocess, bowl_space, drive, drive_epochs, mean_regret
 
 SMALL = {"n_trees": 10, "n_candidates": 100, "n_local": 5, "n_local_starts": 3}  # keeps the tests fast
 
@@ -38,17 +35,12 @@ def test_only_valid_configs_and_no_duplicate_evaluations(space):
 
 
 def test_deterministic_across_processes():
-    jobs = [["optiml", "cnn", 11, 25, SMALL], ["optiml", "cnn-grid", 11, 25, SMALL]]
-    a = asked_in_subprocess(jobs, "0")
-    b = asked_in_subprocess(jobs, "12345")
+    jobs = [{"name": "optiml", "space": space, "n": 25, "seed": 11, "options": SMALL, "noise": 0.02}
+            for space in ("cnn", "cnn-grid")]  # fmt: skip
+    a, b = asks_in_subprocess(jobs, hashseeds=(0, 12345))
     assert a == b
-    cs = get_space("cnn")
-    obj = SyntheticObjective(cs, noise=0.02)
-    here = [[t.config, t.budget, t.mode, t.resume_from]
-            for t, _ in drive(make_optimizer("optiml", cs, obj.budgets, 11, **SMALL), obj, 25)]  # fmt: skip
-    assert json.loads(json.dumps(here)) == a[0]
-    assert a[0] != json.loads(json.dumps([[t.config, t.budget, t.mode, t.resume_from] for t, _ in drive(
-        make_optimizer("optiml", cs, obj.budgets, 12, **SMALL), obj, 25)]))
+    assert asks(**jobs[0]) == a[0]
+    assert a[0] != asks(**{**jobs[0], "seed": 12})
 
 
 # ------------------------------------------------------------------------------ the decision rule
@@ -118,7 +110,7 @@ class Hopeless(Objective):
 def test_hopeless_configurations_are_stopped_and_promising_ones_continued():
     obj = Hopeless()
     opt = OptiML(obj.space, obj.budgets, seed=0, n_init=8, **SMALL)
-    hist = run_epochs(opt, obj, 15 * 27, seed=0)
+    hist = drive_epochs(opt, obj, 15 * 27, seed=0)
     bad_started = [t for t, _ in hist if t.config["kind"] == "bad"]
     assert bad_started, "the initial design should contain hopeless configurations"
     assert all(t.budget == obj.budgets[0] for t in bad_started), "a hopeless configuration was continued"
@@ -184,11 +176,8 @@ def test_parallel_asks_never_block():
 
 
 def test_optiml_beats_random_search_on_an_easy_bowl():
-    cs = bowl_space()
-    obj = SyntheticObjective(cs, (1, 3, 9, 27), noise=0.01)
-    n_full = 30
-    res = {}
-    for name in ("random", "optiml"):
-        res[name] = np.mean([regret(obj, run_epochs(make_optimizer(name, cs, obj.budgets, s, **(
-            SMALL if name == "optiml" else {})), obj, n_full * 27, s)) for s in range(3)])
+    obj = SyntheticObjective(bowl_space("mixed"), (1, 3, 9, 27), noise=0.01)
+    epochs = 30 * 27  # 30 full-budget trainings
+    res = {"random": mean_regret("random", obj, range(3), epochs=epochs),
+           "optiml": mean_regret("optiml", obj, range(3), epochs=epochs, **SMALL)}  # fmt: skip
     assert res["optiml"] < 0.7 * res["random"], res

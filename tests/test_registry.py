@@ -40,3 +40,18 @@ def test_every_registered_optimizer_runs_as_replay_builds_it(name: str, continua
     if cls.capabilities.continuation:
         # what the optimizer was told is in the manifest, so a reader knows how it paid
         assert settings["continuation"] is continuation
+
+
+def test_smac_sizes_its_initial_design_by_the_runs_length():
+    """A SMAC user sets n_trials to the budget; the initial design is a quarter of it. Without
+    the runner's hint a 30x run would be all initial design (SMAC's default n_trials is 100)."""
+    objective = _objective(True)
+    cls = get_optimizer_class("smac-bo-rf")
+    short = for_objective(cls, objective, seed=0, full_budgets=30.0)
+    assert short.settings()["initial_design_trials"] == 30
+    assert short.n_initial == 7  # SMAC's rule: min(10 per hyperparameter, 0.25 * n_trials)
+    assert for_objective(cls, objective, seed=0).settings()["initial_design_trials"] == 100
+    # an explicit option wins over the hint, and an optimizer without budget_option gets none
+    assert for_objective(cls, objective, seed=0, full_budgets=30.0, n_initial=3).n_initial == 3
+    assert "initial_design_trials" not in for_objective(get_optimizer_class("random"), objective, 0,
+                                                        full_budgets=30.0).settings()

@@ -7,6 +7,7 @@ The runner owns the loop, the clock, the budget and the seeds: an optimizer only
 from __future__ import annotations
 
 import importlib
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -51,6 +52,10 @@ class Optimizer:
 
     name: ClassVar[str] = "?"
     capabilities: ClassVar[Capabilities] = Capabilities()
+    #: the option through which a library sizes itself by the run's length, as its user would
+    #: (SMAC's initial design is a fraction of ``n_trials``); ``for_objective`` sets it to the
+    #: number of largest-budget trainings the run's budget affords. The runner still stops the run.
+    budget_option: ClassVar[str | None] = None
 
     def __init__(self, space: ConfigurationSpace, budgets: Sequence[int], seed: int, **options: Any):
         self.space = space
@@ -149,9 +154,12 @@ def make_optimizer(name: str, space: ConfigurationSpace, budgets: Sequence[int],
 
 
 def for_objective(cls: type[Optimizer], objective: Any, seed: int, budgets: Sequence[int] | None = None,
-                  **options: Any) -> Optimizer:
+                  full_budgets: float | None = None, **options: Any) -> Optimizer:
     """Construct ``cls`` for ``objective``, telling an optimizer that can continue trainings
-    whether this objective can (otherwise it must pay for every rung from scratch)."""
+    whether this objective can (otherwise it must pay for every rung from scratch), and one
+    that sizes itself by the run's length how many largest-budget trainings it affords."""
     if cls.capabilities.continuation:
         options.setdefault("continuation", bool(getattr(objective, "supports_continuation", True)))
+    if cls.budget_option and full_budgets is not None and math.isfinite(full_budgets) and full_budgets > 0:
+        options.setdefault(cls.budget_option, max(1, int(round(full_budgets))))
     return cls(objective.space, objective.budgets if budgets is None else budgets, seed, **options)

@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import math
 import tempfile
-import warnings
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
+from functools import partial
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any, ClassVar
@@ -21,21 +20,14 @@ from typing import Any, ClassVar
 from ConfigSpace import ConfigurationSpace
 from dehb import DEHB
 
-from mfbench.errors import UsageError
 from mfbench.objectives import Result
+from mfbench.optimizers._common import ignoring_warnings, seeded_copy
 from mfbench.optimizers.base import Capabilities, Optimizer, Trial, ladder_eta
-from mfbench.space import space_from_json, space_to_json, to_config, validate_config
+from mfbench.space import to_config, validate_config
 
-
-
-
-@contextmanager
-def _quiet() -> Iterator[None]:
-    """dehb 0.1.1 calls ConfigSpace methods that 1.x deprecates (they still work): one
-    warning per hyperparameter per ask would bury everything else."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", category=DeprecationWarning)
-        yield
+#: dehb 0.1.1 calls ConfigSpace methods that 1.x deprecates (they still work): one warning
+#: per hyperparameter per ask would bury everything else
+_quiet = partial(ignoring_warnings, DeprecationWarning)
 
 
 class _QuietDEHB(DEHB):
@@ -60,14 +52,11 @@ class DEHBOptimizer(Optimizer):
     }  # fmt: skip
 
     def __init__(self, space: ConfigurationSpace, budgets: Sequence[int], seed: int, **options: Any):
-        unknown = set(options) - set(self._option_defaults)
-        if unknown:
-            raise UsageError(f"{self.name}: unknown options {sorted(unknown)}; known: {sorted(self._option_defaults)}")
+        opts = self.resolve_options(options, self._option_defaults)
         super().__init__(space, budgets, seed, **options)
-        self._opts = {k: options.get(k, v) for k, v in self._option_defaults.items()}
+        self._opts = opts
         self.eta = ladder_eta(self.budgets)
-        self._lib_space = space_from_json(space_to_json(space))  # own copy: DEHB draws from its RNG
-        self._lib_space.seed(self.seed)
+        self._lib_space = seeded_copy(space, self.seed)  # DEHB draws from the space's RNG
         self._workdir = tempfile.TemporaryDirectory(prefix="mfbench-dehb-")  # DEHB's output_path
         lib_opts = {k: v for k, v in self._opts.items() if k != "nonfinite_loss"}
         with _quiet():

@@ -106,10 +106,7 @@ class GeneticAlgorithm(Optimizer):
 
     def __init__(self, space, budgets, seed, **options):
         super().__init__(space, budgets, seed, **options)
-        unknown = set(options) - set(self._defaults)
-        if unknown:
-            raise UsageError(f"{self.name}: unknown options {sorted(unknown)}; known: {sorted(self._defaults)}")
-        o = {**self._defaults, **options}
+        o = self.resolve_options(options, self._defaults)
         self.population_size = int(o["population_size"])
         self.tournament_size = int(o["tournament_size"])
         self.crossover_rate = float(o["crossover_rate"])

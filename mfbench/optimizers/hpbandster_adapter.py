@@ -33,14 +33,12 @@ from hpbandster.optimizers.config_generators.bohb import BOHB as _BOHBConfigGene
 from hpbandster.optimizers.config_generators.random_sampling import RandomSampling
 from hpbandster.optimizers.hyperband import HyperBand as _HpBandSterHyperBand
 
-from mfbench.errors import UsageError
 from mfbench.objectives import Result
+from mfbench.optimizers._common import seeded_copy
 from mfbench.optimizers.base import Capabilities, Optimizer, Trial, ladder_eta
 from mfbench.space import space_from_json, space_to_json, to_config, validate_config
 
 logger = logging.getLogger(__name__)
-
-
 
 
 def hpbandster_rungs(min_budget: float, max_budget: float, eta: float) -> tuple[int, np.ndarray]:
@@ -97,10 +95,9 @@ class _HpBandSter(Optimizer):
     _option_defaults: ClassVar[dict[str, Any]] = {}
 
     def __init__(self, space: ConfigurationSpace, budgets: Sequence[int], seed: int, **options: Any):
-        unknown = set(options) - set(self._option_defaults)
-        if unknown:
-            raise UsageError(f"{self.name}: unknown options {sorted(unknown)}; known: {sorted(self._option_defaults)}")
+        opts = self.resolve_options(options, self._option_defaults)
         super().__init__(space, budgets, seed, **options)
+        self._opts = opts
         self.eta = ladder_eta(self.budgets)
         self.min_budget, self.max_budget = self.budgets[0], self.budgets[-1]
         max_sh_iter, rungs = hpbandster_rungs(self.min_budget, self.max_budget, self.eta)
@@ -111,7 +108,6 @@ class _HpBandSter(Optimizer):
         # numpy's global RNG state, owned by this instance (see the module docstring)
         self._np_state = np.random.RandomState(self.seed).get_state()
         self._lib_space, self._ordinals = self._library_space(space)
-        self._lib_space.seed(self.seed)
         with self._library_rng():
             cg = self._config_generator()
         # what get_next_iteration reads from a Master
@@ -121,7 +117,8 @@ class _HpBandSter(Optimizer):
 
     # -- what the subclasses choose ------------------------------------------------------------
     def _library_space(self, space: ConfigurationSpace) -> tuple[ConfigurationSpace, dict[str, list]]:
-        return space_from_json(space_to_json(space)), {}
+        """The library's own copy of the space, seeded, and the ordinal sequences it maps."""
+        return seeded_copy(space, self.seed), {}
 
     def _config_generator(self) -> Any:
         raise NotImplementedError
@@ -196,7 +193,7 @@ class _HpBandSter(Optimizer):
             "rungs": [self.check_budget(r) for r in self._rungs], "mode": "scratch",
             "nonfinite_loss": "crashed (loss=+inf)", "global_numpy_rng": "private state per instance",
         }  # fmt: skip
-        out.update({k: self.options.get(k, v) for k, v in self._option_defaults.items()})
+        out.update(self._opts)
         if self._ordinals:
             out["space_conversion"] = {"ordinal_to_integer_index": sorted(self._ordinals)}
         return out
@@ -227,11 +224,12 @@ class BOHB(_HpBandSter):
                         "random_fraction": 1 / 3, "bandwidth_factor": 3, "min_bandwidth": 1e-3}
 
     def _library_space(self, space: ConfigurationSpace) -> tuple[ConfigurationSpace, dict[str, list]]:
-        return ordinals_as_indices(space)
+        lib_space, seqs = ordinals_as_indices(space)  # a new space, built from JSON
+        lib_space.seed(self.seed)
+        return lib_space, seqs
 
     def _config_generator(self) -> Any:
-        opts = {k: self.options.get(k, v) for k, v in self._option_defaults.items()}
-        return _BOHBConfigGenerator(configspace=self._lib_space, **opts)
+        return _BOHBConfigGenerator(configspace=self._lib_space, **self._opts)
 
     def ask(self) -> Trial:
         trial = super().ask()

@@ -19,9 +19,9 @@ from __future__ import annotations
 import math
 import os
 import tempfile
-import warnings
-from collections.abc import Iterator, Sequence
-from contextlib import ExitStack, contextmanager
+from collections.abc import Sequence
+from contextlib import ExitStack
+from functools import partial
 from importlib.metadata import version
 from typing import Any, ClassVar
 
@@ -37,29 +37,20 @@ from ConfigSpace.hyperparameters import (  # noqa: E402
     UniformFloatHyperparameter,
     UniformIntegerHyperparameter,
 )
+from sklearn.exceptions import ConvergenceWarning  # noqa: E402
 
 from mfbench.errors import UsageError  # noqa: E402
 from mfbench.objectives import Result  # noqa: E402
+from mfbench.optimizers._common import ignoring_warnings  # noqa: E402
 from mfbench.optimizers.base import Capabilities, Optimizer, Trial, ladder_eta  # noqa: E402
 from mfbench.space import native, to_config, validate_config  # noqa: E402
 
 OBJECTIVE = "val_error"
 _TUNER_KEYS = ("tuner/epochs", "tuner/initial_epoch", "tuner/bracket", "tuner/round", "tuner/trial_id")
-
-
-@contextmanager
-def _quiet() -> Iterator[None]:
-    """keras-tuner 1.4.8 calls ``threading.currentThread().getName()`` (deprecated) on every
-    oracle call, and scikit-learn warns when the GP's length scale reaches its bound: noise
-    that would bury everything else."""
-    from sklearn.exceptions import ConvergenceWarning
-
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", category=DeprecationWarning)
-        warnings.filterwarnings("ignore", category=ConvergenceWarning)
-        yield
-
-
+#: keras-tuner 1.4.8 calls ``threading.currentThread().getName()`` (deprecated) on every oracle
+#: call, and scikit-learn warns when the GP's length scale reaches its bound: noise that would
+#: bury everything else
+_quiet = partial(ignoring_warnings, DeprecationWarning, ConvergenceWarning)
 
 
 def _scopes(space: ConfigurationSpace) -> dict[str, list[tuple[str, list[Any]]]]:
@@ -124,11 +115,9 @@ class _KerasTuner(Optimizer):
     _option_defaults: ClassVar[dict[str, Any]] = {"nonfinite_loss": 1.0}
 
     def __init__(self, space: ConfigurationSpace, budgets: Sequence[int], seed: int, **options: Any):
-        unknown = set(options) - set(self._option_defaults)
-        if unknown:
-            raise UsageError(f"{self.name}: unknown options {sorted(unknown)}; known: {sorted(self._option_defaults)}")
+        opts = self.resolve_options(options, self._option_defaults)
         super().__init__(space, budgets, seed, **options)
-        self._opts = {k: options.get(k, v) for k, v in self._option_defaults.items()}
+        self._opts = opts
         # keras-tuner reads seed 0 as "no seed" (``seed or random.randint``), and seeds the
         # sampler of each value with seed, seed+1, ...: consecutive run seeds would draw
         # shifted copies of one stream. Space them far apart.

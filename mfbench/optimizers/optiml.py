@@ -129,10 +129,7 @@ class OptiML(Optimizer):
 
     def __init__(self, space, budgets, seed, **options):
         super().__init__(space, budgets, seed, **options)
-        unknown = set(options) - set(OPTIML_DEFAULTS)
-        if unknown:
-            raise UsageError(f"{self.name}: unknown options {sorted(unknown)}; known: {sorted(OPTIML_DEFAULTS)}")
-        o = {**OPTIML_DEFAULTS, **options}
+        o = self.resolve_options(options, OPTIML_DEFAULTS)
         rungs = self.budgets if o["rungs"] is None else sorted(int(b) for b in o["rungs"])
         if [b for b in rungs if b not in self.budgets] or len(set(rungs)) != len(rungs) or rungs[-1] != self.max_budget:
             raise UsageError(f"{self.name}: rungs {rungs} must be distinct budgets of the ladder {self.budgets} "
@@ -353,7 +350,7 @@ class OptiML(Optimizer):
             starts_ei.append(float(rei[int(i)]))
         for _ in range(self.local_steps):
             moved = []
-            for v, e in zip(starts, starts_ei):
+            for v, e in zip(starts, starts_ei, strict=True):
                 nb = np.stack([codec.repair(codec.mutate(v, rng, None, self.local_sigma, at_least_one=True), fill)
                                for _ in range(self.n_local)])  # fmt: skip
                 nv, _, _, nei = score(nb)

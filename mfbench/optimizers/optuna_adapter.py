@@ -52,8 +52,6 @@ from mfbench.space import native, to_config, validate_config
 MAX_FORBIDDEN_RETRIES = 1000
 
 
-
-
 def suggest_config(trial: optuna.trial.Trial, cs: ConfigurationSpace) -> dict[str, Any]:
     """Draw the active hyperparameters of ``cs`` through ``trial.suggest_*`` and return the
     configuration as natives."""

@@ -4,8 +4,9 @@ budget, drawn from the space's own sampler seeded by the run seed."""
 from __future__ import annotations
 
 from mfbench.objectives import Result
+from mfbench.optimizers._common import seeded_copy
 from mfbench.optimizers.base import Capabilities, Optimizer, Trial
-from mfbench.space import space_from_json, space_to_json, to_config
+from mfbench.space import to_config
 
 
 class RandomSearch(Optimizer):
@@ -14,8 +15,7 @@ class RandomSearch(Optimizer):
 
     def __init__(self, space, budgets, seed, **options):
         super().__init__(space, budgets, seed, **options)
-        self._space = space_from_json(space_to_json(space))  # own copy: its RNG is ours alone
-        self._space.seed(self.seed)
+        self._space = seeded_copy(space, self.seed)  # its RNG is ours alone
 
     def ask(self) -> Trial:
         return Trial(config=to_config(self._space.sample_configuration()), budget=self.max_budget)

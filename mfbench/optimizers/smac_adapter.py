@@ -6,8 +6,10 @@ What this adapter decides, and why:
 
 - The runner owns the budget, so the scenario's ``n_trials`` is effectively infinite. SMAC
   sizes its initial design from ``n_trials`` (at most ``max_ratio * n_trials`` configs), so
-  the initial design is sized as SMAC would for ``initial_design_trials`` (default 100,
-  SMAC's own ``Scenario.n_trials`` default) unless ``n_initial`` is given.
+  the initial design is sized as SMAC would for ``initial_design_trials`` trials: replay
+  passes the number of largest-budget trainings the run's budget affords (``budget_option``),
+  as a SMAC user would set ``n_trials``; 100 (SMAC's own default) when constructed without it;
+  ``n_initial`` overrides both.
 - Every facade gets a fresh temporary output directory (``overwrite=True``: an old run with
   matching metadata would otherwise be resumed silently), deleted when the optimizer is
   garbage-collected or at exit; ``tell`` does not write the run history to it.
@@ -43,9 +45,9 @@ from ConfigSpace import ConfigurationSpace
 
 from mfbench.errors import UsageError
 from mfbench.objectives import Result
+from mfbench.optimizers._common import seeded_copy
 from mfbench.optimizers.base import Capabilities, Optimizer, Trial, ladder_eta
-from mfbench.space import native, space_from_json, space_to_json, to_config
-
+from mfbench.space import native, to_config
 
 from smac import BlackBoxFacade, HyperparameterOptimizationFacade, MultiFidelityFacade, Scenario
 from smac.intensifier.hyperband import Hyperband
@@ -57,8 +59,6 @@ log = logging.getLogger(__name__)
 
 #: The scenario's n_trials: SMAC never stops by itself before this, and the runner stops first.
 UNBOUNDED_TRIALS = 2**31 - 1
-
-
 
 
 class _ExactHyperband(Hyperband):
@@ -98,6 +98,10 @@ class _SmacOptimizer(Optimizer):
 
     facade_class: ClassVar[type] = HyperparameterOptimizationFacade
     uses_budgets: ClassVar[bool] = False
+    #: SMAC sizes its initial design from the scenario's n_trials: replay sets this to the
+    #: number of largest-budget trainings the run affords, as a SMAC user would set n_trials
+    #: (with the default of 100, a 30x run spends its whole budget in the initial design)
+    budget_option: ClassVar[str | None] = "initial_design_trials"
 
     def __init__(self, space: ConfigurationSpace, budgets: Sequence[int], seed: int,
                  n_initial: int | None = None, initial_design_trials: int = 100,
@@ -105,8 +109,7 @@ class _SmacOptimizer(Optimizer):
         super().__init__(space, budgets, seed, **options)
         if options:
             raise UsageError(f"{self.name}: unknown options {sorted(options)}")
-        self._space = space_from_json(space_to_json(space))  # own copy: its RNG is SMAC's alone
-        self._space.seed(self.seed)
+        self._space = seeded_copy(space, self.seed)  # its RNG is SMAC's alone
         self._outdir = tempfile.mkdtemp(prefix=f"mfbench-{self.name}-")
         self._finalizer = weakref.finalize(self, shutil.rmtree, self._outdir, True)
         smac_logger = logging.getLogger("smac")
