@@ -159,16 +159,16 @@ def regret(objective: Objective, history: list[tuple[Any, Result]], full_budget_
     return best_true_value(objective, history, full_budget_only) - objective.optimum["val_error"]
 
 
-def mean_regret(name: str, objective: Objective, seeds: Sequence[int], *, n_evals: int | None = None,
-                epochs: int | None = None, **options: Any) -> float:
-    """Mean :func:`regret` over ``seeds`` of optimizer ``name`` built for ``objective``: after
-    ``n_evals`` evaluations (incumbent among all of them), or once ``epochs`` training epochs
-    are spent (incumbent among the max-budget evaluations, which is how a multi-fidelity run
-    is judged). Run seed ``s`` evaluates with the seeds of ``drive(..., seed=s)``."""
+def regrets(name: str, objective: Objective, seeds: Sequence[int], *, n_evals: int | None = None,
+            epochs: int | None = None, **options: Any) -> list[float]:
+    """:func:`regret` per seed of optimizer ``name`` built for ``objective``: after ``n_evals``
+    evaluations (incumbent among all of them), or once ``epochs`` training epochs are spent
+    (incumbent among the max-budget evaluations, which is how a multi-fidelity run is judged).
+    Run seed ``s`` evaluates with the seeds of ``drive(..., seed=s)``."""
     from mfbench.optimizers import make_optimizer
 
     if (n_evals is None) == (epochs is None):
-        raise ValueError("mean_regret: give exactly one of n_evals and epochs")
+        raise ValueError("regrets: give exactly one of n_evals and epochs")
     out = []
     for s in seeds:
         opt = make_optimizer(name, objective.space, objective.budgets, s, **options)
@@ -176,7 +176,42 @@ def mean_regret(name: str, objective: Objective, seeds: Sequence[int], *, n_eval
             out.append(regret(objective, drive(opt, objective, n_evals, seed=s)))
         else:
             out.append(regret(objective, drive_epochs(opt, objective, epochs, seed=s), full_budget_only=True))
-    return float(np.mean(out))
+    return out
+
+
+def mean_regret(name: str, objective: Objective, seeds: Sequence[int], **kwargs: Any) -> float:
+    """The mean of :func:`regrets` (same arguments)."""
+    return float(np.mean(regrets(name, objective, seeds, **kwargs)))
+
+
+def median_regrets_in_subprocess(jobs: Sequence[dict[str, Any]], hashseed: str, timeout: float = 1200) -> list[float]:
+    """The median of :func:`regrets` for each job (``name``, ``space`` as for
+    :func:`named_space`, ``ladder``, ``seeds``, ``n_evals`` or ``epochs``, ``options``), computed
+    in a fresh interpreter with ``PYTHONHASHSEED=hashseed``: for libraries whose choices depend
+    on the hash seed (SMAC iterates sets), measured under the condition that replay runs them."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import json, sys\n"
+        "import numpy as np\n"
+        "from mfbench.objectives import SyntheticObjective\n"
+        "from mfbench.testing import named_space, regrets\n"
+        "out = []\n"
+        "for j in json.loads(sys.argv[1]):\n"
+        "    obj = SyntheticObjective(named_space(j['space']), j['ladder'])\n"
+        "    kw = {k: j[k] for k in ('n_evals', 'epochs') if j.get(k) is not None}\n"
+        "    out.append(float(np.median(regrets(j['name'], obj, j['seeds'], **kw, **j.get('options', {})))))\n"
+        "print(json.dumps(out))\n"
+    )
+    env = {**os.environ, "PYTHONHASHSEED": str(hashseed)}
+    proc = subprocess.run([sys.executable, "-c", code, json.dumps(list(jobs))], capture_output=True, text=True,
+                          env=env, timeout=timeout, check=False)  # fmt: skip
+    if proc.returncode != 0:
+        raise RuntimeError(f"child failed:\n{proc.stderr[-3000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 # ------------------------------------------------------------------------ small spaces
