@@ -261,6 +261,27 @@ def validate_config(cs: ConfigurationSpace, config: Mapping[str, Any]) -> dict[s
     return to_config(conf)
 
 
+def activation_scopes(cs: ConfigurationSpace) -> tuple[dict[str, list[tuple[str, list[Any]]]], list[Any]]:
+    """Per child hyperparameter, the ``(parent, allowed values)`` pairs that must all hold for
+    it to be active, for conditions ``==`` / ``in`` and their conjunction; and the conditions
+    of any other kind (which callers refuse or hand to ConfigSpace)."""
+    from ConfigSpace.conditions import AndConjunction, EqualsCondition, InCondition
+
+    out: dict[str, list[tuple[str, list[Any]]]] = {}
+    other: list[Any] = []
+    for cond in cs.conditions:
+        for c in list(cond.components) if isinstance(cond, AndConjunction) else [cond]:
+            if isinstance(c, EqualsCondition):
+                values = [c.value]
+            elif isinstance(c, InCondition):
+                values = list(c.values)
+            else:
+                other.append(c)
+                continue
+            out.setdefault(c.child.name, []).append((c.parent.name, [native(v) for v in values]))
+    return out, other
+
+
 class FastValidator:
     """A sufficient check that a dict of natives is a valid point of a space, ~30x cheaper
     than building a ConfigSpace ``Configuration`` (the runner checks every new proposal).
@@ -270,7 +291,6 @@ class FastValidator:
     means "not shown valid here": call ``validate_config``, which decides and says why."""
 
     def __init__(self, cs: ConfigurationSpace):
-        from ConfigSpace.conditions import AndConjunction, EqualsCondition, InCondition
         from ConfigSpace.hyperparameters import (
             CategoricalHyperparameter,
             OrdinalHyperparameter,
@@ -278,20 +298,11 @@ class FastValidator:
             UniformIntegerHyperparameter,
         )
 
-        self.usable = not cs.forbidden_clauses
+        scopes, unsupported = activation_scopes(cs)
+        self.usable = not cs.forbidden_clauses and not unsupported
         self.rules: list[tuple[str, Any, Any, list[tuple[str, frozenset]]]] = []
-        conds: dict[str, list[tuple[str, frozenset]]] = {}
-        for cond in cs.conditions:
-            parts = list(cond.components) if isinstance(cond, AndConjunction) else [cond]
-            for c in parts:
-                if isinstance(c, EqualsCondition):
-                    allowed = [c.value]
-                elif isinstance(c, InCondition):
-                    allowed = list(c.values)
-                else:
-                    self.usable = False
-                    continue
-                conds.setdefault(c.child.name, []).append((c.parent.name, frozenset(_typed(v) for v in allowed)))
+        conds = {child: [(parent, frozenset(_typed(v) for v in values)) for parent, values in pairs]
+                 for child, pairs in scopes.items()}  # fmt: skip
         for name in cs.keys():  # topological: parents first
             hp = cs[name]
             if isinstance(hp, Constant):

@@ -29,7 +29,6 @@ os.environ.setdefault("KERAS_BACKEND", "torch")  # keras-tuner imports keras, wh
 
 import keras_tuner as kt  # noqa: E402
 from ConfigSpace import ConfigurationSpace  # noqa: E402
-from ConfigSpace.conditions import AndConjunction, EqualsCondition, InCondition  # noqa: E402
 from ConfigSpace.hyperparameters import (  # noqa: E402
     CategoricalHyperparameter,
     Constant,
@@ -43,7 +42,7 @@ from mfbench.errors import UsageError  # noqa: E402
 from mfbench.objectives import Result  # noqa: E402
 from mfbench.optimizers._common import ignoring_warnings  # noqa: E402
 from mfbench.optimizers.base import Capabilities, Optimizer, Trial, ladder_eta  # noqa: E402
-from mfbench.space import native, to_config, validate_config  # noqa: E402
+from mfbench.space import activation_scopes, native, to_config, validate_config  # noqa: E402
 
 OBJECTIVE = "val_error"
 _TUNER_KEYS = ("tuner/epochs", "tuner/initial_epoch", "tuner/bracket", "tuner/round", "tuner/trial_id")
@@ -55,18 +54,10 @@ _quiet = partial(ignoring_warnings, DeprecationWarning, ConvergenceWarning)
 
 def _scopes(space: ConfigurationSpace) -> dict[str, list[tuple[str, list[Any]]]]:
     """Per child, the (parent, allowed values) pairs that must all hold for it to be active."""
-    out: dict[str, list[tuple[str, list[Any]]]] = {}
-    for cond in space.conditions:
-        parts = list(cond.components) if isinstance(cond, AndConjunction) else [cond]
-        for c in parts:
-            if isinstance(c, EqualsCondition):
-                values = [c.value]
-            elif isinstance(c, InCondition):
-                values = list(c.values)
-            else:
-                raise UsageError(f"keras-tuner's conditional scopes express only 'parent in values'; "
-                                 f"space {space.name!r} has {c}")  # fmt: skip
-            out.setdefault(c.child.name, []).append((c.parent.name, [native(v) for v in values]))
+    out, other = activation_scopes(space)
+    if other:
+        raise UsageError(f"keras-tuner's conditional scopes express only 'parent in values'; "
+                         f"space {space.name!r} has {other[0]}")  # fmt: skip
     if space.forbidden_clauses:
         raise UsageError(f"keras-tuner has no forbidden clauses; space {space.name!r} has some")
     return out
