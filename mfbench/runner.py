@@ -208,6 +208,11 @@ class _Checker:
                     valid = validate_config(self.space, cfg)
                     if valid.keys() != cfg.keys() or any(type(v) not in _NATIVE for v in cfg.values()):
                         raise UsageError("not a dict of exactly the active hyperparameters as Python natives")
+                    if self.fast_valid.usable:
+                        # ConfigSpace takes 1 for True and 3.0 for 3; the config id does not: a
+                        # config must hold the space's own values, of their own types
+                        raise UsageError("a value is not one of the space's own values of its type "
+                                         "(e.g. 1 for True)")  # fmt: skip
                 except UsageError as exc:
                     raise ValueError(f"{self.name} asked for an invalid config {cfg!r}: {exc}") from None
             cid = config_id(cfg)

@@ -12,7 +12,7 @@ from mfbench.objectives import Result, SyntheticObjective
 from mfbench.optimizers.base import Optimizer, Trial
 from mfbench.optimizers.random_search import RandomSearch
 from mfbench.runner import COLUMNS, eval_seed, eval_seeds, parse_budget, run
-from mfbench.space import get_space, iter_grid
+from mfbench.space import get_space, iter_grid, sample_configs
 
 OPTIMUM = {"val_error": 0.0, "test_error": 0.0}
 BOUNDS = {"best": 0.0, "worst": 10.0}
@@ -192,6 +192,13 @@ def test_invalid_trials_are_refused(grid):
     bad = dict(configs[0], dropout=0.3)  # a constant of the grid space
     with pytest.raises(ValueError, match="invalid config"):
         run(obj, Scripted(cs, obj.budgets, 0, [(0, 27, "scratch", None)], [bad]), seed=0, budget_seconds=100.0)
+    # ConfigSpace accepts 1 for True, but the config id (and every table lookup) would differ
+    # from the one of the space's own value: keras-tuner hands booleans back that way
+    cnn = get_space("cnn")
+    c = dict(next(c for c in sample_configs(cnn, 20, 0, "random") if c["batch_norm"]), batch_norm=1)
+    with pytest.raises(ValueError, match="space's own values"):
+        run(SyntheticObjective(cnn, (1, 3, 9, 27)), Scripted(cnn, obj.budgets, 0, [(0, 27, "scratch", None)], [c]),
+            seed=0, budget_seconds=100.0)  # fmt: skip
     with pytest.raises(ValueError, match="continue from 9 to 9"):
         run(obj, Scripted(cs, obj.budgets, 0, [(0, 9, "continue", 9)], configs), seed=0, budget_seconds=100.0)
     obj.supports_continuation = False

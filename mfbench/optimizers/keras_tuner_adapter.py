@@ -99,6 +99,12 @@ def from_keras_tuner(space: ConfigurationSpace, values: dict[str, Any]) -> dict[
         if isinstance(hp, (UniformFloatHyperparameter, UniformIntegerHyperparameter)):
             # keras-tuner maps probabilities through exp/log: keep the bound exactly
             cfg[name] = type(v)(min(max(v, hp.lower), hp.upper))
+        elif isinstance(hp, (CategoricalHyperparameter, OrdinalHyperparameter, Constant)):
+            # keras-tuner hands a boolean choice back as 0/1: give back the space's own value
+            values = [hp.value] if isinstance(hp, Constant) else (
+                hp.choices if isinstance(hp, CategoricalHyperparameter) else hp.sequence)
+            cfg[name] = next((native(c) for c in values if native(c) == v and type(native(c)) is type(v)),
+                             next((native(c) for c in values if native(c) == v), v))  # fmt: skip
     return validate_config(space, cfg)
 
 
