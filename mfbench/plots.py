@@ -197,7 +197,9 @@ def plot_rank_over_time(frame: pd.DataFrame, *, colors: Mapping[str, tuple], sty
     ax.set_ylabel("average rank (1 = best, at the top)")
     ax.set_title(title, fontsize=11)
     ax.grid(True, alpha=0.3)
-    ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
+    # one column per 12 methods, so that a long legend stays beside the axes, clear of the title
+    ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False, ncol=1 + (len(methods) - 1) // 12,
+              fontsize=9)
     fig.tight_layout()
     return fig
 
