@@ -184,34 +184,23 @@ def mean_regret(name: str, objective: Objective, seeds: Sequence[int], **kwargs:
     return float(np.mean(regrets(name, objective, seeds, **kwargs)))
 
 
-def median_regrets_in_subprocess(jobs: Sequence[dict[str, Any]], hashseed: str, timeout: float = 1200) -> list[float]:
-    """The median of :func:`regrets` for each job (``name``, ``space`` as for
-    :func:`named_space`, ``ladder``, ``seeds``, ``n_evals`` or ``epochs``, ``options``), computed
-    in a fresh interpreter with ``PYTHONHASHSEED=hashseed``: for libraries whose choices depend
-    on the hash seed (SMAC iterates sets), measured under the condition that replay runs them."""
-    import json
-    import os
-    import subprocess
-    import sys
+def median_regrets(jobs: Sequence[Mapping[str, Any]]) -> list[float]:
+    """The median of :func:`regrets` for each job: ``name``, ``space`` (as for
+    :func:`named_space`), ``ladder``, ``seeds``, ``n_evals`` or ``epochs``, ``options``."""
+    out = []
+    for j in jobs:
+        obj = SyntheticObjective(named_space(j["space"]), j["ladder"])
+        kw = {k: j[k] for k in ("n_evals", "epochs") if j.get(k) is not None}
+        out.append(float(np.median(regrets(j["name"], obj, j["seeds"], **kw, **j.get("options", {})))))
+    return out
 
-    code = (
-        "import json, sys\n"
-        "import numpy as np\n"
-        "from mfbench.objectives import SyntheticObjective\n"
-        "from mfbench.testing import named_space, regrets\n"
-        "out = []\n"
-        "for j in json.loads(sys.argv[1]):\n"
-        "    obj = SyntheticObjective(named_space(j['space']), j['ladder'])\n"
-        "    kw = {k: j[k] for k in ('n_evals', 'epochs') if j.get(k) is not None}\n"
-        "    out.append(float(np.median(regrets(j['name'], obj, j['seeds'], **kw, **j.get('options', {})))))\n"
-        "print(json.dumps(out))\n"
-    )
-    env = {**os.environ, "PYTHONHASHSEED": str(hashseed)}
-    proc = subprocess.run([sys.executable, "-c", code, json.dumps(list(jobs))], capture_output=True, text=True,
-                          env=env, timeout=timeout, check=False)  # fmt: skip
-    if proc.returncode != 0:
-        raise RuntimeError(f"child failed:\n{proc.stderr[-3000:]}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+def median_regrets_in_subprocess(jobs: Sequence[Mapping[str, Any]], hashseed: str,
+                                 timeout: float = 1200) -> list[float]:
+    """:func:`median_regrets` in a fresh interpreter with ``PYTHONHASHSEED=hashseed``: for
+    libraries whose choices depend on the hash seed (SMAC iterates sets), measured under the
+    condition that replay runs them."""
+    return in_fresh_interpreters("median_regrets", jobs, [hashseed], timeout)[0]
 
 
 # ------------------------------------------------------------------------ small spaces
@@ -274,23 +263,20 @@ def asks(name: str, space: str, n: int, seed: int, ladder: Sequence[int] = LADDE
     return json.loads(json.dumps(rows))
 
 
-_ASKS_SCRIPT = """
+_CHILD_SCRIPT = """
 import json, sys
-from mfbench.testing import asks
-print(json.dumps([asks(**job) for job in json.loads(sys.argv[1])]))
+import mfbench.testing
+print(json.dumps(getattr(mfbench.testing, sys.argv[1])(json.loads(sys.argv[2]))))
 """
 
 
-def asks_in_subprocess(jobs: Sequence[Mapping[str, Any]], hashseeds: Sequence[int | str] = (0, 0),
-                       timeout: float = 1800) -> list[list[list[list[Any]]]]:
-    """``[asks(**job) for job in jobs]`` in one fresh interpreter per entry of ``hashseeds`` (its
-    ``PYTHONHASHSEED``), all started at once; returns one list of job results per interpreter.
-
-    Determinism across processes is what makes a run reproducible: libraries that iterate
-    hash-ordered sets (SMAC) agree only under one fixed hash seed, the others under any. The
-    timeout only guards against a hang on a loaded machine."""
+def in_fresh_interpreters(function: str, jobs: Sequence[Mapping[str, Any]], hashseeds: Sequence[int | str],
+                          timeout: float) -> list[Any]:
+    """``mfbench.testing.<function>(jobs)`` in one fresh interpreter per entry of ``hashseeds``
+    (its ``PYTHONHASHSEED``), all started at once; one JSON result per interpreter. The timeout
+    only guards against a hang on a loaded machine."""
     payload = json.dumps([dict(job) for job in jobs])
-    procs = [subprocess.Popen([sys.executable, "-c", _ASKS_SCRIPT, payload], stdout=subprocess.PIPE,
+    procs = [subprocess.Popen([sys.executable, "-c", _CHILD_SCRIPT, function, payload], stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONHASHSEED": str(h)})
              for h in hashseeds]  # fmt: skip
     results = []
@@ -298,7 +284,7 @@ def asks_in_subprocess(jobs: Sequence[Mapping[str, Any]], hashseeds: Sequence[in
         for h, proc in zip(hashseeds, procs, strict=True):
             out, err = proc.communicate(timeout=timeout)
             if proc.returncode != 0:
-                raise AssertionError(f"asks in a fresh interpreter (PYTHONHASHSEED={h}) exited with status "
+                raise AssertionError(f"{function} in a fresh interpreter (PYTHONHASHSEED={h}) exited with status "
                                      f"{proc.returncode}:\n{err[-4000:]}")  # fmt: skip
             results.append(json.loads(out.strip().splitlines()[-1]))
     finally:
@@ -307,3 +293,18 @@ def asks_in_subprocess(jobs: Sequence[Mapping[str, Any]], hashseeds: Sequence[in
                 proc.kill()
                 proc.wait()
     return results
+
+
+def all_asks(jobs: Sequence[Mapping[str, Any]]) -> list[list[list[Any]]]:
+    """:func:`asks` for each job (what :func:`asks_in_subprocess` runs in the child)."""
+    return [asks(**job) for job in jobs]
+
+
+def asks_in_subprocess(jobs: Sequence[Mapping[str, Any]], hashseeds: Sequence[int | str] = (0, 0),
+                       timeout: float = 1800) -> list[list[list[list[Any]]]]:
+    """``[asks(**job) for job in jobs]`` in one fresh interpreter per entry of ``hashseeds``;
+    returns one list of job results per interpreter.
+
+    Determinism across processes is what makes a run reproducible: libraries that iterate
+    hash-ordered sets (SMAC) agree only under one fixed hash seed, the others under any."""
+    return in_fresh_interpreters("all_asks", jobs, hashseeds, timeout)
