@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from mfbench.errors import UsageError
+from mfbench.errors import UsageError, read_json
 from mfbench.objectives import Objective, SyntheticObjective
 from mfbench.runner import COLUMNS, DEFAULT_MAX_EVALS, parse_budget, run
 from mfbench.optimizers.base import for_objective
@@ -576,10 +576,7 @@ def rescore_best_found(run_dir: Path, label: str) -> tuple[dict[str, float], dic
 def _read_manifest(path: Path) -> dict[str, Any]:
     if not path.exists():
         return {}
-    try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError:
-        raise UsageError(f"{path} is not valid JSON; use another --out") from None
+    return read_json(path, hint="; use another --out")
 
 
 def summarize(frame: Any, runs: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sst
 
-from mfbench.errors import UsageError
+from mfbench.errors import UsageError, read_json
 
 log = logging.getLogger(__name__)
 
@@ -79,10 +79,7 @@ def load_replay(run_dir: str | Path) -> Replay:
     mpath = run_dir / "manifest.json"
     if not mpath.is_file():
         raise UsageError(f"{run_dir}: not a replay directory (no manifest.json)")
-    try:
-        manifest = json.loads(mpath.read_text())
-    except json.JSONDecodeError as exc:
-        raise UsageError(f"{mpath}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
+    manifest = read_json(mpath)
     traj = _read_trajectories(run_dir)
     missing_cols = [c for c in REQUIRED_COLUMNS if c not in traj.columns]
     if missing_cols:

@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from mfbench.errors import UsageError
+from mfbench.errors import UsageError, read_json
 from mfbench.surrogates.data import COST_TARGET, DEFAULT_TARGETS, NOISE_TARGET, TARGET_FIELDS, TrainingData, training_data
 from mfbench.surrogates.encoding import Encoder
 from mfbench.surrogates.quality import quality_table, rank_score, slice_metrics, to_markdown
@@ -421,10 +421,7 @@ def read_manifest(path: str | Path) -> dict[str, Any]:
     p = Path(path) / "manifest.json"
     if not p.exists():
         raise UsageError(f"{path}: not a surrogate folder (no manifest.json)")
-    try:
-        manifest = json.loads(p.read_text())
-    except json.JSONDecodeError as exc:
-        raise UsageError(f"{p}: corrupt manifest ({exc})") from None
+    manifest = read_json(p)
     if manifest.get("format") != FORMAT or int(manifest.get("format_version", -1)) != FORMAT_VERSION:
         raise UsageError(f"{p}: not an mfbench surrogate manifest of format version {FORMAT_VERSION}")
     return manifest
@@ -462,7 +459,7 @@ def load_surrogate(path: str | Path, *, refit: bool = True, threads: int | None 
 
 def _read_json(p: Path) -> dict[str, Any]:
     try:
-        return json.loads(p.read_text()) if p.exists() else {}
+        return read_json(p) if p.exists() else {}
     except json.JSONDecodeError:
         return {}
 
