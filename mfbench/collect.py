@@ -188,7 +188,8 @@ def resolve_slots(device: str, workers: int, trials_per_gpu: str | int) -> tuple
     """How many worker processes, and (on CUDA) which GPU each one is pinned to.
 
     ``trials_per_gpu="auto"`` packs as many trials per GPU as its memory allows at about
-    1.5 GiB per small-CNN trial, capped at 8 (past that the SMs, not memory, are the limit)."""
+    1.5 GiB per small-CNN trial (context included), and no more than the CPU cores per GPU:
+    small trials are bound by kernel launches, one core each (scripts/gpu_check.sh)."""
     if device == "cpu" or (device == "auto" and not _cuda_available()):
         return max(1, workers), None
     import torch
@@ -198,7 +199,7 @@ def resolve_slots(device: str, workers: int, trials_per_gpu: str | int) -> tuple
         raise UsageError("--device cuda but no CUDA device is visible")
     if trials_per_gpu == "auto":
         free, _ = torch.cuda.mem_get_info(0)
-        per_gpu = int(max(1, min(8, free // (1.5 * 2**30))))
+        per_gpu = int(max(1, min(free // (1.5 * 2**30), (os.cpu_count() or 1) // n_gpus)))
     else:
         per_gpu = int(trials_per_gpu)
     slots = [g for g in range(n_gpus) for _ in range(per_gpu)]

@@ -157,12 +157,14 @@ def _train_split(
     epochs: int,
     dev: torch.device,
     on_epoch: Callable[[EpochRecord], None] | None,
+    amp: bool | None = None,
 ) -> tuple[str, list[EpochRecord], np.ndarray | None, np.ndarray | None, torch.nn.Module]:
     t = _on_device(ds, dev)
     k = ds.n_classes
     c, h, w = ds.shape
     cuda = dev.type == "cuda"
-    mem_format = torch.channels_last if cuda else torch.contiguous_format
+    amp = cuda if amp is None else (amp and cuda)
+    mem_format = torch.channels_last if amp else torch.contiguous_format
 
     def norm(xb: torch.Tensor) -> torch.Tensor:
         xf = (xb.float() / 255.0 - t["mean"]) / t["std"]
@@ -215,7 +217,7 @@ def _train_split(
                 if cosine:  # a constant schedule's rate was set when the optimizer was built
                     for group in opt.param_groups:
                         group["lr"] = lr_at(step)
-                with torch.autocast("cuda", dtype=torch.bfloat16, enabled=cuda):
+                with torch.autocast("cuda", dtype=torch.bfloat16, enabled=amp):
                     out = model(norm(xb))
                     loss = F.cross_entropy(out.float(), yb, label_smoothing=smoothing)
                 opt.zero_grad(set_to_none=True)
@@ -228,8 +230,8 @@ def _train_split(
             if cuda:
                 torch.cuda.synchronize(dev)
             t1 = time.perf_counter()
-            va_loss, cm_va_t = _evaluate(model, x_va, y_va, norm, k, cuda)
-            te_loss, cm_te_t = _evaluate(model, x_te, y_te, norm, k, cuda)
+            va_loss, cm_va_t = _evaluate(model, x_va, y_va, norm, k, amp)
+            te_loss, cm_te_t = _evaluate(model, x_te, y_te, norm, k, amp)
             train_loss = float(loss_sum) / seen
             cm_va, cm_te = cm_va_t.cpu().numpy(), cm_te_t.cpu().numpy()
             p, r, f1 = macro_prf(cm_va)
@@ -280,10 +282,14 @@ def train_trial(
     device: str = "cpu",
     epochs: int | None = None,
     on_epoch: Callable[[EpochRecord], None] | None = None,
+    amp: bool | None = None,
 ) -> TrialResult:
     """Train ``config`` for ``epochs`` (default: all) epochs of a ``schedule_epochs``-long LR
     schedule. Never raises for a problem of the trial itself: the result says ``failed``
-    (with the reason) or ``diverged`` (with the epochs it had)."""
+    (with the reason) or ``diverged`` (with the epochs it had).
+
+    ``amp``: bf16 autocast and channels_last on CUDA (default on; ignored on the CPU). Off, a
+    tiny launch-bound net saves the cast kernels; scripts/bench_train.py measures both."""
     cfg = to_config(config)
     res = TrialResult(config=cfg, config_id=config_id(cfg), seed=int(seed), schedule_epochs=int(schedule_epochs),
                       torch_version=torch.__version__)
@@ -305,7 +311,7 @@ def train_trial(
             fold_seed = seed if not dataset.folds else derive_seed(seed, f"fold{f}")
             st, recs, cm_va, cm_te, model = _train_split(
                 cfg, dataset, tr, va, dataset.split.test, fold_seed, schedule_epochs, epochs, dev,
-                on_epoch if len(splits) == 1 else None,
+                on_epoch if len(splits) == 1 else None, amp,
             )
             per_fold.append(recs)
             statuses.append(st)

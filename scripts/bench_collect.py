@@ -39,11 +39,11 @@ RESNET18ISH = {
 }  # fmt: skip
 
 
-def register_random32() -> None:
+def register_random32(n: int = 10_000) -> None:
     """A throughput-only dataset of random images, registered under the name `random32`."""
     rng = np.random.default_rng(0)
-    x = rng.integers(0, 256, size=(10_000, 3, 32, 32), dtype=np.uint8)
-    y = rng.integers(0, 10, size=10_000).astype(np.int64)
+    x = rng.integers(0, 256, size=(n, 3, 32, 32), dtype=np.uint8)
+    y = rng.integers(0, 10, size=n).astype(np.int64)
     split = data_mod._stratified_split(y, 0)
     data_mod.DATASETS["random32"] = ("crop-flip", None)
     data_mod._CACHE[("random32", None, 0, 0)] = data_mod.Dataset("random32", x, y, 10, "crop-flip", split)
@@ -89,9 +89,12 @@ def main() -> None:
     ap.add_argument("--dataset", default="digits")
     ap.add_argument("--resnet18", action="store_true")
     ap.add_argument("--skip-naive", action="store_true")
+    ap.add_argument("--naive-configs", type=int, default=0,
+                    help="time the (slow, sequential) naive loop on only the first K configs: its epochs/s")
+    ap.add_argument("--images", type=int, default=10_000, help="random32 only: how many images")
     a = ap.parse_args()
     if a.dataset == "random32":
-        register_random32()
+        register_random32(a.images)
     ds = data_mod.load_dataset(a.dataset)
     configs = [RESNET18ISH] if a.resnet18 else sample_configs(get_space("cnn"), a.configs, seed=2026, design="sobol")
     for c in configs:
@@ -116,20 +119,28 @@ def main() -> None:
     n_eval = len(ds.split.val) + len(ds.split.test)
     model_flops = float(sum(int(f) * (3 * n_train + n_eval) * a.epochs for f in tab.flops))
     ours_eps = s.epochs / ours_wall
-    line = f"collect: {s.epochs} epochs in {ours_wall:.1f} s = {ours_eps:.2f} epochs/s ({a.workers} workers, {a.device})"
+    if a.device == "cuda":
+        from mfbench.collect import resolve_slots
+
+        slots = f"{resolve_slots('cuda', 1, a.trials_per_gpu)[0]} trials per GPU ({a.trials_per_gpu})"
+    else:
+        slots = f"{a.workers} workers"
+    line = f"collect: {s.epochs} epochs in {ours_wall:.1f} s = {ours_eps:.2f} epochs/s ({slots}, {a.device})"
     peak = peak_flops() if a.device != "cpu" else None
     if peak:
-        line += f"; model FLOP/s {model_flops / ours_wall / 1e12:.1f} TFLOP/s = MFU {100 * model_flops / ours_wall / peak:.1f} %"
+        line += f"; model {model_flops / ours_wall / 1e9:.1f} GFLOP/s = MFU {100 * model_flops / ours_wall / peak:.3f} %"
     print(line)
     if a.skip_naive:
         return
     torch.set_num_threads(os.cpu_count() or 1)
+    sample = configs[: a.naive_configs] if a.naive_configs else configs
     t0 = time.perf_counter()
-    for c in configs:
+    for c in sample:
         naive_train(c, ds, 0, a.epochs, device="cuda" if a.device == "cuda" else "cpu")
     naive_wall = time.perf_counter() - t0
-    naive_eps = len(configs) * a.epochs / naive_wall
-    print(f"naive loop, sequential: {len(configs) * a.epochs} epochs in {naive_wall:.1f} s = {naive_eps:.2f} epochs/s")
+    naive_eps = len(sample) * a.epochs / naive_wall
+    of = f" (the first {len(sample)} configs)" if len(sample) < len(configs) else ""
+    print(f"naive loop, sequential{of}: {len(sample) * a.epochs} epochs in {naive_wall:.1f} s = {naive_eps:.2f} epochs/s")
     print(f"speed-up of collect over the naive loop: {ours_eps / naive_eps:.2f}x")
 
 
