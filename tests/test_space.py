@@ -74,6 +74,18 @@ def test_fast_canonical_json_equals_the_definition():
             canonical_json({"lr": bad})
 
 
+def test_float_text_equals_the_round_trip_on_many_floats():
+    """The fast path of canonical_json writes floats without formatting them twice."""
+    from mfbench.space import _float_text
+
+    rng = np.random.default_rng(0)
+    vals = list(10 ** rng.uniform(-310, 308, 50_000) * rng.choice([-1, 1], 50_000)) + list(rng.uniform(0, 1, 20_000))
+    vals += [i / 8 for i in range(-400, 400)] + [float(i) for i in range(-50, 50)]
+    vals += [0.0, -0.0, 1e-4, 9.99999999999e-5, 1e11, 1e12, 99999999999.95, 999999999999.5, 1e15, 1e16, 1e17,
+             5e-324, 2.2250738585072014e-308, 1e-300, 1.7976931348623157e308]  # fmt: skip
+    assert [_float_text(float(v)) for v in vals] == [repr(float("%.12g" % float(v))) for v in vals]
+
+
 @pytest.mark.parametrize("design", ["sobol", "random"])
 def test_designs_are_distinct_valid_and_seeded(design):
     cs = get_space("cnn")
