@@ -40,3 +40,4 @@ echo "== 32x32 ResNet-18-sized workload (random32, one trial): MFU, and the naiv
 timeout 100 $PY scripts/bench_collect.py --device "$DEVICE" --dataset random32 --resnet18 --images "$N_IMG" --epochs 2 --workers 1 --trials-per-gpu 1
 date -u
 } 2>&1 | tee "$OUTFILE"
+$PY scripts/gpu_summary.py "$OUTFILE" | tee -a "$OUTFILE"
