@@ -87,6 +87,13 @@ def clear_cache() -> None:
 def _load(name: str, kind: str | None, options: dict[str, Any]) -> Any:
     from mfbench.objectives import RealObjective, SurrogateObjective, TabularObjective
 
+    if "@" in name:  # SURROGATE@TABLE: the surrogate served on the table's configurations only
+        surr, table = name.split("@", 1)
+        if kind not in (None, "surrogate"):
+            raise UsageError(f"{name} is a surrogate restricted to a table, not a {kind} benchmark")
+        s_obj = _load(surr, "surrogate", {"threads": options["threads"]} if "threads" in options else {})
+        t_obj = _load(table, "tabular", {})
+        return SurrogateObjective(s_obj.surrogate, name=f"{s_obj.name}@{t_obj.name}", restrict_to=t_obj, **options)
     if name in SHIPPED:
         s = SHIPPED[name]
         kind = kind or s.default_kind

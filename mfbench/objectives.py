@@ -543,7 +543,10 @@ class SurrogateObjective(Objective):
     kind = "surrogate"
 
     def __init__(self, surrogate: Any, noise: str = "sample", *, name: str | None = None,
-                 threads: int | None = None, cache_size: int = 100_000):  # fmt: skip
+                 threads: int | None = None, cache_size: int = 100_000, restrict_to: Any = None):  # fmt: skip
+        """``restrict_to``: a table (a tabular benchmark of a grid): serve only its
+        configurations, with its space, and the optimum, worst value and full-budget cost
+        over them: the surrogate's twin of that table, to compare optimizer rankings on both."""
         from mfbench.surrogates.model import Surrogate, load_surrogate
 
         self.noise = _noise_mode(noise)
@@ -561,6 +564,24 @@ class SurrogateObjective(Objective):
 
         self._noise_key, self._cost_key = NOISE_TARGET, COST_TARGET
         self._test_key = "test_error" if "test_error" in self.surrogate.models else "val_error"
+        self.restricted_to: str | None = None
+        if restrict_to is not None:
+            self._restrict(restrict_to)
+
+    def _restrict(self, table: Any) -> None:
+        tab = table if isinstance(table, TabularObjective) else TabularObjective(table)
+        if list(tab.budgets) != list(self.budgets):
+            raise UsageError(f"{tab.name}: ladder {tab.budgets} differs from the surrogate's {self.budgets}")
+        mb = self.max_budget
+        Xc = self.encoder.encode_configs(tab.configs)  # refuses configs outside the surrogate's space
+        P = self.surrogate.predict_rows(self.encoder.rows(Xc, mb, mb))
+        val, test = P["val_error"], P[self._test_key]
+        i = int(np.argmin(val))
+        self.space = tab.space
+        self.restricted_to = str(tab.path)
+        self._ref = {"optimum": {"val_error": float(val[i]), "test_error": float(test[i])},
+                     "optimum_config": dict(tab.configs[i]), "worst_val_error": float(np.max(val)),
+                     "full_budget_cost": float(np.median(P[self._cost_key]) * mb), "n_configs": len(tab.configs)}
 
     def _points(self, budget: float, mode: str) -> list[tuple[int, int, float]]:
         """(epoch, schedule, weight) of the ladder points that make up ``budget``."""
@@ -698,7 +719,8 @@ class SurrogateObjective(Objective):
         return {"name": self.name, "kind": self.kind, "path": str(self.surrogate.path or ""), "noise": self.noise,
                 "data_sha256": m["table"]["data_sha256"], "models": {k: {kk: v.get(kk) for kk in ("family", "sha256")}
                                                                      for k, v in m["models"].items()},
-                "versions": m.get("versions", {})}  # fmt: skip
+                "versions": m.get("versions", {}),
+                **({"restricted_to": self.restricted_to} if self.restricted_to else {})}  # fmt: skip
 
 
 # --------------------------------------------------------------------------------------

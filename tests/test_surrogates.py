@@ -229,3 +229,31 @@ def test_single_config_encoding_and_hash_equal_the_batched_ones():
         with pytest.raises(UsageError) as batch_err:
             enc.encode_configs([bad])
         assert str(one_err.value) == str(batch_err.value)
+
+
+def test_surrogate_served_on_a_grid_and_the_ranking_agreement(saved, tmp_path):
+    """SURROGATE@TABLE is the surrogate's twin of a tabular benchmark: the table's space and
+    configurations, optimum and bounds over them; replaying optimizers on both compares ranks."""
+    from mfbench.benchmarks import load_benchmark
+    from mfbench.surrogates.validate import ranking_agreement
+
+    grid = make_tiny_table(tmp_path / "grid.sqlite", "cnn-grid", None, (0, 1), LADDER)
+    twin = load_benchmark(f"{saved}@{grid}", threads=1)
+    tab = TabularObjective(grid)
+    assert twin.space.name == "cnn-grid" and twin.budgets == tab.budgets and twin.kind == "surrogate"
+    vals = [twin.true_value(c)[0] for c in tab.configs]
+    assert twin.optimum["val_error"] == pytest.approx(min(vals), abs=1e-9)
+    assert twin.bounds["worst"] == pytest.approx(max(vals), abs=1e-9)
+    assert twin.manifest()["restricted_to"] == str(tab.path)
+    short = make_tiny_table(tmp_path / "short.sqlite", "cnn-grid", None, (0,), (1, 3))
+    with pytest.raises(UsageError, match="ladder"):
+        load_benchmark(f"{saved}@{short}")
+
+    res = ranking_agreement(saved, grid, ["random", "grid", "hyperband"], [0, 1], "4x", tmp_path / "runs", jobs=1,
+                            progress=False)  # fmt: skip
+    assert res["n_failed"] == 0 and res["seeds"] == [0, 1] and "@" in res["surrogate"]
+    assert {r["optimizer"] for r in res["rows"]} == {"random", "grid", "hyperband"}
+    for col in ("table_rank", "surrogate_rank"):  # ranks within each seed: 1 + 2 + 3
+        assert sum(r[col] for r in res["rows"]) == pytest.approx(6.0)
+    assert all(r["table_regret"] >= 0 and r["surrogate_regret"] >= 0 for r in res["rows"])
+    assert -1.0 <= res["spearman"] <= 1.0 and 0 <= res["top3_overlap"] <= 3

@@ -14,21 +14,38 @@ def add_parser(sub, name, help_):
     p.add_argument("--top", type=int, default=10, help="size of the top sets compared")
     p.add_argument("--out", default=None, help="also write the figures as JSON here")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.add_argument("--optimizers", default=None,
+                   help="also replay these optimizers (comma-separated, or all) on the table and on the surrogate "
+                        "served on its configurations, and compare their rankings")  # fmt: skip
+    p.add_argument("--seeds", default="0-4", help="with --optimizers: run seeds (0,1,2 or 0-9)")
+    p.add_argument("--budget", default="30x", help="with --optimizers: budget per run")
+    p.add_argument("--runs", default="runs/validate", help="with --optimizers: the replay folder (resumable)")
+    p.add_argument("--jobs", type=int, default=None, help="with --optimizers: runs in parallel")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
     from mfbench.errors import UsageError
-    from mfbench.surrogates.validate import faithfulness, print_faithfulness
+    from mfbench.surrogates.validate import faithfulness, print_faithfulness, print_ranking, ranking_agreement
 
     if args.top < 1:
         raise UsageError("--top must be at least 1")
     res = faithfulness(args.surrogate, args.table, top=args.top)
+    if not args.json:
+        print_faithfulness(res, top=args.top)
+    if args.optimizers:
+        from mfbench.collect import parse_int_list
+
+        seeds = parse_int_list(args.seeds, "--seeds")
+        opts = [o.strip() for o in args.optimizers.split(",") if o.strip()]
+        res["ranking"] = ranking_agreement(args.surrogate, args.table, "all" if opts == ["all"] else opts, seeds,
+                                           args.budget,
+                                           args.runs, jobs=args.jobs, progress=not args.json)  # fmt: skip
+        if not args.json:
+            print_ranking(res["ranking"])
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(json.dumps(res, indent=2) + "\n")
     if args.json:
         print(json.dumps(res, indent=2))
-    else:
-        print_faithfulness(res, top=args.top)
     return 0

@@ -3,6 +3,11 @@
 Per budget (scratch), the surrogate's noise-free prediction against the table's seed-mean
 validation error: Spearman, Kendall tau, R^2 and the overlap of the two top-10 sets (how many
 of the table's 10 best the surrogate also puts in its 10 best).
+
+What a benchmark is for, though, is ranking optimizers: ``ranking_agreement`` replays the same
+optimizers and seeds on the table and on the surrogate served on the table's configurations
+(``SURROGATE@TABLE``), and compares the two rankings (mean rank over seeds, as in a
+critical-difference diagram).
 """
 
 from __future__ import annotations
@@ -51,3 +56,67 @@ def print_faithfulness(res: dict[str, Any], top: int = 10) -> None:
         cells[-1] = f"{r[f'top{top}_overlap']}/{r['top_k']}"
         t.add_row(*cells, style="red" if (r.get("spearman") or 0) < 0.9 else None)
     Console().print(t)
+
+
+def ranking_agreement(surrogate: str | Path, table: str | Path, optimizers: Any, seeds: Any, budget: str,
+                      out: str | Path, jobs: int | None = None, progress: bool = True) -> dict[str, Any]:  # fmt: skip
+    """Replay ``optimizers`` x ``seeds`` on ``table`` and on ``surrogate@table`` (into ``out``,
+    resumable) and compare the optimizers' final normalized regrets and mean ranks."""
+    import pandas as pd
+    from scipy import stats as sst
+
+    from mfbench.errors import UsageError
+    from mfbench.replay import replay
+    from mfbench.stats import rank_scores
+
+    specs = [str(table), f"{surrogate}@{table}"]
+    res = replay(specs, optimizers, seeds, budget, jobs=jobs, out=out, progress=progress, report=False)
+    frame = pd.read_parquet(Path(out) / "trajectories.parquet")
+    final = frame.sort_values("eval_index").groupby(["benchmark", "optimizer", "seed"])["normalized_regret"].last()
+    labels = list(dict.fromkeys(frame["benchmark"]))
+    if len(labels) != 2:
+        raise UsageError(f"{out}: expected runs on 2 benchmarks, found {labels}")
+    tab_label = next(b for b in labels if "@" not in b)
+    sur_label = next(b for b in labels if "@" in b)
+    per: dict[str, pd.DataFrame] = {}
+    for b in (tab_label, sur_label):
+        per[b] = final.loc[b].unstack("optimizer")  # seeds x optimizers
+    common_opts = sorted(set(per[tab_label].columns) & set(per[sur_label].columns))
+    common_seeds = sorted(set(per[tab_label].index) & set(per[sur_label].index))
+    if len(common_opts) < 3:
+        raise UsageError(f"ranking agreement needs at least 3 optimizers with runs on both, got {common_opts}")
+    rows, mean_rank, mean_regret = [], {}, {}
+    for b in (tab_label, sur_label):
+        scores = per[b].loc[common_seeds, common_opts].dropna()
+        mean_rank[b] = rank_scores(scores).mean()
+        mean_regret[b] = scores.mean()
+    for o in common_opts:
+        rows.append({"optimizer": o, "table_regret": float(mean_regret[tab_label][o]),
+                     "surrogate_regret": float(mean_regret[sur_label][o]),
+                     "table_rank": float(mean_rank[tab_label][o]), "surrogate_rank": float(mean_rank[sur_label][o])})
+    rows.sort(key=lambda r: r["table_rank"])
+    a, b = [r["table_rank"] for r in rows], [r["surrogate_rank"] for r in rows]
+    k = min(3, len(rows))
+    top_t = {r["optimizer"] for r in sorted(rows, key=lambda r: r["table_rank"])[:k]}
+    top_s = {r["optimizer"] for r in sorted(rows, key=lambda r: r["surrogate_rank"])[:k]}
+    return {"table": tab_label, "surrogate": sur_label, "budget": str(budget), "seeds": common_seeds,
+            "n_failed": res.failed, "rows": rows,
+            "spearman": float(sst.spearmanr(a, b).statistic), "kendall": float(sst.kendalltau(a, b).statistic),
+            f"top{k}_overlap": len(top_t & top_s), "top_k": k}  # fmt: skip
+
+
+def print_ranking(res: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    t = Table(title=f"optimizer rankings: {res['table']} vs {res['surrogate']} "
+                    f"({len(res['seeds'])} seeds, budget {res['budget']}, final normalized regret)")  # fmt: skip
+    for c in ("optimizer", "table regret", "surrogate regret", "table rank", "surrogate rank"):
+        t.add_column(c, justify="left" if c == "optimizer" else "right")
+    for r in res["rows"]:
+        t.add_row(r["optimizer"], fmt(r["table_regret"]), fmt(r["surrogate_regret"]), f"{r['table_rank']:.2f}",
+                  f"{r['surrogate_rank']:.2f}")
+    Console().print(t)
+    k = res["top_k"]
+    print(f"rank agreement: Spearman {res['spearman']:.3f}, Kendall tau {res['kendall']:.3f}, "
+          f"top-{k} overlap {res[f'top{k}_overlap']}/{k}")
