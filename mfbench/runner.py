@@ -197,8 +197,8 @@ class _Checker:
             # a continuation that adds no epochs would be a free draw of new noise
             raise ValueError(f"{self.name} asked to continue from {trial.resume_from} to {trial.budget} epochs")
         cfg = trial.config
-        try:
-            key = tuple(cfg.items())
+        try:  # the types belong in the key: 1 == True and 3.0 == 3 hash alike, but only one is valid
+            key = (tuple(cfg.items()), tuple(map(type, cfg.values())))
             cid = self._ids.get(key)
         except (AttributeError, TypeError):  # not a dict of hashable natives
             key, cid = None, None

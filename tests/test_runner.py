@@ -199,6 +199,12 @@ def test_invalid_trials_are_refused(grid):
     with pytest.raises(ValueError, match="space's own values"):
         run(SyntheticObjective(cnn, (1, 3, 9, 27)), Scripted(cnn, obj.budgets, 0, [(0, 27, "scratch", None)], [c]),
             seed=0, budget_seconds=100.0)  # fmt: skip
+    # ... also after the valid twin was seen (1 == True: the runner's id cache must not match them)
+    twin = dict(c, batch_norm=True)
+    with pytest.raises(ValueError, match="space's own values"):
+        run(SyntheticObjective(cnn, (1, 3, 9, 27)),
+            Scripted(cnn, obj.budgets, 0, [(0, 27, "scratch", None), (1, 27, "scratch", None)], [twin, c]),
+            seed=0, budget_seconds=1000.0)  # fmt: skip
     with pytest.raises(ValueError, match="continue from 9 to 9"):
         run(obj, Scripted(cs, obj.budgets, 0, [(0, 9, "continue", 9)], configs), seed=0, budget_seconds=100.0)
     obj.supports_continuation = False
