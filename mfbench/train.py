@@ -114,6 +114,18 @@ def macro_prf(cm: np.ndarray) -> tuple[float, float, float]:
 # --------------------------------------------------------------------------------------
 
 
+#: input side from which CUDA trials run in bf16 autocast with channels_last by default
+AMP_MIN_SIDE = 24
+
+
+def default_amp(shape: tuple[int, ...]) -> bool:
+    """bf16 autocast pays where convolutions are compute-bound (32x32 inputs and up: a
+    ResNet-18-sized step ran at 79 TFLOP/s on an H200). On digits' 8x8 inputs a step is a few
+    dozen tiny kernels: fp32 was 1.3x faster warm and cut the per-new-shape cuDNN set-up of a
+    cold trial 3x (scripts/results/gpu_cold_variants_*.txt). 28x28 is not measured."""
+    return min(shape[-2:]) >= AMP_MIN_SIDE
+
+
 def _make_optimizer(config: Mapping[str, Any], params: Any) -> torch.optim.Optimizer:
     lr = float(config["learning_rate"])
     wd = float(config.get("weight_decay", 0.0))
@@ -163,7 +175,7 @@ def _train_split(
     k = ds.n_classes
     c, h, w = ds.shape
     cuda = dev.type == "cuda"
-    amp = cuda if amp is None else (amp and cuda)
+    amp = cuda and (default_amp(ds.shape) if amp is None else amp)
     mem_format = torch.channels_last if amp else torch.contiguous_format
 
     def norm(xb: torch.Tensor) -> torch.Tensor:
@@ -288,8 +300,8 @@ def train_trial(
     schedule. Never raises for a problem of the trial itself: the result says ``failed``
     (with the reason) or ``diverged`` (with the epochs it had).
 
-    ``amp``: bf16 autocast and channels_last on CUDA (default on; ignored on the CPU). Off, a
-    tiny launch-bound net saves the cast kernels; scripts/bench_train.py measures both."""
+    ``amp``: bf16 autocast and channels_last on CUDA (default: ``default_amp``, on for inputs of
+    at least 24x24; ignored on the CPU); scripts/bench_train.py measures both."""
     cfg = to_config(config)
     res = TrialResult(config=cfg, config_id=config_id(cfg), seed=int(seed), schedule_epochs=int(schedule_epochs),
                       torch_version=torch.__version__)

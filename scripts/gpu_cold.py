@@ -23,7 +23,9 @@ from mfbench.data import load_dataset
 from mfbench.space import get_space, sample_configs
 from mfbench.train import train_trial
 dev, n, cudnn, profile = sys.argv[1], int(sys.argv[2]), sys.argv[3] == "1", sys.argv[4] == "1"
+amp = None if sys.argv[5] == "auto" else sys.argv[5] == "1"
 torch.backends.cudnn.enabled = cudnn
+torch.backends.cudnn.deterministic = sys.argv[6] == "1"
 ds = load_dataset("digits")
 configs = sample_configs(get_space("cnn"), n + 40, seed=7, design="sobol")[40:]
 t0 = time.perf_counter()
@@ -37,22 +39,23 @@ for i, c in enumerate(configs):
         from torch.profiler import ProfilerActivity, profile as prof
         acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if dev == "cuda" else [])
         with prof(activities=acts) as p:
-            t = time.perf_counter(); r = train_trial(c, ds, 0, 1, device=dev); wall = time.perf_counter() - t
+            t = time.perf_counter(); r = train_trial(c, ds, 0, 1, device=dev, amp=amp); wall = time.perf_counter() - t
         print(p.key_averages().table(sort_by="self_cpu_time_total", row_limit=12, max_name_column_width=40), file=sys.stderr)
     else:
-        t = time.perf_counter(); r = train_trial(c, ds, 0, 1, device=dev); wall = time.perf_counter() - t
+        t = time.perf_counter(); r = train_trial(c, ds, 0, 1, device=dev, amp=amp); wall = time.perf_counter() - t
     ep = sum(e.train_seconds + e.eval_seconds for e in r.epochs)
-    r2 = train_trial(c, ds, 0, 1, device=dev)  # the same config again: warm
+    r2 = train_trial(c, ds, 0, 1, device=dev, amp=amp)  # the same config again: warm
     ep2 = sum(e.train_seconds + e.eval_seconds for e in r2.epochs)
     rows.append([f"{c['architecture']} w{c['width']} k{c['kernel_size']} bs{c['batch_size']}", wall, ep, ep2, r.status])
 print(json.dumps({"init": init, "rows": rows}))
 """
 
 
-def run(dev: str, n: int, cudnn: bool, profile: bool) -> dict:
+def run(dev: str, n: int, cudnn: bool, profile: bool, amp: str = "auto", deterministic: bool = False) -> dict:
     t0 = time.perf_counter()
-    out = subprocess.run([sys.executable, "-c", CHILD, dev, str(n), "1" if cudnn else "0", "1" if profile else "0"],
-                         capture_output=True, text=True, env=os.environ)
+    args = [dev, str(n), "1" if cudnn else "0", "1" if profile else "0", amp, "1" if deterministic else "0"]
+    out = subprocess.run([sys.executable, "-c", CHILD, *args], capture_output=True, text=True, env=os.environ,
+                         check=False)
     if out.returncode != 0:
         print(out.stderr[-3000:])
         raise SystemExit(f"child failed ({out.returncode})")
@@ -67,10 +70,19 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--device", default="cuda")
     ap.add_argument("--configs", type=int, default=6)
+    ap.add_argument("--variants", default="cudnn,nocudnn",
+                    help="comma-separated: cudnn (default settings, profiled), nocudnn, fp32 (amp off), "
+                         "fp32det (amp off, cudnn.deterministic)")  # fmt: skip
     a = ap.parse_args()
-    variants = [("cudnn on", True, True), ("cudnn off", False, False)] if a.device == "cuda" else [("cpu", True, True)]
-    for name, cudnn, profile in variants:
-        r = run(a.device, a.configs, cudnn, profile)
+    table = {"cudnn": ("cudnn on, bf16 autocast", True, True, "auto", False),
+             "nocudnn": ("cudnn off", False, False, "auto", False),
+             "fp32": ("cudnn on, fp32 (amp off)", True, False, "0", False),
+             "fp32det": ("cudnn on, fp32, cudnn.deterministic", True, False, "0", True),
+             "bf16": ("cudnn on, bf16 autocast (not profiled)", True, False, "auto", False)}
+    names = a.variants.split(",") if a.device == "cuda" else ["cudnn"]
+    for key in names:
+        name, cudnn, profile, amp, det = table[key]
+        r = run(a.device, a.configs, cudnn, profile, amp, det)
         print(f"-- {name}: process {r['process']:.1f} s, CUDA init {r['init']:.2f} s")
         print(f"{'config':<28} {'cold trial s':>12} {'cold epoch s':>12} {'warm epoch s':>12}  status")
         for cfg, wall, ep, ep2, st in r["rows"]:

@@ -27,6 +27,8 @@ def summary(text: str) -> list[tuple[str, str]]:
         rows.append(("one trial, digits: ours / naive epochs/s", f"{m.group(1)} / {m.group(2)} = {m.group(3)}x"))
     if m := find(r"without autocast/channels_last: ([\d.]+) epochs/s.*?([\d.]+)x over ours"):
         rows.append(("one trial, digits, fp32 instead of bf16", f"{m.group(1)} epochs/s ({m.group(2)}x)"))
+    if m := find(r"ours in (\w+) instead.*?: ([\d.]+) epochs/s.*?([\d.]+)x over the default"):
+        rows.append((f"one trial, digits, {m.group(1)} instead", f"{m.group(2)} epochs/s ({m.group(3)}x the default)"))
     for m in re.finditer(r"^collect: (\d+) epochs in [\d.]+ s = ([\d.]+) epochs/s \((\d+) trials per GPU", text,
                          re.MULTILINE):
         rows.append((f"collect, digits, {m.group(3)} trials per GPU", f"{m.group(2)} epochs/s"))
