@@ -178,3 +178,10 @@ def test_foreach_optimizers_are_bit_identical_to_the_loop(tiny_config, optimizer
             opt.step()
         params.append(torch.cat([p.detach().flatten() for p in model.parameters()]))
     assert torch.equal(params[0], params[1])
+
+
+def test_amp_default_follows_the_input_size():
+    """bf16 autocast on CUDA only where it paid on a lent H200 (32x32 inputs), fp32 on digits."""
+    from mfbench.train import default_amp
+
+    assert not default_amp((1, 8, 8)) and default_amp((3, 32, 32)) and default_amp((1, 28, 28))
