@@ -223,7 +223,7 @@ def test_single_config_encoding_and_hash_equal_the_batched_ones():
         assert np.array_equal(one, batched[i : i + 1]), c
         assert row_hash_one(one) == int(row_hash(batched[i : i + 1])[0])
     for bad in ({**c0, "learning_rate": 2.0}, {**c0, "activation": "swish"}, {**c0, "nope": 1},
-                {**c0, "learning_rate": "x"}):  # fmt: skip
+                {**c0, "learning_rate": "x"}, {**c0, "batch_norm": 1}, {**c0, "activation": ["relu"]}):  # fmt: skip
         with pytest.raises(UsageError) as one_err:
             enc.encode_one(bad)
         with pytest.raises(UsageError) as batch_err:

@@ -63,6 +63,13 @@ class Encoder:
             else:
                 raise UsageError(f"cannot encode hyperparameter {name} of type {type(hp).__name__}")
         self._known = frozenset(space.keys())
+        # categorical value -> column offset, for the batched fast path (booleans keyed with
+        # their type: 1 == True hash alike, and only the space's own value is valid)
+        self._luts: dict[str, tuple[bool, dict[Any, int]]] = {}
+        for name, kind, info, _ in self._cols:
+            if kind == "cat":
+                typed = any(type(c) is bool for c in info)
+                self._luts[name] = (typed, {((type(c), c) if typed else c): j for j, c in enumerate(info)})
         self.n_config_features = len(names)
         self.feature_names = names + ["log_epoch", "log_schedule"]
         self.n_features = len(self.feature_names)
@@ -79,15 +86,24 @@ class Encoder:
         X = np.zeros((n, self.n_config_features))
         if n == 0:
             return X
-        keys: set[str] = set()
-        for c in configs:
-            keys.update(c.keys())
-        unknown = keys - self._known
-        if unknown:
-            raise UsageError(f"unknown hyperparameters {sorted(unknown)} for space {self.space.name!r}")
+        known = self._known
+        if not all(map(known.issuperset, configs)):
+            keys: set[str] = set()
+            for c in configs:
+                keys.update(c.keys())
+            raise UsageError(f"unknown hyperparameters {sorted(keys - known)} for space {self.space.name!r}")
+        rows = np.arange(n)
         for name, kind, info, col in self._cols:
             vals = [c.get(name) for c in configs]
             if kind == "cat":
+                typed, lut = self._luts[name]
+                try:  # fast path: every value one of the choices
+                    idx = [lut.get((type(v), v), -1) for v in vals] if typed else [lut.get(v, -1) for v in vals]
+                except TypeError:  # an unhashable value: the general path says what is wrong
+                    idx = [-1]
+                if min(idx, default=0) >= 0:
+                    X[rows, col + np.asarray(idx, dtype=np.intp)] = 1.0
+                    continue
                 arr = np.empty(n, dtype=object)
                 arr[:] = vals
                 seen = np.zeros(n, dtype=bool)
