@@ -108,3 +108,29 @@ def test_info_command(tmp_path):
     assert out.returncode == 0, out.stderr
     d = json.loads(out.stdout)
     assert d["configs"] == 3 and d["seeds"] == [0, 1] and d["ladder"] == [1, 3] and d["runs"]["ok"] > 0
+
+
+def test_timing_outliers_are_found_and_dropped(tmp_path):
+    """A paused epoch and a starved run are found by relative tests; dropping them leaves a
+    table that a rerun of collect would complete (the runs are missing again)."""
+    import sqlite3
+
+    from mfbench.testing import make_tiny_table
+    from mfbench.timing import drop_runs, timing_outliers
+
+    db = make_tiny_table(tmp_path / "t.sqlite", "cnn-grid", 6, (0, 1, 2), (1, 3, 9))
+    assert timing_outliers(db) == []
+    con = sqlite3.connect(db)
+    with con:
+        con.execute("UPDATE epochs SET train_seconds = train_seconds + 100 WHERE run_id = 2 AND epoch = 2")
+        rid = con.execute("SELECT run_id FROM runs WHERE run_id != 2 AND schedule_epochs = 9 LIMIT 1").fetchone()[0]
+        con.execute("UPDATE epochs SET train_seconds = train_seconds * 50 + 10 WHERE run_id = ?", (rid,))
+    con.close()
+    found = {r["run_id"]: r for r in timing_outliers(db, ratio=5, min_seconds=1)}
+    assert set(found) == {2, rid}
+    assert found[2]["why"] == "paused" and found[2]["epoch"] == 2 and found[rid]["why"] == "starved"
+    n_before = len(load_table(db).config_ids)
+    assert drop_runs(db, list(found)) == 2
+    assert timing_outliers(db, ratio=5, min_seconds=1) == []
+    t = load_table(db)
+    assert len(t.config_ids) == n_before and not t.complete()
