@@ -1,10 +1,17 @@
-"""Errors that the CLI turns into one line on stderr and exit status 2."""
+"""Errors that the CLI turns into one line on stderr and exit status 2, and the signal of an
+optimizer that has nothing left to propose."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 from typing import Any
+
+
+class SearchExhausted(RuntimeError):
+    """Raised by an optimizer's ``ask`` when it has nothing left to propose (every point of a
+    finite space evaluated): the runner ends that run as finished, ``stopped_by="exhausted"``,
+    rather than failed, since its incumbent can no longer change."""
 
 
 class UsageError(Exception):

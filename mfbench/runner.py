@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from mfbench.errors import UsageError
+from mfbench.errors import SearchExhausted, UsageError
 from mfbench.objectives import MODES, Objective, Result
 from mfbench.space import FastValidator, config_id, validate_config
 
@@ -108,7 +108,7 @@ class Trajectory:
     optimizer: str
     seed: int
     budget_seconds: float
-    stopped_by: str = ""  # "budget" or "max_evals"
+    stopped_by: str = ""  # "budget", "max_evals" or "exhausted"
     wall_seconds: float = 0.0
     rows: list[tuple] = field(default_factory=list)  # one tuple of _ROW_FIELDS per evaluation
 
@@ -259,10 +259,19 @@ def run(
     noise_seeds: list[int] = []
     t_start = perf()
 
+    exhausted = False
+
     def dispatch(worker: int, start: float) -> None:
-        nonlocal dispatched
+        nonlocal dispatched, exhausted
+        if exhausted:
+            return
         t0 = perf()
-        trial = ask()
+        try:
+            trial = ask()
+        except SearchExhausted as exc:
+            log.info("%s: %s; the run ends here", traj.optimizer, exc)
+            exhausted = True
+            return
         t_ask = perf() - t0
         cid = check(trial)
         if dispatched == len(noise_seeds):
@@ -292,6 +301,8 @@ def run(
             log.warning("%s: stopped after max_evals=%d evaluations", traj.optimizer, max_evals)
             break
         dispatch(w, now + (t_tell if count_overhead else 0.0))
+    if exhausted and traj.stopped_by == "budget" and not heap:
+        traj.stopped_by = "exhausted"
     traj.wall_seconds = perf() - t_start
     return traj
 
@@ -322,7 +333,12 @@ def run_wall(
     i = 0
     while True:
         t0 = perf()
-        trial = optimizer.ask()
+        try:
+            trial = optimizer.ask()
+        except SearchExhausted as exc:
+            log.info("%s: %s; the run ends here", traj.optimizer, exc)
+            traj.stopped_by = "exhausted"
+            break
         t_ask = perf() - t0
         cid = check(trial)
         s = training_seed(i) if training_seed else eval_seed(seed, i)

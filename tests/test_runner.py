@@ -229,3 +229,24 @@ def test_parse_budget():
             parse_budget(bad, 27.0)
     with pytest.raises(UsageError):
         parse_budget("10x", float("nan"))
+
+
+def test_an_exhausted_optimizer_ends_its_run_as_finished(grid):
+    """SMAC raises when a finite space has nothing new left: the run keeps what it found."""
+    from mfbench.errors import SearchExhausted
+
+    cs, configs = grid
+    obj = SyntheticObjective(cs, (1, 3, 9, 27))
+
+    class Three(RandomSearch):
+        n = 0
+
+        def ask(self):
+            self.n += 1
+            if self.n > 3:
+                raise SearchExhausted("nothing new")
+            return super().ask()
+
+    for workers in (1, 2):
+        traj = run(obj, Three(cs, obj.budgets, 0), seed=0, budget_seconds=1e6, workers=workers)
+        assert traj.n_evals == 3 and traj.stopped_by == "exhausted"

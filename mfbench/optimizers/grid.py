@@ -36,7 +36,7 @@ from ConfigSpace.hyperparameters import (
 )
 from ConfigSpace.types import NotSet
 
-from mfbench.errors import UsageError
+from mfbench.errors import SearchExhausted, UsageError
 from mfbench.objectives import Result
 from mfbench.optimizers.base import Capabilities, Optimizer, Trial
 from mfbench.space import native, to_config, validate_config
@@ -188,7 +188,7 @@ class GridSearch(Optimizer):
                 if self._yielded_in_pass == 0:
                     raise RuntimeError("grid: the space has no valid grid point")
                 if self.on_exhausted == "error":
-                    raise RuntimeError(f"grid: all points of the grid were proposed ({self._yielded_in_pass})")
+                    raise SearchExhausted(f"grid: all points of the grid were proposed ({self._yielded_in_pass})")
                 self._new_pass()
             index = int(self._perm[self._pos])
             self._pos += 1

@@ -38,7 +38,7 @@ from ConfigSpace.hyperparameters import (  # noqa: E402
 )
 from sklearn.exceptions import ConvergenceWarning  # noqa: E402
 
-from mfbench.errors import UsageError  # noqa: E402
+from mfbench.errors import SearchExhausted, UsageError  # noqa: E402
 from mfbench.objectives import Result  # noqa: E402
 from mfbench.optimizers._common import ignoring_warnings  # noqa: E402
 from mfbench.optimizers.base import Capabilities, Optimizer, Trial, ladder_eta  # noqa: E402
@@ -139,7 +139,7 @@ class _KerasTuner(Optimizer):
         with _quiet():
             trial = self.oracle.create_trial(tuner_id)
         if trial.status != "RUNNING":
-            raise RuntimeError(f"{self.name}: keras-tuner's oracle answered {trial.status!r} instead of a trial "
+            raise SearchExhausted(f"{self.name}: keras-tuner's oracle answered {trial.status!r} instead of a trial "
                                f"(it gives up after {self.oracle._max_collisions} draws that repeat a configuration "
                                f"already tried: the search space is exhausted)")  # fmt: skip
         return trial, tuner_id

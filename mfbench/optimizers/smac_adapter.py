@@ -43,7 +43,7 @@ from typing import Any, ClassVar
 
 from ConfigSpace import ConfigurationSpace
 
-from mfbench.errors import UsageError
+from mfbench.errors import SearchExhausted, UsageError
 from mfbench.objectives import Result
 from mfbench.optimizers._common import seeded_copy
 from mfbench.optimizers.base import Capabilities, Optimizer, Trial, ladder_eta
@@ -176,7 +176,7 @@ class _SmacOptimizer(Optimizer):
                 warnings.filterwarnings("ignore", "invalid value encountered in scalar divide", RuntimeWarning)
                 info = self.facade.ask()
         except (StopIteration, ConfigurationSpaceExhaustedException):
-            raise RuntimeError(
+            raise SearchExhausted(
                 f"{self.name}: SMAC cannot propose a new configuration: its config selector found none it had "
                 f"not evaluated yet (configuration space exhausted after {len(self.facade.runhistory)} trials)"
             ) from None

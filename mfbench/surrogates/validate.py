@@ -82,12 +82,17 @@ def ranking_agreement(surrogate: str | Path, table: str | Path, optimizers: Any,
     for b in (tab_label, sur_label):
         per[b] = final.loc[b].unstack("optimizer")  # seeds x optimizers
     common_opts = sorted(set(per[tab_label].columns) & set(per[sur_label].columns))
-    common_seeds = sorted(set(per[tab_label].index) & set(per[sur_label].index))
     if len(common_opts) < 3:
         raise UsageError(f"ranking agreement needs at least 3 optimizers with runs on both, got {common_opts}")
+    # paired: only the seeds on which every optimizer has a run on both benchmarks
+    common_seeds = sorted(int(s) for s in set(per[tab_label].index) & set(per[sur_label].index)
+                          if per[tab_label].loc[s, common_opts].notna().all()
+                          and per[sur_label].loc[s, common_opts].notna().all())  # fmt: skip
+    if not common_seeds:
+        raise UsageError(f"{out}: no seed has a run of every optimizer on both benchmarks")
     rows, mean_rank, mean_regret = [], {}, {}
     for b in (tab_label, sur_label):
-        scores = per[b].loc[common_seeds, common_opts].dropna()
+        scores = per[b].loc[common_seeds, common_opts]
         mean_rank[b] = rank_scores(scores).mean()
         mean_regret[b] = scores.mean()
     for o in common_opts:
