@@ -102,7 +102,7 @@ def ranking_agreement(surrogate: str | Path, table: str | Path, optimizers: Any,
     rows.sort(key=lambda r: r["table_rank"])
     a, b = [r["table_rank"] for r in rows], [r["surrogate_rank"] for r in rows]
     k = min(3, len(rows))
-    top_t = {r["optimizer"] for r in sorted(rows, key=lambda r: r["table_rank"])[:k]}
+    top_t = {r["optimizer"] for r in rows[:k]}  # rows are sorted by table rank
     top_s = {r["optimizer"] for r in sorted(rows, key=lambda r: r["surrogate_rank"])[:k]}
     return {"table": tab_label, "surrogate": sur_label, "budget": str(budget), "seeds": common_seeds,
             "n_failed": res.failed, "rows": rows,
