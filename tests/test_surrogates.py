@@ -61,10 +61,34 @@ def test_fit_writes_models_manifest_and_quality(saved, table):
         assert f"b={b} all" in labels and any(lab.startswith(f"b={b} ") and "resnet" in lab for lab in labels)
     assert "pooled scratch" in labels and "pooled continue" in labels
     row = q["targets"]["val_error"]["slices"][0]
-    assert {"n", "r2", "spearman", "kendall", "regret"} <= set(row)
+    assert {"n", "r2", "spearman", "kendall", "regret", "seed_spearman"} <= set(row)
     assert set(q["targets"]["val_error"]["families"]) == set(FIT["families"])
-    assert "| slice | n | R² | Spearman | Kendall τ | regret |" in (saved / "quality.md").read_text()
+    assert "| slice | n | R² | Spearman | Kendall τ | regret | 1-seed Spearman |" in (saved / "quality.md").read_text()
+    # predictions stay within the seed means the table observed
+    d = training_data(load_table(table))
+    assert m["target_range"]["val_error"] == [float(d.y["val_error"].min()), float(d.y["val_error"].max())]
     assert not list(saved.parent.glob(".surr.*"))  # no temporary folder left
+
+
+def test_seed_spearman_is_the_noise_ceiling():
+    from mfbench.surrogates.quality import seed_spearman
+
+    rng = np.random.default_rng(0)
+    truth = rng.random(200)
+    assert seed_spearman(np.stack([truth, truth, truth], axis=1)) == pytest.approx(1.0)
+    assert abs(seed_spearman(rng.random((200, 3)))) < 0.2  # seeds that share nothing
+    noisy = truth[:, None] + rng.normal(0, 0.3, (200, 3))
+    assert 0.3 < seed_spearman(noisy) < 0.9
+    noisy[0, 1] = np.nan  # a row without every seed is left out, not an error
+    assert np.isfinite(seed_spearman(noisy)) and np.isnan(seed_spearman(truth[:, None]))
+
+
+def test_predictions_are_clipped_to_the_observed_range(saved):
+    surr = load_surrogate(saved, threads=1)
+    surr._range["val_error"] = (0.25, 0.5)
+    X = surr.encoder.rows(surr.encoder.encode_configs(sample_configs(get_space("cnn"), 50, 1)), 9, 9)
+    for P in (surr.predict_rows(X), surr.predict_few(X[:2])):
+        assert P["val_error"].min() >= 0.25 and P["val_error"].max() <= 0.5
 
 
 def test_packed_trees_match_scikit_learn():
@@ -186,6 +210,7 @@ def test_fit_and_validate_cli(table, tmp_path, capsys):
     v = json.loads((tmp_path / "v.json").read_text())
     assert [r["budget"] for r in v["per_budget"]] == list(LADDER)
     assert all(r["n"] == 30 and r["top_k"] == 10 and 0 <= r["top10_overlap"] <= 10 for r in v["per_budget"])
+    assert all(-1 <= r["seed_spearman"] <= 1 for r in v["per_budget"])  # two seeds: the ceiling is defined
     assert main(["fit", str(tmp_path / "v.json"), "--out", str(tmp_path / "x")]) == 2
     assert main(["fit", str(table), "--out", str(tmp_path / "x"), "--families", "svm"]) == 2
     assert main(["validate", "--surrogate", str(tmp_path), "--table", str(grid)]) == 2

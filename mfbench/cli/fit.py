@@ -9,8 +9,8 @@ def add_parser(sub, name, help_):
     p = sub.add_parser(name, help=help_, description=help_)
     p.add_argument("table", help="the training table (.sqlite)")
     p.add_argument("--out", required=True, help="surrogate folder to write (replaced atomically)")
-    p.add_argument("--families", default="extra_trees,random_forest,hist_gbm,knn",
-                   help="model families to compare (comma-separated)")
+    p.add_argument("--families", default=None,
+                   help="model families to compare (comma-separated; default: every known family)")
     p.add_argument("--folds", type=int, default=5, help="GroupKFold splits, grouped by configuration")
     p.add_argument("--targets", default="val_error,test_error", help="targets besides noise and cost models")
     p.add_argument("--n-estimators", type=int, default=100, help="trees per forest (boosting: 3x iterations)")
@@ -24,10 +24,10 @@ def add_parser(sub, name, help_):
 
 def run(args) -> int:
     from mfbench.errors import UsageError
-    from mfbench.surrogates.model import fit_surrogate
+    from mfbench.surrogates.model import FAMILIES, fit_surrogate
     from mfbench.surrogates.quality import print_rich
 
-    families = [f.strip() for f in args.families.split(",") if f.strip()]
+    families = [f.strip() for f in args.families.split(",") if f.strip()] if args.families else list(FAMILIES)
     targets = [t.strip() for t in args.targets.split(",") if t.strip()]
     if args.folds < 2:
         raise UsageError("--folds must be at least 2")

@@ -2,8 +2,8 @@
 
 A point is ``(epoch, schedule_epochs)`` with both on the ladder and ``epoch <= schedule``:
 ``(b, b)`` is a scratch training to ``b`` epochs, ``(b, max)`` the prefix of the longest
-schedule (``continue``). Targets are seed means; ``val_std`` is the spread over seeds (what
-the noise model learns); ``seconds_per_epoch`` is per config (what the cost model learns).
+schedule (``continue``). Targets are seed means (the values per seed are kept for the noise
+ceiling of the quality report); ``val_std`` is the spread over seeds (what the noise model learns); ``seconds_per_epoch`` is per config (what the cost model learns).
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ class TrainingData:
     epoch: np.ndarray  # (R,)
     schedule: np.ndarray  # (R,)
     y: dict[str, np.ndarray]  # target -> (R,) seed means; NOISE_TARGET -> seed std
+    y_seeds: dict[str, np.ndarray]  # target -> (R, S) per seed, NaN where a seed has no run
     seconds_per_epoch: np.ndarray  # (C,) NaN where no epoch was timed
     budgets: list[int]
     digest: str
@@ -66,6 +67,7 @@ def training_data(table: Table, targets: tuple[str, ...] = DEFAULT_TARGETS) -> T
     budgets = [int(b) for b in table.budgets]
     have = table.status != MISSING  # (C, S, B)
     cols: dict[str, list[np.ndarray]] = {t: [] for t in (*targets, NOISE_TARGET)}
+    per_seed: dict[str, list[np.ndarray]] = {t: [] for t in targets}
     rc, ep, sc = [], [], []
     C = len(table.config_ids)
     for j, sched in enumerate(budgets):
@@ -80,12 +82,15 @@ def training_data(table: Table, targets: tuple[str, ...] = DEFAULT_TARGETS) -> T
                 v = table.metrics[field][:, :, j, b - 1]
                 v = 1.0 - v if is_error else v
                 cols[t].append(_masked_mean(v, mask)[keep])
+                per_seed[t].append(np.where(mask, v, np.nan)[keep])
             err = 1.0 - table.metrics["val_acc"][:, :, j, b - 1]
             cols[NOISE_TARGET].append(_masked_std(err, mask)[keep])
             rc.append(keep)
             ep.append(np.full(keep.size, b))
             sc.append(np.full(keep.size, sched))
     y = {t: np.concatenate(v) if v else np.zeros(0) for t, v in cols.items()}
+    n_seeds = len(table.seeds)
+    y_seeds = {t: np.concatenate(v) if v else np.zeros((0, n_seeds)) for t, v in per_seed.items()}
     secs = table.metrics["train_seconds"] + table.metrics["eval_seconds"]  # (C, S, B, E)
     # each run counted once per slot it fills; a ratio of sums is unaffected by duplicates
     total = np.nansum(np.where(have[..., None], secs, 0.0), axis=(1, 2, 3))
@@ -99,7 +104,7 @@ def training_data(table: Table, targets: tuple[str, ...] = DEFAULT_TARGETS) -> T
         row_config=np.concatenate(rc) if rc else np.zeros(0, dtype=np.int64),
         epoch=np.concatenate(ep) if ep else np.zeros(0, dtype=np.int64),
         schedule=np.concatenate(sc) if sc else np.zeros(0, dtype=np.int64),
-        y=y, seconds_per_epoch=spe, budgets=budgets, digest=table_digest(table),
+        y=y, y_seeds=y_seeds, seconds_per_epoch=spe, budgets=budgets, digest=table_digest(table),
     )  # fmt: skip
 
 

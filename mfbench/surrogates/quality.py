@@ -5,7 +5,8 @@ so every slice is reported: each budget x each architecture family, each budget 
 families, the pooled scratch rows, and the ``continue`` rows (prefixes of the longest run).
 Metrics: R^2, Spearman, Kendall tau (scipy / scikit-learn), and the regret of the
 surrogate's argmin: the true value of the config the surrogate ranks first among the held-out
-configs of the slice, minus the best true value there.
+configs of the slice, minus the best true value there. Beside them, the slice's noise ceiling:
+the Spearman of one seed against the mean of the others (see ``seed_spearman``).
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from typing import Any
 
 import numpy as np
 
-SLICE_METRICS = ("n", "r2", "spearman", "kendall", "regret")
+SLICE_METRICS = ("n", "r2", "spearman", "kendall", "regret", "seed_spearman")
+SLICE_HEADERS = ("n", "R²", "Spearman", "Kendall τ", "regret", "1-seed Spearman")
 
 
 def slice_metrics(y: np.ndarray, pred: np.ndarray) -> dict[str, float]:
@@ -55,9 +57,31 @@ def slices(epoch: np.ndarray, schedule: np.ndarray, arch: np.ndarray, budgets: S
     return out
 
 
+def seed_spearman(y_seeds: np.ndarray) -> float:
+    """The noise ceiling of a slice: how well one training ranks its configs like the mean of
+    the other seeds (Spearman, averaged over the seeds; rows with every seed only). A surrogate
+    below it is limited by its model and data, not by the table's noise."""
+    from scipy.stats import spearmanr
+
+    Y = y_seeds[np.isfinite(y_seeds).all(axis=1)] if y_seeds.ndim == 2 else np.zeros((0, 0))
+    if Y.shape[0] < 3 or Y.shape[1] < 2:
+        return math.nan
+    vals = []
+    for s in range(Y.shape[1]):
+        a, b = Y[:, s], np.delete(Y, s, axis=1).mean(axis=1)
+        if np.ptp(a) > 0 and np.ptp(b) > 0:
+            vals.append(float(spearmanr(a, b).statistic))
+    return float(np.mean(vals)) if vals else math.nan
+
+
 def quality_table(y: np.ndarray, pred: np.ndarray, epoch: np.ndarray, schedule: np.ndarray, arch: np.ndarray,
-                  budgets: Sequence[int]) -> list[dict[str, Any]]:
-    return [{"slice": label, **slice_metrics(y[m], pred[m])} for label, m in slices(epoch, schedule, arch, budgets)]
+                  budgets: Sequence[int], y_seeds: np.ndarray | None = None) -> list[dict[str, Any]]:
+    rows = []
+    for label, m in slices(epoch, schedule, arch, budgets):
+        row = {"slice": label, **slice_metrics(y[m], pred[m])}
+        row["seed_spearman"] = seed_spearman(y_seeds[m]) if y_seeds is not None else math.nan
+        rows.append(row)
+    return rows
 
 
 def rank_score(rows: list[dict[str, Any]], budgets: Sequence[int]) -> float:
@@ -87,7 +111,7 @@ def to_markdown(report: dict[str, Any]) -> str:
             lines.append(f"| {fam} | {fmt(f['criterion'])} | {fmt(f['pooled'].get('r2'))} | "
                          f"{fmt(f['pooled'].get('spearman'))} | {fmt(f.get('seconds'))} |")  # fmt: skip
         if t.get("slices"):
-            lines += ["", "| slice | n | R² | Spearman | Kendall τ | regret |", "|---|---|---|---|---|---|"]
+            lines += ["", "| slice | " + " | ".join(SLICE_HEADERS) + " |", "|---" * (len(SLICE_HEADERS) + 1) + "|"]
             for r in t["slices"]:
                 lines.append("| " + " | ".join(fmt(r.get(k)) for k in ("slice", *SLICE_METRICS)) + " |")
         lines.append("")
@@ -112,8 +136,8 @@ def print_rich(report: dict[str, Any], targets: Sequence[str] | None = None) -> 
         console.print(fam)
         if t.get("slices"):
             tab = Table(title=f"{target}: {t['chosen']}, out-of-fold, per slice")
-            for col in ("slice", *SLICE_METRICS):
-                tab.add_column(col, justify="right" if col != "slice" else "left")
+            for col in ("slice", *SLICE_HEADERS):
+                tab.add_column(col, justify="right" if col != "slice" else "left", no_wrap=col == "slice")
             for r in t["slices"]:
                 style = "red" if isinstance(r.get("spearman"), float) and r["spearman"] < 0.9 else None
                 tab.add_row(*(fmt(r.get(k)) for k in ("slice", *SLICE_METRICS)), style=style)
