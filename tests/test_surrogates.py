@@ -282,3 +282,7 @@ def test_surrogate_served_on_a_grid_and_the_ranking_agreement(saved, tmp_path):
         assert sum(r[col] for r in res["rows"]) == pytest.approx(6.0)
     assert all(r["table_regret"] >= 0 and r["surrogate_regret"] >= 0 for r in res["rows"])
     assert -1.0 <= res["spearman"] <= 1.0 and 0 <= res["top3_overlap"] <= 3
+    # the noise ceiling: the table alone on as many other seeds, ranked the same way
+    assert res["ceiling"]["seeds"] == [2, 3]
+    assert sum(r["table_rank_other_seeds"] for r in res["rows"]) == pytest.approx(6.0)
+    assert -1.0 <= res["ceiling"]["spearman"] <= 1.0 and 0 <= res["ceiling"]["top3_overlap"] <= 3

@@ -13,6 +13,7 @@ critical-difference diagram).
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -63,7 +64,11 @@ def print_faithfulness(res: dict[str, Any], top: int = 10) -> None:
 def ranking_agreement(surrogate: str | Path, table: str | Path, optimizers: Any, seeds: Any, budget: str,
                       out: str | Path, jobs: int | None = None, progress: bool = True) -> dict[str, Any]:  # fmt: skip
     """Replay ``optimizers`` x ``seeds`` on ``table`` and on ``surrogate@table`` (into ``out``,
-    resumable) and compare the optimizers' final normalized regrets and mean ranks."""
+    resumable) and compare the optimizers' final normalized regrets and mean ranks.
+
+    The noise ceiling beside it: the table replayed on as many other seeds, ranked the same way
+    and compared with its own ranking (how reproducible the ranking is with this many seeds; a
+    surrogate cannot be expected to agree with the table better than the table with itself)."""
     import pandas as pd
     from scipy import stats as sst
 
@@ -73,6 +78,8 @@ def ranking_agreement(surrogate: str | Path, table: str | Path, optimizers: Any,
 
     specs = [str(table), f"{surrogate}@{table}"]
     res = replay(specs, optimizers, seeds, budget, jobs=jobs, out=out, progress=progress, report=False)
+    other = [max(int(s) for s in seeds) + 1 + i for i in range(len(seeds))]  # disjoint, as many
+    res_other = replay([str(table)], optimizers, other, budget, jobs=jobs, out=out, progress=progress, report=False)
     frame = pd.read_parquet(Path(out) / "trajectories.parquet")
     final = frame.sort_values("eval_index").groupby(["benchmark", "optimizer", "seed"])["normalized_regret"].last()
     labels = list(dict.fromkeys(frame["benchmark"]))
@@ -101,15 +108,27 @@ def ranking_agreement(surrogate: str | Path, table: str | Path, optimizers: Any,
         rows.append({"optimizer": o, "table_regret": float(mean_regret[tab_label][o]),
                      "surrogate_regret": float(mean_regret[sur_label][o]),
                      "table_rank": float(mean_rank[tab_label][o]), "surrogate_rank": float(mean_rank[sur_label][o])})
+    tab_other = per[tab_label].reindex(index=other, columns=common_opts).dropna()
+    other_rank = rank_scores(tab_other).mean() if len(tab_other) else None
+    for r in rows:
+        r["table_rank_other_seeds"] = float(other_rank[r["optimizer"]]) if other_rank is not None else math.nan
     rows.sort(key=lambda r: r["table_rank"])
     a, b = [r["table_rank"] for r in rows], [r["surrogate_rank"] for r in rows]
+    c = [r["table_rank_other_seeds"] for r in rows]
     k = min(3, len(rows))
-    top_t = {r["optimizer"] for r in rows[:k]}  # rows are sorted by table rank
-    top_s = {r["optimizer"] for r in sorted(rows, key=lambda r: r["surrogate_rank"])[:k]}
+
+    def top(key: str) -> set[str]:
+        return {r["optimizer"] for r in sorted(rows, key=lambda r: r[key])[:k]}
+
     return {"table": tab_label, "surrogate": sur_label, "budget": str(budget), "seeds": common_seeds,
-            "n_failed": res.failed, "rows": rows,
+            "n_failed": res.failed + res_other.failed, "rows": rows,
             "spearman": float(sst.spearmanr(a, b).statistic), "kendall": float(sst.kendalltau(a, b).statistic),
-            f"top{k}_overlap": len(top_t & top_s), "top_k": k}  # fmt: skip
+            f"top{k}_overlap": len(top("table_rank") & top("surrogate_rank")), "top_k": k,
+            "ceiling": {"seeds": [int(s) for s in tab_other.index],
+                        "spearman": float(sst.spearmanr(a, c).statistic) if other_rank is not None else math.nan,
+                        "kendall": float(sst.kendalltau(a, c).statistic) if other_rank is not None else math.nan,
+                        f"top{k}_overlap": len(top("table_rank") & top("table_rank_other_seeds"))
+                        if other_rank is not None else 0}}  # fmt: skip
 
 
 def print_ranking(res: dict[str, Any]) -> None:
@@ -118,12 +137,23 @@ def print_ranking(res: dict[str, Any]) -> None:
 
     t = Table(title=f"optimizer rankings: {res['table']} vs {res['surrogate']} "
                     f"({len(res['seeds'])} seeds, budget {res['budget']}, final normalized regret)")  # fmt: skip
-    for c in ("optimizer", "table regret", "surrogate regret", "table rank", "surrogate rank"):
+    for c in ("optimizer", "table regret", "surrogate regret", "table rank", "surrogate rank",
+              "table rank, other seeds"):  # fmt: skip
         t.add_column(c, justify="left" if c == "optimizer" else "right")
     for r in res["rows"]:
         t.add_row(r["optimizer"], fmt(r["table_regret"]), fmt(r["surrogate_regret"]), f"{r['table_rank']:.2f}",
-                  f"{r['surrogate_rank']:.2f}")
+                  f"{r['surrogate_rank']:.2f}", fmt(r.get("table_rank_other_seeds", math.nan)))
     Console().print(t)
     k = res["top_k"]
     print(f"rank agreement: Spearman {res['spearman']:.3f}, Kendall tau {res['kendall']:.3f}, "
           f"top-{k} overlap {res[f'top{k}_overlap']}/{k}")
+    c = res.get("ceiling")
+    if c:
+        print(f"noise ceiling (the table against itself on seeds {_seed_text(c['seeds'])}): Spearman "
+              f"{c['spearman']:.3f}, Kendall tau {c['kendall']:.3f}, top-{k} overlap {c[f'top{k}_overlap']}/{k}")
+
+
+def _seed_text(seeds: list[int]) -> str:
+    if seeds and seeds == list(range(seeds[0], seeds[-1] + 1)) and len(seeds) > 2:
+        return f"{seeds[0]}-{seeds[-1]}"
+    return ",".join(str(s) for s in seeds)
