@@ -468,8 +468,8 @@ def _comparison_lines(ctx: _Context) -> list[str]:
 def _power_note(comp) -> str:
     if comp.min_wilcoxon_holm_p < comp.alpha:
         return ""
-    return (f" With N = {comp.n_blocks} blocks and {len(comp.methods)} methods no pair can reach significance: the "
-            f"smallest attainable Holm-adjusted p is {comp.min_wilcoxon_holm_p:.3g}.")
+    return (f" With N = {comp.n_blocks} blocks and {len(comp.methods)} methods no pair can reach significance in the "
+            f"Holm-corrected Wilcoxon tests: the smallest attainable adjusted p is {comp.min_wilcoxon_holm_p:.3g}.")
 
 
 def _cell(row: pd.Series) -> str:
