@@ -9,11 +9,17 @@ clock is wrong. ``timing_outliers`` finds them, ``drop_runs`` deletes them in on
 and rerunning the table's ``collect`` command trains exactly those again (same metrics, fresh
 seconds).
 
-Two tests, both relative, since epochs of different configs differ by 100x:
+Three tests, all relative, since epochs of different configs differ by 100x:
 - within a run: an epoch slower than ``ratio`` x the run's median epoch (a pause; 4x that for
   the first epoch, which also loads kernels);
 - across seeds: a run whose median epoch is slower than ``ratio`` x the median of the other
-  runs of the same configuration (a starved run).
+  runs of the same configuration (a starved run);
+- across compute twins: a run whose median epoch is slower than ``ratio`` x the median of the
+  runs of the other configurations that differ from it only in hyperparameters that do not
+  change the work of an epoch (learning rate, its schedule, momentum, weight decay, label
+  smoothing). All seeds of a configuration collected together during a long stretch of
+  contention pass the second test; this one caught 21 such runs in digits-grid (8x slower
+  than their twins, back to normal when trained again).
 """
 
 from __future__ import annotations
@@ -27,9 +33,14 @@ import numpy as np
 from mfbench.errors import UsageError
 
 
+#: hyperparameters that change what a training learns but not how long an epoch takes
+COMPUTE_NEUTRAL = frozenset({"learning_rate", "lr_schedule", "momentum", "weight_decay", "label_smoothing"})
+
+
 def timing_outliers(path: str | Path, ratio: float = 5.0, min_seconds: float = 2.0) -> list[dict[str, Any]]:
     """One dict per outlier run: run_id, config_id, seed, schedule_epochs, why, and the
-    seconds that made it one. ``min_seconds``: ignore epochs shorter than this (noise)."""
+    seconds that made it one. ``min_seconds``: ignore epochs shorter than this (noise); the
+    median epoch of a whole run, steadier, counts against its twins from a quarter of it."""
     import pandas as pd
 
     from mfbench.table import check_table_file
@@ -41,6 +52,7 @@ def timing_outliers(path: str | Path, ratio: float = 5.0, min_seconds: float = 2
     try:
         e = pd.read_sql("SELECT run_id, epoch, train_seconds + eval_seconds AS s FROM epochs", con)
         runs = pd.read_sql("SELECT run_id, config_id, seed, schedule_epochs FROM runs", con).set_index("run_id")
+        configs = dict(con.execute("SELECT config_id, config_json FROM configs").fetchall())
     finally:
         con.close()
     out: dict[int, dict[str, Any]] = {}
@@ -64,6 +76,14 @@ def timing_outliers(path: str | Path, ratio: float = 5.0, min_seconds: float = 2
             others = float(np.median(np.delete(m, i)))
             if m[i] > ratio * others and m[i] > min_seconds and int(rid) not in out:
                 out[int(rid)] = {"why": "starved", "epoch": None, "seconds": float(m[i]), "typical": others}
+    run_med["twins"] = run_med["config_id"].map(lambda cid: _compute_signature(configs.get(cid)))
+    for _sig, grp in run_med.groupby("twins"):
+        if grp["config_id"].nunique() < 3:
+            continue
+        for rid, row in grp.iterrows():
+            others = float(grp.loc[grp["config_id"] != row["config_id"], "m"].median())
+            if row["m"] > ratio * others and row["m"] > min_seconds / 4 and int(rid) not in out:
+                out[int(rid)] = {"why": "twins", "epoch": None, "seconds": float(row["m"]), "typical": others}
     rows = []
     for rid, info in sorted(out.items()):
         r = runs.loc[rid]
@@ -87,3 +107,14 @@ def drop_runs(path: str | Path, run_ids: list[int]) -> int:
     finally:
         con.close()
     return int(n)
+
+
+def _compute_signature(config_json: str | None) -> str:
+    """The configuration without its compute-neutral hyperparameters (what decides the work of
+    an epoch)."""
+    import json
+
+    if not config_json:
+        return ""
+    c = json.loads(config_json)
+    return json.dumps({k: v for k, v in sorted(c.items()) if k not in COMPUTE_NEUTRAL}, sort_keys=True)

@@ -97,6 +97,8 @@ def test_designs_are_distinct_valid_and_seeded(design):
     assert sample_configs(cs, 64, seed=1, design=design) != a
     archs = {c["architecture"] for c in a}
     assert archs == {"resnet", "vgg", "inception"}
+    if design == "sobol":  # a bigger design extends a smaller one: a table grows by rerunning collect
+        assert sample_configs(cs, 128, seed=0, design=design)[:64] == a
 
 
 def test_bad_input_is_a_usage_error():

@@ -134,3 +134,30 @@ def test_timing_outliers_are_found_and_dropped(tmp_path):
     assert timing_outliers(db, ratio=5, min_seconds=1) == []
     t = load_table(db)
     assert len(t.config_ids) == n_before and not t.complete()
+
+
+def test_timing_outliers_across_compute_twins(tmp_path):
+    """Every seed of one configuration slowed alike passes the across-seeds test; its compute
+    twins (the same network and batch, another learning rate or schedule) give it away."""
+    import json
+    import sqlite3
+
+    from mfbench.testing import make_tiny_table
+    from mfbench.timing import COMPUTE_NEUTRAL, timing_outliers
+
+    db = make_tiny_table(tmp_path / "t.sqlite", "cnn-grid", 24, (0, 1, 2), (1, 3))
+    con = sqlite3.connect(db)
+    configs = dict(con.execute("SELECT config_id, config_json FROM configs").fetchall())
+    sig = {cid: json.dumps({k: v for k, v in sorted(json.loads(j).items()) if k not in COMPUTE_NEUTRAL})
+           for cid, j in configs.items()}  # fmt: skip
+    groups: dict[str, list[str]] = {}
+    for cid, s in sig.items():
+        groups.setdefault(s, []).append(cid)
+    victim = next(g for g in groups.values() if len(g) >= 3)[0]
+    with con:
+        con.execute("UPDATE epochs SET train_seconds = train_seconds * 8 WHERE run_id IN "
+                    "(SELECT run_id FROM runs WHERE config_id = ?)", (victim,))  # fmt: skip
+        slowed = {r[0] for r in con.execute("SELECT run_id FROM runs WHERE config_id = ?", (victim,))}
+    con.close()
+    found = timing_outliers(db, ratio=5, min_seconds=0.1)
+    assert {r["run_id"] for r in found} == slowed and {r["why"] for r in found} == {"twins"}
