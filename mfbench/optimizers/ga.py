@@ -265,7 +265,9 @@ class GeneticAlgorithm(Optimizer):
         if vec is None:
             self.n_forced_duplicates += 1
             vec = self.codec.sample(1, self._rng_random)[0]
-            log.warning("%s: no unseen configuration found (space exhausted?); re-evaluating one", self.name)
+            if self.n_forced_duplicates == 1:  # once per run: on a small grid it is every proposal from here on
+                log.warning("%s: no unseen configuration found (space exhausted?); re-evaluating known ones "
+                            "from now on", self.name)  # fmt: skip
         config = self.codec.decode(vec)
         cid = config_id(config)
         self._seen.add(cid)

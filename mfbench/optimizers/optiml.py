@@ -256,7 +256,8 @@ class OptiML(Optimizer):
         cid = config_id(config)
         if cid in self._seen_cids:  # only reachable when the space is exhausted
             self.n_forced_duplicates += 1
-            log.warning("%s: no unseen configuration left; re-evaluating one", self.name)
+            if self.n_forced_duplicates == 1:  # once per run
+                log.warning("%s: no unseen configuration left; re-evaluating known ones from now on", self.name)
         vec = self.codec.encode(config)
         run = _Run(uid=self._next_uid, config=config, cid=cid, vector=vec, features=self.codec.features(vec)[0])
         self._next_uid += 1

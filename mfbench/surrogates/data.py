@@ -3,7 +3,8 @@
 A point is ``(epoch, schedule_epochs)`` with both on the ladder and ``epoch <= schedule``:
 ``(b, b)`` is a scratch training to ``b`` epochs, ``(b, max)`` the prefix of the longest
 schedule (``continue``). Targets are seed means (the values per seed are kept for the noise
-ceiling of the quality report); ``val_std`` is the spread over seeds (what the noise model learns); ``seconds_per_epoch`` is per config (what the cost model learns).
+ceiling of the quality report); ``val_std`` is the spread over seeds (what the noise model
+learns); ``seconds_per_epoch`` is per config (what the cost model learns).
 """
 
 from __future__ import annotations
