@@ -95,7 +95,7 @@ def test_output_directory_is_private_and_removed():
     assert not db.exists()
 
 
-def test_exhausted_space_raises_a_clear_error():
+def test_exhausted_space_raises_a_clear_error(caplog):
     cs = ConfigurationSpace(name="tiny")
     cs.add([Categorical("a", ["x", "y", "z"])])
     opt = make_optimizer("smac-bo-rf", cs, LADDER, 0)
@@ -104,6 +104,14 @@ def test_exhausted_space_raises_a_clear_error():
         for i in range(100):
             t = opt.ask()
             opt.tell(t, obj.evaluate(t.config, t.budget, i))
+    # SMAC's selector repeats its warnings at every ask of a nearly exhausted space (thousands
+    # of identical lines in a study's log): once the adapter is built, each message shows once
+    import logging
+
+    caplog.clear()
+    for _ in range(3):
+        logging.getLogger("smac.main.config_selector").warning("Did not find enough configurations.")
+    assert len([r for r in caplog.records if r.name == "smac.main.config_selector"]) == 1
 
 
 def test_parallel_asks_and_out_of_order_tells():

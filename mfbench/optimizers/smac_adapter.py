@@ -61,6 +61,25 @@ log = logging.getLogger(__name__)
 UNBOUNDED_TRIALS = 2**31 - 1
 
 
+class _OncePerMessage(logging.Filter):
+    """Lets each distinct message through once per process: on an exhausted small space SMAC's
+    config selector warns at every ask (thousands of identical lines in a study's log)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: set[str] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        msg = record.getMessage()
+        if msg in self.seen:
+            return False
+        self.seen.add(msg)
+        return True
+
+
+_SELECTOR_LOGGER = "smac.main.config_selector"
+
+
 class _ExactHyperband(Hyperband):
     """SMAC's Hyperband with the number of rungs rounded instead of floored when
     ``max/min`` is a power of ``eta`` up to floating point (otherwise one rung is lost)."""
@@ -115,6 +134,9 @@ class _SmacOptimizer(Optimizer):
         smac_logger = logging.getLogger("smac")
         if smac_logger.level == logging.NOTSET:
             smac_logger.setLevel(logging.WARNING)  # SMAC is chatty at INFO; the app may lower it
+        selector = logging.getLogger(_SELECTOR_LOGGER)
+        if not any(isinstance(f, _OncePerMessage) for f in selector.filters):
+            selector.addFilter(_OncePerMessage())
 
         scenario_kw: dict[str, Any] = {}
         self.eta: int | None = None
