@@ -76,7 +76,8 @@ def timing_outliers(path: str | Path, ratio: float = 5.0, min_seconds: float = 2
             others = float(np.median(np.delete(m, i)))
             if m[i] > ratio * others and m[i] > min_seconds and int(rid) not in out:
                 out[int(rid)] = {"why": "starved", "epoch": None, "seconds": float(m[i]), "typical": others}
-    run_med["twins"] = run_med["config_id"].map(lambda cid: _compute_signature(configs.get(cid)))
+    signature = {cid: compute_signature(j) for cid, j in configs.items()}
+    run_med["twins"] = run_med["config_id"].map(signature)  # NaN (left out) for an unknown config
     for _sig, grp in run_med.groupby("twins"):
         if grp["config_id"].nunique() < 3:
             continue
@@ -109,12 +110,10 @@ def drop_runs(path: str | Path, run_ids: list[int]) -> int:
     return int(n)
 
 
-def _compute_signature(config_json: str | None) -> str:
+def compute_signature(config_json: str) -> str:
     """The configuration without its compute-neutral hyperparameters (what decides the work of
-    an epoch)."""
+    an epoch): configurations with the same signature are compute twins."""
     import json
 
-    if not config_json:
-        return ""
     c = json.loads(config_json)
     return json.dumps({k: v for k, v in sorted(c.items()) if k not in COMPUTE_NEUTRAL}, sort_keys=True)

@@ -139,20 +139,16 @@ def test_timing_outliers_are_found_and_dropped(tmp_path):
 def test_timing_outliers_across_compute_twins(tmp_path):
     """Every seed of one configuration slowed alike passes the across-seeds test; its compute
     twins (the same network and batch, another learning rate or schedule) give it away."""
-    import json
     import sqlite3
 
     from mfbench.testing import make_tiny_table
-    from mfbench.timing import COMPUTE_NEUTRAL, timing_outliers
+    from mfbench.timing import compute_signature, timing_outliers
 
     db = make_tiny_table(tmp_path / "t.sqlite", "cnn-grid", 24, (0, 1, 2), (1, 3))
     con = sqlite3.connect(db)
-    configs = dict(con.execute("SELECT config_id, config_json FROM configs").fetchall())
-    sig = {cid: json.dumps({k: v for k, v in sorted(json.loads(j).items()) if k not in COMPUTE_NEUTRAL})
-           for cid, j in configs.items()}  # fmt: skip
     groups: dict[str, list[str]] = {}
-    for cid, s in sig.items():
-        groups.setdefault(s, []).append(cid)
+    for cid, j in con.execute("SELECT config_id, config_json FROM configs"):
+        groups.setdefault(compute_signature(j), []).append(cid)
     victim = next(g for g in groups.values() if len(g) >= 3)[0]
     with con:
         con.execute("UPDATE epochs SET train_seconds = train_seconds * 8 WHERE run_id IN "

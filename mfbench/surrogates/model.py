@@ -190,7 +190,7 @@ class Surrogate:
                     m.n_jobs = jobs
                 # scikit-learn walks the whole batch once per tree: in chunks that stay in
                 # the CPU cache, boosting predicts 1.5x faster (100k rows of 30 features)
-                parts = [m.predict(X[i : i + PREDICT_CHUNK]) for i in range(0, len(X), PREDICT_CHUNK)]
+                parts = [m.predict(X[i : i + PREDICT_CHUNK]) for i in range(0, len(X) or 1, PREDICT_CHUNK)]
                 pred = np.concatenate(parts) if len(parts) != 1 else parts[0]
                 out[k] = self._transform(k, np.asarray(pred, dtype=np.float64))
         return out

@@ -120,15 +120,16 @@ def ranking_agreement(surrogate: str | Path, table: str | Path, optimizers: Any,
     def top(key: str) -> set[str]:
         return {r["optimizer"] for r in sorted(rows, key=lambda r: r[key])[:k]}
 
+    ceiling: dict[str, Any] = {"seeds": [int(s) for s in tab_other.index], "spearman": math.nan,
+                               "kendall": math.nan, f"top{k}_overlap": 0}  # fmt: skip
+    if other_rank is not None:
+        ceiling.update(spearman=float(sst.spearmanr(a, c).statistic), kendall=float(sst.kendalltau(a, c).statistic))
+        ceiling[f"top{k}_overlap"] = len(top("table_rank") & top("table_rank_other_seeds"))
     return {"table": tab_label, "surrogate": sur_label, "budget": str(budget), "seeds": common_seeds,
             "n_failed": res.failed + res_other.failed, "rows": rows,
             "spearman": float(sst.spearmanr(a, b).statistic), "kendall": float(sst.kendalltau(a, b).statistic),
             f"top{k}_overlap": len(top("table_rank") & top("surrogate_rank")), "top_k": k,
-            "ceiling": {"seeds": [int(s) for s in tab_other.index],
-                        "spearman": float(sst.spearmanr(a, c).statistic) if other_rank is not None else math.nan,
-                        "kendall": float(sst.kendalltau(a, c).statistic) if other_rank is not None else math.nan,
-                        f"top{k}_overlap": len(top("table_rank") & top("table_rank_other_seeds"))
-                        if other_rank is not None else 0}}  # fmt: skip
+            "ceiling": ceiling}  # fmt: skip
 
 
 def print_ranking(res: dict[str, Any]) -> None:
