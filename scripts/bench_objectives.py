@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 
 #: CPU seconds of this process per call, beside wall seconds: on a shared machine the wall
@@ -65,7 +66,7 @@ def main() -> None:
 
     from mfbench.objectives import SurrogateObjective, TabularObjective
     from mfbench.surrogates import fit_surrogate
-    from mfbench.surrogates.model import sample_natives
+    from mfbench.surrogates.model import limit_threads, sample_natives
     from mfbench.testing import make_tiny_table
 
     tmp = Path(tempfile.mkdtemp(prefix="mfbench-bench-"))
@@ -112,12 +113,22 @@ def main() -> None:
     bseeds = np.arange(len(batch))
     t = best_of(lambda: sur.predict_arrays(batch, sur.max_budget, bseeds), 2)
     print(f"surrogate batched predict_arrays         {rate(len(batch), t)}  ({len(batch):,} per call)")
+    frame = pd.DataFrame(batch)
+    t = best_of(lambda: sur.predict_arrays(frame, sur.max_budget, bseeds), 2)
+    print(f"surrogate batched predict_arrays (DataFrame) {rate(len(batch), t)}")
     t = best_of(lambda: sur.encoder.encode_configs(batch), 2)
-    print(f"surrogate   of which encoding            {rate(len(batch), t)}")
+    print(f"surrogate   of which encoding dicts      {rate(len(batch), t)}")
+    t = best_of(lambda: sur.encoder.encode_configs(frame), 2)
+    print(f"surrogate   of which encoding DataFrame  {rate(len(batch), t)}")
     X = sur.encoder.rows(sur.encoder.encode_configs(batch), sur.max_budget, sur.max_budget)
-    for name, model in sur.surrogate.models.items():
-        t = best_of(lambda: model.predict(X), 1)
-        print(f"surrogate   of which {name:<20} {rate(len(batch), t)}  ({type(model).__name__})")
+    surr = sur.surrogate
+    t = best_of(lambda: surr.predict_rows(X), 2)
+    print(f"surrogate   of which all {len(surr.models)} models        {rate(len(batch), t)}"
+          f"  (compiled: {surr._bits.names if surr._bits else []})")
+    for name, model in surr.models.items():  # scikit-learn's own predict, for comparison
+        with limit_threads(args.threads):
+            t = best_of(lambda: model.predict(X), 1)
+        print(f"surrogate   scikit-learn {name:<16} {rate(len(batch), t)}  ({type(model).__name__})")
     t = best_of(lambda: sur.evaluate_batch(batch, sur.max_budget, bseeds), 1)
     print(f"surrogate evaluate_batch -> Result list  {rate(len(batch), t)}")
 

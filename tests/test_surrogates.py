@@ -13,7 +13,7 @@ from mfbench.errors import UsageError
 from mfbench.objectives import SurrogateObjective, TabularObjective
 from mfbench.space import get_space, sample_configs
 from mfbench.surrogates import fit_surrogate, load_surrogate, read_manifest, training_data
-from mfbench.surrogates.fast import PackedTrees
+from mfbench.surrogates.fast import MIN_ROWS_PER_THREAD, BitvectorTrees, PackedTrees, bitvector_packable
 from mfbench.surrogates.model import library_versions, limit_threads, make_model, sha256_file
 from mfbench.table import load_table
 from mfbench.testing import make_tiny_table
@@ -102,6 +102,37 @@ def test_packed_trees_match_scikit_learn():
     P = packed.predict_rows(Q)
     for k, name in enumerate(packed.names):
         np.testing.assert_allclose(P[:, k], models[name].predict(Q), rtol=1e-10, atol=1e-12)
+
+
+def test_bitvector_trees_match_scikit_learn_on_one_row_and_split_batches():
+    """The compiled QuickScorer walk must give scikit-learn's predictions: boosting bit for bit
+    (same summation order), forests of at most 64 leaves (float32 comparisons) to rounding;
+    a batch split over threads must equal the same batch in one part."""
+    from sklearn.ensemble import ExtraTreesRegressor
+
+    rng = np.random.default_rng(1)
+    X = rng.random((400, 5))
+    y = X[:, 0] * 2 + np.sin(4 * X[:, 1]) + (X[:, 2] > 0.5) + rng.normal(0, 0.1, 400)
+    with limit_threads(1):
+        models = {f: make_model(f, 0, 20, threads=1).fit(X, y) for f in ("hist_gbm", "hist_gbm_small")}
+        models["small_forest"] = ExtraTreesRegressor(10, max_leaf_nodes=40, random_state=0).fit(X, y)
+        deep = make_model("random_forest", 0, 5, threads=1).fit(X, y)
+    assert all(bitvector_packable(m) for m in models.values())
+    assert not bitvector_packable(deep)  # full-depth trees: hundreds of leaves
+    bits = BitvectorTrees(models)
+    Q = np.vstack([rng.random((2 * MIN_ROWS_PER_THREAD + 7, 5)), X[:5], X[:, :] * 1.5 - 0.2])
+    one, split = bits.predict(Q, threads=1), bits.predict(Q, threads=2)
+    np.testing.assert_array_equal(one, split)
+    np.testing.assert_array_equal(bits.predict(Q[3:4], threads=1), one[3:4])
+    for k, name in enumerate(bits.names):
+        ref = models[name].predict(Q)
+        if name.startswith("hist"):
+            np.testing.assert_array_equal(one[:, k], ref)
+        else:
+            np.testing.assert_allclose(one[:, k], ref, rtol=1e-12, atol=1e-12)
+    Q[0, 2] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        bits.predict(Q)
 
 
 def test_single_and_batch_paths_agree_and_noise_is_reproducible(sobj):
@@ -254,6 +285,35 @@ def test_single_config_encoding_and_hash_equal_the_batched_ones():
         with pytest.raises(UsageError) as batch_err:
             enc.encode_configs([bad])
         assert str(one_err.value) == str(batch_err.value)
+
+
+def test_configs_given_as_columns_encode_and_predict_as_dicts(sobj):
+    """A DataFrame (NaN or None where inactive, bool columns of objects) and a dict of numpy
+    columns give the dict path's rows bit for bit, hence the same noise draws; bad columns are
+    refused with the dict path's kind of message."""
+    import pandas as pd
+
+    enc = sobj.encoder
+    configs = sample_configs(get_space("cnn"), 300, seed=5, design="random")
+    df = pd.DataFrame(configs)
+    assert df.isna().any().any()  # conditional hyperparameters are inactive in some rows
+    ref = enc.encode_configs(configs)
+    np.testing.assert_array_equal(enc.encode_configs(df), ref)
+    cols = {k: np.array(df[k].tolist()) if df[k].notna().all()
+            else df[k].to_numpy(float) if df[k].dtype.kind == "f" else df[k].to_numpy() for k in df.columns}  # fmt: skip
+    assert {v.dtype.kind for v in cols.values()} >= {"U", "b", "f"}
+    np.testing.assert_array_equal(enc.encode_configs(cols), ref)
+    a = sobj.predict_arrays(df, 9, np.arange(len(df)))
+    b = sobj.predict_arrays(configs, 9, np.arange(len(df)))
+    for k in ("val_error", "test_error", "cost_seconds"):
+        np.testing.assert_array_equal(a[k], b[k])
+    name = next(k for k, v in cols.items() if v.dtype.kind == "U")
+    for bad, msg in (({**cols, name: np.full(len(df), "nope")}, "is not one of"),
+                     ({**cols, "learning_rate": np.full(len(df), 2.0)}, "must be within"),
+                     ({**cols, "nope": cols[name]}, "unknown hyperparameters"),
+                     ({**cols, name: cols[name][:3]}, "all as long")):  # fmt: skip
+        with pytest.raises(UsageError, match=msg):
+            enc.encode_configs(bad)
 
 
 def test_surrogate_served_on_a_grid_and_the_ranking_agreement(saved, tmp_path):
