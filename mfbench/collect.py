@@ -179,9 +179,25 @@ def run_job(job: Job, data: DataSpec, device: str, threads: int = 1):
     return train_trial(job.config, ds, job.seed, job.schedule_epochs, device=device)
 
 
-def _init_worker(gpu_queue: Any) -> None:
+def _init_worker(gpu_queue: Any, driver_pid: int | None = None) -> None:
+    if driver_pid is not None:
+        _exit_with(driver_pid)
     if gpu_queue is not None:
         os.environ["CUDA_VISIBLE_DEVICES"] = str(gpu_queue.get())
+
+
+def _exit_with(driver_pid: int) -> None:
+    """End this worker when the driver is gone. A driver stopped by SIGTERM or SIGKILL cannot
+    shut its pool down, and its workers would sleep on the pool's queue for good, holding their
+    memory (seen: two orphans of a stopped collection, 1 GB each, 90 minutes later)."""
+    import threading
+
+    def watch() -> None:
+        while os.getppid() == driver_pid:
+            time.sleep(0.5)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="mfbench-driver-watch", daemon=True).start()
 
 
 def resolve_slots(device: str, workers: int, trials_per_gpu: str | int) -> tuple[int, list[int] | None]:
@@ -230,7 +246,8 @@ def _execute_local(todo: list[Job], data: DataSpec, device: str, workers: int,
             queue.put(g)
     threads = threads or (max(1, (os.cpu_count() or 1) // workers) if gpu_slots is None else 1)
     worker_device = "cuda" if gpu_slots is not None else device
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker, initargs=(queue,))
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker,
+                               initargs=(queue, os.getpid()))
     pending: set = set()
     it = iter(todo)
     try:

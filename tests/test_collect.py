@@ -83,6 +83,30 @@ def test_small_real_collect_and_sigkill_resume(tmp_path, config_file):
     assert _rows(killed) == (n_full, rows_full)  # the same trials, identical metrics, none twice
 
 
+def test_workers_end_when_the_driver_is_killed(tmp_path, config_file):
+    """A driver killed with SIGKILL (or stopped by SIGTERM) cannot shut its pool down: its
+    worker processes must notice and exit instead of sleeping on the queue for good."""
+    import psutil
+
+    db = tmp_path / "k.sqlite"
+    proc = subprocess.Popen(_cli(db, config_file, "--workers", "2"), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)  # fmt: skip
+    driver = psutil.Process(proc.pid)
+    deadline = time.time() + 120
+    workers: list = []
+    while time.time() < deadline and len(workers) < 2:
+        # spawn's resource tracker is a child too; the pool's workers run multiprocessing.spawn
+        workers = [c for c in driver.children() if "spawn_main" in " ".join(c.cmdline())]
+        time.sleep(0.1)
+    assert len(workers) == 2, "the pool's two workers must have started"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    gone, alive = psutil.wait_procs(workers, timeout=20)
+    for p in alive:  # leave no orphan behind when the assertion fails
+        p.kill()
+    assert not alive, f"workers outlived their driver: {[p.pid for p in alive]}"
+
+
 def test_contradicting_options_are_refused(tmp_path, config_file):
     db = tmp_path / "t.sqlite"
     collect(dataset="digits", space="cnn", db=db, design="file", config_file=str(config_file), seeds=[0],
