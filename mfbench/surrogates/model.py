@@ -201,7 +201,7 @@ class Surrogate:
 
     def predict_few(self, X: np.ndarray) -> dict[str, np.ndarray]:
         """The same for one to a few rows: compiled or packed trees (10-100x faster than
-        scikit-learn's per-tree calls), with the same bits as ``predict_rows``."""
+        scikit-learn's per-tree calls); the compiled ones give ``predict_rows``'s bits."""
         out = self._predict_bits(X, 1)
         if self._packed is not None:
             P = self._packed.predict_rows(X)
