@@ -120,8 +120,8 @@ class Encoder:
             arr = arrays.get(name)
             if arr is None:
                 self._encode_values(X, name, kind, info, col, [None] * n)
-            elif arr.dtype == object or (kind == "cat" and arr.dtype.kind not in "USb"):
-                # None for inactive, or a type the vectorized tests cannot judge: the list path
+            elif arr.dtype == object or kind == "ord" or (kind == "cat" and arr.dtype.kind not in "USb"):
+                # None for inactive, ordinals, or a type the vectorized tests cannot judge: the list path
                 self._encode_values(X, name, kind, info, col, [None if _isnan(v) else v for v in arr.tolist()])
             elif kind == "cat":
                 typed = any(type(c) is bool for c in info)
@@ -134,8 +134,6 @@ class Encoder:
                     seen |= m
                 if not seen.all():
                     raise UsageError(f"{name}={arr[int(np.argmin(seen))]!r} is not one of {info}")
-            elif kind == "ord":
-                self._encode_values(X, name, kind, info, col, [None if _isnan(v) else v for v in arr.tolist()])
             else:
                 if arr.dtype.kind not in "iuf":
                     raise UsageError(f"{name} must be a number")

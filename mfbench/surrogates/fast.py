@@ -44,22 +44,15 @@ def packable(est: Any) -> bool:
 class _Tree:
     """One tree as arrays: ``left``/``right`` < 0 at leaves, ``value`` already weighted."""
 
-    __slots__ = ("feature", "threshold", "left", "right", "value", "f32")
+    __slots__ = ("feature", "threshold", "left", "right", "value", "f32", "depth")
 
-    def __init__(self, feature, threshold, left, right, value, f32):
+    def __init__(self, feature, threshold, left, right, value, f32, depth):
         self.feature, self.threshold, self.left, self.right = feature, threshold, left, right
-        self.value, self.f32 = value, f32
+        self.value, self.f32, self.depth = value, f32, int(depth)
 
     @property
     def is_leaf(self) -> np.ndarray:
         return self.left < 0
-
-    def depth(self) -> int:
-        d = np.zeros(len(self.left), dtype=np.int64)
-        for i in range(len(self.left)):  # children come after their parent in both libraries
-            if self.left[i] >= 0:
-                d[self.left[i]] = d[self.right[i]] = d[i] + 1
-        return int(d.max())
 
     def leaves_in_order(self) -> tuple[list[int], dict[int, list[int]]]:
         """Leaves from left to right, and the leaves under each internal node's left child."""
@@ -75,9 +68,8 @@ class _Tree:
             elif not done:
                 stack += [(node, True), (self.right[node], False), (self.left[node], False)]
             else:
-                lo = spans[self.left[node]][0]
-                spans[node] = (lo, spans[self.right[node]][1])
                 a, b = spans[self.left[node]]
+                spans[node] = (a, spans[self.right[node]][1])
                 under[node] = order[a:b]
         return order, under
 
@@ -92,7 +84,7 @@ def _trees(est: Any) -> tuple[float, int, list[_Tree]]:
         for t in est.estimators_:
             tr = t.tree_
             trees.append(_Tree(tr.feature, tr.threshold, tr.children_left, tr.children_right,
-                               tr.value[:, 0, 0] * w, True))  # fmt: skip
+                               tr.value[:, 0, 0] * w, True, tr.max_depth))  # fmt: skip
         return 0.0, int(est.n_features_in_), trees
     if hasattr(est, "_predictors"):
         if getattr(est, "_preprocessor", None) is not None or est.is_categorical_ is not None:
@@ -103,7 +95,8 @@ def _trees(est: Any) -> tuple[float, int, list[_Tree]]:
             leaf = nodes["is_leaf"].astype(bool)
             trees.append(_Tree(nodes["feature_idx"], nodes["num_threshold"],
                                np.where(leaf, -1, nodes["left"].astype(np.int64)),
-                               np.where(leaf, -1, nodes["right"].astype(np.int64)), nodes["value"], False))  # fmt: skip
+                               np.where(leaf, -1, nodes["right"].astype(np.int64)), nodes["value"], False,
+                               nodes["depth"].max()))  # fmt: skip
         return float(np.ravel(est._baseline_prediction)[0]), int(est.n_features_in_), trees
     raise TypeError(f"{type(est).__name__} cannot be packed")
 
@@ -140,7 +133,7 @@ class PackedTrees:
                 roots.append(offset)
                 owner.append(k)
                 offset += n
-                self.depth = max(self.depth, tr.depth())
+                self.depth = max(self.depth, tr.depth)
         self.feat = np.concatenate(feat).astype(np.intp)
         self.thr = np.concatenate(thr).astype(np.float64)
         self.left = np.concatenate(left).astype(np.intp)
