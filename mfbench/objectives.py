@@ -37,6 +37,9 @@ class Result:
     metrics: dict[str, float] = field(default_factory=dict)  # test_error, val_f1, test_f1, ...
     status: str = "ok"  # ok / diverged / failed
     curve: dict[str, list[float]] | None = None  # per-epoch values when asked for
+    #: which training answered: the recorded seed a table read, the seed of a surrogate's noise
+    #: stream, a real training's seed (None where the objective has no such notion)
+    training_seed: int | None = None
 
     @property
     def loss(self) -> float:
@@ -152,11 +155,13 @@ class SyntheticObjective(Objective):
         mean = self._mean(config, budget)
         from mfbench.space import config_id
 
-        rng = np.random.default_rng([int(seed) & 0xFFFFFFFF, int(config_id(config), 16) & 0xFFFFFFFF, int(budget)])
+        # a continued training is one training: one noise draw for all its rungs (as a table's seed)
+        key = self.max_budget if mode == "continue" else int(budget)
+        rng = np.random.default_rng([int(seed) & 0xFFFFFFFF, int(config_id(config), 16) & 0xFFFFFFFF, key])
         val = mean + (self.noise * float(rng.normal()) if self.noise else 0.0)
         epochs = budget - (resume_from or 0) if mode == "continue" else budget
         return Result(val_error=val, cost_seconds=epochs * self.seconds_per_epoch, cost_epochs=int(epochs),
-                      metrics={"test_error": mean + 0.01})
+                      metrics={"test_error": mean + 0.01}, training_seed=int(seed))
 
     def true_value(self, config):
         m = self._mean(config, self.max_budget)
@@ -352,6 +357,7 @@ class TabularObjective(Objective):
         self._bidx = np.full(int(T.budgets.max()) + 1, -1, dtype=np.intp)
         self._bidx[T.budgets] = np.arange(B)
         self._n_seeds = S
+        self._seed_values = [int(x) for x in T.seeds]  # seed index -> the recorded training seed
         self._bidx_list = self._bidx.tolist()
         jm, em = B - 1, E - 1
         failed = self._status[:, :, jm] == _FAILED
@@ -384,7 +390,8 @@ class TabularObjective(Objective):
     def lookup(self, rows: Any, budget: Any, seeds: Any, mode: str = "scratch", resume_from: Any = None,
                fields: Sequence[str] = ("val_error", "test_error")) -> dict[str, np.ndarray]:
         """The vectorized core: arrays of ``fields`` plus ``cost_seconds``, ``cost_epochs``,
-        ``status`` (codes of ``mfbench.train.STATUSES``) for rows x budgets x seeds."""
+        ``status`` (codes of ``mfbench.train.STATUSES``) for rows x budgets x seeds, and (``noise="sample"``)
+        ``training_seed``: the recorded seed each query read."""
         rows = np.atleast_1d(np.asarray(rows, dtype=np.intp))
         n = rows.shape[0]
         b = np.broadcast_to(np.atleast_1d(np.asarray(budget, dtype=np.intp)), (n,))
@@ -415,6 +422,7 @@ class TabularObjective(Objective):
             out["cost_seconds"] = self._cum[rows, s, j, b] - self._cum[rows, s, j, r]
             st = self._status[rows, s, j]
             ne = self._n_epochs[rows, s, j]
+            out["training_seed"] = np.asarray(self._seed_values, dtype=np.int64)[s]
         else:
             for f in fields:
                 out[f] = self._arrays[f][rows, :, j, e].mean(axis=1) if n else np.zeros(0)
@@ -425,10 +433,12 @@ class TabularObjective(Objective):
             ne = np.zeros(n, dtype=np.intp)  # the status above already accounts for divergence
         # a divergence after the epoch read does not concern this query
         st = np.where((st == _DIVERGED) & (ne > b), _OK, st)
-        failed = st == _FAILED
+        # a failed run has no result (chance is a placeholder the failure policy never reads); a
+        # network that diverged before the epoch read predicts at chance: that is its real error
+        worthless = (st == _FAILED) | (st == _DIVERGED)
         for f in fields:
             if f.endswith("_error"):
-                out[f] = np.where(failed, self._chance, out[f])
+                out[f] = np.where((st == _FAILED) | (worthless & np.isnan(out[f])), self._chance, out[f])
         out["cost_epochs"] = b - r
         out["status"] = st
         return out
@@ -440,8 +450,11 @@ class TabularObjective(Objective):
         cost = out["cost_seconds"].tolist()
         ep = out["cost_epochs"].tolist()
         st = out["status"].tolist()
-        extra = [(k, out[k].tolist()) for k in out if k not in ("val_error", "cost_seconds", "cost_epochs", "status")]
-        return [Result(val[i], cost[i], ep[i], {k: v[i] for k, v in extra}, STATUSES[st[i]]) for i in range(len(val))]
+        ts = out["training_seed"].tolist() if "training_seed" in out else [None] * len(val)
+        own = ("val_error", "cost_seconds", "cost_epochs", "status", "training_seed")
+        extra = [(k, out[k].tolist()) for k in out if k not in own]
+        return [Result(val[i], cost[i], ep[i], {k: v[i] for k, v in extra}, STATUSES[st[i]], training_seed=ts[i])
+                for i in range(len(val))]  # fmt: skip
 
     def evaluate(self, config, budget, seed, *, mode="scratch", resume_from=None, curve=False) -> Result:
         self.check_call(budget, mode, resume_from)
@@ -462,10 +475,13 @@ class TabularObjective(Objective):
                 st = _OK
             if st == _FAILED:
                 v[0] = v[1] = self._chance
+            elif st == _DIVERGED:  # diverged before epoch b: the network predicts at chance
+                v[0], v[1] = (self._chance if x != x else x for x in v[:2])
             cost = float(self._cum[row, s, j, b] - self._cum[row, s, j, r])
             from mfbench.records import STATUSES
 
-            res = Result(v[0], cost, b - r, dict(zip(REPORTED[1:], v[1:])), STATUSES[st])
+            res = Result(v[0], cost, b - r, dict(zip(REPORTED[1:], v[1:])), STATUSES[st],
+                         training_seed=self._seed_values[s])
         else:
             res = self._results(self.lookup(row, budget, seed, mode, resume_from, REPORTED))[0]
         if curve:
@@ -636,7 +652,8 @@ class SurrogateObjective(Objective):
             z = float(standard_normal(np.atleast_1d(np.uint64(mix64_int(seed, h, self._noise_budget(budget, mode)))))[0])
             val, test = min(max(val + std * z, 0.0), 1.0), min(max(test + std * z, 0.0), 1.0)
         epochs = budget - (resume_from or 0) if mode == "continue" else budget
-        res = Result(val, spe * epochs, int(epochs), {"test_error": test})
+        res = Result(val, spe * epochs, int(epochs), {"test_error": test},
+                     training_seed=int(seed) if self.noise == "sample" else None)
         if curve:
             res.curve = self._curve(config, budget, mode)
         return res
@@ -671,7 +688,8 @@ class SurrogateObjective(Objective):
         out = self.predict_arrays(configs, budget, list(seeds), kw.get("mode", "scratch"), kw.get("resume_from"))
         val, test, cost = out["val_error"].tolist(), out["test_error"].tolist(), out["cost_seconds"].tolist()
         ep = [int(e) for e in out["cost_epochs"].tolist()]
-        res = [Result(val[i], cost[i], ep[i], {"test_error": test[i]}) for i in range(len(val))]
+        seeds = [int(x) for x in seeds] if self.noise == "sample" else [None] * len(val)
+        res = [Result(val[i], cost[i], ep[i], {"test_error": test[i]}, training_seed=seeds[i]) for i in range(len(val))]
         if curve:
             for r, c in zip(res, configs):
                 r.curve = self._curve(c, budget, kw.get("mode", "scratch"))
@@ -802,7 +820,7 @@ class RealObjective(Objective):
         metrics = {"test_error": test}
         if recs and len(recs) >= b:
             metrics.update(val_f1=recs[b - 1].val_f1, test_f1=recs[b - 1].test_f1)
-        res = Result(val, cost, b - r, metrics, trial.status)
+        res = Result(val, cost, b - r, metrics, trial.status, training_seed=int(seed))
         if curve:
             res.curve = {"epoch": [e.epoch for e in recs], "val_error": [1 - e.val_acc for e in recs],
                          "test_error": [1 - e.test_acc for e in recs],

@@ -204,7 +204,7 @@ def run_job(job: Job) -> dict[str, Any]:
                    count_overhead=job.count_overhead, max_evals=job.max_evals, validate=job.validate,
                    benchmark=job.label)  # fmt: skip
         out.update(status="ok", n_evals=traj.n_evals, stopped_by=traj.stopped_by,
-                   columns=traj.columns(dict(job.optimum), dict(job.bounds)), settings=_jsonable(opt.settings()))
+                   columns=traj.columns(dict(job.optimum), dict(job.bounds)), settings=_jsonable({**opt.settings(), "on_crash": opt.on_crash}))
     except Exception as exc:  # one run's failure never stops the study
         out["error"] = f"{type(exc).__name__}: {exc}"[:1000]
         out["traceback"] = traceback.format_exc()[-4000:]
@@ -413,6 +413,9 @@ def default_benchmarks() -> list[str]:
     return found
 
 
+TRAJECTORY_FORMAT = 2
+
+
 def replay(
     benchmarks: Sequence[str] | None = None,
     optimizers: Sequence[str] | str | None = None,
@@ -443,8 +446,10 @@ def replay(
         raise UsageError("no seeds")
     specs = list(benchmarks) if benchmarks else default_benchmarks()
     run_dir = Path(out)
+    # format 2: trajectories record lineage, training seed and repeats, and continued trainings
+    # keep their seed (issue 15); a folder of format-1 runs would mix two protocols
     study = {"budget_spec": str(budget), "workers": workers, "count_overhead": bool(count_overhead),
-             "max_evals": int(max_evals)}  # fmt: skip
+             "max_evals": int(max_evals), "trajectory_format": TRAJECTORY_FORMAT}  # fmt: skip
     manifest_path = run_dir / "manifest.json"
     old = _read_manifest(manifest_path)
     if old:
@@ -538,7 +543,9 @@ def replay(
         "study": study,
         "clock": "simulated",
         "python_hash_seed": HASH_SEED,
-        "noise_seeds": "evaluation i of run seed s: blake2b('s:i') as a 32-bit int (mfbench.runner.eval_seed)",
+        "noise_seeds": ("a training started by evaluation i of run seed s has the objective seed "
+                        "splitmix64(splitmix64(s) ^ i) >> 32 (mfbench.runner.eval_seed); every continuation of it "
+                        "keeps that seed (its lineage)"),
     }
     _write_atomic_text(json.dumps(manifest, indent=1, default=str), manifest_path)
     result.summary = summarize(frame, run_list)
@@ -581,19 +588,21 @@ def _read_manifest(path: Path) -> dict[str, Any]:
 
 def summarize(frame: Any, runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Per benchmark x optimizer: runs ok/failed, mean final regret (normalized too), mean
-    evaluations and mean optimizer overhead per ask/tell."""
+    evaluations, mean repeated evaluations (a configuration at a budget and mode the run had
+    evaluated already) and mean optimizer overhead per ask/tell."""
     import pandas as pd
 
     counts: dict[tuple[str, str], dict[str, int]] = {}
     for r in runs:
         c = counts.setdefault((r["benchmark"], r["optimizer"]), {"ok": 0, "failed": 0})
         c[r["status"]] = c.get(r["status"], 0) + 1
-    per_run = pd.DataFrame(columns=["benchmark", "optimizer", "regret", "normalized_regret", "n_evals", "overhead"])
+    per_run = pd.DataFrame(columns=["benchmark", "optimizer", "regret", "normalized_regret", "n_evals", "overhead",
+                                    "repeats"])  # fmt: skip
     if len(frame):
         g = frame.groupby(["benchmark", "optimizer", "seed"], sort=True)
         per_run = pd.DataFrame({"regret": g["regret"].last(), "normalized_regret": g["normalized_regret"].last(),
                                 "n_evals": g["eval_index"].size(),
-                                "overhead": g["overhead_seconds"].mean()})  # fmt: skip
+                                "overhead": g["overhead_seconds"].mean(), "repeats": g["repeat"].sum()})  # fmt: skip
         per_run = per_run.reset_index()
     rows = []
     for (bench, opt), c in sorted(counts.items()):
@@ -602,6 +611,7 @@ def summarize(frame: Any, runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
                      "mean_final_regret": float(sel["regret"].mean()) if len(sel) else math.nan,
                      "mean_final_normalized_regret": float(sel["normalized_regret"].mean()) if len(sel) else math.nan,
                      "mean_evals": float(sel["n_evals"].mean()) if len(sel) else math.nan,
+                     "mean_repeats": float(sel["repeats"].mean()) if len(sel) else math.nan,
                      "mean_overhead_seconds": float(sel["overhead"].mean()) if len(sel) else math.nan})  # fmt: skip
     return rows
 
@@ -764,7 +774,7 @@ def tune(
             "full_budget_seconds": calibration["seconds"] if calibration else math.nan,
             "dataset": dataset, "space": space, "db": str(db), "calibration": calibration,
             "objective": _jsonable(man)}},
-        "optimizers": {**old.get("optimizers", {}), opt_name: _jsonable(opt.settings())},
+        "optimizers": {**old.get("optimizers", {}), opt_name: _jsonable({**opt.settings(), "on_crash": opt.on_crash})},
         "runs": [runs[k] for k in sorted(runs)],
         "failures": [],
         "training_seed": "the run seed, for every evaluation",

@@ -485,6 +485,16 @@ def _final_rows(ctx: _Context) -> tuple[list[str], list[tuple[str, list[tuple[st
         out.append((b, [(_cell(sub.loc[o]), bool(sub.loc[o, "median"] <= best)) for o in opts]))
     best_rank = ctx.avg_rank.min()
     out.append(("average rank", [(f"{ctx.avg_rank[o]:.2f}", bool(ctx.avg_rank[o] <= best_rank)) for o in opts]))
+    traj = ctx.replay.trajectories
+    if "repeat" in traj.columns and len(traj):
+        # evaluations of a configuration at a budget and mode the same run had evaluated already
+        # (SMAC's first Hyperband bracket, DEHB on a finite grid, a GA on an exhausted space):
+        # mean per run, so that a reader sees what part of a budget went to repeats
+        per_run = traj.groupby(["benchmark", "optimizer", "seed"])["repeat"].sum().groupby(
+            ["benchmark", "optimizer"]).mean()  # fmt: skip
+        for b in ctx.replay.benchmarks:
+            out.append((f"{b}: repeated evaluations per run",
+                        [(f"{per_run.get((b, o), float('nan')):.1f}", False) for o in opts]))  # fmt: skip
     return opts, out
 
 

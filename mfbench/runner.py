@@ -46,6 +46,7 @@ COLUMNS: dict[str, str] = {
     "cost_seconds": "float64", "cost_epochs": "int64", "status": "string", "overhead_seconds": "float64",
     "incumbent_config_id": "string", "incumbent_val_error": "float64", "incumbent_test_error": "float64",
     "regret": "float64", "normalized_regret": "float64", "test_regret": "float64",
+    "lineage": "int64", "training_seed": "int64", "repeat": "bool_",
 }  # fmt: skip
 
 #: columns that hold measured wall time: the only ones that differ between two runs of a seed
@@ -140,7 +141,7 @@ class Trajectory:
 
 _ROW_FIELDS = ("worker", "sim_time", "epochs_used", "budget", "mode", "config_id", "val_error", "test_error",
                "cost_seconds", "cost_epochs", "status", "overhead_seconds", "incumbent_config_id",
-               "incumbent_val_error", "incumbent_test_error")  # fmt: skip
+               "incumbent_val_error", "incumbent_test_error", "lineage", "training_seed", "repeat")  # fmt: skip
 
 
 class _Recorder:
@@ -156,8 +157,10 @@ class _Recorder:
         self.inc_id = ""
         self.inc_val = math.nan
         self.inc_test = math.nan
+        self.seen: set[tuple[str, int, str]] = set()  # (config id, budget, mode) already evaluated
 
-    def add(self, worker: int, now: float, trial: Any, cid: str, res: Result, overhead: float) -> None:
+    def add(self, worker: int, now: float, trial: Any, cid: str, res: Result, overhead: float, lineage: int,
+            training_seed: int | None) -> None:
         epochs = int(res.cost_epochs)
         self.epochs_used += epochs
         val = float(res.val_error)
@@ -165,9 +168,13 @@ class _Recorder:
         if val == val and (b > self.inc_budget or (b == self.inc_budget and val < self.inc_observed)):
             self.inc_budget, self.inc_observed, self.inc_id = b, val, cid
             self.inc_val, self.inc_test = self.score(trial.config, cid, res)
+        key = (cid, b, trial.mode)
+        repeat = key in self.seen
+        self.seen.add(key)
         self.rows.append((worker, now, self.epochs_used, b, trial.mode, cid, val,
                           float(res.metrics.get("test_error", math.nan)), float(res.cost_seconds), epochs,
-                          res.status, overhead, self.inc_id, self.inc_val, self.inc_test))  # fmt: skip
+                          res.status, overhead, self.inc_id, self.inc_val, self.inc_test, lineage,
+                          training_seed, repeat))  # fmt: skip
 
 
 _NATIVE = (int, float, str, bool)
@@ -221,6 +228,60 @@ class _Checker:
         return cid
 
 
+@dataclass
+class _Lineage:
+    config_id: str
+    seed: int  # the objective's seed for every evaluation of this training
+    epochs: int  # epochs trained once its last delivered evaluation ended
+    longest: bool  # trained on the longest schedule (mode continue), so it can be resumed
+    busy: bool = True
+
+
+class _Lineages:
+    """Training identity: a continued training is one training.
+
+    Every evaluation either starts a lineage (``scratch``, or ``continue`` from epoch 0) or
+    extends one (``continue`` from ``r > 0``). A lineage keeps the objective seed it was started
+    with, so every rung of one training reads the same recorded training seed (tabular) or the
+    same noise stream (surrogate), as one real network trained on would. The seed of a new
+    lineage is the one the runner's seed sequence hands the evaluation that starts it, so runs
+    that never continue see exactly the seeds they saw before lineages existed.
+
+    A continuation must extend a lineage of the same configuration, trained on the longest
+    schedule to exactly ``resume_from`` epochs, that is not being trained right now; anything
+    else is a protocol error of the optimizer (it would buy a result it did not pay for, or
+    read a curve no training had). Among several such lineages the oldest is extended.
+    """
+
+    def __init__(self, optimizer_name: str):
+        self.name = optimizer_name
+        self.items: list[_Lineage] = []
+        self._idle: dict[tuple[str, int], list[int]] = {}  # (config id, epochs) -> idle resumable lineages
+
+    def begin(self, trial: Any, cid: str, fresh_seed: int) -> tuple[int, int]:
+        """The lineage and the objective seed of the evaluation ``trial`` asks for."""
+        r = int(trial.resume_from or 0) if trial.mode == "continue" else 0
+        if r == 0:
+            self.items.append(_Lineage(cid, int(fresh_seed), 0, trial.mode == "continue"))
+            return len(self.items) - 1, int(fresh_seed)
+        idle = self._idle.get((cid, r))
+        if not idle:
+            known = sorted(ln.epochs for ln in self.items if ln.config_id == cid and ln.longest and not ln.busy)
+            raise ValueError(f"{self.name} asked to continue config {cid} from {r} epochs, but no idle training of "
+                             f"it on the longest schedule stands at {r} epochs in this run (idle ones stand at "
+                             f"{known or 'none'}): a continuation must extend a training it has")  # fmt: skip
+        lid = idle.pop(0)
+        self.items[lid].busy = True
+        return lid, self.items[lid].seed
+
+    def end(self, lid: int, budget: int) -> None:
+        """The evaluation of lineage ``lid`` was delivered: it now stands at ``budget`` epochs."""
+        ln = self.items[lid]
+        ln.epochs, ln.busy = int(budget), False
+        if ln.longest:
+            self._idle.setdefault((ln.config_id, ln.epochs), []).append(lid)
+
+
 def _scorer(objective: Objective) -> Callable[[dict, str, Result], tuple[float, float]]:
     cache: dict[str, tuple[float, float]] = {}
 
@@ -254,7 +315,8 @@ def run(
     check = _Checker(objective, traj.optimizer, validate)
     perf = time.perf_counter
     evaluate, ask, tell = objective.evaluate, optimizer.ask, optimizer.tell
-    heap: list[tuple[float, int, int, Any, str, Result, float]] = []
+    heap: list[tuple[float, int, int, Any, str, Result, float, int]] = []
+    lineages = _Lineages(traj.optimizer)
     dispatched = 0
     noise_seeds: list[int] = []
     t_start = perf()
@@ -276,26 +338,27 @@ def run(
         cid = check(trial)
         if dispatched == len(noise_seeds):
             noise_seeds.extend(eval_seeds(seed, dispatched, 1024))
-        res = evaluate(trial.config, trial.budget, noise_seeds[dispatched], mode=trial.mode,
-                       resume_from=trial.resume_from)  # fmt: skip
+        lid, s = lineages.begin(trial, cid, noise_seeds[dispatched])
+        res = evaluate(trial.config, trial.budget, s, mode=trial.mode, resume_from=trial.resume_from)
         cost = res.cost_seconds
         if not cost >= 0 or cost == math.inf:
             raise ValueError(f"objective returned cost {cost!r} for {cid} at budget {trial.budget}")
         heapq.heappush(heap, (start + (t_ask if count_overhead else 0.0) + cost, worker, dispatched, trial, cid,
-                              res, t_ask))  # fmt: skip
+                              res, t_ask, lid))  # fmt: skip
         dispatched += 1
 
     for w in range(workers):
         dispatch(w, 0.0)
     traj.stopped_by = "budget"
     while heap:
-        now, w, _, trial, cid, res, t_ask = heapq.heappop(heap)
+        now, w, _, trial, cid, res, t_ask, lid = heapq.heappop(heap)
         if now > budget_seconds:
             break
+        lineages.end(lid, trial.budget)
         t0 = perf()
         tell(trial, res)
         t_tell = perf() - t0
-        rec.add(w, now, trial, cid, res, t_ask + t_tell)
+        rec.add(w, now, trial, cid, res, t_ask + t_tell, lid, res.training_seed)
         if traj.n_evals >= max_evals:
             traj.stopped_by = "max_evals"
             log.warning("%s: stopped after max_evals=%d evaluations", traj.optimizer, max_evals)
@@ -327,6 +390,7 @@ def run_wall(
                       int(seed), float(budget_seconds))  # fmt: skip
     rec = _Recorder(traj, score or _scorer(objective))
     check = _Checker(objective, traj.optimizer, validate)
+    lineages = _Lineages(traj.optimizer)
     perf = time.perf_counter
     t_start = perf()
     traj.stopped_by = "budget"
@@ -341,16 +405,17 @@ def run_wall(
             break
         t_ask = perf() - t0
         cid = check(trial)
-        s = training_seed(i) if training_seed else eval_seed(seed, i)
+        lid, s = lineages.begin(trial, cid, training_seed(i) if training_seed else eval_seed(seed, i))
         res = objective.evaluate(trial.config, trial.budget, s, mode=trial.mode, resume_from=trial.resume_from)
         i += 1
         now = perf() - t_start
         if now > budget_seconds:
             log.info("evaluation %d ended at %.1f s, past the budget of %.1f s: not counted", i, now, budget_seconds)
             break
+        lineages.end(lid, trial.budget)
         t0 = perf()
         optimizer.tell(trial, res)
-        rec.add(0, now, trial, cid, res, t_ask + perf() - t0)
+        rec.add(0, now, trial, cid, res, t_ask + perf() - t0, lid, res.training_seed)
         if traj.n_evals >= max_evals:
             traj.stopped_by = "max_evals"
             break

@@ -59,12 +59,13 @@ def synthetic_trial(obj: SyntheticObjective, config: dict, seed: int, schedule_e
 
 def make_tiny_table(path: str | Path, space: str = "cnn-grid", n_configs: int | None = 12,
                     seeds: Sequence[int] = (0, 1), budgets: Sequence[int] = (1, 3, 9),
-                    design_seed: int = 0, diverge: dict[str, int] | None = None) -> Path:
+                    design_seed: int = 0, diverge: dict[str, int] | None = None,
+                    fail: Sequence[str] = ()) -> Path:
     """Write a small, complete table of synthetic learning curves and return its path.
 
     ``space="cnn-grid"`` takes the first ``n_configs`` grid points (all when None);
     ``space="cnn"`` samples ``n_configs`` random configs. ``diverge`` maps config ids to the
-    epoch at which their runs diverge."""
+    epoch at which their runs diverge; the runs of the config ids in ``fail`` failed (no epoch)."""
     from mfbench.collect import make_plan
     from mfbench.table import TableWriter
 
@@ -82,7 +83,10 @@ def make_tiny_table(path: str | Path, space: str = "cnn-grid", n_configs: int | 
     try:
         for job in make_plan(configs, seeds, budgets).jobs:
             d = (diverge or {}).get(config_id(job.config))
-            writer.write(synthetic_trial(obj, job.config, job.seed, job.schedule_epochs, diverge_at=d))
+            trial = synthetic_trial(obj, job.config, job.seed, job.schedule_epochs, diverge_at=d)
+            if trial.config_id in fail:
+                trial.status, trial.reason, trial.epochs = "failed", "test: the training crashed", []
+            writer.write(trial)
     finally:
         writer.close()
     return Path(path)

@@ -98,10 +98,10 @@ def test_event_queue_order_and_ties(grid):
 def test_continuation_costs_only_the_extra_epochs(grid):
     cs, configs = grid
     obj = SyntheticObjective(cs, (1, 3, 9, 27))
-    script = [(0, 9, "scratch", None), (0, 27, "continue", 9), (1, 27, "scratch", None)]
+    script = [(0, 9, "continue", 0), (0, 27, "continue", 9), (1, 27, "scratch", None)]
     opt = Scripted(cs, obj.budgets, 0, script, configs)
     traj = run(obj, opt, seed=0, budget_seconds=62.0)  # the next one (9 s) would end at 63
-    assert traj.data["mode"] == ["scratch", "continue", "scratch"]
+    assert traj.data["mode"] == ["continue", "continue", "scratch"]
     assert traj.data["cost_epochs"] == [9, 18, 27]
     assert traj.data["cost_seconds"] == [9.0, 18.0, 27.0]
     assert traj.data["epochs_used"] == [9, 27, 54]

@@ -52,13 +52,14 @@ def print_summary(res) -> None:
     table = Table(title=f"{res.out}: ran {res.ran}, skipped {res.skipped} (already done), ok {res.ok}, "
                         f"failed {res.failed}, {res.seconds:.0f} s")  # fmt: skip
     for col in ("benchmark", "optimizer", "ok", "failed", "final regret", "final norm. regret", "evals",
-                "overhead/eval"):
+                "repeats", "overhead/eval"):
         table.add_column(col, justify="left" if col in ("benchmark", "optimizer") else "right")
     for r in res.summary:
         table.add_row(r["benchmark"], r["optimizer"], str(r["ok"]), str(r["failed"]),
                       f"{r['mean_final_regret']:.4f}", f"{r['mean_final_normalized_regret']:.4f}",
-                      f"{r['mean_evals']:.1f}", f"{r['mean_overhead_seconds'] * 1e3:.2f} ms")  # fmt: skip
-    console = Console()
+                      f"{r['mean_evals']:.1f}", f"{r.get('mean_repeats', float('nan')):.1f}",
+                      f"{r['mean_overhead_seconds'] * 1e3:.2f} ms")  # fmt: skip
+    console = Console(width=None if sys.stdout.isatty() else 160)  # a file or pipe gets whole names, unwrapped
     console.print(table)
     for f in res.failures[:20]:
         print(f"failed: {f['benchmark']} / {f['optimizer']} / seed {f['seed']}: {f['error']}", file=sys.stderr)

@@ -35,6 +35,29 @@ class Trial:
     info: Any = field(default=None, compare=False, repr=False)
 
 
+#: the largest validation error there is: what a crash counts as before anything was observed
+WORST_ERROR = 1.0
+
+
+@dataclass(frozen=True)
+class Observation:
+    """What an optimizer learns from one result, under the one failure policy of mfbench.
+
+    - ``ok`` and ``diverged`` are real outcomes: a diverged training is a network that exists
+      and is scored by its recorded error (a table or a real training reports chance level for
+      a network that diverged before the budget). It is never a crash.
+    - ``failed`` (or a non-finite error) is a crash: the evaluation produced no network. Each
+      adapter hands it to its library through the library's own crash mechanism (SMAC's
+      ``CRASHED``, Optuna's ``FAIL``, hyperopt's ``STATUS_FAIL``, hpbandster's +inf loss, the
+      GA's +inf fitness); a library with none (DEHB, Keras Tuner, mfbench's OptiML) gets
+      ``worst_seen``: the worst error observed so far in the run (``WORST_ERROR`` before any).
+    """
+
+    loss: float  # the observed error; ``worst_seen`` for a crash
+    crashed: bool
+    worst_seen: float
+
+
 @dataclass(frozen=True)
 class Capabilities:
     multi_fidelity: bool = False
@@ -56,6 +79,8 @@ class Optimizer:
     #: (SMAC's initial design is a fraction of ``n_trials``); ``for_objective`` sets it to the
     #: number of largest-budget trainings the run's budget affords. The runner still stops the run.
     budget_option: ClassVar[str | None] = None
+    #: how this optimizer's library receives a crash (the failure policy, see ``Observation``)
+    on_crash: ClassVar[str] = "the worst error seen in the run (the library has no crash mechanism)"
 
     def __init__(self, space: ConfigurationSpace, budgets: Sequence[int], seed: int, **options: Any):
         self.space = space
@@ -65,6 +90,17 @@ class Optimizer:
         self.max_budget = self.budgets[-1]
         self.seed = int(seed)
         self.options = options
+        self._worst_seen = -math.inf
+
+    def observe(self, result: Result) -> Observation:
+        """Apply the failure policy to ``result`` (see ``Observation``). Every ``tell`` calls it
+        once per result, so that ``worst_seen`` is the worst error of the run so far."""
+        loss = float(result.val_error)
+        crashed = result.status == "failed" or not math.isfinite(loss)
+        if not crashed:
+            self._worst_seen = max(self._worst_seen, loss)
+        worst = self._worst_seen if math.isfinite(self._worst_seen) else WORST_ERROR
+        return Observation(worst if crashed else loss, crashed, worst)
 
     def ask(self) -> Trial:
         raise NotImplementedError

@@ -9,7 +9,6 @@ RNG (a private, seeded copy here): it never touches numpy's global RNG.
 
 from __future__ import annotations
 
-import math
 import tempfile
 from collections.abc import Sequence
 from functools import partial
@@ -48,7 +47,6 @@ class DEHBOptimizer(Optimizer):
     _option_defaults: ClassVar[dict[str, Any]] = {
         "mutation_factor": 0.5, "crossover_prob": 0.5, "strategy": "rand1_bin",
         "boundary_fix_type": "random", "async_strategy": "immediate", "min_clip": None, "max_clip": None,
-        "nonfinite_loss": 1.0,
     }  # fmt: skip
 
     def __init__(self, space: ConfigurationSpace, budgets: Sequence[int], seed: int, **options: Any):
@@ -58,7 +56,7 @@ class DEHBOptimizer(Optimizer):
         self.eta = ladder_eta(self.budgets)
         self._lib_space = seeded_copy(space, self.seed)  # DEHB draws from the space's RNG
         self._workdir = tempfile.TemporaryDirectory(prefix="mfbench-dehb-")  # DEHB's output_path
-        lib_opts = {k: v for k, v in self._opts.items() if k != "nonfinite_loss"}
+        lib_opts = dict(self._opts)
         with _quiet():
             self._dehb = _QuietDEHB(cs=self._lib_space, min_fidelity=self.budgets[0], max_fidelity=self.max_budget,
                                     eta=self.eta, seed=self.seed, n_workers=1, save_freq="end",
@@ -74,10 +72,9 @@ class DEHBOptimizer(Optimizer):
         return Trial(config=config, budget=self.check_budget(job["fidelity"]), mode="scratch", info=job)
 
     def tell(self, trial: Trial, result: Result) -> None:
-        loss = float(result.val_error)
-        if not math.isfinite(loss):
-            # DEHB reads +inf fitness as "not evaluated yet" (promotion, selection): use a finite worst
-            loss = float(self._opts["nonfinite_loss"])
+        # the failure policy: DEHB has no crash mechanism (it reads +inf fitness as "not evaluated
+        # yet" in promotion and selection), so a crash counts as the worst error seen in the run
+        loss = self.observe(result).loss
         with _quiet():
             self._dehb.tell(trial.info, {"fitness": loss, "cost": float(result.cost_seconds)})
             self._dehb.clean_inactive_brackets()  # what DEHB.run does after every result

@@ -29,10 +29,15 @@ a higher rung beats every individual that stopped lower, and errors are compared
 rung. So once max-budget values exist only they decide tournaments and elitism, and a
 low-budget value never outranks a max-budget one.
 
-Parallel asks: asks are served from a queue of pending evaluations; when the queue is empty
-and tells are pending, an extra offspring is bred from the current population into the open
-lowest rung of the newest generation (or, if that rung is closed, into the next generation,
-which then starts early) instead of blocking. A failed or non-finite evaluation has fitness +inf.
+Parallel asks: asks are served from a queue of pending evaluations (promotions first); when
+the queue is empty, the next offspring is bred into the newest generation while its lowest rung
+lacks offspring, and otherwise into the next generation, which then starts early from the
+current population (plus the members of unfinished generations that have a result, as
+parents). So a generation's rung holds exactly its quota and closes as soon as its
+own evaluations are told, whatever the number of workers (with one worker nothing starts
+early, and the algorithm is the sequential one). Several generations may be in flight; each
+folds into the population when its last rung closes. Failure policy (``optimizers.base``): a
+diverged training is ranked by its recorded error; a failed evaluation has fitness +inf.
 """
 
 from __future__ import annotations
@@ -102,6 +107,7 @@ class GeneticAlgorithm(Optimizer):
 
     name = "ga"
     capabilities = Capabilities(multi_fidelity=False, continuation=False, parallel_asks=True)
+    on_crash = "fitness +inf"
     _defaults = GA_DEFAULTS
 
     def __init__(self, space, budgets, seed, **options):
@@ -126,6 +132,7 @@ class GeneticAlgorithm(Optimizer):
         self._rng_random = make_rng(self.seed, f"{self.name}:random")
         self._rs_prior = legacy_rng(make_rng(self.seed, f"{self.name}:prior"))
         self.population: list[Individual] = []
+        self._parents: list[Individual] = []  # the breeding pool of the child being bred
         self._generations: list[_Generation] = []
         self._n_generations = 0
         self._queue: deque[tuple[Individual, int]] = deque()
@@ -152,8 +159,11 @@ class GeneticAlgorithm(Optimizer):
     # ----------------------------------------------------------------- ask / tell
     def ask(self) -> Trial:
         if not self._queue:
+            # breed into the newest generation while its lowest rung still lacks offspring;
+            # once it has its quota, the next generation starts early (from the current
+            # population) instead, so that W parallel workers never keep a rung from closing
             gen = self._generations[-1] if self._generations else None
-            if gen is None or gen.rung > 0:
+            if gen is None or gen.rung > 0 or len(gen.members) >= gen.quota:
                 gen = self._open_generation()
             child = self._breed(gen.index)
             gen.members.append(child)
@@ -170,8 +180,8 @@ class GeneticAlgorithm(Optimizer):
         if uid not in self._asked or self._asked[uid][2] != rung:
             raise ValueError(f"{self.name}: told a trial that was not asked (or told twice): {trial}")
         gen, ind, _ = self._asked.pop(uid)
-        err = float(result.val_error)
-        ind.errors[rung] = err if (result.status == "ok" and math.isfinite(err)) else math.inf
+        obs = self.observe(result)  # the failure policy: a crash has fitness +inf, a divergence its error
+        ind.errors[rung] = math.inf if obs.crashed else obs.loss
         gen.outstanding.discard(uid)
         self._advance(gen)
 
@@ -217,14 +227,25 @@ class GeneticAlgorithm(Optimizer):
             self.population = sorted(elites + offspring[: self.population_size - self.elitism], key=Individual.key)
         log.debug("%s: generation %d complete, best key %s", self.name, gen.index, self.population[0].key())
 
+    def _pool(self, generation: int) -> list[Individual]:
+        """The parents a child of ``generation`` may have: the population, plus (only while older
+        generations are still in flight, i.e. with parallel workers) their members that have a
+        result already — ranked by the same lexicographic key, so a low-rung result never
+        outranks a completed one. With one worker the older generations are complete when a
+        generation breeds, and the pool is the population: the sequential algorithm."""
+        members = {ind.uid for ind in self.population}
+        told = [ind for g in self._generations if g.index < generation for ind in g.members
+                if ind.errors and ind.uid not in members]  # fmt: skip
+        return self.population + told if told else self.population
+
     def _tournament(self) -> Individual:
-        rng = self._rng_breed
-        idx = rng.choice(len(self.population), size=min(self.tournament_size, len(self.population)), replace=False)
-        return min((self.population[int(i)] for i in idx), key=Individual.key)
+        rng, pool = self._rng_breed, self._parents
+        idx = rng.choice(len(pool), size=min(self.tournament_size, len(pool)), replace=False)
+        return min((pool[int(i)] for i in idx), key=Individual.key)
 
     def _fill(self, j: int) -> float:
         """A value for a newly active hyperparameter: from the gene pool, else the prior."""
-        pool = [ind.vector[j] for ind in self.population if not np.isnan(ind.vector[j])]
+        pool = [ind.vector[j] for ind in self._parents if not np.isnan(ind.vector[j])]
         if pool:
             return float(pool[int(self._rng_breed.integers(len(pool)))])
         return self.codec.prior_value(j, self._rs_prior)
@@ -236,7 +257,7 @@ class GeneticAlgorithm(Optimizer):
         if rng.random() < self.crossover_rate:
             p2 = self._tournament()
             for _ in range(3):  # prefer a distinct second parent
-                if p2.uid != p1.uid or len(self.population) < 2:
+                if p2.uid != p1.uid or len(self._parents) < 2:
                     break
                 p2 = self._tournament()
             a, b = p1.vector, p2.vector
@@ -249,7 +270,8 @@ class GeneticAlgorithm(Optimizer):
 
     def _breed(self, generation: int) -> Individual:
         vec = None
-        if self.population:
+        self._parents = self._pool(generation)
+        if self._parents:
             for _ in range(self.max_tries):
                 cand = self._variation()
                 if self.codec.is_allowed(cand) and self._is_new(cand):

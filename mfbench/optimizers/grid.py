@@ -122,6 +122,7 @@ def axis_values(hp: Any, points_per_numeric: int) -> tuple[list[Any], bool]:
 class GridSearch(Optimizer):
     name = "grid"
     capabilities = Capabilities(multi_fidelity=False, continuation=False, parallel_asks=True)
+    on_crash = "nothing: grid search learns nothing"
 
     def __init__(self, space: ConfigurationSpace, budgets: Sequence[int], seed: int,
                  points_per_numeric: int = 3, on_exhausted: str = "reshuffle", **options: Any):

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -88,6 +87,7 @@ def ordinals_as_indices(space: ConfigurationSpace) -> tuple[ConfigurationSpace, 
 
 class _HpBandSter(Optimizer):
     """The master loop of ``hpbandster.core.master.Master.run``, one ask/tell at a time."""
+    on_crash = "hpbandster's crash path (loss = +inf: CRASHED, +inf in the KDE)"
 
     capabilities: ClassVar[Capabilities] = Capabilities(multi_fidelity=True, continuation=False,
                                                         parallel_asks=True)
@@ -178,9 +178,10 @@ class _HpBandSter(Optimizer):
     def tell(self, trial: Trial, result: Result) -> None:
         info = trial.info
         job = Job(info["config_id"], config=info["config"], budget=info["budget"])
-        loss = float(result.val_error)
-        # a non-finite loss takes hpbandster's own crash path (CRASHED in the iteration, +inf in the KDE)
-        job.result = {"loss": loss if math.isfinite(loss) else float("inf"), "info": {}}
+        obs = self.observe(result)
+        # the failure policy: a crash takes hpbandster's own crash path (loss=+inf: CRASHED in the
+        # iteration, +inf in the KDE's bad set)
+        job.result = {"loss": float("inf") if obs.crashed else obs.loss, "info": {}}
         with self._library_rng():
             self._iterations[info["config_id"][0]].register_result(job)
             self.config_generator.new_result(job)
@@ -191,7 +192,7 @@ class _HpBandSter(Optimizer):
             "driver": "in-process Master.run loop (no Pyro)", "eta": self.eta, "min_budget": self.min_budget,
             "max_budget": self.max_budget, "max_SH_iter": self._master.max_SH_iter,
             "rungs": [self.check_budget(r) for r in self._rungs], "mode": "scratch",
-            "nonfinite_loss": "crashed (loss=+inf)", "global_numpy_rng": "private state per instance",
+            "global_numpy_rng": "private state per instance",
         }  # fmt: skip
         out.update(self._opts)
         if self._ordinals:

@@ -159,6 +159,7 @@ def _never_called(config: Any) -> float:
 class HyperoptTPE(Optimizer):
     name = "hyperopt-tpe"
     capabilities = Capabilities(multi_fidelity=False, continuation=False, parallel_asks=True)
+    on_crash = "hyperopt's STATUS_FAIL"
 
     def __init__(self, space: ConfigurationSpace, budgets: Sequence[int], seed: int,
                  n_startup_jobs: int = 20, n_EI_candidates: int = 24, gamma: float = 0.25,
@@ -190,11 +191,11 @@ class HyperoptTPE(Optimizer):
 
     def tell(self, trial: Trial, result: Result) -> None:
         doc = trial.info
-        loss = float(result.val_error)
-        if result.status == "failed" or not math.isfinite(loss):
+        obs = self.observe(result)  # the failure policy: a crash is hyperopt's own STATUS_FAIL
+        if obs.crashed:
             doc["result"] = {"status": STATUS_FAIL}
         else:
-            doc["result"] = {"status": STATUS_OK, "loss": loss}
+            doc["result"] = {"status": STATUS_OK, "loss": obs.loss}
         doc["state"] = JOB_STATE_DONE
         doc["refresh_time"] = coarse_utcnow()
         self._trials.refresh()

@@ -16,7 +16,6 @@ i.e. the first epochs of the longest schedule), which is what the library does.
 
 from __future__ import annotations
 
-import math
 import os
 import tempfile
 from collections.abc import Sequence
@@ -109,7 +108,7 @@ def from_keras_tuner(space: ConfigurationSpace, values: dict[str, Any]) -> dict[
 
 
 class _KerasTuner(Optimizer):
-    _option_defaults: ClassVar[dict[str, Any]] = {"nonfinite_loss": 1.0}
+    _option_defaults: ClassVar[dict[str, Any]] = {}
 
     def __init__(self, space: ConfigurationSpace, budgets: Sequence[int], seed: int, **options: Any):
         opts = self.resolve_options(options, self._option_defaults)
@@ -145,10 +144,10 @@ class _KerasTuner(Optimizer):
         return trial, tuner_id
 
     def tell(self, trial: Trial, result: Result) -> None:
-        loss = float(result.val_error)
-        if not math.isfinite(loss):
-            # a NaN score makes keras-tuner mark the trial invalid and stop after 3 in a row
-            loss = float(self._opts["nonfinite_loss"])
+        # the failure policy: keras-tuner's crash path (status FAILED) ends the whole search after
+        # max_consecutive_failed_trials in a row and leaves Hyperband a trial without a score to
+        # rank, so a crash counts as the worst error seen in the run
+        loss = self.observe(result).loss
         kt_trial = trial.info["kt_trial"]
         with _quiet():
             self.oracle.update_trial(kt_trial.trial_id, {OBJECTIVE: loss}, step=int(trial.budget))
@@ -170,7 +169,7 @@ class KerasTunerBO(_KerasTuner):
     name = "kt-bo"
     capabilities: ClassVar[Capabilities] = Capabilities(multi_fidelity=False, continuation=False,
                                                         parallel_asks=True)
-    _option_defaults = {"num_initial_points": None, "alpha": 1e-4, "beta": 2.6, "nonfinite_loss": 1.0}
+    _option_defaults = {"num_initial_points": None, "alpha": 1e-4, "beta": 2.6}
 
     def _make_oracle(self, hps: kt.HyperParameters) -> Any:
         return kt.oracles.BayesianOptimizationOracle(
@@ -202,7 +201,7 @@ class KerasTunerHyperband(_KerasTuner):
                                                         parallel_asks=True)
     #: continuation: the runner says whether the objective can resume a training; without it
     #: every trial is a training from scratch to ``tuner/epochs`` (the honest cost)
-    _option_defaults = {"nonfinite_loss": 1.0, "continuation": True}
+    _option_defaults = {"continuation": True}
 
     def __init__(self, space: ConfigurationSpace, budgets: Sequence[int], seed: int, **options: Any):
         self.eta = ladder_eta([int(b) for b in budgets])

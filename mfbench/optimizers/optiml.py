@@ -218,12 +218,10 @@ class OptiML(Optimizer):
         run = self._runs.get(uid)
         if run is None or not run.pending or rung != run.rung + 1 or self.rungs[rung] != trial.budget:
             raise ValueError(f"{self.name}: told a trial that was not asked (or told twice): {trial}")
-        err = float(result.val_error)
-        ok = result.status == "ok" and math.isfinite(err)
-        if not ok:
+        obs = self.observe(result)  # the failure policy: a crash is as bad as the worst error seen
+        err = obs.loss
+        if obs.crashed:
             run.failed = True
-            finite = [v for v in self._y if math.isfinite(v)]
-            err = max(finite) if finite else 1.0  # a failure is as bad as the worst seen
         run.errors[rung] = err
         run.rung = rung
         run.pending = False

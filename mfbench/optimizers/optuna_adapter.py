@@ -87,6 +87,7 @@ class _Handle:
 
 
 class _OptunaTPE(Optimizer):
+    on_crash = "Optuna's TrialState.FAIL"
     pruned: ClassVar[bool] = False
 
     def __init__(self, space: ConfigurationSpace, budgets: Sequence[int], seed: int,
@@ -148,10 +149,11 @@ class _OptunaTPE(Optimizer):
 
     def tell(self, trial: Trial, result: Result) -> None:
         handle: _Handle = trial.info
-        value = float(result.val_error)
-        if result.status == "failed" or not math.isfinite(value):
+        obs = self.observe(result)  # the failure policy: a crash is Optuna's own FAIL state
+        if obs.crashed:
             self.study.tell(handle.trial, state=TrialState.FAIL)
             return
+        value = obs.loss
         last = handle.rung == len(self.budgets) - 1
         if self.pruned:
             handle.trial.report(value, step=self.check_budget(trial.budget))

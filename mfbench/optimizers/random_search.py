@@ -12,6 +12,7 @@ from mfbench.space import to_config
 class RandomSearch(Optimizer):
     name = "random"
     capabilities = Capabilities(multi_fidelity=False, continuation=False, parallel_asks=True)
+    on_crash = "nothing: random search learns nothing"
 
     def __init__(self, space, budgets, seed, **options):
         super().__init__(space, budgets, seed, **options)

@@ -114,6 +114,7 @@ def _never_called_mf(config: Any, seed: int = 0, budget: float = 0.0) -> float:
 
 class _SmacOptimizer(Optimizer):
     """Common ask/tell plumbing around one SMAC facade."""
+    on_crash = "SMAC's StatusType.CRASHED (cost = crash_cost)"
 
     facade_class: ClassVar[type] = HyperparameterOptimizationFacade
     uses_budgets: ClassVar[bool] = False
@@ -212,11 +213,11 @@ class _SmacOptimizer(Optimizer):
         return Trial(config=to_config(info.config), budget=budget, mode=mode, info=info)
 
     def tell(self, trial: Trial, result: Result) -> None:
-        cost = float(result.val_error)
-        if result.status == "failed" or not math.isfinite(cost):
+        obs = self.observe(result)  # the failure policy: a crash is SMAC's own CRASHED (cost = crash_cost)
+        if obs.crashed:
             value = TrialValue(cost=self.crash_cost, time=float(result.cost_seconds), status=StatusType.CRASHED)
         else:
-            value = TrialValue(cost=cost, time=float(result.cost_seconds), status=StatusType.SUCCESS)
+            value = TrialValue(cost=obs.loss, time=float(result.cost_seconds), status=StatusType.SUCCESS)
         self.facade.tell(trial.info, value, save=False)
 
     def settings(self) -> dict[str, Any]:
