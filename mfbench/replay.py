@@ -441,7 +441,12 @@ def replay(
     seeds = [int(s) for s in seeds]
     if not seeds:
         raise UsageError("no seeds")
-    specs = list(benchmarks) if benchmarks else default_benchmarks()
+    if benchmarks:
+        from mfbench.benchmarks import expand_suites
+
+        specs = expand_suites(list(benchmarks))
+    else:
+        specs = default_benchmarks()
     run_dir = Path(out)
     study = {"budget_spec": str(budget), "workers": workers, "count_overhead": bool(count_overhead),
              "max_evals": int(max_evals)}  # fmt: skip
