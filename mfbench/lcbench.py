@@ -229,7 +229,8 @@ class LCBenchObjective(Objective):
         self.budgets = list(LADDER)
         self._code = np.array([[self.model.codes[self.task]]], dtype=np.int32)
         self._ladder = np.array(LADDER)
-        self._cache: dict[tuple, np.ndarray] = {}  # (config items, epoch) -> the model's 6 outputs
+        self._cache: dict[tuple, list[float]] = {}  # (config items, epoch) -> the model's 6 outputs
+        self._codes: dict[int, np.ndarray] = {}  # rows -> the task's code column
         self._cache_size = int(cache_size)
 
     # -- encoding ------------------------------------------------------------------------
@@ -267,32 +268,31 @@ class LCBenchObjective(Objective):
 
     # -- one query -------------------------------------------------------------------------
 
-    def _outputs_one(self, config: Mapping[str, Any], epochs: list[int]) -> np.ndarray:
-        """``(len(epochs), 6)``, cached per (config, epoch): a Hyperband run asks the same config
-        again at the next rung, and the running maximum of the cost reads the lower rungs."""
+    def _outputs_one(self, config: Mapping[str, Any], epochs: list[int]) -> list[list[float]]:
+        """The 6 outputs at each epoch, cached per (config, epoch): a Hyperband run asks the
+        same config again at the next rung, and the running maximum of the cost reads the lower
+        rungs. Plain Python on this path: numpy's per-call overheads would double a query."""
+        cache = self._cache
         try:
-            items = tuple(sorted(config.items()))
-            hash(items)
-        except TypeError:
-            items = None
-        out = np.empty((len(epochs), len(TARGETS)), dtype=np.float32)
-        todo = []
-        for k, e in enumerate(epochs):
-            hit = self._cache.get((items, e)) if items is not None else None
-            if hit is None:
-                todo.append(k)
-            else:
-                out[k] = hit
+            items = tuple(config.items())
+            hits = [cache.get((items, e)) for e in epochs]
+        except TypeError:  # unhashable values: no cache
+            items, hits = None, [None] * len(epochs)
+        todo = [k for k, h in enumerate(hits) if h is None]
         if todo:
-            X = np.array([self._row(config)], dtype=np.float64)
-            P = self._predict(X, [epochs[k] for k in todo])[:, 0, :]
+            vals = self._row(config)
+            rows = np.array([[float(epochs[k]), *vals] for k in todo], dtype=np.float32)
+            codes = self._codes.get(len(todo))
+            if codes is None:
+                codes = self._codes[len(todo)] = np.full((len(todo), 1), self._code[0, 0], dtype=np.int32)
+            P = self.model.predict(codes, rows).tolist()
+            if items is not None and len(cache) + len(todo) > self._cache_size:
+                cache.clear()
             for j, k in enumerate(todo):
-                out[k] = P[j]
+                hits[k] = P[j]
                 if items is not None:
-                    if len(self._cache) >= self._cache_size:
-                        self._cache.clear()
-                    self._cache[(items, epochs[k])] = P[j]
-        return out
+                    cache[(items, epochs[k])] = P[j]
+        return hits
 
     def evaluate(self, config, budget, seed, *, mode="scratch", resume_from=None, curve=False) -> Result:
         self.check_call(budget, mode, resume_from)
@@ -302,18 +302,22 @@ class LCBenchObjective(Objective):
         if r > 0 and r not in epochs:
             epochs = sorted({*epochs, r})
         out = self._outputs_one(config, epochs)
-        cum = np.maximum.accumulate(out[:, _I_TIME].astype(np.float64))
-        c_b = float(cum[epochs.index(b)])
-        c_r = float(cum[epochs.index(r)]) if r > 0 else 0.0
-        o = out[epochs.index(b)].astype(np.float64)
-        val, test = _errors(o[None, :])
-        res = Result(float(val[0]), c_b - c_r, b - r, self._metrics(o, float(test[0])))
+        c, c_b, c_r = 0.0, 0.0, 0.0
+        for e, o in zip(epochs, out):  # the running maximum of the cumulative time
+            c = max(c, o[_I_TIME])
+            if e == r:
+                c_r = c
+            if e == b:
+                c_b = c
+        o = out[epochs.index(b)]
+        test = min(max(1.0 - o[_I_TBAL], 0.0), 1.0)
+        res = Result(min(max(1.0 - o[_I_VAL] / 100.0, 0.0), 1.0), c_b - c_r, b - r, self._metrics(o, test))
         if curve:
             res.curve = self._curve(config, b)
         return res
 
     @staticmethod
-    def _metrics(o: np.ndarray, test_error: float) -> dict[str, float]:
+    def _metrics(o: Sequence[float], test_error: float) -> dict[str, float]:
         return {"test_error": test_error, "val_balanced_error": min(max(1.0 - float(o[_I_VBAL]), 0.0), 1.0),
                 "val_cross_entropy": float(o[_I_VCE]), "test_cross_entropy": float(o[_I_TCE])}  # fmt: skip
 
@@ -354,7 +358,7 @@ class LCBenchObjective(Objective):
         d = self.predict_arrays(configs, budget, mode, kw.get("resume_from"))
         val, test, cost = d["val_error"].tolist(), d["test_error"].tolist(), d["cost_seconds"].tolist()
         ep = d["cost_epochs"].tolist()
-        O = d["outputs"].astype(np.float64)
+        O = d["outputs"].astype(np.float64).tolist()
         res = [Result(val[i], cost[i], int(ep[i]), self._metrics(O[i], test[i])) for i in range(len(val))]
         if curve:
             for x, c in zip(res, configs):
@@ -372,9 +376,8 @@ class LCBenchObjective(Objective):
     # -- references ------------------------------------------------------------------------
 
     def true_value(self, config: Mapping[str, Any]) -> tuple[float, float]:
-        o = self._outputs_one(config, [self.max_budget]).astype(np.float64)
-        val, test = _errors(o)
-        return float(val[0]), float(test[0])
+        o = self._outputs_one(config, [self.max_budget])[0]
+        return min(max(1.0 - o[_I_VAL] / 100.0, 0.0), 1.0), min(max(1.0 - o[_I_TBAL], 0.0), 1.0)
 
     @cached_property
     def _ref(self) -> dict[str, Any]:
