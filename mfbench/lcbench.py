@@ -203,6 +203,62 @@ def reference() -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------------------
+# Download: the same v1.0.2 files, checked by sha256 before anything is put in place
+# --------------------------------------------------------------------------------------
+
+#: YAHPO's public data repository (yahpo_data), folder lcbench; not reachable from the machine
+#: this was written on, so only the checksums below are verified, not this address
+DEFAULT_URL = "https://github.com/slds-lmu/yahpo_data/raw/v1.0/lcbench"
+SHA256 = {
+    "model.onnx": MODEL_SHA256,
+    "config_space.json": "4d1c78a91429b4a37628e13f286cf1abe15f778a09722a4c01714f2d72a8200d",
+    "encoding.json": "d8af928f412bbeb07e58ecd69877fcab35fbc595333d1c1c3f76120d2f2508da",
+}
+
+
+def download(dest: str | os.PathLike | None = None, url: str = DEFAULT_URL, timeout: float = 60.0) -> Path:
+    """Fetch ``model.onnx``, ``config_space.json`` and ``encoding.json`` into ``dest`` (default
+    ``$MFBENCH_CACHE/yahpo/lcbench``). Each file's sha256 must match before the folder is
+    put in place (one rename); a mismatch or a failed fetch leaves nothing behind. A ``dest``
+    that already holds the right files is left as it is; one that holds anything else is
+    refused (nothing is overwritten)."""
+    import shutil
+    import tempfile
+    import urllib.error
+    import urllib.request
+
+    dest = Path(dest).expanduser() if dest else _cache_dir() / "yahpo" / "lcbench"
+    if dest.exists():
+        if dest.is_dir() and all((dest / f).is_file() and sha256_file(dest / f) == h for f, h in SHA256.items()):
+            return dest
+        raise UsageError(f"{dest} exists and does not hold YAHPO's lcbench v1.0.2 files; give another --data-dir")
+    made = [d for d in [*reversed(dest.parents)] if not d.exists()]  # removed again if nothing is installed
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".lcbench-partial-", dir=dest.parent))
+    try:
+        for name, expected in SHA256.items():
+            src = f"{url.rstrip('/')}/{name}"
+            try:
+                with urllib.request.urlopen(src, timeout=timeout) as resp, open(tmp / name, "wb") as out:
+                    shutil.copyfileobj(resp, out)
+            except (urllib.error.URLError, OSError, ValueError) as exc:
+                raise UsageError(f"could not fetch {src} ({getattr(exc, 'reason', exc)}); offline? copy the files "
+                                 "into a folder and point $MFBENCH_YAHPO_DATA at it") from None  # fmt: skip
+            got = sha256_file(tmp / name)
+            if got != expected:
+                raise UsageError(f"{src}: sha256 {got[:16]}... is not the expected {expected[:16]}... "
+                                 "(a corrupted or different file); nothing was installed")  # fmt: skip
+        tmp.rename(dest)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp)
+        if not dest.exists():
+            for d in reversed(made):
+                d.rmdir()
+    return dest
+
+
+# --------------------------------------------------------------------------------------
 # The objective
 # --------------------------------------------------------------------------------------
 

@@ -179,3 +179,31 @@ def test_short_runs_of_every_optimizer_family(obj, name):
     regret = np.asarray(cols["regret"])
     assert np.all(np.isfinite(regret)) and np.all(regret >= -1e-9)
     assert np.all(np.diff(np.asarray(cols["incumbent_val_error"])) <= 1e-12)  # the incumbent never gets worse
+
+
+def test_download_checks_every_file_and_leaves_nothing_on_a_mismatch(tmp_path, capsys):
+    from mfbench.cli import main
+
+    src = tmp_path / "mirror"
+    src.mkdir()
+    for f in lcbench.FILES:
+        shutil.copy(DATA / f, src / f)
+    dest = tmp_path / "cache" / "lcbench"
+    (src / "encoding.json").chmod(0o644)
+    good = (src / "encoding.json").read_bytes()
+    (src / "encoding.json").write_bytes(good.replace(b'"3945": 34', b'"3945": 33'))  # a corrupted file
+    assert main(["download", "lcbench", "--data-dir", str(dest), "--url", src.as_uri()]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "sha256" in err[0] and "encoding.json" in err[0]
+    assert not (tmp_path / "cache").exists()  # no partial folder left, nor the folders made for it
+    assert main(["download", "lcbench", "--data-dir", str(dest), "--url", (tmp_path / "nowhere").as_uri()]) == 2
+    assert "could not fetch" in capsys.readouterr().err
+    (src / "encoding.json").write_bytes(good)
+    assert main(["download", "lcbench", "--data-dir", str(dest), "--url", src.as_uri()]) == 0
+    assert lcbench.find_data_dir(dest) == dest.resolve()
+    assert main(["download", "lcbench", "--data-dir", str(dest), "--url", src.as_uri()]) == 0  # already there
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "mine.txt").write_text("x")
+    assert main(["download", "lcbench", "--data-dir", str(other), "--url", src.as_uri()]) == 2
+    assert [p.name for p in other.iterdir()] == ["mine.txt"]
