@@ -59,7 +59,7 @@ def main() -> int:
         U = rng.random((N_RANDOM, len(bounds)))
         X = to_values(U, bounds)
         P = obj._predict(X, [obj.max_budget])[0]
-        val, test = lcbench._errors(P)
+        val, _ = lcbench._errors(P)
         worst = float(val.max())
         best_U, best_v = U, val
         for _ in range(ROUNDS):

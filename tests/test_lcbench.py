@@ -5,6 +5,7 @@ optimizers of every family."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import shutil
 import sys
@@ -81,7 +82,7 @@ def test_prefix_fidelity_and_monotone_continuation_costs(obj):
     for cfg in NON_MONOTONE + _configs(obj, 40, seed=1):
         scratch = {b: obj.evaluate(cfg, b, 0) for b in obj.budgets}
         costs = [scratch[b].cost_seconds for b in obj.budgets]
-        assert all(c2 >= c1 for c1, c2 in zip(costs, costs[1:])), costs  # running maximum
+        assert all(c2 >= c1 for c1, c2 in itertools.pairwise(costs)), costs  # running maximum
         paid, prev = 0.0, 0
         for b in obj.budgets:
             c = obj.evaluate(cfg, b, 7, mode="continue", resume_from=prev)
@@ -207,3 +208,17 @@ def test_download_checks_every_file_and_leaves_nothing_on_a_mismatch(tmp_path, c
     (other / "mine.txt").write_text("x")
     assert main(["download", "lcbench", "--data-dir", str(other), "--url", src.as_uri()]) == 2
     assert [p.name for p in other.iterdir()] == ["mine.txt"]
+
+
+def test_benchmarks_and_info_commands_state_the_semantics(capsys):
+    from mfbench.cli import main
+
+    assert main(["benchmarks", "--suite", "lcbench", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [r["name"] for r in rows] == lcbench.benchmark_names()
+    for r in rows:
+        assert r["ladder"] == [3, 6, 12, 24, 48] and r["dimensions"] == 7 and "prefix" in r["fidelity"]
+        assert "deterministic" in r["noise"] and r["optimum_source"].startswith("search") and "yahpo_gym" in r["faithfulness"]
+    assert main(["info", "lcbench/3945"]) == 0
+    assert json.loads(capsys.readouterr().out)["optimum"] == pytest.approx(
+        lcbench.LCBenchObjective("3945").optimum["val_error"])
