@@ -10,6 +10,7 @@ microseconds); real objectives are not (each holds its own writer).
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,7 +39,37 @@ SHIPPED: dict[str, Shipped] = {
                                     {"surrogate": "surrogates/digits-cnn"}, default_kind="surrogate"),
 }  # fmt: skip
 
+#: the digits benchmarks of the default study (digits-cnn is the table digits-cnn-surrogate was fitted on)
+DIGITS = ("digits-grid", "digits-cnn-surrogate")
+#: named groups of benchmarks, accepted wherever a benchmark name is (``--benchmarks lcbench``,
+#: ``--suite lcbench``); a report over >= 5 benchmarks uses them as the blocks
+SUITES = ("digits", "lcbench", "all")
+
 _CACHE: dict[tuple, Any] = {}
+
+
+def suite(name: str) -> list[str]:
+    """The benchmarks of a suite: ``digits`` (mfbench's CNN benchmarks), ``lcbench`` (YAHPO
+    Gym's 34 LCBench tasks), ``all`` (both)."""
+    from mfbench.lcbench import benchmark_names
+
+    if name == "digits":
+        return list(DIGITS)
+    if name == "lcbench":
+        return benchmark_names()
+    if name == "all":
+        return [*DIGITS, *benchmark_names()]
+    raise UsageError(f"unknown suite {name!r}; known: {', '.join(SUITES)}")
+
+
+def expand_suites(specs: list[str]) -> list[str]:
+    """Benchmark specs with every suite name replaced by its members, duplicates dropped."""
+    out: list[str] = []
+    for spec in specs:
+        for name in suite(spec) if spec in SUITES else [spec]:
+            if name not in out:
+                out.append(name)
+    return out
 
 
 def data_root() -> Path:
@@ -94,6 +125,12 @@ def _load(name: str, kind: str | None, options: dict[str, Any]) -> Any:
         s_obj = _load(surr, "surrogate", {"threads": options["threads"]} if "threads" in options else {})
         t_obj = _load(table, "tabular", {})
         return SurrogateObjective(s_obj.surrogate, name=f"{s_obj.name}@{t_obj.name}", restrict_to=t_obj, **options)
+    if name.startswith("lcbench/") or re.fullmatch(r"lcbench-\d+", name):  # YAHPO Gym's LCBench: its own loader (onnxruntime)
+        if kind not in (None, "surrogate"):
+            raise UsageError(f"{name} is YAHPO's surrogate, not a {kind} benchmark")
+        from mfbench.lcbench import load
+
+        return load(name, **options)
     if name in SHIPPED:
         s = SHIPPED[name]
         kind = kind or s.default_kind
@@ -124,11 +161,46 @@ def _load(name: str, kind: str | None, options: dict[str, Any]) -> Any:
         if kind == "surrogate":
             raise UsageError(f"{path} is a table; fit a surrogate on it with 'mfbench fit {path} --out DIR'")
         return TabularObjective(path, **options)
-    raise UsageError(f"unknown benchmark {name!r}; known: {', '.join(SHIPPED)} (or a path to a .sqlite table "
-                     "or a surrogate folder)")  # fmt: skip
+    raise UsageError(f"unknown benchmark {name!r}; known: {', '.join(SHIPPED)}, lcbench/<task> (or a path to a "
+                     ".sqlite table or a surrogate folder)")  # fmt: skip
 
 
 def _real_db(name: str) -> Path:
     from mfbench.surrogates.model import cache_dir
 
     return cache_dir() / "real" / f"{name}.sqlite"
+
+
+_DIGITS_FIDELITY = ("a schedule per budget (cosine, recorded): scratch reads the training whose schedule ends at the "
+                    "budget; continue reads the prefix of the longest schedule and pays only the extra epochs")  # fmt: skip
+_DIGITS_NOISE = {"tabular": "recorded training seeds (a seed picks one; the incumbent is scored by their mean)",
+                 "surrogate": "a noise model fitted on the per-seed spread (the incumbent is scored by the mean)"}
+
+
+def describe(name: str) -> dict[str, Any]:
+    """What ``mfbench benchmarks`` says about one benchmark: kind, dimensions, ladder, fidelity
+    semantics, noise, optimum and its source, faithfulness where known, where its data comes from."""
+    obj = load_benchmark(name)
+    if hasattr(obj, "describe"):
+        return obj.describe()
+    kind = getattr(obj, "kind", "?")
+    out = {"name": name, "kind": kind, "dimensions": len(obj.space), "ladder": [int(b) for b in obj.budgets],
+           "fidelity": _DIGITS_FIDELITY, "noise": _DIGITS_NOISE.get(kind, ""), "optimum": obj.optimum["val_error"]}
+    if kind == "tabular":
+        out["optimum_source"] = "exact: best seed-mean of the table"
+        out["faithfulness"] = "exact (recorded trainings)"
+        out["data"] = str(obj.path)
+    else:
+        ref = obj.surrogate.manifest.get("reference", {})
+        out["optimum_source"] = f"best of {ref.get('n_sample', '?')} random configs"
+        q = obj.surrogate.path / "quality.json" if obj.surrogate.path else None
+        try:
+            import json
+
+            sl = json.loads(q.read_text())["targets"]["val_error"]["slices"]
+            top = next(s for s in sl if s["slice"] == f"b={obj.max_budget} all")
+            out["faithfulness"] = f"5-fold CV, b={obj.max_budget}: Spearman {top['spearman']:.2f}"
+        except (OSError, ValueError, KeyError, StopIteration, AttributeError, TypeError):
+            out["faithfulness"] = "unknown (no quality.json)"
+        out["data"] = str(obj.surrogate.path)
+    return out

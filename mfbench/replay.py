@@ -444,7 +444,12 @@ def replay(
     seeds = [int(s) for s in seeds]
     if not seeds:
         raise UsageError("no seeds")
-    specs = list(benchmarks) if benchmarks else default_benchmarks()
+    if benchmarks:
+        from mfbench.benchmarks import expand_suites
+
+        specs = expand_suites(list(benchmarks))
+    else:
+        specs = default_benchmarks()
     run_dir = Path(out)
     # format 2: trajectories record lineage, training seed and repeats, and continued trainings
     # keep their seed (issue 15); a folder of format-1 runs would mix two protocols

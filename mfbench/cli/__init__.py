@@ -17,6 +17,8 @@ from mfbench.errors import UsageError
 COMMANDS = {
     "collect": "train CNNs over a design of configs x seeds x budgets into a table (resumable)",
     "info": "what a table, a surrogate or the shipped benchmarks hold",
+    "benchmarks": "every benchmark and suite: kind, dimensions, ladder, fidelity semantics, optimum, data",
+    "download": "fetch external benchmark data (YAHPO Gym's LCBench), checked by sha256",
     "export": "export a table to parquet",
     "fit": "fit surrogate models on a table, with a quality report per slice",
     "validate": "how faithful a surrogate is to a table it never saw",

@@ -7,12 +7,22 @@ import json
 
 def add_parser(sub, name, help_):
     p = sub.add_parser(name, help=help_, description=help_)
-    p.add_argument("path", help="a table (.sqlite)")
+    p.add_argument("path", help="a table (.sqlite), or a benchmark name or suite (digits, lcbench, all)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
+    from pathlib import Path
+
+    from mfbench.benchmarks import SHIPPED, SUITES
+
+    if not Path(args.path).exists() and (args.path in SUITES or args.path in SHIPPED or args.path.startswith("lcbench")):
+        from mfbench.benchmarks import describe, suite
+
+        rows = [describe(n) for n in (suite(args.path) if args.path in SUITES else [args.path])]
+        print(json.dumps(rows if len(rows) > 1 else rows[0], indent=2))
+        return 0
     from mfbench.table import info
 
     d = info(args.path)

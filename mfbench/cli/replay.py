@@ -12,6 +12,9 @@ def add_parser(sub, name, help_):
     p.add_argument("--benchmarks", default=None,
                    help="comma-separated names or table/surrogate paths (default: the shipped ones; "
                         "synthetic-grid and synthetic-cnn need no data)")  # fmt: skip
+    p.add_argument("--suite", default=None,
+                   help="comma-separated suites, added to --benchmarks: digits (the shipped CNN benchmarks), "
+                        "lcbench (YAHPO Gym's 34 LCBench tasks; needs the lcbench extra), all")  # fmt: skip
     p.add_argument("--optimizers", default=None, help="comma-separated names or module:Class targets, or all (default: every usable one)")
     p.add_argument("--seeds", default="0-9", help="run seeds: 0,1,2 or 0-19")
     p.add_argument("--budget", default="30x", help="per run: 50x (full-budget trainings) or seconds (3600)")
@@ -35,8 +38,17 @@ def run(args) -> int:
     from mfbench.replay import replay
 
     opts = _names(args.optimizers)
+    benchmarks = _names(args.benchmarks)
+    if args.suite:
+        from mfbench.benchmarks import SUITES
+        from mfbench.errors import UsageError
+
+        bad = [s for s in _names(args.suite) or [] if s not in SUITES]
+        if bad:
+            raise UsageError(f"unknown suite {bad[0]!r}; known: {', '.join(SUITES)}")
+        benchmarks = [*(benchmarks or []), *_names(args.suite)]
     res = replay(
-        benchmarks=_names(args.benchmarks), optimizers="all" if opts == ["all"] else opts,
+        benchmarks=benchmarks, optimizers="all" if opts == ["all"] else opts,
         seeds=parse_int_list(args.seeds, "--seeds"), budget=args.budget, workers=args.workers, jobs=args.jobs,
         dask=args.dask, out=args.out, count_overhead=args.count_overhead, max_evals=args.max_evals,
         progress=not args.no_progress, report=not args.no_report, command=" ".join(["mfbench", *sys.argv[1:]]),

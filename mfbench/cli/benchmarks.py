@@ -1,0 +1,53 @@
+"""`mfbench benchmarks [--suite S]`: every benchmark mfbench knows, and what it means."""
+
+from __future__ import annotations
+
+import json
+
+
+def add_parser(sub, name, help_):
+    p = sub.add_parser(name, help=help_, description=help_)
+    p.add_argument("--suite", default="all", help="digits, lcbench or all (default)")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from mfbench.benchmarks import describe, suite
+    from mfbench.errors import UsageError
+
+    rows, missing = [], []
+    for name in suite(args.suite):
+        try:
+            rows.append(describe(name))
+        except UsageError as exc:  # data or an extra missing: list the others, say why this one is not
+            missing.append({"name": name, "unavailable": str(exc)})
+    if args.json:
+        print(json.dumps(rows + missing, indent=1))
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    t = Table(title=f"suite {args.suite}: {len(rows)} benchmarks available")
+    for col in ("benchmark", "kind", "dims", "ladder", "optimum (val error)", "optimum source", "faithfulness"):
+        t.add_column(col)
+    for r in rows:
+        t.add_row(r["name"], r["kind"], str(r["dimensions"]), ",".join(map(str, r["ladder"])), f"{r['optimum']:.4f}",
+                  r["optimum_source"], r.get("faithfulness", ""))  # fmt: skip
+    console.print(t)
+    seen = set()
+    for r in rows:  # the semantics, once per kind of benchmark
+        key = (r["fidelity"], r["noise"], r["data"].rsplit(",", 1)[0] if r["kind"] == "yahpo" else r["data"])
+        if key[:2] in seen:
+            continue
+        seen.add(key[:2])
+        console.print(f"[bold]{r['name']}{' (and the other lcbench tasks)' if r['kind'] == 'yahpo' else ''}[/bold]: "
+                      f"fidelity: {r['fidelity']}; noise: {r['noise']}; data: {r['data']}")  # fmt: skip
+    why: dict[str, list[str]] = {}
+    for m in missing:  # one line per reason (a missing extra makes all 34 lcbench tasks unavailable)
+        why.setdefault(m["unavailable"], []).append(m["name"])
+    for reason, names in why.items():
+        console.print(f"[yellow]unavailable: {', '.join(names) if len(names) <= 3 else f'{len(names)} benchmarks'}: "
+                      f"{reason}[/yellow]")  # fmt: skip
+    return 0
