@@ -1,4 +1,4 @@
-"""`mfbench info DB`: what a table holds."""
+"""`mfbench info PATH`: what a table or a surrogate folder holds."""
 
 from __future__ import annotations
 
@@ -7,15 +7,26 @@ import json
 
 def add_parser(sub, name, help_):
     p = sub.add_parser(name, help=help_, description=help_)
-    p.add_argument("path", help="a table (.sqlite)")
+    p.add_argument("path", help="a table (.sqlite) or a surrogate folder (from 'mfbench fit')")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
+    from pathlib import Path
+
+    from mfbench.errors import UsageError
     from mfbench.table import info
 
-    d = info(args.path)
+    path = Path(args.path)
+    if path.is_dir():
+        if not (path / "manifest.json").is_file():
+            raise UsageError(f"{path} is a folder without manifest.json: neither a table nor a surrogate")
+        from mfbench.surrogates.model import surrogate_info
+
+        d = surrogate_info(path)
+    else:
+        d = info(args.path)
     if args.json:
         print(json.dumps(d, indent=2))
         return 0

@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from mfbench.errors import UsageError, read_json
+from mfbench.fileguard import inside, safe_name
 from mfbench.surrogates.data import COST_TARGET, DEFAULT_TARGETS, NOISE_TARGET, TARGET_FIELDS, TrainingData, training_data
 from mfbench.surrogates.encoding import Encoder
 from mfbench.surrogates.quality import quality_table, rank_score, slice_metrics, to_markdown
@@ -457,9 +458,60 @@ def read_manifest(path: str | Path) -> dict[str, Any]:
     if not p.exists():
         raise UsageError(f"{path}: not a surrogate folder (no manifest.json)")
     manifest = read_json(p)
-    if manifest.get("format") != FORMAT or int(manifest.get("format_version", -1)) != FORMAT_VERSION:
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT \
+            or manifest.get("format_version") != FORMAT_VERSION:  # fmt: skip
         raise UsageError(f"{p}: not an mfbench surrogate manifest of format version {FORMAT_VERSION}")
+    check_manifest(p, manifest)
     return manifest
+
+
+def check_manifest(p: Path, manifest: Mapping[str, Any]) -> None:
+    """Refuse, in one line, a manifest whose keys a loader needs are missing or of the wrong
+    type, or whose names would become paths outside their folder (hand-edited or hostile)."""
+    def need(ok: bool, what: str) -> None:
+        if not ok:
+            raise UsageError(f"{p}: {what}")
+
+    need(isinstance(manifest.get("name", "surrogate"), str), "'name' must be a string")
+    safe_name(manifest.get("name", "surrogate"), f"{p}: surrogate name")
+    models = manifest.get("models")
+    need(isinstance(models, dict) and bool(models), "'models' must be a non-empty object")
+    for t, e in models.items():
+        need(isinstance(e, dict) and isinstance(e.get("file"), str) and isinstance(e.get("family"), str),
+             f"model {t!r} needs a 'file' and a 'family' (strings)")  # fmt: skip
+        safe_name(e["file"], f"{p}: model file of {t}")
+    need(isinstance(manifest.get("budgets"), list) and bool(manifest["budgets"])
+         and all(isinstance(b, int) and not isinstance(b, bool) and b > 0 for b in manifest["budgets"]),
+         "'budgets' must be a list of positive integers")  # fmt: skip
+    need(isinstance(manifest.get("space_json"), (str, dict)), "'space_json' is missing")
+    table = manifest.get("table")
+    need(isinstance(table, dict) and isinstance(table.get("path"), str) and isinstance(table.get("file"), str)
+         and isinstance(table.get("data_sha256"), str), "'table' needs 'path', 'file' and 'data_sha256' (strings)")  # fmt: skip
+    need(isinstance(manifest.get("versions", {}), dict), "'versions' must be an object")
+
+
+def surrogate_info(path: str | Path) -> dict[str, Any]:
+    """What a surrogate folder holds, for ``mfbench info``: its manifest's summary, after the
+    same checks a load makes (hashes, allowlisted types) but without constructing a model."""
+    from mfbench.surrogates.trusted import check_model_file
+
+    path = Path(path)
+    manifest = read_manifest(path)
+    for entry in manifest["models"].values():
+        f = inside(path, entry["file"], f"{path / 'manifest.json'}: model file")
+        if not f.is_file():
+            raise UsageError(f"{f}: model file missing")
+        if sha256_file(f) != entry.get("sha256"):
+            raise UsageError(f"{f}: sha256 does not match the manifest")
+        check_model_file(f)
+    return {
+        "path": str(path), "kind": "surrogate", "name": manifest.get("name", ""),
+        "dataset": manifest.get("dataset", ""), "space": manifest.get("space_name", ""),
+        "ladder": manifest["budgets"], "table": manifest["table"].get("file", ""),
+        "configs": manifest["table"].get("n_configs"),
+        "models": {t: e["family"] for t, e in manifest["models"].items()},
+        "versions": manifest.get("versions", {}), "created": manifest.get("created", ""),
+    }  # fmt: skip
 
 
 def version_mismatch(manifest: Mapping[str, Any]) -> dict[str, tuple[str, str]]:
@@ -502,19 +554,21 @@ def _read_json(p: Path) -> dict[str, Any]:
 def _load_files(path: Path, manifest: dict[str, Any], quality: dict[str, Any]) -> Surrogate:
     import skops.io as sio
 
+    from mfbench.surrogates.trusted import check_model_file
+
     models = {}
     for t, entry in manifest["models"].items():
-        f = path / entry["file"]
-        if not f.exists():
+        f = inside(path, entry["file"], f"{path / 'manifest.json'}: model file")
+        if not f.is_file():
             raise UsageError(f"{f}: model file missing")
         digest = sha256_file(f)
         if digest != entry.get("sha256"):
             raise UsageError(f"{f}: sha256 {digest[:12]}... does not match the manifest; refusing to load it")
-        untrusted = sio.get_untrusted_types(file=f)
-        foreign = [u for u in untrusted if not u.startswith(("sklearn.", "numpy.", "scipy."))]
-        if foreign:
-            raise UsageError(f"{f}: holds types outside scikit-learn/numpy/scipy: {foreign[:3]}")
-        models[t] = sio.load(f, trusted=untrusted)
+        trusted = check_model_file(f)  # an exact allowlist: the hash above detects accidents, not tampering
+        try:
+            models[t] = sio.load(f, trusted=trusted)
+        except Exception as exc:  # noqa: BLE001  (a well-formed schema whose arrays or states do not fit together)
+            raise UsageError(f"{f}: cannot load this model file ({type(exc).__name__}: {exc})") from None
     encoder = Encoder.from_json(manifest["space_json"], manifest["budgets"])
     return Surrogate(encoder, models, manifest, path, quality)
 
@@ -565,7 +619,7 @@ def _refit_cached(path: Path, manifest: dict[str, Any], quality: dict[str, Any],
                   mismatch: Mapping[str, Any], threads: int | None = None) -> Surrogate:  # fmt: skip
     key = hashlib.sha256(json.dumps([manifest["table"]["data_sha256"], manifest["models"], library_versions()],
                                     sort_keys=True).encode()).hexdigest()[:16]  # fmt: skip
-    cached = cache_dir() / "surrogates" / f"{manifest.get('name', 'surrogate')}-{key}"
+    cached = cache_dir() / "surrogates" / safe_name(f"{manifest.get('name', 'surrogate')}-{key}", "surrogate name")
     if (cached / "manifest.json").exists():
         try:
             m = read_manifest(cached)
