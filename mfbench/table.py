@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from mfbench.errors import UsageError
+from mfbench.fileguard import connect_readonly
 from mfbench.records import EPOCH_FIELDS, STATUSES, TrialResult
 
 SCHEMA_VERSION = 1
@@ -60,6 +61,17 @@ def _connect(path: str | Path) -> sqlite3.Connection:
     return con
 
 
+def close_writer(con: sqlite3.Connection) -> None:
+    """Close a writing connection, leaving the file in rollback-journal mode when no one else has
+    it open: a table at rest in WAL mode makes every read-only reader create ``-wal`` and
+    ``-shm`` files beside it (and needs a writable folder to do so)."""
+    try:
+        con.execute("PRAGMA journal_mode=DELETE")
+    except sqlite3.OperationalError:  # another connection still reads it: WAL stays until its writer's close
+        pass
+    con.close()
+
+
 def check_table_file(path: str | Path) -> None:
     """Refuse, with one clear line, a file that is not an mfbench table of this schema."""
     p = Path(path)
@@ -70,7 +82,7 @@ def check_table_file(path: str | Path) -> None:
             head = fh.read(16)
         if head != b"SQLite format 3\x00":
             raise UsageError(f"{p}: not an mfbench table (not an SQLite database)")
-        con = sqlite3.connect(f"file:{p}?mode=ro", uri=True)
+        con = connect_readonly(p)
         try:
             app = con.execute("PRAGMA application_id").fetchone()[0]
             if app != APPLICATION_ID:
@@ -161,7 +173,7 @@ class TableWriter:
         return True
 
     def close(self) -> None:
-        self.con.close()
+        close_writer(self.con)
 
 
 def _meta_value(v: Any) -> str:
@@ -227,7 +239,7 @@ def _schedule_independent(config: Mapping[str, Any]) -> bool:
 def load_table(path: str | Path) -> Table:
     """Read a whole table into dense arrays (one SQL pass; ~1 s for 100k epochs)."""
     check_table_file(path)
-    con = sqlite3.connect(f"file:{Path(path)}?mode=ro", uri=True)
+    con = connect_readonly(path)
     try:
         raw_meta = read_meta(con)
         meta: dict[str, Any] = {}
@@ -307,7 +319,7 @@ def load_table(path: str | Path) -> Table:
 def info(path: str | Path) -> dict[str, Any]:
     """What a table holds, for ``mfbench info``."""
     check_table_file(path)
-    con = sqlite3.connect(f"file:{Path(path)}?mode=ro", uri=True)
+    con = connect_readonly(path)
     try:
         meta = read_meta(con)
         n_configs = con.execute("SELECT COUNT(*) FROM configs").fetchone()[0]
@@ -341,7 +353,7 @@ def to_frame(path: str | Path):
     import pandas as pd
 
     check_table_file(path)
-    con = sqlite3.connect(f"file:{Path(path)}?mode=ro", uri=True)
+    con = connect_readonly(path)
     try:
         runs = pd.read_sql_query("SELECT * FROM runs", con)
         epochs = pd.read_sql_query("SELECT * FROM epochs", con)
@@ -373,7 +385,7 @@ def export_parquet(path: str | Path, out: str | Path) -> Path:
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(out.suffix + ".tmp")
-    con = sqlite3.connect(f"file:{Path(path)}?mode=ro", uri=True)
+    con = connect_readonly(path)
     try:
         meta = read_meta(con)
     finally:
