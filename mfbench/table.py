@@ -9,6 +9,7 @@ and a batch of lookups is one fancy-indexing expression.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import time
 from collections.abc import Iterable, Mapping
@@ -372,6 +373,8 @@ def export_parquet(path: str | Path, out: str | Path) -> Path:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
+    check_table_file(path)
+    out = check_export_target(path, out)
     df = to_frame(path)
     for col in df.columns:
         if col.startswith("hp_"):  # typed columns; an inactive hyperparameter is null
@@ -382,9 +385,6 @@ def export_parquet(path: str | Path, out: str | Path) -> Path:
                 df[col] = df[col].astype("float64")
             else:
                 df[col] = df[col].astype("string")
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(out.suffix + ".tmp")
     con = connect_readonly(path)
     try:
         meta = read_meta(con)
@@ -392,8 +392,31 @@ def export_parquet(path: str | Path, out: str | Path) -> Path:
         con.close()
     table = pa.Table.from_pandas(df, preserve_index=False)
     table = table.replace_schema_metadata({**(table.schema.metadata or {}), b"mfbench_meta": json.dumps(meta).encode()})
-    pq.write_table(table, tmp)
-    tmp.replace(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+    try:
+        pq.write_table(table, tmp)
+        tmp.replace(out)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return out
+
+
+def check_export_target(table: str | Path, out: str | Path) -> Path:
+    """The ``--parquet`` file, refused when it is the table itself, a folder, or an existing file
+    that is not an export of ours (only those are replaced). Creates nothing."""
+    from mfbench.fileguard import check_output_file
+
+    out = check_output_file(out, (table,), "--parquet")
+    if out.exists():
+        try:
+            import pyarrow.parquet as pq
+
+            ours = b"mfbench_meta" in (pq.read_schema(out).metadata or {})
+        except Exception:  # noqa: BLE001  (not parquet at all)
+            ours = False
+        if not ours:
+            raise UsageError(f"--parquet {out} exists and is not a parquet export of mfbench; refusing to replace it")
     return out
 
 

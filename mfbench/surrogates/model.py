@@ -352,6 +352,8 @@ def fit_surrogate(table_path: str | Path, out: str | Path | None = None, *, fami
     bad = [t for t in targets if t not in TARGET_FIELDS]
     if bad or "val_error" not in targets:
         raise UsageError(f"targets must include val_error and be among {', '.join(TARGET_FIELDS)}; got {list(targets)}")
+    if out is not None:
+        check_surrogate_out(out, (table_path,))
     table = load_table(table_path)
     data = training_data(table, tuple(targets))
     encoder = _encoder_for(table)
@@ -408,14 +410,57 @@ def _manifest(name: str, table: Any, table_path: str | Path, data: TrainingData,
 # --------------------------------------------------------------------------------------
 
 
-def save_surrogate(surr: Surrogate, out: str | Path) -> Path:
-    """Write the folder atomically (a temporary sibling, then a rename): model files (skops),
-    ``manifest.json`` with their hashes, ``quality.json`` and ``quality.md``."""
-    import skops.io as sio
+def check_surrogate_out(out: str | Path, inputs: Sequence[str | Path] = ()) -> Path:
+    """The folder a fit may write: absent, empty, or a surrogate folder of ours (its manifest says
+    so), which is then replaced; never a file, another folder, or one holding an input."""
+    from mfbench.fileguard import contains
 
     out = Path(out)
+    for i in inputs:
+        if contains(out, i):
+            raise UsageError(f"--out {out} holds the input {i}; write the surrogate to another folder")
+    if out.exists() or out.is_symlink():
+        if not out.is_dir() or out.is_symlink():
+            raise UsageError(f"--out {out} exists and is not a folder; refusing to replace it")
+        if any(out.iterdir()):
+            try:
+                read_manifest(out)
+            except UsageError:
+                raise UsageError(f"--out {out} exists and is not an mfbench surrogate folder; refusing to "
+                                 "replace it (give a new folder)") from None  # fmt: skip
+    for parent in out.parents:
+        if parent.exists():
+            if not parent.is_dir() or not os.access(parent, os.W_OK):
+                raise UsageError(f"--out {out}: cannot create a folder in {parent}")
+            break
+    return out
+
+
+def _clean_stale_temporaries(out: Path) -> None:
+    """Remove temporary siblings of ``out`` left by a killed save (their process is gone)."""
+    for d in out.parent.glob(f".{out.name}.tmp-*-*"):
+        try:
+            pid = int(d.name[len(f".{out.name}.tmp-"):].split("-", 1)[0])
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            if d.name.endswith("-old") and not out.exists():  # killed between its two renames
+                d.rename(out)
+            else:
+                shutil.rmtree(d, ignore_errors=True)
+        except (ValueError, PermissionError, OSError):
+            continue
+
+
+def save_surrogate(surr: Surrogate, out: str | Path) -> Path:
+    """Write the folder atomically (a temporary sibling, then a rename): model files (skops),
+    ``manifest.json`` with their hashes, ``quality.json`` and ``quality.md``. An existing ``out``
+    is replaced only when it is a surrogate folder (``check_surrogate_out``)."""
+    import skops.io as sio
+
+    out = check_surrogate_out(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    _clean_stale_temporaries(out)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-{os.getpid()}-", dir=out.parent))
     try:
         manifest = json.loads(json.dumps(surr.manifest))
         for t, m in surr.models.items():
@@ -433,7 +478,7 @@ def save_surrogate(surr: Surrogate, out: str | Path) -> Path:
             (tmp / "quality.md").write_text(to_markdown(surr.quality))
         old = None
         if out.exists():
-            old = out.with_name(f".{out.name}.old-{os.getpid()}")
+            old = out.with_name(f".{out.name}.tmp-{os.getpid()}-old")
             out.rename(old)
         tmp.rename(out)
         if old is not None:
