@@ -114,14 +114,11 @@ class TableWriter:
         if p.exists() and p.stat().st_size > 0:
             check_table_file(p)
             con = _connect(p)
-            have = read_meta(con)
-            for key in IDENTITY_KEYS:
-                if key in meta and have.get(key) != _meta_value(meta[key]):
-                    con.close()
-                    raise UsageError(
-                        f"{p} was collected with {key}={have.get(key)}, not {_meta_value(meta[key])}; "
-                        f"use another --db"
-                    )
+            try:
+                check_identity(p, read_meta(con), meta)
+            except UsageError:
+                con.close()
+                raise
             return cls(con, p)
         p.parent.mkdir(parents=True, exist_ok=True)
         con = _connect(p)
@@ -133,6 +130,24 @@ class TableWriter:
                 "INSERT OR REPLACE INTO meta VALUES (?, ?)", [(k, _meta_value(v)) for k, v in values.items()]
             )
         return cls(con, p)
+
+    def lock(self) -> None:
+        """Hold the table as its only writer until ``close``: a second ``collect`` (or ``tune``)
+        on the same file is refused instead of training everything again beside the first.
+        ``flock`` on the file itself (SQLite's own locks are ``fcntl`` ones: independent), so no
+        lock file is left behind and a killed writer's lock goes with its process."""
+        try:
+            import fcntl
+        except ImportError:  # not POSIX: SQLite's transactions still keep each trial whole
+            return
+        fh = open(self.path, "rb")  # noqa: SIM115  (held until close)
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            fh.close()
+            raise UsageError(f"{self.path} is being written by another mfbench process; wait for it to "
+                             "finish, or use another --db") from None  # fmt: skip
+        self._lock = fh
 
     def done_keys(self) -> set[tuple[str, int, int]]:
         """(config_id, seed, schedule_epochs) of every trial already recorded, whatever its status."""
@@ -174,7 +189,40 @@ class TableWriter:
         return True
 
     def close(self) -> None:
-        close_writer(self.con)
+        try:
+            self.con.execute("SELECT 1")
+        except sqlite3.ProgrammingError:  # closed already
+            pass
+        else:
+            close_writer(self.con)
+        lock = getattr(self, "_lock", None)
+        if lock is not None:
+            lock.close()
+            self._lock = None
+
+
+def check_identity(p: Path, have: Mapping[str, str], meta: Mapping[str, Any]) -> None:
+    """Refuse to add to a table whose identity (dataset, space, ladder, split, folds) differs
+    from ``meta``: it would mix two benchmarks in one file."""
+    for key in IDENTITY_KEYS:
+        if key in meta and have.get(key) != _meta_value(meta[key]):
+            raise UsageError(f"{p} was collected with {key}={have.get(key)}, not {_meta_value(meta[key])}; "
+                             "use another --db")  # fmt: skip
+
+
+def planned_done_keys(path: str | Path, meta: Mapping[str, Any]) -> set[tuple[str, int, int]]:
+    """What a collect into ``path`` would skip, read without writing (a dry run): the trials
+    there, after the same identity check; nothing when the table does not exist yet."""
+    p = Path(path)
+    if not p.exists() or p.stat().st_size == 0:
+        return set()
+    check_table_file(p)
+    con = connect_readonly(p)
+    try:
+        check_identity(p, read_meta(con), meta)
+        return set(con.execute("SELECT config_id, seed, schedule_epochs FROM runs"))
+    finally:
+        con.close()
 
 
 def _meta_value(v: Any) -> str:
