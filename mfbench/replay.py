@@ -119,8 +119,11 @@ def load(spec: str) -> Objective:
 def label_of(spec: str, objective: Objective) -> str:
     """The benchmark's name in file names and tables: the spec, or the objective's name when
     the spec is a path."""
+    from mfbench.fileguard import safe_name
+
     name = spec if not any(ch in spec for ch in "/\\.") else str(getattr(objective, "name", "") or Path(spec).stem)
-    return name.replace("__", "_")
+    # a name from a table's meta or a surrogate's manifest becomes a file name under runs/
+    return safe_name(name.replace("__", "_"), f"benchmark name of {spec}")
 
 
 def kind_of(objective: Objective) -> str:
@@ -300,6 +303,26 @@ def write_run(columns: dict[str, list], path: Path) -> None:
     _write_atomic_parquet(pa.Table.from_pydict(columns, schema=_schema()), path)
 
 
+def set_aside_unreadable_runs(run_dir: Path) -> list[Path]:
+    """Move per-run files that cannot be read with the run schema (a disk fault, a hand edit)
+    to ``RUN_DIR/unreadable/``: their runs are then missing, so this replay reruns them instead
+    of every rerun crashing on them. Returns where they went."""
+    import pyarrow.parquet as pq
+
+    moved = []
+    for f in sorted((run_dir / "runs").glob("*.parquet")):
+        try:
+            pq.read_table(f, schema=_schema())
+        except Exception as exc:  # noqa: BLE001  (pyarrow raises several kinds for a damaged file)
+            aside = run_dir / "unreadable"
+            aside.mkdir(exist_ok=True)
+            target = aside / f"{f.name}.{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}"
+            os.replace(f, target)
+            log.warning("%s is unreadable (%s): moved to %s; its run is done again", f, type(exc).__name__, target)
+            moved.append(target)
+    return moved
+
+
 def merge_runs(run_dir: Path) -> Any:
     """Concatenate every per-run file into ``trajectories.parquet`` (sorted by run, then
     completion order) and return it as a pandas DataFrame."""
@@ -476,12 +499,15 @@ def replay(
         for spec, label in job_specs for opt in targets for seed in seeds
     ]  # fmt: skip
     (run_dir / "runs").mkdir(parents=True, exist_ok=True)
+    set_aside_unreadable_runs(run_dir)
     todo = [j for j in all_jobs if not (run_dir / "runs" / j.filename).exists()]
     result = ReplayResult(out=run_dir, skipped=len(all_jobs) - len(todo))
     log.info("replay: %d benchmarks x %d optimizers x %d seeds = %d runs; %d already done, %d to run",
              len(specs), len(targets), len(seeds), len(all_jobs), result.skipped, len(todo))  # fmt: skip
 
-    runs: dict[tuple, dict[str, Any]] = {(r["benchmark"], r["optimizer"], r["seed"]): r for r in old.get("runs", [])}
+    runs: dict[tuple, dict[str, Any]] = {(r["benchmark"], r["optimizer"], r["seed"]): r for r in old.get("runs", [])
+                                         if r.get("status") != "ok"  # a finished run whose file is gone is not
+                                         or (run_dir / "runs" / f"{r['benchmark']}__{r['optimizer']}__{r['seed']}.parquet").exists()}  # fmt: skip
     settings: dict[str, Any] = dict(old.get("optimizers", {}))
     if todo:
         if dask is not None:
