@@ -230,7 +230,10 @@ def _execute_local(todo: list[Job], jobs: int) -> Iterator[dict[str, Any]]:
 
     from joblib.externals.loky import get_reusable_executor
 
-    executor = get_reusable_executor(max_workers=jobs, env=dict(CHILD_ENV), timeout=300)
+    from mfbench.collect import _exit_with  # workers end with their driver, even a SIGKILLed one
+
+    executor = get_reusable_executor(max_workers=jobs, env=dict(CHILD_ENV), timeout=300, initializer=_exit_with,
+                                     initargs=(os.getpid(),))  # fmt: skip
     futures = {executor.submit(run_job, job): job for job in todo}
     try:
         for fut in as_completed(futures):
@@ -409,8 +412,12 @@ def resolve_optimizers(names: Sequence[str] | str | None) -> dict[str, str]:
                 cls = getattr(importlib.import_module(module), attr)
             except (ImportError, AttributeError) as exc:
                 raise UsageError(f"cannot import optimizer {spec!r}: {exc}") from None
+            from mfbench.optimizers.base import Optimizer
+
+            if not (isinstance(cls, type) and issubclass(cls, Optimizer)):
+                raise UsageError(f"optimizer {spec!r} is not a subclass of mfbench.optimizers.base.Optimizer")
             name = str(getattr(cls, "name", attr))
-            if not name or "__" in name or "/" in name:
+            if not name or "__" in name or "/" in name or "\\" in name or name in (".", ".."):
                 raise UsageError(f"optimizer {spec!r} needs a name without '__' or '/', not {name!r}")
             if name in REGISTRY and REGISTRY[name] != spec:
                 raise UsageError(f"optimizer {spec!r} is named {name!r}, like the registered {REGISTRY[name]}")
@@ -487,7 +494,8 @@ def replay(
             raise UsageError(f"two benchmarks are both named {label!r}")
         bench_info[label] = benchmark_info(objective)
         budget_seconds[label] = parse_budget(budget, bench_info[label]["full_budget_seconds"])
-        job_specs.append((spec, label))
+        # a path reaches the workers absolute: a reused worker pool may run in another folder
+        job_specs.append((str(Path(spec).resolve()) if Path(spec).exists() else spec, label))
 
     targets = resolve_optimizers(optimizers)  # after the benchmarks: importing every library takes a while
     if not targets:
@@ -687,6 +695,49 @@ class RunProgress:
 # --------------------------------------------------------------------------------------
 
 
+def check_tune_options(*, dataset: str, budget: str | float, device: str, db: str | Path | None, space: str,
+                       out: str | Path | None, budgets: Sequence[int], seed: int, max_evals: int) -> None:  # fmt: skip
+    """Everything ``tune`` can check before its calibration training appends to the table: a
+    refusal after it would leave a training (or a failed row) behind."""
+    from mfbench.data import DATASETS
+    from mfbench.space import get_space
+
+    if dataset not in DATASETS:
+        raise UsageError(f"unknown dataset {dataset!r}; known: {', '.join(DATASETS)}")
+    get_space(space)
+    if max_evals < 1:
+        raise UsageError("--max-evals must be >= 1")
+    if not 0 <= int(seed) < 2**31:
+        raise UsageError("--seed must be between 0 and 2^31 - 1")
+    if not budgets or any(not 1 <= int(b) <= 10_000 for b in budgets) or len(set(budgets)) != len(budgets):
+        raise UsageError("--budgets must be distinct epoch counts between 1 and 10000")
+    parse_budget(budget, 1.0)  # the syntax, and a positive amount; the seconds come after the calibration
+    if device not in ("auto", "cpu", "cuda"):
+        raise UsageError("--device must be auto, cpu or cuda")
+    if device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise UsageError("--device cuda: no CUDA device is available here")
+    for path, opt in ((db, "--db"), (out, "--out")):
+        if path is None:
+            continue
+        p = Path(path)
+        if opt == "--db" and p.is_dir():
+            raise UsageError(f"--db {p} is a folder; give a table file (.sqlite)")
+        if opt == "--out" and p.exists() and not p.is_dir():
+            raise UsageError(f"--out {p} is a file; give a folder")
+        for parent in p.parents:
+            if parent.exists():
+                if not parent.is_dir():
+                    raise UsageError(f"{opt} {p}: {parent} is a file, not a folder")
+                break
+    if db is not None and Path(db).exists():
+        from mfbench.table import check_table_file
+
+        check_table_file(db)
+
+
 def tune(
     *,
     dataset: str = "digits",
@@ -716,6 +767,8 @@ def tune(
         raise UsageError("tune needs mfbench.objectives.RealObjective, which this version lacks") from None
     from mfbench.runner import run_wall
 
+    check_tune_options(dataset=dataset, budget=budget, device=device, db=db, space=space, out=out, budgets=budgets,
+                       seed=seed, max_evals=max_evals)  # fmt: skip
     ((opt_name, target),) = resolve_optimizers([optimizer]).items()
     module, attr = target.split(":")
     try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import sqlite3
 from pathlib import Path
 
@@ -53,3 +54,32 @@ def test_a_corrupted_run_file_is_moved_aside_and_redone(tmp_path):
     assert len(list((out / "unreadable").iterdir())) == 1
     third = replay(["synthetic-grid"], ["random"], out=out, **QUICK)
     assert third.ran == 0 and third.skipped == 1
+
+
+def test_workers_end_when_the_driver_is_killed(tmp_path):
+    """A replay killed with SIGKILL cannot shut its pool down: its workers must exit by themselves."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import psutil
+
+    cmd = [sys.executable, "-m", "mfbench", "replay", "--benchmarks", "synthetic-cnn", "--optimizers", "random",
+           "--seeds", "0-99", "--budget", "100000x", "--max-evals", "100000", "--jobs", "2", "--out",
+           str(tmp_path / "study"), "--no-report", "--no-progress"]  # fmt: skip
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    driver = psutil.Process(proc.pid)
+    deadline, workers = time.time() + 120, []
+    while time.time() < deadline and len(workers) < 2:
+        workers = [c for c in driver.children() if "loky" in " ".join(c.cmdline()) and "tracker" not in
+                   " ".join(c.cmdline())]  # fmt: skip
+        time.sleep(0.2)
+    assert len(workers) == 2, "the pool's two workers must have started"
+    time.sleep(2)  # inside their runs
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    _, alive = psutil.wait_procs(workers, timeout=20)
+    for p in alive:  # leave no orphan behind when the assertion fails
+        p.kill()
+    assert not alive, f"workers outlived their driver: {[p.pid for p in alive]}"

@@ -32,9 +32,14 @@ def _names(text):
 
 def run(args) -> int:
     from mfbench.collect import parse_int_list
+    from mfbench.errors import UsageError
     from mfbench.replay import replay
 
     opts = _names(args.optimizers)
+    given = (("--benchmarks", args.benchmarks, _names(args.benchmarks)), ("--optimizers", args.optimizers, opts))
+    for option, text, names in given:
+        if text is not None and not names:
+            raise UsageError(f"{option} names nothing (omit it for the default)")
     res = replay(
         benchmarks=_names(args.benchmarks), optimizers="all" if opts == ["all"] else opts,
         seeds=parse_int_list(args.seeds, "--seeds"), budget=args.budget, workers=args.workers, jobs=args.jobs,
