@@ -113,13 +113,12 @@ class TableWriter:
         p = Path(path)
         if p.exists() and p.stat().st_size > 0:
             check_table_file(p)
-            con = _connect(p)
+            ro = connect_readonly(p)  # identity first, read-only: a refusal changes nothing (not even WAL mode)
             try:
-                check_identity(p, read_meta(con), meta)
-            except UsageError:
-                con.close()
-                raise
-            return cls(con, p)
+                check_identity(p, read_meta(ro), meta)
+            finally:
+                ro.close()
+            return cls(_connect(p), p)
         p.parent.mkdir(parents=True, exist_ok=True)
         con = _connect(p)
         with con:
