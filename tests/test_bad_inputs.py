@@ -171,6 +171,10 @@ CASES: list[tuple[str, list[str]]] = [
     ("fit --targets comma", ["fit", "t.sqlite", "--out", "news", *FIT, "--targets", ","]),
     ("fit --seed x", ["fit", "t.sqlite", "--out", "news", *FIT, "--seed", "x"]),
     ("fit without --out", ["fit", "t.sqlite", *FIT]),
+    (
+        "fit knn with fewer rows than neighbours",
+        ["fit", "few.sqlite", "--out", "news", "--families", "knn", "--folds", "2", "--reference-samples", "10"],
+    ),
     # validate
     ("validate surrogate missing", ["validate", "--surrogate", "missing", "--table", "t.sqlite"]),
     ("validate surrogate a plain folder", ["validate", "--surrogate", "emptydir", "--table", "t.sqlite"]),
@@ -331,6 +335,7 @@ def world(tmp_path_factory):
         con.execute("UPDATE meta SET value='../../evil' WHERE key='benchmark'")
     con.close()
     make_tiny_table(w / "grid.sqlite", "cnn-grid", 4, (0,), (1, 3))
+    make_tiny_table(w / "few.sqlite", "cnn", 4, (0,), (1,))
     con = sqlite3.connect(w / "other.sqlite")
     con.execute("CREATE TABLE x (a)")
     con.commit()

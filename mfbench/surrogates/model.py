@@ -241,9 +241,17 @@ def _oof(family: str, X: np.ndarray, y: np.ndarray, groups: np.ndarray, folds: i
     for tr, te in cv.split(X, y, groups):
         m = make_model(family, seed, n_estimators, threads)
         with limit_threads(threads):
-            m.fit(X[tr], y[tr])
-            pred[te] = m.predict(X[te])
+            try:
+                m.fit(X[tr], y[tr])
+                pred[te] = m.predict(X[te])
+            except ValueError as exc:  # e.g. kNN with fewer training rows than neighbours
+                raise UsageError(f"model family {family} cannot be fitted on this table's {len(tr)}-row folds "
+                                 f"({one_line(exc)}); leave it out with --families") from None  # fmt: skip
     return pred
+
+
+def one_line(exc: BaseException) -> str:
+    return "; ".join(part.strip() for part in str(exc).splitlines() if part.strip())
 
 
 def compare(data: TrainingData, encoder: Encoder, *, families: Sequence[str] = FAMILIES, folds: int = 5,
