@@ -106,3 +106,36 @@ def test_cd_refuses_to_write_over_its_results(work, capsys):
     refused(["cd", "r.csv", "--out", "r.csv"], work, capsys, "a figure is written as")
     refused(["cd", "r.csv", "--json", "r.csv"], work, capsys, "is the input")
     refused(["cd", "r.csv", "--out", "t.sqlite.png", "--json", "t.sqlite.png"], work, capsys, "is the input")
+
+
+@pytest.mark.parametrize("moment", ["while starting", "while saving"])
+def test_a_killed_fit_leaves_the_old_surrogate_or_the_new_one(work, moment):
+    """``kill -9`` of ``fit`` early, or the moment its temporary folder appears (it is saving),
+    then the same command again: the table is untouched, the folder is a loadable surrogate
+    throughout, and no temporary is left."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from mfbench.surrogates import load_surrogate
+
+    assert main(["fit", "t.sqlite", "--out", "s", *FIT]) == 0
+    table = hashlib.sha256((work / "t.sqlite").read_bytes()).hexdigest()
+    cmd = [sys.executable, "-m", "mfbench", "fit", str(work / "t.sqlite"), "--out", str(work / "s"), *FIT]
+    proc = subprocess.Popen(cmd, cwd=Path(__file__).resolve().parents[1], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)  # fmt: skip
+    if moment == "while starting":
+        time.sleep(1.0)
+    else:
+        deadline = time.time() + 300
+        while not list(work.glob(".s.tmp-*")) and proc.poll() is None and time.time() < deadline:
+            time.sleep(0.002)
+        assert proc.poll() is None, "the fit ended before its temporary folder was seen"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    load_surrogate(work / "s", refit=False)  # whatever the moment, a whole surrogate is there
+    assert main(["fit", "t.sqlite", "--out", "s", *FIT]) == 0
+    load_surrogate(work / "s", refit=False)
+    assert sorted(p.name for p in work.iterdir()) == ["s", "t.sqlite"]
+    assert hashlib.sha256((work / "t.sqlite").read_bytes()).hexdigest() == table
