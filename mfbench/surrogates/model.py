@@ -683,6 +683,6 @@ def _refit_cached(path: Path, manifest: dict[str, Any], quality: dict[str, Any],
     surr = refit_from_manifest(path, manifest, quality, threads)
     try:
         save_surrogate(surr, cached)
-    except OSError as exc:  # a read-only home must not stop the refit from being used
+    except (OSError, UsageError) as exc:  # a read-only home (or a damaged cache entry) must not stop the refit
         log.warning("could not cache the refitted surrogate in %s: %s", cached, exc)
     return surr
