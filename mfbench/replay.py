@@ -610,7 +610,29 @@ def rescore_best_found(run_dir: Path, label: str) -> tuple[dict[str, float], dic
 def _read_manifest(path: Path) -> dict[str, Any]:
     if not path.exists():
         return {}
-    return read_json(path, hint="; use another --out")
+    manifest = read_json(path, hint="; use another --out")
+    check_study_manifest(path, manifest)
+    return manifest
+
+
+#: the top-level keys of a study's manifest that reruns and the report read, with their types
+STUDY_KEYS: dict[str, type | tuple[type, ...]] = {
+    "runs": list, "study": dict, "benchmarks": dict, "optimizers": dict, "seeds": list, "budget": dict,
+    "failures": list,
+}  # fmt: skip
+
+
+def check_study_manifest(path: Path, manifest: Any) -> None:
+    """Refuse, in one line, a study manifest of the wrong shape (hand-edited or foreign), rather
+    than failing somewhere inside a rerun or the report."""
+    if not isinstance(manifest, dict):
+        raise UsageError(f"{path}: not a replay manifest (a JSON object is expected)")
+    for key, kind in STUDY_KEYS.items():
+        if key in manifest and not isinstance(manifest[key], kind):
+            raise UsageError(f"{path}: '{key}' must be a JSON {'list' if kind is list else 'object'}")
+    for r in manifest.get("runs", []):
+        if not isinstance(r, dict) or not all(k in r for k in ("benchmark", "optimizer", "seed", "status")):
+            raise UsageError(f"{path}: every entry of 'runs' needs benchmark, optimizer, seed and status")
 
 
 def summarize(frame: Any, runs: list[dict[str, Any]]) -> list[dict[str, Any]]:

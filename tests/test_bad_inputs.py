@@ -238,6 +238,8 @@ CASES: list[tuple[str, list[str]]] = [
     ("replay --out under a file", replay_args("--out", "notes.txt/x")),
     ("replay --out other settings", replay_args("--out", "study", "--budget", "7x")),
     ("replay --out bad manifest", replay_args("--out", "badstudy")),
+    ("replay --out manifest a list", replay_args("--out", "liststudy")),
+    ("replay --out manifest runs wrong type", replay_args("--out", "typestudy")),
     # tune
     ("tune unknown dataset", [*TUNE, "--dataset", "imagenet"]),
     ("tune unknown optimizer", [*TUNE, "--optimizer", "nothere"]),
@@ -261,6 +263,9 @@ CASES: list[tuple[str, list[str]]] = [
     ("report a file", ["report", "notes.txt"]),
     ("report a plain folder", ["report", "emptydir"]),
     ("report bad manifest", ["report", "badstudy"]),
+    ("report manifest a list", ["report", "liststudy"]),
+    ("report manifest empty object", ["report", "emptystudy"]),
+    ("report manifest runs wrong type", ["report", "typestudy"]),
     ("report --budgets letters", ["report", "study", "--budgets", "x"]),
     ("report --budgets zero", ["report", "study", "--budgets", "0"]),
     ("report --budgets above one", ["report", "study", "--budgets", "2"]),
@@ -374,6 +379,13 @@ def world(tmp_path_factory):
     replay(["synthetic-grid"], ["random"], [0], "2x", jobs=1, out=w / "study", progress=False)
     (w / "badstudy").mkdir()
     (w / "badstudy" / "manifest.json").write_text("{oops")
+    for name, text in (("liststudy", "[1, 2]"), ("emptystudy", "{}")):
+        (w / name).mkdir()
+        (w / name / "manifest.json").write_text(text)
+    shutil.copytree(w / "study", w / "typestudy")
+    m = json.loads((w / "typestudy" / "manifest.json").read_text())
+    m["runs"] = "all of them"
+    (w / "typestudy" / "manifest.json").write_text(json.dumps(m))
     cache = root / "cache"
     cache.mkdir()
     return w, cache
