@@ -118,7 +118,7 @@ def clear_cache() -> None:
 def _load(name: str, kind: str | None, options: dict[str, Any]) -> Any:
     from mfbench.objectives import RealObjective, SurrogateObjective, TabularObjective
 
-    if "@" in name:  # SURROGATE@TABLE: the surrogate served on the table's configurations only
+    if "@" in name and not Path(name).expanduser().exists():  # SURROGATE@TABLE: the surrogate served on the table's configurations only
         surr, table = name.split("@", 1)
         if kind not in (None, "surrogate"):
             raise UsageError(f"{name} is a surrogate restricted to a table, not a {kind} benchmark")

@@ -338,17 +338,29 @@ def collect(
     share per worker otherwise). Results are bit-identical across execution paths only at the
     same thread count."""
     from mfbench.data import load_dataset
-    from mfbench.table import TableWriter
+    from mfbench.table import TableWriter, planned_done_keys
 
-    if workers < 1:
-        raise UsageError("--workers must be >= 1")
-    if device not in ("auto", "cpu", "cuda"):
-        raise UsageError("--device must be auto, cpu or cuda")
+    check_collect_options(db=db, n_configs=n_configs, seeds=seeds, budgets=budgets, workers=workers, device=device,
+                          trials_per_gpu=trials_per_gpu, folds=folds, design_seed=design_seed, benchmark=benchmark,
+                          max_trials=max_trials, threads=threads)  # fmt: skip
     ds = load_dataset(dataset, data_dir, 0, folds)  # fails fast, before anything is written
     configs = make_design(space, design, n_configs, design_seed, config_file)
+    if not configs:
+        raise UsageError(f"the design has no configuration{f' ({config_file} is empty)' if config_file else ''}")
     budgets = sorted(int(b) for b in budgets)
     meta = table_meta(dataset, space, budgets, ds, folds, benchmark or Path(db).stem)
+    if dry_run:  # reads the table, if any, and writes nothing
+        plan = make_plan(configs, seeds, budgets, planned_done_keys(db, meta))
+        log.info("plan: %s", plan.describe())
+        return Summary(planned=len(plan.jobs), skipped=len(plan.jobs) - len(plan.todo))
+    n_workers, gpu_slots = resolve_slots(device, workers, trials_per_gpu) if dask is None else (1, None)
+    created = not Path(db).exists()
     writer = TableWriter.open(db, meta)
+    try:
+        writer.lock()
+    except BaseException:
+        writer.close()
+        raise
     try:
         existing = json.loads(dict(writer.con.execute("SELECT key, value FROM meta")).get("seeds", "[]"))
         writer.set_meta("seeds", sorted(set(existing) | {int(s) for s in seeds}))
@@ -357,9 +369,8 @@ def collect(
         todo = plan.todo[:max_trials] if max_trials else plan.todo
         log.info("plan: %s", plan.describe())
         summary = Summary(planned=len(plan.jobs), skipped=len(plan.jobs) - len(plan.todo))
-        if dry_run or not todo:
+        if not todo:
             return summary
-        n_workers, gpu_slots = resolve_slots(device, workers, trials_per_gpu) if dask is None else (1, None)
         data = DataSpec(dataset, data_dir, 0, folds)
         if dask is not None:
             results = _execute_dask(todo, data, "cuda" if device == "cuda" else "cpu", dask, threads)
@@ -367,8 +378,67 @@ def collect(
             results = _execute_local(todo, data, device, n_workers, gpu_slots, threads)
         _drive(results, writer, summary, todo, progress)
         return summary
+    except BaseException:
+        try:
+            empty = created and not writer.done_keys()
+        except Exception:  # noqa: BLE001  (a broken connection: keep the file)
+            empty = False
+        writer.close()
+        if empty:  # this run created the table and wrote no trial: leave nothing behind (e.g. --dask unreachable)
+            for suffix in ("", "-wal", "-shm", "-journal"):
+                Path(f"{db}{suffix}").unlink(missing_ok=True)
+        raise
     finally:
         writer.close()
+
+
+#: the largest design collect samples (``sample_configs`` holds it in memory: 10^6 configs is ~1 GB)
+MAX_CONFIGS = 1_000_000
+
+
+def check_collect_options(*, db: str | Path, n_configs: int | None, seeds: Sequence[int], budgets: Sequence[int],
+                          workers: int, device: str, trials_per_gpu: str | int, folds: int, design_seed: int,
+                          benchmark: str | None, max_trials: int | None, threads: int | None) -> None:  # fmt: skip
+    """Every option of ``collect`` that can be checked without the dataset, before any file is
+    created: each refused with one line naming it."""
+    from mfbench.fileguard import safe_name
+
+    if workers < 1:
+        raise UsageError("--workers must be >= 1")
+    if device not in ("auto", "cpu", "cuda"):
+        raise UsageError("--device must be auto, cpu or cuda")
+    if trials_per_gpu != "auto" and (not isinstance(trials_per_gpu, int) or trials_per_gpu < 1):
+        raise UsageError("--trials-per-gpu must be a positive integer or 'auto'")
+    if n_configs is not None and not 1 <= n_configs <= MAX_CONFIGS:
+        raise UsageError(f"--n-configs must be between 1 and {MAX_CONFIGS}")
+    if not 0 <= design_seed < 2**32:
+        raise UsageError("--design-seed must be between 0 and 2^32 - 1")
+    if folds != 0 and not 2 <= folds <= 100:
+        raise UsageError("--folds must be 0 (a fixed validation split) or between 2 and 100")
+    if max_trials is not None and max_trials < 1:
+        raise UsageError("--max-trials must be at least 1 (omit it to run every trial)")
+    if threads is not None and threads < 1:
+        raise UsageError("threads must be at least 1")
+    if not seeds or any(not 0 <= int(s) < 2**31 for s in seeds):
+        raise UsageError("--seeds must be integers between 0 and 2^31 - 1")
+    if len(set(seeds)) != len(seeds):
+        raise UsageError("--seeds lists a seed twice")
+    if not budgets or any(not 1 <= int(b) <= 10_000 for b in budgets):
+        raise UsageError("--budgets must be epoch counts between 1 and 10000")
+    if len(set(budgets)) != len(budgets):
+        raise UsageError("--budgets lists a budget twice")
+    if benchmark is not None:
+        safe_name(benchmark, "--benchmark")
+    p = Path(db)
+    if p.is_dir():
+        raise UsageError(f"--db {p} is a folder; give a table file (.sqlite)")
+    for parent in p.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise UsageError(f"--db {p}: {parent} is a file, not a folder")
+            if not os.access(parent, os.W_OK) and not p.exists():
+                raise UsageError(f"--db {p}: cannot create a file in {parent}")
+            break
 
 
 def table_meta(dataset: str, space: str, budgets: Sequence[int], ds: Any, folds: int, benchmark: str) -> dict:

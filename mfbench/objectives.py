@@ -832,9 +832,9 @@ class RealObjective(Objective):
         runs plus this process's."""
         obs: dict[str, dict[int, tuple[float, float]]] = {}
         if self.db is not None and self.db.exists():
-            import sqlite3
+            from mfbench.fileguard import connect_readonly
 
-            con = sqlite3.connect(f"file:{self.db}?mode=ro", uri=True)
+            con = connect_readonly(self.db)
             try:
                 rows = con.execute(
                     "SELECT r.config_id, r.seed, e.val_acc, e.test_acc FROM runs r JOIN epochs e ON e.run_id = r.run_id"
@@ -879,9 +879,9 @@ class RealObjective(Objective):
         """Median seconds of the full-budget trainings recorded so far."""
         costs = []
         if self.db is not None and self.db.exists():
-            import sqlite3
+            from mfbench.fileguard import connect_readonly
 
-            con = sqlite3.connect(f"file:{self.db}?mode=ro", uri=True)
+            con = connect_readonly(self.db)
             try:
                 costs = [c for (c,) in con.execute(
                     "SELECT SUM(e.train_seconds + e.eval_seconds) FROM runs r JOIN epochs e ON e.run_id = r.run_id"

@@ -119,8 +119,11 @@ def load(spec: str) -> Objective:
 def label_of(spec: str, objective: Objective) -> str:
     """The benchmark's name in file names and tables: the spec, or the objective's name when
     the spec is a path."""
+    from mfbench.fileguard import safe_name
+
     name = spec if not any(ch in spec for ch in "/\\.") else str(getattr(objective, "name", "") or Path(spec).stem)
-    return name.replace("__", "_")
+    # a name from a table's meta or a surrogate's manifest becomes a file name under runs/
+    return safe_name(name.replace("__", "_"), f"benchmark name of {spec}")
 
 
 def kind_of(objective: Objective) -> str:
@@ -227,7 +230,10 @@ def _execute_local(todo: list[Job], jobs: int) -> Iterator[dict[str, Any]]:
 
     from joblib.externals.loky import get_reusable_executor
 
-    executor = get_reusable_executor(max_workers=jobs, env=dict(CHILD_ENV), timeout=300)
+    from mfbench.collect import _exit_with  # workers end with their driver, even a SIGKILLed one
+
+    executor = get_reusable_executor(max_workers=jobs, env=dict(CHILD_ENV), timeout=300, initializer=_exit_with,
+                                     initargs=(os.getpid(),))  # fmt: skip
     futures = {executor.submit(run_job, job): job for job in todo}
     try:
         for fut in as_completed(futures):
@@ -298,6 +304,26 @@ def write_run(columns: dict[str, list], path: Path) -> None:
     import pyarrow as pa
 
     _write_atomic_parquet(pa.Table.from_pydict(columns, schema=_schema()), path)
+
+
+def set_aside_unreadable_runs(run_dir: Path) -> list[Path]:
+    """Move per-run files that cannot be read with the run schema (a disk fault, a hand edit)
+    to ``RUN_DIR/unreadable/``: their runs are then missing, so this replay reruns them instead
+    of every rerun crashing on them. Returns where they went."""
+    import pyarrow.parquet as pq
+
+    moved = []
+    for f in sorted((run_dir / "runs").glob("*.parquet")):
+        try:
+            pq.read_table(f, schema=_schema())
+        except Exception as exc:  # noqa: BLE001  (pyarrow raises several kinds for a damaged file)
+            aside = run_dir / "unreadable"
+            aside.mkdir(exist_ok=True)
+            target = aside / f"{f.name}.{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}"
+            os.replace(f, target)
+            log.warning("%s is unreadable (%s): moved to %s; its run is done again", f, type(exc).__name__, target)
+            moved.append(target)
+    return moved
 
 
 def merge_runs(run_dir: Path) -> Any:
@@ -386,8 +412,12 @@ def resolve_optimizers(names: Sequence[str] | str | None) -> dict[str, str]:
                 cls = getattr(importlib.import_module(module), attr)
             except (ImportError, AttributeError) as exc:
                 raise UsageError(f"cannot import optimizer {spec!r}: {exc}") from None
+            from mfbench.optimizers.base import Optimizer
+
+            if not (isinstance(cls, type) and issubclass(cls, Optimizer)):
+                raise UsageError(f"optimizer {spec!r} is not a subclass of mfbench.optimizers.base.Optimizer")
             name = str(getattr(cls, "name", attr))
-            if not name or "__" in name or "/" in name:
+            if not name or "__" in name or "/" in name or "\\" in name or name in (".", ".."):
                 raise UsageError(f"optimizer {spec!r} needs a name without '__' or '/', not {name!r}")
             if name in REGISTRY and REGISTRY[name] != spec:
                 raise UsageError(f"optimizer {spec!r} is named {name!r}, like the registered {REGISTRY[name]}")
@@ -474,7 +504,8 @@ def replay(
             raise UsageError(f"two benchmarks are both named {label!r}")
         bench_info[label] = benchmark_info(objective)
         budget_seconds[label] = parse_budget(budget, bench_info[label]["full_budget_seconds"])
-        job_specs.append((spec, label))
+        # a path reaches the workers absolute: a reused worker pool may run in another folder
+        job_specs.append((str(Path(spec).resolve()) if Path(spec).exists() else spec, label))
 
     targets = resolve_optimizers(optimizers)  # after the benchmarks: importing every library takes a while
     if not targets:
@@ -486,12 +517,15 @@ def replay(
         for spec, label in job_specs for opt in targets for seed in seeds
     ]  # fmt: skip
     (run_dir / "runs").mkdir(parents=True, exist_ok=True)
+    set_aside_unreadable_runs(run_dir)
     todo = [j for j in all_jobs if not (run_dir / "runs" / j.filename).exists()]
     result = ReplayResult(out=run_dir, skipped=len(all_jobs) - len(todo))
     log.info("replay: %d benchmarks x %d optimizers x %d seeds = %d runs; %d already done, %d to run",
              len(specs), len(targets), len(seeds), len(all_jobs), result.skipped, len(todo))  # fmt: skip
 
-    runs: dict[tuple, dict[str, Any]] = {(r["benchmark"], r["optimizer"], r["seed"]): r for r in old.get("runs", [])}
+    runs: dict[tuple, dict[str, Any]] = {(r["benchmark"], r["optimizer"], r["seed"]): r for r in old.get("runs", [])
+                                         if r.get("status") != "ok"  # a finished run whose file is gone is not
+                                         or (run_dir / "runs" / f"{r['benchmark']}__{r['optimizer']}__{r['seed']}.parquet").exists()}  # fmt: skip
     settings: dict[str, Any] = dict(old.get("optimizers", {}))
     if todo:
         if dask is not None:
@@ -588,7 +622,29 @@ def rescore_best_found(run_dir: Path, label: str) -> tuple[dict[str, float], dic
 def _read_manifest(path: Path) -> dict[str, Any]:
     if not path.exists():
         return {}
-    return read_json(path, hint="; use another --out")
+    manifest = read_json(path, hint="; use another --out")
+    check_study_manifest(path, manifest)
+    return manifest
+
+
+#: the top-level keys of a study's manifest that reruns and the report read, with their types
+STUDY_KEYS: dict[str, type | tuple[type, ...]] = {
+    "runs": list, "study": dict, "benchmarks": dict, "optimizers": dict, "seeds": list, "budget": dict,
+    "failures": list,
+}  # fmt: skip
+
+
+def check_study_manifest(path: Path, manifest: Any) -> None:
+    """Refuse, in one line, a study manifest of the wrong shape (hand-edited or foreign), rather
+    than failing somewhere inside a rerun or the report."""
+    if not isinstance(manifest, dict):
+        raise UsageError(f"{path}: not a replay manifest (a JSON object is expected)")
+    for key, kind in STUDY_KEYS.items():
+        if key in manifest and not isinstance(manifest[key], kind):
+            raise UsageError(f"{path}: '{key}' must be a JSON {'list' if kind is list else 'object'}")
+    for r in manifest.get("runs", []):
+        if not isinstance(r, dict) or not all(k in r for k in ("benchmark", "optimizer", "seed", "status")):
+            raise UsageError(f"{path}: every entry of 'runs' needs benchmark, optimizer, seed and status")
 
 
 def summarize(frame: Any, runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -676,6 +732,49 @@ class RunProgress:
 # --------------------------------------------------------------------------------------
 
 
+def check_tune_options(*, dataset: str, budget: str | float, device: str, db: str | Path | None, space: str,
+                       out: str | Path | None, budgets: Sequence[int], seed: int, max_evals: int) -> None:  # fmt: skip
+    """Everything ``tune`` can check before its calibration training appends to the table: a
+    refusal after it would leave a training (or a failed row) behind."""
+    from mfbench.data import DATASETS
+    from mfbench.space import get_space
+
+    if dataset not in DATASETS:
+        raise UsageError(f"unknown dataset {dataset!r}; known: {', '.join(DATASETS)}")
+    get_space(space)
+    if max_evals < 1:
+        raise UsageError("--max-evals must be >= 1")
+    if not 0 <= int(seed) < 2**31:
+        raise UsageError("--seed must be between 0 and 2^31 - 1")
+    if not budgets or any(not 1 <= int(b) <= 10_000 for b in budgets) or len(set(budgets)) != len(budgets):
+        raise UsageError("--budgets must be distinct epoch counts between 1 and 10000")
+    parse_budget(budget, 1.0)  # the syntax, and a positive amount; the seconds come after the calibration
+    if device not in ("auto", "cpu", "cuda"):
+        raise UsageError("--device must be auto, cpu or cuda")
+    if device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise UsageError("--device cuda: no CUDA device is available here")
+    for path, opt in ((db, "--db"), (out, "--out")):
+        if path is None:
+            continue
+        p = Path(path)
+        if opt == "--db" and p.is_dir():
+            raise UsageError(f"--db {p} is a folder; give a table file (.sqlite)")
+        if opt == "--out" and p.exists() and not p.is_dir():
+            raise UsageError(f"--out {p} is a file; give a folder")
+        for parent in p.parents:
+            if parent.exists():
+                if not parent.is_dir():
+                    raise UsageError(f"{opt} {p}: {parent} is a file, not a folder")
+                break
+    if db is not None and Path(db).exists():
+        from mfbench.table import check_table_file
+
+        check_table_file(db)
+
+
 def tune(
     *,
     dataset: str = "digits",
@@ -705,6 +804,8 @@ def tune(
         raise UsageError("tune needs mfbench.objectives.RealObjective, which this version lacks") from None
     from mfbench.runner import run_wall
 
+    check_tune_options(dataset=dataset, budget=budget, device=device, db=db, space=space, out=out, budgets=budgets,
+                       seed=seed, max_evals=max_evals)  # fmt: skip
     ((opt_name, target),) = resolve_optimizers([optimizer]).items()
     module, attr = target.split(":")
     try:

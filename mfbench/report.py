@@ -80,6 +80,9 @@ def load_replay(run_dir: str | Path) -> Replay:
     if not mpath.is_file():
         raise UsageError(f"{run_dir}: not a replay directory (no manifest.json)")
     manifest = read_json(mpath)
+    from mfbench.replay import check_study_manifest
+
+    check_study_manifest(mpath, manifest)
     traj = _read_trajectories(run_dir)
     missing_cols = [c for c in REQUIRED_COLUMNS if c not in traj.columns]
     if missing_cols:

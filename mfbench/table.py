@@ -9,6 +9,7 @@ and a batch of lookups is one fancy-indexing expression.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import time
 from collections.abc import Iterable, Mapping
@@ -19,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from mfbench.errors import UsageError
+from mfbench.fileguard import connect_readonly
 from mfbench.records import EPOCH_FIELDS, STATUSES, TrialResult
 
 SCHEMA_VERSION = 1
@@ -60,6 +62,17 @@ def _connect(path: str | Path) -> sqlite3.Connection:
     return con
 
 
+def close_writer(con: sqlite3.Connection) -> None:
+    """Close a writing connection, leaving the file in rollback-journal mode when no one else has
+    it open: a table at rest in WAL mode makes every read-only reader create ``-wal`` and
+    ``-shm`` files beside it (and needs a writable folder to do so)."""
+    try:
+        con.execute("PRAGMA journal_mode=DELETE")
+    except sqlite3.OperationalError:  # another connection still reads it: WAL stays until its writer's close
+        pass
+    con.close()
+
+
 def check_table_file(path: str | Path) -> None:
     """Refuse, with one clear line, a file that is not an mfbench table of this schema."""
     p = Path(path)
@@ -70,7 +83,7 @@ def check_table_file(path: str | Path) -> None:
             head = fh.read(16)
         if head != b"SQLite format 3\x00":
             raise UsageError(f"{p}: not an mfbench table (not an SQLite database)")
-        con = sqlite3.connect(f"file:{p}?mode=ro", uri=True)
+        con = connect_readonly(p)
         try:
             app = con.execute("PRAGMA application_id").fetchone()[0]
             if app != APPLICATION_ID:
@@ -100,16 +113,12 @@ class TableWriter:
         p = Path(path)
         if p.exists() and p.stat().st_size > 0:
             check_table_file(p)
-            con = _connect(p)
-            have = read_meta(con)
-            for key in IDENTITY_KEYS:
-                if key in meta and have.get(key) != _meta_value(meta[key]):
-                    con.close()
-                    raise UsageError(
-                        f"{p} was collected with {key}={have.get(key)}, not {_meta_value(meta[key])}; "
-                        f"use another --db"
-                    )
-            return cls(con, p)
+            ro = connect_readonly(p)  # identity first, read-only: a refusal changes nothing (not even WAL mode)
+            try:
+                check_identity(p, read_meta(ro), meta)
+            finally:
+                ro.close()
+            return cls(_connect(p), p)
         p.parent.mkdir(parents=True, exist_ok=True)
         con = _connect(p)
         with con:
@@ -120,6 +129,24 @@ class TableWriter:
                 "INSERT OR REPLACE INTO meta VALUES (?, ?)", [(k, _meta_value(v)) for k, v in values.items()]
             )
         return cls(con, p)
+
+    def lock(self) -> None:
+        """Hold the table as its only writer until ``close``: a second ``collect`` (or ``tune``)
+        on the same file is refused instead of training everything again beside the first.
+        ``flock`` on the file itself (SQLite's own locks are ``fcntl`` ones: independent), so no
+        lock file is left behind and a killed writer's lock goes with its process."""
+        try:
+            import fcntl
+        except ImportError:  # not POSIX: SQLite's transactions still keep each trial whole
+            return
+        fh = open(self.path, "rb")  # noqa: SIM115  (held until close)
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            fh.close()
+            raise UsageError(f"{self.path} is being written by another mfbench process; wait for it to "
+                             "finish, or use another --db") from None  # fmt: skip
+        self._lock = fh
 
     def done_keys(self) -> set[tuple[str, int, int]]:
         """(config_id, seed, schedule_epochs) of every trial already recorded, whatever its status."""
@@ -161,7 +188,40 @@ class TableWriter:
         return True
 
     def close(self) -> None:
-        self.con.close()
+        try:
+            self.con.execute("SELECT 1")
+        except sqlite3.ProgrammingError:  # closed already
+            pass
+        else:
+            close_writer(self.con)
+        lock = getattr(self, "_lock", None)
+        if lock is not None:
+            lock.close()
+            self._lock = None
+
+
+def check_identity(p: Path, have: Mapping[str, str], meta: Mapping[str, Any]) -> None:
+    """Refuse to add to a table whose identity (dataset, space, ladder, split, folds) differs
+    from ``meta``: it would mix two benchmarks in one file."""
+    for key in IDENTITY_KEYS:
+        if key in meta and have.get(key) != _meta_value(meta[key]):
+            raise UsageError(f"{p} was collected with {key}={have.get(key)}, not {_meta_value(meta[key])}; "
+                             "use another --db")  # fmt: skip
+
+
+def planned_done_keys(path: str | Path, meta: Mapping[str, Any]) -> set[tuple[str, int, int]]:
+    """What a collect into ``path`` would skip, read without writing (a dry run): the trials
+    there, after the same identity check; nothing when the table does not exist yet."""
+    p = Path(path)
+    if not p.exists() or p.stat().st_size == 0:
+        return set()
+    check_table_file(p)
+    con = connect_readonly(p)
+    try:
+        check_identity(p, read_meta(con), meta)
+        return set(con.execute("SELECT config_id, seed, schedule_epochs FROM runs"))
+    finally:
+        con.close()
 
 
 def _meta_value(v: Any) -> str:
@@ -227,7 +287,7 @@ def _schedule_independent(config: Mapping[str, Any]) -> bool:
 def load_table(path: str | Path) -> Table:
     """Read a whole table into dense arrays (one SQL pass; ~1 s for 100k epochs)."""
     check_table_file(path)
-    con = sqlite3.connect(f"file:{Path(path)}?mode=ro", uri=True)
+    con = connect_readonly(path)
     try:
         raw_meta = read_meta(con)
         meta: dict[str, Any] = {}
@@ -307,7 +367,7 @@ def load_table(path: str | Path) -> Table:
 def info(path: str | Path) -> dict[str, Any]:
     """What a table holds, for ``mfbench info``."""
     check_table_file(path)
-    con = sqlite3.connect(f"file:{Path(path)}?mode=ro", uri=True)
+    con = connect_readonly(path)
     try:
         meta = read_meta(con)
         n_configs = con.execute("SELECT COUNT(*) FROM configs").fetchone()[0]
@@ -341,7 +401,7 @@ def to_frame(path: str | Path):
     import pandas as pd
 
     check_table_file(path)
-    con = sqlite3.connect(f"file:{Path(path)}?mode=ro", uri=True)
+    con = connect_readonly(path)
     try:
         runs = pd.read_sql_query("SELECT * FROM runs", con)
         epochs = pd.read_sql_query("SELECT * FROM epochs", con)
@@ -360,6 +420,8 @@ def export_parquet(path: str | Path, out: str | Path) -> Path:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
+    check_table_file(path)
+    out = check_export_target(path, out)
     df = to_frame(path)
     for col in df.columns:
         if col.startswith("hp_"):  # typed columns; an inactive hyperparameter is null
@@ -370,18 +432,38 @@ def export_parquet(path: str | Path, out: str | Path) -> Path:
                 df[col] = df[col].astype("float64")
             else:
                 df[col] = df[col].astype("string")
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(out.suffix + ".tmp")
-    con = sqlite3.connect(f"file:{Path(path)}?mode=ro", uri=True)
+    con = connect_readonly(path)
     try:
         meta = read_meta(con)
     finally:
         con.close()
     table = pa.Table.from_pandas(df, preserve_index=False)
     table = table.replace_schema_metadata({**(table.schema.metadata or {}), b"mfbench_meta": json.dumps(meta).encode()})
-    pq.write_table(table, tmp)
-    tmp.replace(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+    try:
+        pq.write_table(table, tmp)
+        tmp.replace(out)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return out
+
+
+def check_export_target(table: str | Path, out: str | Path) -> Path:
+    """The ``--parquet`` file, refused when it is the table itself, a folder, or an existing file
+    that is not an export of ours (only those are replaced). Creates nothing."""
+    from mfbench.fileguard import check_output_file
+
+    out = check_output_file(out, (table,), "--parquet")
+    if out.exists():
+        try:
+            import pyarrow.parquet as pq
+
+            ours = b"mfbench_meta" in (pq.read_schema(out).metadata or {})
+        except Exception:  # noqa: BLE001  (not parquet at all)
+            ours = False
+        if not ours:
+            raise UsageError(f"--parquet {out} exists and is not a parquet export of mfbench; refusing to replace it")
     return out
 
 

@@ -24,7 +24,6 @@ Three tests, all relative, since epochs of different configs differ by 100x:
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -43,12 +42,13 @@ def timing_outliers(path: str | Path, ratio: float = 5.0, min_seconds: float = 2
     median epoch of a whole run, steadier, counts against its twins from a quarter of it."""
     import pandas as pd
 
+    from mfbench.fileguard import connect_readonly
     from mfbench.table import check_table_file
 
     if ratio <= 1:
         raise UsageError("--ratio must be > 1")
     check_table_file(path)
-    con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    con = connect_readonly(path)
     try:
         e = pd.read_sql("SELECT run_id, epoch, train_seconds + eval_seconds AS s FROM epochs", con)
         runs = pd.read_sql("SELECT run_id, config_id, seed, schedule_epochs FROM runs", con).set_index("run_id")
@@ -95,7 +95,7 @@ def timing_outliers(path: str | Path, ratio: float = 5.0, min_seconds: float = 2
 
 def drop_runs(path: str | Path, run_ids: list[int]) -> int:
     """Delete these runs and their epochs in one transaction; returns how many went."""
-    from mfbench.table import _connect, check_table_file
+    from mfbench.table import _connect, check_table_file, close_writer
 
     check_table_file(path)
     con = _connect(path)
@@ -106,7 +106,7 @@ def drop_runs(path: str | Path, run_ids: list[int]) -> int:
             n = con.execute(f"DELETE FROM runs WHERE run_id IN ({marks})", run_ids).rowcount
         con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     finally:
-        con.close()
+        close_writer(con)
     return int(n)
 
 

@@ -22,13 +22,24 @@ def add_parser(sub, name, help_):
 
 
 def run(args) -> int:
+    from matplotlib.backend_bases import FigureCanvasBase
+
     from mfbench import plots
+    from mfbench.fileguard import atomic_write_text, check_output_file
     from mfbench.stats import compare, load_results
 
-    scores = load_results(args.results)
-    comp = compare(scores, higher_is_better=args.higher_is_better, alpha=args.alpha)
+    if not 0 < args.alpha < 1:
+        raise UsageError("--alpha must be between 0 and 1")
     src = Path(args.results)
     out = Path(args.out) if args.out else src.with_name(src.stem + "_cd.png")
+    kinds = FigureCanvasBase.get_supported_filetypes()
+    if out.suffix.lower().lstrip(".") not in kinds:
+        raise UsageError(f"--out {out}: a figure is written as {', '.join('.' + k for k in sorted(kinds))}")
+    check_output_file(out, (src,), "--out")
+    if args.json_path:
+        check_output_file(args.json_path, (src, out), "--json")
+    scores = load_results(args.results)
+    comp = compare(scores, higher_is_better=args.higher_is_better, alpha=args.alpha)
     direction = "higher is better" if args.higher_is_better else "lower is better"
     fig = plots.plot_cd(comp, title=args.title or f"{src.name} ({direction})",
                         blocks_note=f"blocks: {comp.n_blocks} rows of {src.name}")
@@ -38,7 +49,7 @@ def run(args) -> int:
     except ValueError as exc:  # an extension matplotlib cannot write
         raise UsageError(f"cannot write {out}: {exc}") from None
     if args.json_path:
-        Path(args.json_path).write_text(json.dumps(comp.to_dict(), indent=2))
+        atomic_write_text(args.json_path, json.dumps(comp.to_dict(), indent=2))
     print(f"{comp.n_blocks} blocks x {len(comp.methods)} methods ({direction}; rank 1 = best)")
     for m, r in comp.average_ranks.sort_values().items():
         print(f"  {r:6.3f}  {m}")

@@ -27,10 +27,21 @@ def run(args) -> int:
     from mfbench.surrogates.model import FAMILIES, fit_surrogate
     from mfbench.surrogates.quality import print_rich
 
-    families = [f.strip() for f in args.families.split(",") if f.strip()] if args.families else list(FAMILIES)
+    families = [f.strip() for f in args.families.split(",") if f.strip()] if args.families is not None else list(FAMILIES)
     targets = [t.strip() for t in args.targets.split(",") if t.strip()]
+    if not families:
+        raise UsageError(f"--families names no family; known: {', '.join(FAMILIES)}")
+    unknown = [f for f in families if f not in FAMILIES]
+    if unknown:
+        raise UsageError(f"unknown model family {unknown[0]!r}; known: {', '.join(FAMILIES)}")
     if args.folds < 2:
         raise UsageError("--folds must be at least 2")
+    for opt, value in (("--n-estimators", args.n_estimators), ("--reference-samples", args.reference_samples),
+                       ("--threads", args.threads)):  # fmt: skip
+        if value is not None and value < 1:
+            raise UsageError(f"{opt} must be at least 1")
+    if args.n_estimators > 100_000 or args.reference_samples > 10_000_000:
+        raise UsageError("--n-estimators (at most 100000) or --reference-samples (at most 10000000) is too large")
     surr = fit_surrogate(args.table, args.out, families=families, folds=args.folds, seed=args.seed,
                          n_estimators=args.n_estimators, targets=targets, n_reference=args.reference_samples,
                          threads=args.threads)  # fmt: skip

@@ -1,4 +1,4 @@
-"""`mfbench info DB`: what a table holds."""
+"""`mfbench info PATH`: what a table or a surrogate folder holds."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ import json
 
 def add_parser(sub, name, help_):
     p = sub.add_parser(name, help=help_, description=help_)
-    p.add_argument("path", help="a table (.sqlite), or a benchmark name or suite (digits, lcbench, all)")
+    p.add_argument("path", help="a table (.sqlite), a surrogate folder (from 'mfbench fit'), or a benchmark "
+                   "name or suite (digits, lcbench, all)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=run)
 
@@ -16,6 +17,7 @@ def run(args) -> int:
     from pathlib import Path
 
     from mfbench.benchmarks import SHIPPED, SUITES
+    from mfbench.errors import UsageError
 
     if not Path(args.path).exists() and (args.path in SUITES or args.path in SHIPPED or args.path.startswith("lcbench")):
         from mfbench.benchmarks import describe, suite
@@ -25,7 +27,15 @@ def run(args) -> int:
         return 0
     from mfbench.table import info
 
-    d = info(args.path)
+    path = Path(args.path)
+    if path.is_dir():
+        if not (path / "manifest.json").is_file():
+            raise UsageError(f"{path} is a folder without manifest.json: neither a table nor a surrogate")
+        from mfbench.surrogates.model import surrogate_info
+
+        d = surrogate_info(path)
+    else:
+        d = info(args.path)
     if args.json:
         print(json.dumps(d, indent=2))
         return 0

@@ -35,13 +35,17 @@ def _names(text):
 
 def run(args) -> int:
     from mfbench.collect import parse_int_list
+    from mfbench.errors import UsageError
     from mfbench.replay import replay
 
     opts = _names(args.optimizers)
+    given = (("--benchmarks", args.benchmarks, _names(args.benchmarks)), ("--optimizers", args.optimizers, opts))
+    for option, text, names in given:
+        if text is not None and not names:
+            raise UsageError(f"{option} names nothing (omit it for the default)")
     benchmarks = _names(args.benchmarks)
     if args.suite:
         from mfbench.benchmarks import SUITES
-        from mfbench.errors import UsageError
 
         bad = [s for s in _names(args.suite) or [] if s not in SUITES]
         if bad:

@@ -29,10 +29,15 @@ def add_parser(sub, name, help_):
 
 def run(args) -> int:
     from mfbench.errors import UsageError
+    from mfbench.fileguard import atomic_write_text, check_output_file
     from mfbench.surrogates.validate import faithfulness, print_faithfulness, print_ranking, ranking_agreement
 
     if args.top < 1:
         raise UsageError("--top must be at least 1")
+    if args.jobs is not None and args.jobs < 1:
+        raise UsageError("--jobs must be at least 1")
+    if args.out:
+        check_output_file(args.out, (args.table, Path(args.surrogate) / "manifest.json"), "--out")
     res = faithfulness(args.surrogate, args.table, top=args.top)
     if not args.json:
         print_faithfulness(res, top=args.top)
@@ -49,7 +54,7 @@ def run(args) -> int:
             print_ranking(res["ranking"])
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(json.dumps(res, indent=2) + "\n")
+        atomic_write_text(args.out, json.dumps(res, indent=2) + "\n")
     if args.json:
         print(json.dumps(res, indent=2))
     return 0

@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from mfbench.errors import UsageError, read_json
+from mfbench.fileguard import inside, safe_name
 from mfbench.surrogates.data import COST_TARGET, DEFAULT_TARGETS, NOISE_TARGET, TARGET_FIELDS, TrainingData, training_data
 from mfbench.surrogates.encoding import Encoder
 from mfbench.surrogates.quality import quality_table, rank_score, slice_metrics, to_markdown
@@ -240,9 +241,17 @@ def _oof(family: str, X: np.ndarray, y: np.ndarray, groups: np.ndarray, folds: i
     for tr, te in cv.split(X, y, groups):
         m = make_model(family, seed, n_estimators, threads)
         with limit_threads(threads):
-            m.fit(X[tr], y[tr])
-            pred[te] = m.predict(X[te])
+            try:
+                m.fit(X[tr], y[tr])
+                pred[te] = m.predict(X[te])
+            except ValueError as exc:  # e.g. kNN with fewer training rows than neighbours
+                raise UsageError(f"model family {family} cannot be fitted on this table's {len(tr)}-row folds "
+                                 f"({one_line(exc)}); leave it out with --families") from None  # fmt: skip
     return pred
+
+
+def one_line(exc: BaseException) -> str:
+    return "; ".join(part.strip() for part in str(exc).splitlines() if part.strip())
 
 
 def compare(data: TrainingData, encoder: Encoder, *, families: Sequence[str] = FAMILIES, folds: int = 5,
@@ -351,6 +360,8 @@ def fit_surrogate(table_path: str | Path, out: str | Path | None = None, *, fami
     bad = [t for t in targets if t not in TARGET_FIELDS]
     if bad or "val_error" not in targets:
         raise UsageError(f"targets must include val_error and be among {', '.join(TARGET_FIELDS)}; got {list(targets)}")
+    if out is not None:
+        check_surrogate_out(out, (table_path,))
     table = load_table(table_path)
     data = training_data(table, tuple(targets))
     encoder = _encoder_for(table)
@@ -407,14 +418,57 @@ def _manifest(name: str, table: Any, table_path: str | Path, data: TrainingData,
 # --------------------------------------------------------------------------------------
 
 
-def save_surrogate(surr: Surrogate, out: str | Path) -> Path:
-    """Write the folder atomically (a temporary sibling, then a rename): model files (skops),
-    ``manifest.json`` with their hashes, ``quality.json`` and ``quality.md``."""
-    import skops.io as sio
+def check_surrogate_out(out: str | Path, inputs: Sequence[str | Path] = ()) -> Path:
+    """The folder a fit may write: absent, empty, or a surrogate folder of ours (its manifest says
+    so), which is then replaced; never a file, another folder, or one holding an input."""
+    from mfbench.fileguard import contains
 
     out = Path(out)
+    for i in inputs:
+        if contains(out, i):
+            raise UsageError(f"--out {out} holds the input {i}; write the surrogate to another folder")
+    if out.exists() or out.is_symlink():
+        if not out.is_dir() or out.is_symlink():
+            raise UsageError(f"--out {out} exists and is not a folder; refusing to replace it")
+        if any(out.iterdir()):
+            try:
+                read_manifest(out)
+            except UsageError:
+                raise UsageError(f"--out {out} exists and is not an mfbench surrogate folder; refusing to "
+                                 "replace it (give a new folder)") from None  # fmt: skip
+    for parent in out.parents:
+        if parent.exists():
+            if not parent.is_dir() or not os.access(parent, os.W_OK):
+                raise UsageError(f"--out {out}: cannot create a folder in {parent}")
+            break
+    return out
+
+
+def _clean_stale_temporaries(out: Path) -> None:
+    """Remove temporary siblings of ``out`` left by a killed save (their process is gone)."""
+    for d in out.parent.glob(f".{out.name}.tmp-*-*"):
+        try:
+            pid = int(d.name[len(f".{out.name}.tmp-"):].split("-", 1)[0])
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            if d.name.endswith("-old") and not out.exists():  # killed between its two renames
+                d.rename(out)
+            else:
+                shutil.rmtree(d, ignore_errors=True)
+        except (ValueError, PermissionError, OSError):
+            continue
+
+
+def save_surrogate(surr: Surrogate, out: str | Path) -> Path:
+    """Write the folder atomically (a temporary sibling, then a rename): model files (skops),
+    ``manifest.json`` with their hashes, ``quality.json`` and ``quality.md``. An existing ``out``
+    is replaced only when it is a surrogate folder (``check_surrogate_out``)."""
+    import skops.io as sio
+
+    out = check_surrogate_out(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    _clean_stale_temporaries(out)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-{os.getpid()}-", dir=out.parent))
     try:
         manifest = json.loads(json.dumps(surr.manifest))
         for t, m in surr.models.items():
@@ -432,7 +486,7 @@ def save_surrogate(surr: Surrogate, out: str | Path) -> Path:
             (tmp / "quality.md").write_text(to_markdown(surr.quality))
         old = None
         if out.exists():
-            old = out.with_name(f".{out.name}.old-{os.getpid()}")
+            old = out.with_name(f".{out.name}.tmp-{os.getpid()}-old")
             out.rename(old)
         tmp.rename(out)
         if old is not None:
@@ -457,9 +511,60 @@ def read_manifest(path: str | Path) -> dict[str, Any]:
     if not p.exists():
         raise UsageError(f"{path}: not a surrogate folder (no manifest.json)")
     manifest = read_json(p)
-    if manifest.get("format") != FORMAT or int(manifest.get("format_version", -1)) != FORMAT_VERSION:
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT \
+            or manifest.get("format_version") != FORMAT_VERSION:  # fmt: skip
         raise UsageError(f"{p}: not an mfbench surrogate manifest of format version {FORMAT_VERSION}")
+    check_manifest(p, manifest)
     return manifest
+
+
+def check_manifest(p: Path, manifest: Mapping[str, Any]) -> None:
+    """Refuse, in one line, a manifest whose keys a loader needs are missing or of the wrong
+    type, or whose names would become paths outside their folder (hand-edited or hostile)."""
+    def need(ok: bool, what: str) -> None:
+        if not ok:
+            raise UsageError(f"{p}: {what}")
+
+    need(isinstance(manifest.get("name", "surrogate"), str), "'name' must be a string")
+    safe_name(manifest.get("name", "surrogate"), f"{p}: surrogate name")
+    models = manifest.get("models")
+    need(isinstance(models, dict) and bool(models), "'models' must be a non-empty object")
+    for t, e in models.items():
+        need(isinstance(e, dict) and isinstance(e.get("file"), str) and isinstance(e.get("family"), str),
+             f"model {t!r} needs a 'file' and a 'family' (strings)")  # fmt: skip
+        safe_name(e["file"], f"{p}: model file of {t}")
+    need(isinstance(manifest.get("budgets"), list) and bool(manifest["budgets"])
+         and all(isinstance(b, int) and not isinstance(b, bool) and b > 0 for b in manifest["budgets"]),
+         "'budgets' must be a list of positive integers")  # fmt: skip
+    need(isinstance(manifest.get("space_json"), (str, dict)), "'space_json' is missing")
+    table = manifest.get("table")
+    need(isinstance(table, dict) and isinstance(table.get("path"), str) and isinstance(table.get("file"), str)
+         and isinstance(table.get("data_sha256"), str), "'table' needs 'path', 'file' and 'data_sha256' (strings)")  # fmt: skip
+    need(isinstance(manifest.get("versions", {}), dict), "'versions' must be an object")
+
+
+def surrogate_info(path: str | Path) -> dict[str, Any]:
+    """What a surrogate folder holds, for ``mfbench info``: its manifest's summary, after the
+    same checks a load makes (hashes, allowlisted types) but without constructing a model."""
+    from mfbench.surrogates.trusted import check_model_file
+
+    path = Path(path)
+    manifest = read_manifest(path)
+    for entry in manifest["models"].values():
+        f = inside(path, entry["file"], f"{path / 'manifest.json'}: model file")
+        if not f.is_file():
+            raise UsageError(f"{f}: model file missing")
+        if sha256_file(f) != entry.get("sha256"):
+            raise UsageError(f"{f}: sha256 does not match the manifest")
+        check_model_file(f)
+    return {
+        "path": str(path), "kind": "surrogate", "name": manifest.get("name", ""),
+        "dataset": manifest.get("dataset", ""), "space": manifest.get("space_name", ""),
+        "ladder": manifest["budgets"], "table": manifest["table"].get("file", ""),
+        "configs": manifest["table"].get("n_configs"),
+        "models": {t: e["family"] for t, e in manifest["models"].items()},
+        "versions": manifest.get("versions", {}), "created": manifest.get("created", ""),
+    }  # fmt: skip
 
 
 def version_mismatch(manifest: Mapping[str, Any]) -> dict[str, tuple[str, str]]:
@@ -502,19 +607,21 @@ def _read_json(p: Path) -> dict[str, Any]:
 def _load_files(path: Path, manifest: dict[str, Any], quality: dict[str, Any]) -> Surrogate:
     import skops.io as sio
 
+    from mfbench.surrogates.trusted import check_model_file
+
     models = {}
     for t, entry in manifest["models"].items():
-        f = path / entry["file"]
-        if not f.exists():
+        f = inside(path, entry["file"], f"{path / 'manifest.json'}: model file")
+        if not f.is_file():
             raise UsageError(f"{f}: model file missing")
         digest = sha256_file(f)
         if digest != entry.get("sha256"):
             raise UsageError(f"{f}: sha256 {digest[:12]}... does not match the manifest; refusing to load it")
-        untrusted = sio.get_untrusted_types(file=f)
-        foreign = [u for u in untrusted if not u.startswith(("sklearn.", "numpy.", "scipy."))]
-        if foreign:
-            raise UsageError(f"{f}: holds types outside scikit-learn/numpy/scipy: {foreign[:3]}")
-        models[t] = sio.load(f, trusted=untrusted)
+        trusted = check_model_file(f)  # an exact allowlist: the hash above detects accidents, not tampering
+        try:
+            models[t] = sio.load(f, trusted=trusted)
+        except Exception as exc:  # noqa: BLE001  (a well-formed schema whose arrays or states do not fit together)
+            raise UsageError(f"{f}: cannot load this model file ({type(exc).__name__}: {exc})") from None
     encoder = Encoder.from_json(manifest["space_json"], manifest["budgets"])
     return Surrogate(encoder, models, manifest, path, quality)
 
@@ -565,7 +672,7 @@ def _refit_cached(path: Path, manifest: dict[str, Any], quality: dict[str, Any],
                   mismatch: Mapping[str, Any], threads: int | None = None) -> Surrogate:  # fmt: skip
     key = hashlib.sha256(json.dumps([manifest["table"]["data_sha256"], manifest["models"], library_versions()],
                                     sort_keys=True).encode()).hexdigest()[:16]  # fmt: skip
-    cached = cache_dir() / "surrogates" / f"{manifest.get('name', 'surrogate')}-{key}"
+    cached = cache_dir() / "surrogates" / safe_name(f"{manifest.get('name', 'surrogate')}-{key}", "surrogate name")
     if (cached / "manifest.json").exists():
         try:
             m = read_manifest(cached)
@@ -576,6 +683,6 @@ def _refit_cached(path: Path, manifest: dict[str, Any], quality: dict[str, Any],
     surr = refit_from_manifest(path, manifest, quality, threads)
     try:
         save_surrogate(surr, cached)
-    except OSError as exc:  # a read-only home must not stop the refit from being used
+    except (OSError, UsageError) as exc:  # a read-only home (or a damaged cache entry) must not stop the refit
         log.warning("could not cache the refitted surrogate in %s: %s", cached, exc)
     return surr

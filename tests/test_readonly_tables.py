@@ -1,0 +1,98 @@
+"""Tables are read whatever their file name and wherever they lie, and reading one creates no file."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mfbench.cli import main
+from mfbench.fileguard import connect_readonly
+from mfbench.table import TableWriter, info, load_table, to_frame
+from mfbench.testing import make_tiny_table
+
+NAMES = ["a#b.sqlite", "what?.sqlite", "100%25.sqlite", "50%.sqlite", "x@y.sqlite", "sp ace.sqlite", "é.sqlite"]
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    return make_tiny_table(tmp_path_factory.mktemp("t") / "tiny.sqlite", "cnn-grid", 6, (0,), (1, 3))
+
+
+def _listing(folder: Path) -> set[str]:
+    return {p.name for p in folder.iterdir()}
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_any_file_name_reads_and_creates_nothing(tiny, tmp_path, name, capsys):
+    path = tmp_path / name
+    shutil.copy(tiny, path)
+    before = _listing(tmp_path)
+    assert load_table(path).status.shape == load_table(tiny).status.shape
+    assert info(path)["configs"] == 6
+    assert len(to_frame(path)) == len(to_frame(tiny))
+    assert main(["info", str(path), "--json"]) == 0
+    assert _listing(tmp_path) == before  # no stray file (a hand-built URI cut the name at '#' or '?')
+    capsys.readouterr()
+
+
+def test_a_path_with_at_is_a_table_before_it_is_surrogate_at_table(tiny, tmp_path):
+    from mfbench.benchmarks import load_benchmark
+
+    path = tmp_path / "x@y.sqlite"
+    shutil.copy(tiny, path)
+    assert [int(b) for b in load_benchmark(str(path), allow_partial=True).budgets] == [1, 3]
+
+
+def test_a_missing_table_is_not_created(tmp_path):
+    from mfbench.errors import UsageError
+
+    with pytest.raises(UsageError, match="no such table"):
+        connect_readonly(tmp_path / "nope#1.sqlite")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_closed_writer_leaves_no_wal_mode_behind(tmp_path):
+    """A table at rest in WAL mode makes each read-only reader leave -wal/-shm files."""
+    path = make_tiny_table(tmp_path / "t.sqlite", "cnn-grid", 3, (0,), (1,))
+    assert path.read_bytes()[18:20] == b"\x01\x01"  # rollback journal: no shared-memory file needed
+    load_table(path)
+    assert sorted(_listing(tmp_path)) == ["t.sqlite"]
+    w = TableWriter.open(path, {})
+    w.close()
+    assert path.read_bytes()[18:20] == b"\x01\x01"
+
+
+def _readonly_mount_works() -> bool:
+    if sys.platform != "linux" or shutil.which("unshare") is None:
+        return False
+    r = subprocess.run(["unshare", "-m", "sh", "-c", "mount -o bind,ro /tmp /tmp"], capture_output=True, check=False)
+    return r.returncode == 0
+
+
+@pytest.mark.skipif(not _readonly_mount_works(), reason="needs unshare and mount (a private read-only bind mount)")
+@pytest.mark.parametrize("wal", [True, False])
+def test_tables_on_read_only_media(tiny, tmp_path, wal):
+    """A bind mount with ``ro`` is read-only media even for root (chmod is not, for root)."""
+    import sqlite3
+
+    folder = tmp_path / "media"
+    folder.mkdir()
+    path = folder / "t#1.sqlite"
+    shutil.copy(tiny, path)
+    if wal:  # as tables written before the writer left rollback mode on close
+        con = sqlite3.connect(path)
+        con.execute("PRAGMA journal_mode=WAL")
+        con.close()
+        assert path.read_bytes()[18:20] == b"\x02\x02"
+    code = (f"from mfbench.table import load_table, info; t = load_table({str(path)!r}); "
+            f"print(info({str(path)!r})['configs'], t.status.shape[0])")  # fmt: skip
+    script = f'mount -o bind,ro {folder} {folder} && cd {os.getcwd()} && {sys.executable} -c "{code}"'
+    r = subprocess.run(["unshare", "-m", "sh", "-c", script], capture_output=True, text=True, timeout=120, check=False)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["6", "6"]
+    assert _listing(folder) == {"t#1.sqlite"}
