@@ -37,10 +37,10 @@ def bracket_of(trial) -> object:
     """The bracket a library says a trial belongs to, where its trial handle says it."""
     info = trial.info
     if isinstance(info, dict):
-        if "config_id" in info:  # hpbandster: (iteration, ...)
-            return info["config_id"][0]
         if "bracket_id" in info:  # DEHB
             return info["bracket_id"]
+        if isinstance(info.get("config_id"), tuple):  # hpbandster: (iteration, ...)
+            return info["config_id"][0]
         if "bracket" in info:  # Keras Tuner
             return info["bracket"]
     return None
