@@ -34,6 +34,8 @@ def summary(text: str) -> list[tuple[str, str]]:
         rows.append((f"collect, digits, {m.group(3)} trials per GPU", f"{m.group(2)} epochs/s"))
     if m := find(r"speed-up of collect over the naive loop: ([\d.]+)x"):
         rows.append(("collect vs naive loop (digits)", f"{m.group(1)}x"))
+    for m in re.finditer(r"trainer (\w+), (\d+) seed\(s\)\)[^\n]*\n(?:.*\n)*?collect/naive ratio: ([\d.]+)", text):
+        rows.append((f"collect/naive, digits, trainer {m.group(1)}, {m.group(2)} seeds", f"{m.group(3)}x"))
     if m := find(r"random32 in-process: ([\d.]+) epochs/s, ([\d.]+) model TFLOP/s, MFU ([\d.]+) %"):
         rows.append(("ResNet-18-sized, 32x32: epochs/s, TFLOP/s", f"{m.group(1)}, {m.group(2)}"))
         rows.append(("ResNet-18-sized, 32x32: MFU (bf16 dense peak)", f"{m.group(3)} %"))
