@@ -63,22 +63,31 @@ def peak_flops() -> float | None:
 def in_process(configs: list[dict], ds, a) -> None:
     from mfbench.train import train_trial
 
-    train_trial(configs[0], ds, 0, 1, device=a.device)  # warm-up
+    from mfbench.fused import Member, train_group
+
+    def run(c: dict, epochs: int) -> list:
+        if a.trainer == "fused":  # the seeds of the config as one fused model
+            return train_group([Member(c, s, epochs) for s in range(a.seeds)], ds, device=a.device)
+        return [train_trial(c, ds, s, epochs, device=a.device) for s in range(a.seeds)]
+
+    run(configs[0], 1)  # warm-up
     flops = epochs = 0
     t0 = time.perf_counter()
     for c in configs:
-        r = train_trial(c, ds, 0, a.epochs, device=a.device)
-        n = len(ds.split.train) * 3 + len(ds.split.val) + len(ds.split.test)
-        flops += r.flops * n * len(r.epochs)
-        epochs += len(r.epochs)
+        for r in run(c, a.epochs):
+            n = len(ds.split.train) * 3 + len(ds.split.val) + len(ds.split.test)
+            flops += r.flops * n * len(r.epochs)
+            epochs += len(r.epochs)
     wall = time.perf_counter() - t0
     peak = peak_flops() if a.device != "cpu" else None
     mfu = f", MFU {100 * flops / wall / peak:.1f} % of {peak / 1e12:.0f} TFLOP/s" if peak else ""
-    print(f"{ds.name} in-process: {epochs / wall:.2f} epochs/s, {flops / wall / 1e12:.2f} model TFLOP/s{mfu}")
+    print(f"{ds.name} in-process ({a.trainer}, {a.seeds} seed(s)): {epochs / wall:.2f} epochs/s, "
+          f"{flops / wall / 1e12:.2f} model TFLOP/s{mfu}")
     if not a.skip_naive:
         t0 = time.perf_counter()
         for c in configs:
-            naive_train(c, ds, 0, a.epochs, device=a.device)
+            for s in range(a.seeds):
+                naive_train(c, ds, s, a.epochs, device=a.device)
         naive = time.perf_counter() - t0
         print(f"naive loop: {epochs / naive:.2f} epochs/s; speed-up {naive / wall:.2f}x")
 
