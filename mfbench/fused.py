@@ -15,7 +15,7 @@ statistics, divergence (a member whose training loss is not finite ends after th
 recorded ``diverged``, and the others go on) and end (a 1-epoch schedule stops after epoch 1
 while a 27-epoch one goes on: a finished member is dropped from the stacked tensors, so it
 costs nothing afterwards). In float64 on the CPU a member's per-epoch metrics equal those of
-the same trial trained alone to about 1e-12 relative (tests/test_fused.py).
+the same trial trained alone to about 1e-15 relative (tests/test_fused.py).
 
 Limits: k-fold datasets are trained lone (``collect`` falls back); on CUDA the dropout draws
 differ from a lone trial's (the fused kernel there has no generator argument).

@@ -16,7 +16,7 @@ from mfbench.train import augment, train_trial
 METRICS = ("train_loss", "train_acc", "val_loss", "val_acc", "val_precision", "val_recall", "val_f1",
            "test_loss", "test_acc", "test_f1", "lr")  # fmt: skip
 
-#: what a member reaches against its lone twin in float64 (measured: 4e-16)
+#: the bound tested for a member against its lone twin in float64 (measured: up to 2.3e-15)
 REL_TOL = 1e-9
 
 ARCHS = {"resnet": "resnet_blocks", "vgg": "vgg_convs", "inception": "inception_modules"}
