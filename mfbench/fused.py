@@ -116,7 +116,7 @@ class _Stack:
         with torch.no_grad():
             self.flat = self.flat.detach()[mask].clone().requires_grad_(True)
         self.buffers = {n: b[keep].clone() for n, b in self.buffers.items()}
-        self.m = int(len(keep))
+        self.m = len(keep)
         return mask
 
 
@@ -342,7 +342,7 @@ def train_group(members: Sequence[Member], dataset: Dataset, device: str = "cpu"
         if dev.type == "cuda":
             torch.cuda.reset_peak_memory_stats(dev)
         _train(cfgs, members, results, dataset, dev, amp, channels_last)
-    except Exception as exc:  # one group's failure never stops the caller
+    except Exception as exc:  # noqa: BLE001  (one group's failure never stops the caller)
         for r in results:
             if r.finished == 0.0:
                 r.status, r.reason, r.epochs = "failed", f"{type(exc).__name__}: {exc}"[:500], []

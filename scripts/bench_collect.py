@@ -61,9 +61,8 @@ def peak_flops() -> float | None:
 
 
 def in_process(configs: list[dict], ds, a) -> None:
-    from mfbench.train import train_trial
-
     from mfbench.fused import Member, train_group
+    from mfbench.train import train_trial
 
     def run(c: dict, epochs: int) -> list:
         if a.trainer == "fused":  # the seeds of the config as one fused model

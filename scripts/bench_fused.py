@@ -22,17 +22,18 @@ import time
 
 sys.path.insert(0, os.path.dirname(__file__))
 
-import torch  # noqa: E402
+import torch
 
-from mfbench.collect import schedules_for  # noqa: E402
-from mfbench.data import load_dataset  # noqa: E402
-from mfbench.fused import Member, train_group  # noqa: E402
-from mfbench.space import get_space, sample_configs  # noqa: E402
-from mfbench.train import train_trial  # noqa: E402
+from mfbench.collect import schedules_for
+from mfbench.data import load_dataset
+from mfbench.fused import Member, train_group
+from mfbench.space import get_space, sample_configs
+from mfbench.train import train_trial
 
 
 def profile(members: list[Member], ds, device: str) -> None:
-    from torch.profiler import ProfilerActivity, profile as prof
+    from torch.profiler import ProfilerActivity
+    from torch.profiler import profile as prof
 
     for name, fn in (("fused", lambda: train_group(members, ds, device=device)),
                      ("lone", lambda: [train_trial(m.config, ds, m.seed, m.schedule_epochs, device=device)

@@ -206,8 +206,8 @@ def test_collect_fused_resumes_a_partly_written_group_and_agrees_with_lone(tmp_p
     b.update(architecture="vgg", vgg_convs=1, optimizer="adam", learning_rate=0.003)
     cfg = tmp_path / "configs.json"
     cfg.write_text(json.dumps([tiny_config, b]))
-    kw = dict(dataset="digits", space="cnn", design="file", config_file=str(cfg), seeds=[0, 1, 2], budgets=[1, 2],
-              device="cpu", progress=False, threads=1)  # fmt: skip
+    kw = {"dataset": "digits", "space": "cnn", "design": "file", "config_file": str(cfg), "seeds": [0, 1, 2],
+          "budgets": [1, 2], "device": "cpu", "progress": False, "threads": 1}
     full = collect(db=tmp_path / "full.sqlite", trainer="fused", group_size=4, **kw)
     assert (full.ran, full.ok) == (12, 12)
     # stopped after 5 trials: the second group of 4 is trained whole and only one of its runs kept
