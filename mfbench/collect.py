@@ -179,6 +179,38 @@ def run_job(job: Job, data: DataSpec, device: str, threads: int = 1):
     return train_trial(job.config, ds, job.seed, job.schedule_epochs, device=device)
 
 
+def run_group(jobs: Sequence[Job], data: DataSpec, device: str, threads: int = 1) -> list:
+    """Train jobs of the same network shapes as one fused model (``mfbench.fused``): one
+    result per job, each committed by the driver in its own transaction, as lone ones are."""
+    import torch
+
+    from mfbench.data import load_dataset
+    from mfbench.fused import Member, train_group
+
+    torch.set_num_threads(max(1, threads))
+    ds = load_dataset(data.dataset, data.data_dir, data.split_seed, data.folds)
+    return train_group([Member(j.config, j.seed, j.schedule_epochs) for j in jobs], ds, device=device)
+
+
+def fused_groups(todo: Sequence[Job], group_size: int) -> list[tuple[Job, ...]]:
+    """The to-do list cut into fused groups of at most ``group_size`` jobs with the same
+    network shapes and batch size (``fused.fuse_key``): every seed and schedule of one
+    configuration first (12 on the default ladder), then configurations that share shapes.
+    A group is emitted when full, so a stopped sweep still leaves whole groups behind it."""
+    from mfbench.fused import fuse_key
+
+    open_: dict[tuple, list[Job]] = {}
+    out: list[tuple[Job, ...]] = []
+    for job in todo:
+        key = fuse_key(job.config)
+        grp = open_.setdefault(key, [])
+        grp.append(job)
+        if len(grp) >= group_size:
+            out.append(tuple(open_.pop(key)))
+    out.extend(tuple(g) for g in open_.values())
+    return out
+
+
 def _init_worker(gpu_queue: Any, driver_pid: int | None = None) -> None:
     if driver_pid is not None:
         _exit_with(driver_pid)
@@ -228,12 +260,13 @@ def _cuda_available() -> bool:
     return torch.cuda.is_available()
 
 
-def _execute_local(todo: list[Job], data: DataSpec, device: str, workers: int,
-                   gpu_slots: list[int] | None, threads: int | None = None) -> Iterator[Any]:
+def _execute_local(todo: list[Any], data: DataSpec, device: str, workers: int,
+                   gpu_slots: list[int] | None, threads: int | None = None, fn: Any = None) -> Iterator[Any]:
+    fn = fn or run_job  # run_group for fused groups (it yields lists of results)
     if workers == 1 and gpu_slots is None:
         threads = threads or os.cpu_count() or 1
         for job in todo:
-            yield run_job(job, data, device, threads)
+            yield fn(job, data, device, threads)
         return
     import multiprocessing as mp
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -256,7 +289,7 @@ def _execute_local(todo: list[Job], data: DataSpec, device: str, workers: int,
                 job = next(it, None)
                 if job is None:
                     break
-                pending.add(pool.submit(run_job, job, data, worker_device, threads))
+                pending.add(pool.submit(fn, job, data, worker_device, threads))
             if not pending:
                 break
             finished, pending = wait(pending, return_when=FIRST_COMPLETED)
@@ -268,7 +301,9 @@ def _execute_local(todo: list[Job], data: DataSpec, device: str, workers: int,
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _execute_dask(todo: list[Job], data: DataSpec, device: str, address: Any, threads: int | None = None) -> Iterator[Any]:
+def _execute_dask(todo: list[Any], data: DataSpec, device: str, address: Any, threads: int | None = None,
+                  fn: Any = None) -> Iterator[Any]:
+    fn = fn or run_job
     try:
         from distributed import Client, as_completed
     except ImportError:
@@ -277,7 +312,7 @@ def _execute_dask(todo: list[Job], data: DataSpec, device: str, address: Any, th
     resources = {"GPU": 1} if device == "cuda" else None
     try:
         futures = [
-            client.submit(run_job, job, data, device, threads or 1, resources=resources, pure=False, key=f"trial-{i}-{job.key[0]}-{job.seed}-{job.schedule_epochs}")
+            client.submit(fn, job, data, device, threads or 1, resources=resources, pure=False, key=_dask_key(i, job))
             for i, job in enumerate(todo)
         ]
         for fut in as_completed(futures):
@@ -286,6 +321,22 @@ def _execute_dask(todo: list[Job], data: DataSpec, device: str, address: Any, th
         if client is not address:
             client.close()
 
+
+def _dask_key(i: int, unit: Any) -> str:
+    job = unit[0] if isinstance(unit, tuple) else unit
+    kind = f"group{len(unit)}" if isinstance(unit, tuple) else "trial"
+    return f"{kind}-{i}-{job.key[0]}-{job.seed}-{job.schedule_epochs}"
+
+
+def _flatten(results: Iterator[Any], want: set | None = None) -> Iterator[Any]:
+    """Results one by one (a fused group returns a list), only those of jobs ``want``ed."""
+    for r in results:
+        for res in r if isinstance(r, list) else [r]:
+            if want is None or res.key in want:
+                yield res
+
+
+TRAINERS = ("lone", "fused")
 
 # --------------------------------------------------------------------------------------
 # The driver
@@ -331,18 +382,28 @@ def collect(
     dry_run: bool = False,
     max_trials: int | None = None,
     threads: int | None = None,
+    trainer: str = "lone",
+    group_size: int = 12,
 ) -> Summary:
     """Run every (config, seed, schedule) of the design that ``db`` does not hold yet.
 
     ``threads``: torch CPU threads per trial (default: all cores when sequential, an equal
     share per worker otherwise). Results are bit-identical across execution paths only at the
-    same thread count."""
+    same thread count.
+
+    ``trainer``: ``lone`` (one process step per trial, ``train.py``) or ``fused`` (groups of at
+    most ``group_size`` trials with the same network shapes trained as one model, ``fused.py``;
+    k-fold datasets are trained lone). Each run records which trainer made it."""
     from mfbench.data import load_dataset
     from mfbench.table import TableWriter, planned_done_keys
 
     check_collect_options(db=db, n_configs=n_configs, seeds=seeds, budgets=budgets, workers=workers, device=device,
                           trials_per_gpu=trials_per_gpu, folds=folds, design_seed=design_seed, benchmark=benchmark,
                           max_trials=max_trials, threads=threads)  # fmt: skip
+    if trainer not in TRAINERS:
+        raise UsageError(f"--trainer must be one of {', '.join(TRAINERS)}")
+    if group_size < 1:
+        raise UsageError("--group-size must be >= 1")
     ds = load_dataset(dataset, data_dir, 0, folds)  # fails fast, before anything is written
     configs = make_design(space, design, n_configs, design_seed, config_file)
     if not configs:
@@ -372,10 +433,19 @@ def collect(
         if not todo:
             return summary
         data = DataSpec(dataset, data_dir, 0, folds)
+        units, fn, want = todo, run_job, None
+        if trainer == "fused" and not folds:
+            # groups are cut from the whole plan, so that a resumed sweep trains each group with
+            # the members an uninterrupted one had (in float32 a member's last bits depend on its
+            # group): a partly written group is trained whole again and only its missing runs kept
+            want = {j.key for j in todo}
+            units = [g for g in fused_groups(plan.jobs, group_size) if any(j.key in want for j in g)]
+            fn = run_group
         if dask is not None:
-            results = _execute_dask(todo, data, "cuda" if device == "cuda" else "cpu", dask, threads)
+            results = _execute_dask(units, data, "cuda" if device == "cuda" else "cpu", dask, threads, fn)
         else:
-            results = _execute_local(todo, data, device, n_workers, gpu_slots, threads)
+            results = _execute_local(units, data, device, n_workers, gpu_slots, threads, fn)
+        results = _flatten(results, want)
         _drive(results, writer, summary, todo, progress)
         return summary
     except BaseException:

@@ -58,6 +58,7 @@ class TrialResult:
     cuda_version: str = ""
     started: float = 0.0
     finished: float = 0.0
+    trainer: str = "lone"  # "lone" (train.py) or "fused" (fused.py)
 
     @property
     def key(self) -> tuple[str, int, int]:

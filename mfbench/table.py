@@ -41,6 +41,7 @@ CREATE TABLE IF NOT EXISTS runs (
     n_params INTEGER, flops INTEGER, peak_memory_bytes INTEGER,
     started REAL, finished REAL,
     val_confusion TEXT, test_confusion TEXT,
+    trainer TEXT NOT NULL DEFAULT 'lone',
     UNIQUE (config_id, seed, schedule_epochs)
 );
 CREATE TABLE IF NOT EXISTS epochs (
@@ -118,7 +119,9 @@ class TableWriter:
                 check_identity(p, read_meta(ro), meta)
             finally:
                 ro.close()
-            return cls(_connect(p), p)
+            con = _connect(p)
+            _add_trainer_column(con)
+            return cls(con, p)
         p.parent.mkdir(parents=True, exist_ok=True)
         con = _connect(p)
         with con:
@@ -172,12 +175,12 @@ class TableWriter:
             cur = self.con.execute(
                 "INSERT INTO runs (config_id, seed, schedule_epochs, status, reason, n_epochs, host, device,"
                 " torch_version, cuda_version, n_params, flops, peak_memory_bytes, started, finished,"
-                " val_confusion, test_confusion) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                " val_confusion, test_confusion, trainer) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     trial.config_id, trial.seed, trial.schedule_epochs, trial.status, trial.reason,
                     len(trial.epochs), trial.host, trial.device, trial.torch_version, trial.cuda_version,
                     trial.n_params, trial.flops, trial.peak_memory_bytes, trial.started, trial.finished,
-                    json.dumps(trial.val_confusion), json.dumps(trial.test_confusion),
+                    json.dumps(trial.val_confusion), json.dumps(trial.test_confusion), trial.trainer,
                 ),
             )  # fmt: skip
             run_id = cur.lastrowid
@@ -222,6 +225,18 @@ def planned_done_keys(path: str | Path, meta: Mapping[str, Any]) -> set[tuple[st
         return set(con.execute("SELECT config_id, seed, schedule_epochs FROM runs"))
     finally:
         con.close()
+
+
+def _has_trainer_column(con: sqlite3.Connection) -> bool:
+    return any(r[1] == "trainer" for r in con.execute("PRAGMA table_info(runs)"))
+
+
+def _add_trainer_column(con: sqlite3.Connection) -> None:
+    """Tables made before the fused trainer have no ``trainer`` column: every run in them was
+    trained lone, which is the column's default."""
+    if not _has_trainer_column(con):
+        with con:
+            con.execute("ALTER TABLE runs ADD COLUMN trainer TEXT NOT NULL DEFAULT 'lone'")
 
 
 def _meta_value(v: Any) -> str:
@@ -300,7 +315,8 @@ def load_table(path: str | Path) -> Table:
         cfg_rows = con.execute("SELECT config_id, config_json FROM configs ORDER BY config_id").fetchall()
         runs = con.execute(
             "SELECT run_id, config_id, seed, schedule_epochs, status, reason, n_epochs, n_params, flops,"
-            " device, host, peak_memory_bytes, started, finished FROM runs"
+            " device, host, peak_memory_bytes, started, finished,"
+            + (" trainer" if _has_trainer_column(con) else " 'lone'") + " FROM runs"
         ).fetchall()
         ep = con.execute(f"SELECT run_id, epoch, {', '.join(EPOCH_FIELDS)} FROM epochs").fetchall()
     finally:
@@ -332,13 +348,13 @@ def load_table(path: str | Path) -> Table:
     time_fields = [i for i, f in enumerate(EPOCH_FIELDS) if f.endswith("_seconds")]
     run_dicts = []
     for pos, r in enumerate(runs):
-        run_id, cid, seed, sched, st, reason, ne, npar, fl, devname, host, peak, started, finished = r
+        run_id, cid, seed, sched, st, reason, ne, npar, fl, devname, host, peak, started, finished, trainer = r
         c, s = index[cid], seed_index[int(seed)]
         n_params[c], flops[c] = npar or 0, fl or 0
         run_dicts.append(
             dict(run_id=run_id, config_id=cid, seed=int(seed), schedule_epochs=int(sched), status=st,
                  reason=reason, n_epochs=int(ne), device=devname, host=host, peak_memory_bytes=peak,
-                 started=started, finished=finished)
+                 started=started, finished=finished, trainer=trainer)
         )  # fmt: skip
         curve = per_run[pos]
         if st != "ok":  # after a divergence (or failure) the model is worth chance

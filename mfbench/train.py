@@ -150,7 +150,8 @@ def _evaluate(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, norm: Ca
     logits = []
     for i in range(0, len(x), 2048):
         with torch.autocast("cuda", dtype=torch.bfloat16, enabled=amp):
-            logits.append(model(norm(x[i : i + 2048])).float())
+            out = model(norm(x[i : i + 2048]))
+            logits.append(out.float() if amp else out)
     out = torch.cat(logits)
     loss = F.cross_entropy(out, y)
     cm = _confusion(y, out.argmax(1), k)
@@ -179,7 +180,8 @@ def _train_split(
     mem_format = torch.channels_last if amp else torch.contiguous_format
 
     def norm(xb: torch.Tensor) -> torch.Tensor:
-        xf = (xb.float() / 255.0 - t["mean"]) / t["std"]
+        # the default dtype (float32; float64 in the fused trainer's equality tests)
+        xf = (xb.to(torch.get_default_dtype()) / 255.0 - t["mean"]) / t["std"]
         return xf.contiguous(memory_format=mem_format)
 
     idx = {name: torch.from_numpy(np.asarray(a, dtype=np.int64)).to(dev) for name, a in
@@ -231,7 +233,7 @@ def _train_split(
                         group["lr"] = lr_at(step)
                 with torch.autocast("cuda", dtype=torch.bfloat16, enabled=amp):
                     out = model(norm(xb))
-                    loss = F.cross_entropy(out.float(), yb, label_smoothing=smoothing)
+                    loss = F.cross_entropy(out.float() if amp else out, yb, label_smoothing=smoothing)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()

@@ -4,6 +4,10 @@ the achieved model FLOP/s as a fraction of the device's peak (MFU).
 
     python scripts/bench_collect.py [--configs 8] [--epochs 3] [--device cpu|cuda]
         [--workers N] [--trials-per-gpu K] [--dataset digits|random32] [--resnet18]
+        [--trainer lone|fused] [--seeds 1] [--group-size 12]
+
+``--trainer fused --seeds 3`` fuses the seeds of each configuration (the naive loop trains the
+same trials one by one). The last line is ``collect/naive ratio: X.XX``.
 
 `random32` is 10,000 random 32x32x3 images (throughput only: no download needed on a lent GPU).
 `--resnet18` measures one ResNet-18-sized config (3 stages 64-128-256, 2 blocks each) instead.
@@ -57,24 +61,32 @@ def peak_flops() -> float | None:
 
 
 def in_process(configs: list[dict], ds, a) -> None:
+    from mfbench.fused import Member, train_group
     from mfbench.train import train_trial
 
-    train_trial(configs[0], ds, 0, 1, device=a.device)  # warm-up
+    def run(c: dict, epochs: int) -> list:
+        if a.trainer == "fused":  # the seeds of the config as one fused model
+            return train_group([Member(c, s, epochs) for s in range(a.seeds)], ds, device=a.device)
+        return [train_trial(c, ds, s, epochs, device=a.device) for s in range(a.seeds)]
+
+    run(configs[0], 1)  # warm-up
     flops = epochs = 0
     t0 = time.perf_counter()
     for c in configs:
-        r = train_trial(c, ds, 0, a.epochs, device=a.device)
-        n = len(ds.split.train) * 3 + len(ds.split.val) + len(ds.split.test)
-        flops += r.flops * n * len(r.epochs)
-        epochs += len(r.epochs)
+        for r in run(c, a.epochs):
+            n = len(ds.split.train) * 3 + len(ds.split.val) + len(ds.split.test)
+            flops += r.flops * n * len(r.epochs)
+            epochs += len(r.epochs)
     wall = time.perf_counter() - t0
     peak = peak_flops() if a.device != "cpu" else None
     mfu = f", MFU {100 * flops / wall / peak:.1f} % of {peak / 1e12:.0f} TFLOP/s" if peak else ""
-    print(f"{ds.name} in-process: {epochs / wall:.2f} epochs/s, {flops / wall / 1e12:.2f} model TFLOP/s{mfu}")
+    print(f"{ds.name} in-process ({a.trainer}, {a.seeds} seed(s)): {epochs / wall:.2f} epochs/s, "
+          f"{flops / wall / 1e12:.2f} model TFLOP/s{mfu}")
     if not a.skip_naive:
         t0 = time.perf_counter()
         for c in configs:
-            naive_train(c, ds, 0, a.epochs, device=a.device)
+            for s in range(a.seeds):
+                naive_train(c, ds, s, a.epochs, device=a.device)
         naive = time.perf_counter() - t0
         print(f"naive loop: {epochs / naive:.2f} epochs/s; speed-up {naive / wall:.2f}x")
 
@@ -92,6 +104,9 @@ def main() -> None:
     ap.add_argument("--naive-configs", type=int, default=0,
                     help="time the (slow, sequential) naive loop on only the first K configs: its epochs/s")
     ap.add_argument("--images", type=int, default=10_000, help="random32 only: how many images")
+    ap.add_argument("--trainer", default="lone", choices=["lone", "fused"])
+    ap.add_argument("--seeds", type=int, default=1, help="training seeds per configuration")
+    ap.add_argument("--group-size", type=int, default=12)
     a = ap.parse_args()
     if a.dataset == "random32":
         register_random32(a.images)
@@ -108,7 +123,8 @@ def main() -> None:
         cfg_file.write_text(json.dumps(configs))
         t0 = time.perf_counter()
         s = collect(dataset=a.dataset, space="cnn", db=Path(tmp) / "b.sqlite", design="file", config_file=str(cfg_file),
-                    seeds=[0], budgets=[a.epochs], workers=a.workers, device=a.device,
+                    seeds=list(range(a.seeds)), budgets=[a.epochs], workers=a.workers, device=a.device,
+                    trainer=a.trainer, group_size=a.group_size,
                     trials_per_gpu=a.trials_per_gpu if a.trials_per_gpu == "auto" else int(a.trials_per_gpu),
                     progress=False)  # fmt: skip
         ours_wall = time.perf_counter() - t0
@@ -117,7 +133,7 @@ def main() -> None:
         tab = load_table(Path(tmp) / "b.sqlite")
     n_train = len(ds.split.train)
     n_eval = len(ds.split.val) + len(ds.split.test)
-    model_flops = float(sum(int(f) * (3 * n_train + n_eval) * a.epochs for f in tab.flops))
+    model_flops = float(sum(int(f) * (3 * n_train + n_eval) * a.epochs for f in tab.flops)) * a.seeds
     ours_eps = s.epochs / ours_wall
     if a.device == "cuda":
         from mfbench.collect import resolve_slots
@@ -125,7 +141,8 @@ def main() -> None:
         slots = f"{resolve_slots('cuda', 1, a.trials_per_gpu)[0]} trials per GPU ({a.trials_per_gpu})"
     else:
         slots = f"{a.workers} workers"
-    line = f"collect: {s.epochs} epochs in {ours_wall:.1f} s = {ours_eps:.2f} epochs/s ({slots}, {a.device})"
+    line = (f"collect: {s.epochs} epochs in {ours_wall:.1f} s = {ours_eps:.2f} epochs/s ({slots}, {a.device}, "
+            f"trainer {a.trainer}, {a.seeds} seed(s))")
     peak = peak_flops() if a.device != "cpu" else None
     if peak:
         line += f"; model {model_flops / ours_wall / 1e9:.1f} GFLOP/s = MFU {100 * model_flops / ours_wall / peak:.3f} %"
@@ -136,12 +153,14 @@ def main() -> None:
     sample = configs[: a.naive_configs] if a.naive_configs else configs
     t0 = time.perf_counter()
     for c in sample:
-        naive_train(c, ds, 0, a.epochs, device="cuda" if a.device == "cuda" else "cpu")
+        for seed in range(a.seeds):
+            naive_train(c, ds, seed, a.epochs, device="cuda" if a.device == "cuda" else "cpu")
     naive_wall = time.perf_counter() - t0
-    naive_eps = len(sample) * a.epochs / naive_wall
+    naive_eps = len(sample) * a.seeds * a.epochs / naive_wall
     of = f" (the first {len(sample)} configs)" if len(sample) < len(configs) else ""
-    print(f"naive loop, sequential{of}: {len(sample) * a.epochs} epochs in {naive_wall:.1f} s = {naive_eps:.2f} epochs/s")
-    print(f"speed-up of collect over the naive loop: {ours_eps / naive_eps:.2f}x")
+    print(f"naive loop, sequential{of}: {len(sample) * a.seeds * a.epochs} epochs in {naive_wall:.1f} s = "
+          f"{naive_eps:.2f} epochs/s")
+    print(f"collect/naive ratio: {ours_eps / naive_eps:.2f}")
 
 
 if __name__ == "__main__":

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# One prepared check for a lent GPU machine (under 8 minutes): correctness on the device, then
+# One prepared check for a lent GPU machine (under 8 minutes; 14 with the fused-trainer sections): correctness on the device, then
 # throughput and MFU of the trial code and of `collect` vs the naive loop, on digits and on
 # 32x32 inputs. Every section has its own time limit, so one failure does not hide the rest.
 #
@@ -38,6 +38,15 @@ timeout 90 $PY scripts/bench_collect.py --device "$DEVICE" --configs "$N_CFG" --
 
 echo "== 32x32 ResNet-18-sized workload (random32, one trial): MFU, and the naive loop beside it"
 timeout 100 $PY scripts/bench_collect.py --device "$DEVICE" --dataset random32 --resnet18 --images "$N_IMG" --epochs 2 --workers 1 --trials-per-gpu 1
+
+echo "== fused trainer (issue 21): digits, one process, fused vs lone vs naive side by side, and max |fused - lone| val_acc"
+timeout 120 $PY scripts/bench_fused.py --device "$DEVICE" --configs "$N_TRAIN" --seeds 3 --budgets 1,3 --naive-configs 1
+
+echo "== fused trainer: collect --trainer fused, digits, $N_CFG configs x 3 seeds x $N_EP epochs, vs the naive loop"
+timeout 150 $PY scripts/bench_collect.py --device "$DEVICE" --configs "$N_CFG" --epochs "$N_EP" --seeds 3 --trainer fused --trials-per-gpu auto --naive-configs "$N_NAIVE"
+
+echo "== fused trainer: ResNet-18-sized workload (random32), 4 seeds fused in one model: MFU"
+timeout 100 $PY scripts/bench_collect.py --device "$DEVICE" --dataset random32 --resnet18 --images "$N_IMG" --epochs 2 --workers 1 --trials-per-gpu 1 --trainer fused --seeds 4 --skip-naive
 date -u
 } 2>&1 | tee "$OUTFILE"
 $PY scripts/gpu_summary.py "$OUTFILE" | tee -a "$OUTFILE"

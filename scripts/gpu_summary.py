@@ -34,9 +34,13 @@ def summary(text: str) -> list[tuple[str, str]]:
         rows.append((f"collect, digits, {m.group(3)} trials per GPU", f"{m.group(2)} epochs/s"))
     if m := find(r"speed-up of collect over the naive loop: ([\d.]+)x"):
         rows.append(("collect vs naive loop (digits)", f"{m.group(1)}x"))
-    if m := find(r"random32 in-process: ([\d.]+) epochs/s, ([\d.]+) model TFLOP/s, MFU ([\d.]+) %"):
-        rows.append(("ResNet-18-sized, 32x32: epochs/s, TFLOP/s", f"{m.group(1)}, {m.group(2)}"))
-        rows.append(("ResNet-18-sized, 32x32: MFU (bf16 dense peak)", f"{m.group(3)} %"))
+    for m in re.finditer(r"trainer (\w+), (\d+) seed\(s\)\)[^\n]*\n(?:.*\n)*?collect/naive ratio: ([\d.]+)", text):
+        rows.append((f"collect/naive, digits, trainer {m.group(1)}, {m.group(2)} seeds", f"{m.group(3)}x"))
+    for m in re.finditer(r"random32 in-process(?: \((\w+), \d+ seed\(s\)\))?: ([\d.]+) epochs/s, ([\d.]+) model "
+                         r"TFLOP/s, MFU ([\d.]+) %", text):
+        how = f" ({m.group(1)})" if m.group(1) else ""
+        rows.append((f"ResNet-18-sized, 32x32{how}: epochs/s, TFLOP/s", f"{m.group(2)}, {m.group(3)}"))
+        rows.append((f"ResNet-18-sized, 32x32{how}: MFU (bf16 dense peak)", f"{m.group(4)} %"))
     if m := find(r"^naive loop: [\d.]+ epochs/s; speed-up ([\d.]+)x"):
         rows.append(("ResNet-18-sized, 32x32: vs naive loop", f"{m.group(1)}x"))
     return rows

@@ -20,6 +20,10 @@ def add_parser(sub, name, help_):
     p.add_argument("--workers", type=int, default=1, help="local worker processes (CPU)")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p.add_argument("--trials-per-gpu", default="1", help="trials packed on one GPU at once, or 'auto'")
+    p.add_argument("--trainer", default="lone", choices=["lone", "fused"],
+                   help="lone: one trial at a time per worker; fused: trials of the same network shapes "
+                   "(first every seed and schedule of a configuration) trained as one model")
+    p.add_argument("--group-size", type=int, default=12, help="most trials in one fused group (--trainer fused)")
     p.add_argument("--dask", default=None, metavar="ADDRESS", help="scheduler address of an existing Dask cluster")
     p.add_argument("--data-dir", default=None)
     p.add_argument("--folds", type=int, default=0, help="k-fold cross-validation over train+validation (k >= 2)")
@@ -45,6 +49,7 @@ def run(args) -> int:
         workers=args.workers, device=args.device, trials_per_gpu=tpg, dask=args.dask, data_dir=args.data_dir,
         folds=args.folds, design_seed=args.design_seed, config_file=args.config_file, benchmark=args.benchmark,
         progress=not args.no_progress, dry_run=args.dry_run, max_trials=args.max_trials,
+        trainer=args.trainer, group_size=args.group_size,
     )  # fmt: skip
     print(
         f"planned {s.planned} trainings, {s.skipped} already in the table; ran {s.ran}: ok {s.ok}, "
