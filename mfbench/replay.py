@@ -241,7 +241,9 @@ def _execute_dask(todo: list[Job], address: Any) -> Iterator[dict[str, Any]]:
     try:
         from distributed import Client, as_completed
     except ImportError:
-        raise UsageError("--dask needs the 'distributed' package") from None
+        from mfbench.extras import missing_message
+
+        raise UsageError(missing_message("distributed", "--dask")) from None
     client = address if hasattr(address, "submit") else Client(address)
     try:
         seeds = client.run(_hash_seed)

@@ -16,6 +16,7 @@ i.e. the first epochs of the longest schedule), which is what the library does.
 
 from __future__ import annotations
 
+import importlib.util
 import math
 import os
 import tempfile
@@ -25,7 +26,19 @@ from functools import partial
 from importlib.metadata import version
 from typing import Any, ClassVar
 
-os.environ.setdefault("KERAS_BACKEND", "torch")  # keras-tuner imports keras, which needs a backend
+
+def _default_backend() -> str:
+    """keras-tuner imports keras, which needs a backend. The oracles never train, so the lightest
+    one does: numpy (which keras 3.15 builds on jax's CPU library, 0.4 GB, against torch's 1-5 GB;
+    the ``optimizers`` extra installs it); torch where only torch is installed. A test checks
+    that both give the same proposals."""
+    for backend, module in (("numpy", "jax"), ("torch", "torch")):
+        if importlib.util.find_spec(module) is not None:
+            return backend
+    return "numpy"
+
+
+os.environ.setdefault("KERAS_BACKEND", _default_backend())  # a backend the user chose is kept
 
 import keras_tuner as kt  # noqa: E402
 from ConfigSpace import ConfigurationSpace  # noqa: E402

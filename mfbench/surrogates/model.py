@@ -410,7 +410,9 @@ def _manifest(name: str, table: Any, table_path: str | Path, data: TrainingData,
 def save_surrogate(surr: Surrogate, out: str | Path) -> Path:
     """Write the folder atomically (a temporary sibling, then a rename): model files (skops),
     ``manifest.json`` with their hashes, ``quality.json`` and ``quality.md``."""
-    import skops.io as sio
+    from mfbench.lightimport import skops_io
+
+    sio = skops_io()
 
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -500,7 +502,9 @@ def _read_json(p: Path) -> dict[str, Any]:
 
 
 def _load_files(path: Path, manifest: dict[str, Any], quality: dict[str, Any]) -> Surrogate:
-    import skops.io as sio
+    from mfbench.lightimport import skops_io
+
+    sio = skops_io()
 
     models = {}
     for t, entry in manifest["models"].items():
