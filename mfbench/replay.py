@@ -449,6 +449,10 @@ def replay(
         raise UsageError("--jobs must be >= 1")
     if max_evals < 1:
         raise UsageError("--max-evals must be >= 1")
+    if dask is not None and not hasattr(dask, "submit"):
+        from mfbench.extras import require
+
+        require("distributed", "--dask")
     seeds = [int(s) for s in seeds]
     if not seeds:
         raise UsageError("no seeds")
