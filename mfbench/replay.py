@@ -648,8 +648,9 @@ class RunProgress:
         self._t0 = self._last = time.perf_counter()
 
     def __enter__(self) -> RunProgress:
-        from mfbench.runlog import terminal
+        from mfbench.runlog import prepared, terminal
 
+        prepared()
         if self.enabled and terminal().isatty():
             from rich.console import Console
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn

@@ -30,6 +30,7 @@ from typing import IO, Any
 NOTABLE = re.compile(r"exhaust", re.IGNORECASE)
 
 _TERMINAL: IO[str] | None = None
+_STATUS: Any = None  # the "preparing" spinner, until the progress bar replaces it
 
 
 def quiet() -> bool:
@@ -41,6 +42,27 @@ def terminal() -> IO[str]:
     """The user's terminal (standard error) while ``quiet_terminal`` sends everything else to a
     log; ``sys.stderr`` otherwise."""
     return _TERMINAL if _TERMINAL is not None else sys.stderr
+
+
+def preparing(text: str) -> None:
+    """Say at once, on a terminal, that the study is starting (loading the benchmarks and
+    importing every optimizer's library takes seconds): a spinner that the progress bar replaces
+    (and that leaves nothing behind: a refused study still ends with its one line)."""
+    global _STATUS
+    out = terminal()
+    if out.isatty():
+        from rich.console import Console
+
+        _STATUS = Console(file=out).status(text)
+        _STATUS.start()
+
+
+def prepared() -> None:
+    """Remove the spinner (before the progress bar starts: rich shows one live display at once)."""
+    global _STATUS
+    if _STATUS is not None:
+        _STATUS.stop()
+        _STATUS = None
 
 
 @contextmanager
@@ -149,7 +171,10 @@ def quiet_terminal(log_path: str | Path, enabled: bool = True) -> Iterator[None]
     is never silent. ``enabled=False`` (``--verbose``): everything stays on the terminal."""
     global _TERMINAL
     if not enabled or _TERMINAL is not None:
-        yield
+        try:
+            yield
+        finally:
+            prepared()
         return
     from mfbench.errors import UsageError
 
@@ -165,6 +190,7 @@ def quiet_terminal(log_path: str | Path, enabled: bool = True) -> Iterator[None]
         failed = exc
         raise
     finally:
+        prepared()
         term, _TERMINAL = _TERMINAL, None
         tmp.seek(0)
         data = tmp.read()

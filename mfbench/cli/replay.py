@@ -38,11 +38,13 @@ def _names(text):
 def run(args) -> int:
     from mfbench.collect import parse_int_list
     from mfbench.replay import replay
-    from mfbench.runlog import quiet_terminal
+    from mfbench.runlog import preparing, quiet_terminal
 
     opts = _names(args.optimizers)
     verbose = bool(getattr(args, "verbose", False))  # `mfbench -v replay` or `mfbench replay -v`
     with quiet_terminal(Path(args.out) / "replay.log", enabled=not verbose):
+        if not args.no_progress:
+            preparing("replay: loading the benchmarks and the optimizers' libraries")
         res = replay(
             benchmarks=_names(args.benchmarks), optimizers="all" if opts == ["all"] else opts,
             seeds=parse_int_list(args.seeds, "--seeds"), budget=args.budget, workers=args.workers, jobs=args.jobs,

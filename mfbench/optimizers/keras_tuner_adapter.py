@@ -16,7 +16,6 @@ i.e. the first epochs of the longest schedule), which is what the library does.
 
 from __future__ import annotations
 
-import importlib.util
 import math
 import os
 import tempfile
@@ -32,6 +31,8 @@ def _default_backend() -> str:
     one does: numpy (which keras 3.15 builds on jax's CPU library, 0.4 GB, against torch's 1-5 GB;
     the ``optimizers`` extra installs it); torch where only torch is installed. A test checks
     that both give the same proposals."""
+    import importlib.util
+
     for backend, module in (("numpy", "jax"), ("torch", "torch")):
         if importlib.util.find_spec(module) is not None:
             return backend
