@@ -44,9 +44,34 @@ def missing(exc: ImportError, what: str) -> UsageError:
 def require(module: str, what: str) -> None:
     """Raise the one-line ``UsageError`` unless ``module`` can be imported (without importing it:
     the check stays cheap for a heavy library)."""
-    try:
-        found = importlib.util.find_spec(module) is not None
-    except (ImportError, ValueError):  # a broken or half-removed install
-        found = False
-    if not found:
+    if not installed(module):
         raise UsageError(missing_message(module, what))
+
+
+#: optimizer module -> the libraries it imports ("a|b": either), checked without importing them
+#: (importing all of them took the driver 7 CPU-seconds before the first progress line)
+NEEDS = {
+    "mfbench.optimizers.smac_adapter": ("smac",),
+    "mfbench.optimizers.optuna_adapter": ("optuna",),
+    "mfbench.optimizers.hyperopt_adapter": ("hyperopt",),
+    "mfbench.optimizers.hpbandster_adapter": ("hpbandster",),
+    "mfbench.optimizers.dehb_adapter": ("dehb",),
+    "mfbench.optimizers.keras_tuner_adapter": ("keras_tuner", "keras", "jax|torch"),
+}
+
+
+def installed(module: str) -> bool:
+    """Whether ``module`` can be found (not imported)."""
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def missing_for(target: str) -> str | None:
+    """For an optimizer's ``module:Class``: the first library it needs that is not installed
+    (``None``: all are, or the module is not in ``NEEDS``)."""
+    for need in NEEDS.get(target.split(":")[0], ()):
+        if not any(installed(m) for m in need.split("|")):
+            return need.split("|")[0]
+    return None

@@ -376,10 +376,16 @@ def resolve_optimizers(names: Sequence[str] | str | None) -> dict[str, str]:
     from mfbench.optimizers.base import REGISTRY, available, get_optimizer_class
 
     if names is None:
+        from mfbench.extras import NEEDS, missing_for
+
         usable = {}
         for name in available():
             try:
-                get_optimizer_class(name)
+                if REGISTRY[name].split(":")[0] in NEEDS:  # the libraries' presence, without importing them
+                    if (lib := missing_for(REGISTRY[name])) is not None:
+                        raise ImportError(f"no module named {lib!r}")
+                else:
+                    get_optimizer_class(name)
                 usable[name] = REGISTRY[name]
             except (UsageError, ImportError, AttributeError) as exc:
                 log.info("optimizer %s is not usable here, left out of the default study: %s", name, exc)

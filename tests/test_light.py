@@ -109,3 +109,19 @@ def test_a_missing_extra_is_one_line_naming_the_install(tmp_path, modules, args,
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and f"pip install -e {fix}" in lines[0] and modules[0] in lines[0], proc.stderr
     assert list(tmp_path.iterdir()) == []  # nothing created
+
+
+def test_the_default_study_checks_the_libraries_without_importing_them():
+    """Importing every optimizer's library in the driver cost seconds before the first progress
+    line: the default study looks them up instead, and leaves out one that is missing."""
+    code = ("import sys\nclass Hide:\n    def find_spec(self, name, path=None, target=None):\n"
+            "        if name.split('.')[0] == 'hyperopt':\n"
+            "            raise ModuleNotFoundError(f'No module named {name!r}', name=name)\n"
+            "sys.meta_path.insert(0, Hide())\nfrom mfbench.replay import resolve_optimizers\n"
+            "names = resolve_optimizers(None)\n"
+            "print(sorted(names), [m for m in ('smac', 'optuna', 'keras', 'dehb', 'hpbandster') if m in sys.modules])")
+    proc = _python(code)
+    assert proc.returncode == 0, proc.stderr
+    names, imported = proc.stdout.strip().split("] [")
+    assert "'random'" in names and "'ga-mf'" in names and "hyperopt-tpe" not in names
+    assert imported == "]"
