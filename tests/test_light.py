@@ -61,7 +61,8 @@ def test_keras_tuner_runs_without_torch():
     _torch_free("from mfbench.replay import load, run_job, Job\nfrom mfbench.optimizers.base import REGISTRY\n"
                 "o = load('synthetic-grid')\nfor name in ('kt-bo', 'kt-hyperband'):\n"
                 "    r = run_job(Job('synthetic-grid', 'g', name, 0, REGISTRY[name], 4 * o.full_budget_cost(), "
-                "require_fixed_hash=False))\n    assert r['status'] == 'ok', r\n"
+                "require_fixed_hash=False, optimum=tuple(o.optimum.items()), bounds=tuple(o.bounds.items())))\n"
+                "    assert r['status'] == 'ok', r\n"
                 "import keras\nassert keras.backend.backend() == 'numpy'")  # fmt: skip
 
 
@@ -73,7 +74,8 @@ def test_keras_tuner_proposes_the_same_under_numpy_and_torch():
             "out = {}\nfor bench in ('synthetic-grid', 'synthetic-cnn'):\n    o = load(bench)\n"
             "    for name in ('kt-bo', 'kt-hyperband'):\n"
             "        r = run_job(Job(bench, bench, name, 1, REGISTRY[name], 8 * o.full_budget_cost(), "
-            "require_fixed_hash=False))\n"
+            "require_fixed_hash=False, optimum=tuple(o.optimum.items()), bounds=tuple(o.bounds.items())))\n"
+            "        assert r['status'] == 'ok', r\n"
             "        out[bench + name] = [r['columns'][k] for k in ('config_id', 'budget', 'val_error')]\n"
             "import keras\nprint(keras.backend.backend())\nprint(json.dumps(out))")  # fmt: skip
     runs = {b: _python(code, KERAS_BACKEND=b, PYTHONHASHSEED="6640") for b in ("numpy", "torch")}
