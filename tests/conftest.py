@@ -1,8 +1,4 @@
-import os
-
-os.environ.setdefault("KERAS_BACKEND", "torch")
-
-import pytest  # noqa: E402
+import pytest
 
 #: the smallest real CNN config: trains one digits epoch in well under a second
 TINY = {

@@ -36,7 +36,10 @@ def add_parser(sub, name, help_):
 def run(args) -> int:
     from mfbench.collect import collect, parse_int_list
     from mfbench.errors import UsageError
+    from mfbench.extras import require
 
+    if not args.dry_run:
+        require("torch", "collect")
     tpg = args.trials_per_gpu
     if tpg != "auto":
         try:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import argparse
 import sys
+from pathlib import Path
 
 
 def add_parser(sub, name, help_):
@@ -26,6 +28,9 @@ def add_parser(sub, name, help_):
     p.add_argument("--max-evals", type=int, default=100_000, help="stop a run after this many evaluations")
     p.add_argument("--no-report", action="store_true", help="do not write the report at the end")
     p.add_argument("--no-progress", action="store_true")
+    p.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
+                   help="show everything the libraries print (default: into the study's replay.log and "
+                        "logs/<run>.log; the terminal shows the progress bar and the summary)")  # fmt: skip
     p.set_defaults(func=run)
 
 
@@ -37,6 +42,7 @@ def run(args) -> int:
     from mfbench.collect import parse_int_list
     from mfbench.errors import UsageError
     from mfbench.replay import replay
+    from mfbench.runlog import preparing, quiet_terminal
 
     opts = _names(args.optimizers)
     given = (("--benchmarks", args.benchmarks, _names(args.benchmarks)), ("--optimizers", args.optimizers, opts))
@@ -51,12 +57,17 @@ def run(args) -> int:
         if bad:
             raise UsageError(f"unknown suite {bad[0]!r}; known: {', '.join(SUITES)}")
         benchmarks = [*(benchmarks or []), *_names(args.suite)]
-    res = replay(
-        benchmarks=benchmarks, optimizers="all" if opts == ["all"] else opts,
-        seeds=parse_int_list(args.seeds, "--seeds"), budget=args.budget, workers=args.workers, jobs=args.jobs,
-        dask=args.dask, out=args.out, count_overhead=args.count_overhead, max_evals=args.max_evals,
-        progress=not args.no_progress, report=not args.no_report, command=" ".join(["mfbench", *sys.argv[1:]]),
-    )  # fmt: skip
+    verbose = bool(getattr(args, "verbose", False))  # `mfbench -v replay` or `mfbench replay -v`
+    with quiet_terminal(Path(args.out) / "replay.log", enabled=not verbose):
+        if not args.no_progress:
+            preparing("replay: loading the benchmarks and the optimizers' libraries")
+        res = replay(
+            benchmarks=benchmarks, optimizers="all" if opts == ["all"] else opts,
+            seeds=parse_int_list(args.seeds, "--seeds"), budget=args.budget, workers=args.workers, jobs=args.jobs,
+            dask=args.dask, out=args.out, count_overhead=args.count_overhead, max_evals=args.max_evals,
+            progress=not args.no_progress, report=not args.no_report,
+            command=" ".join(["mfbench", *sys.argv[1:]]), quiet=not verbose,
+        )  # fmt: skip
     print_summary(res)
     return 1 if res.all_failed else 0
 
@@ -77,7 +88,11 @@ def print_summary(res) -> None:
                       f"{r['mean_overhead_seconds'] * 1e3:.2f} ms")  # fmt: skip
     console = Console(width=None if sys.stdout.isatty() else 160)  # a file or pipe gets whole names, unwrapped
     console.print(table)
+    for line in getattr(res, "notices", []):
+        console.print(f"note: {line}", highlight=False)
     for f in res.failures[:20]:
         print(f"failed: {f['benchmark']} / {f['optimizer']} / seed {f['seed']}: {f['error']}", file=sys.stderr)
+    if (res.out / "replay.log").exists() or (res.out / "logs").is_dir():
+        console.print(f"library output: {res.out / 'replay.log'}, {res.out / 'logs'}/", highlight=False)
     if res.report is not None:
         console.print(f"report: {res.report}")

@@ -25,8 +25,10 @@ def add_parser(sub, name, help_):
 def run(args) -> int:
     from mfbench.cli.replay import print_summary
     from mfbench.collect import parse_int_list
+    from mfbench.extras import require
     from mfbench.replay import tune
 
+    require("torch", "tune")
     res = tune(
         dataset=args.dataset, optimizer=args.optimizer, budget=args.budget, device=args.device, db=args.db,
         space=args.space, out=args.out, budgets=parse_int_list(args.budgets, "--budgets"), seed=args.seed,

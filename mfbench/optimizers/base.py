@@ -182,7 +182,9 @@ def get_optimizer_class(name: str) -> type[Optimizer]:
     try:
         return getattr(importlib.import_module(module), cls)
     except ImportError as exc:
-        raise UsageError(f"optimizer {name!r} needs a library that is not installed: {exc}") from None
+        from mfbench.extras import missing
+
+        raise missing(exc, f"optimizer {name!r}") from None
 
 
 def make_optimizer(name: str, space: ConfigurationSpace, budgets: Sequence[int], seed: int, **options: Any) -> Optimizer:

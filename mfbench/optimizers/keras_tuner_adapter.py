@@ -24,7 +24,21 @@ from functools import partial
 from importlib.metadata import version
 from typing import Any, ClassVar
 
-os.environ.setdefault("KERAS_BACKEND", "torch")  # keras-tuner imports keras, which needs a backend
+
+def _default_backend() -> str:
+    """keras-tuner imports keras, which needs a backend. The oracles never train, so the lightest
+    one does: numpy (which keras 3.15 builds on jax's CPU library, 0.4 GB, against torch's 1-5 GB;
+    the ``optimizers`` extra installs it); torch where only torch is installed. A test checks
+    that both give the same proposals."""
+    import importlib.util
+
+    for backend, module in (("numpy", "jax"), ("torch", "torch")):
+        if importlib.util.find_spec(module) is not None:
+            return backend
+    return "numpy"
+
+
+os.environ.setdefault("KERAS_BACKEND", _default_backend())  # a backend the user chose is kept
 
 import keras_tuner as kt  # noqa: E402
 from ConfigSpace import ConfigurationSpace  # noqa: E402

@@ -463,8 +463,9 @@ def save_surrogate(surr: Surrogate, out: str | Path) -> Path:
     """Write the folder atomically (a temporary sibling, then a rename): model files (skops),
     ``manifest.json`` with their hashes, ``quality.json`` and ``quality.md``. An existing ``out``
     is replaced only when it is a surrogate folder (``check_surrogate_out``)."""
-    import skops.io as sio
+    from mfbench.lightimport import skops_io
 
+    sio = skops_io()
     out = check_surrogate_out(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     _clean_stale_temporaries(out)
@@ -605,7 +606,9 @@ def _read_json(p: Path) -> dict[str, Any]:
 
 
 def _load_files(path: Path, manifest: dict[str, Any], quality: dict[str, Any]) -> Surrogate:
-    import skops.io as sio
+    from mfbench.lightimport import skops_io
+
+    sio = skops_io()
 
     from mfbench.surrogates.trusted import check_model_file
 
