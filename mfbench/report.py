@@ -250,7 +250,7 @@ def write_report(run_dir: str | Path, out_dir: str | Path | None = None, budgets
                  alpha: float = 0.05, *, min_benchmark_blocks: int = 5, floor: float = 1e-4) -> Path:
     """Write the report of a replay directory; return the path of its ``index.html``."""
     from mfbench import plots
-    from mfbench.stats import compare, rank_scores
+    from mfbench.stats import compare, rank_scores, split_half
 
     budgets = [float(f) for f in budgets]
     if not budgets or any(not 0.0 < f <= 1.0 for f in budgets):
@@ -303,18 +303,20 @@ def write_report(run_dir: str | Path, out_dir: str | Path | None = None, budgets
                 entry["error"] = str(exc)
                 comparisons.append(entry)
                 continue
+            rel = split_half(scores, block_word="benchmarks" if b is None else "seeds")
             stats_json = data_file(f"stats_{tag}.json", {"budget_fraction": f, "benchmark": b,
                                                          "metric": "normalized regret (lower is better)",
-                                                         **comp.to_dict()})
+                                                         **comp.to_dict(), "split_half": rel.to_dict()})
             order = list(comp.average_ranks.sort_values().index)
             pmat = comp.wilcoxon_holm_p.loc[order, order]
             p_csv = data_file(f"pvalues_{tag}.csv", pmat.rename_axis("method").reset_index())
-            entry.update({"comparison": comp, "stats": comp.to_dict()})
+            entry.update({"comparison": comp, "stats": comp.to_dict(), "split_half": rel.to_dict()})
             comparisons.append(entry)
             figure("cd", plots.plot_cd(comp, title=f"Critical difference at {where} (normalized regret)",
-                                       colors=colors, blocks_note=note),
+                                       colors=colors, blocks_note=note + "\n" + _reliability_short(rel)),
                    f"cd_{tag}", f"Average ranks at {where}; {note}. Lower rank = better. "
-                   f"Bars: Nemenyi CD at \u03b1 = {alpha:g}, drawn only if the Iman\u2013Davenport test rejects.",
+                   f"Bars: Nemenyi CD at \u03b1 = {alpha:g}, drawn only if the Iman\u2013Davenport test rejects. "
+                   f"Would the verdict reproduce? {rel.reading()}.",
                    [scores_csv, stats_json])
             figure("pairwise", plots.plot_pvalues(pmat, alpha=alpha,
                                                   title=f"Pairwise Wilcoxon signed-rank at {where}"),
@@ -461,8 +463,19 @@ def _comparison_lines(ctx: _Context) -> list[str]:
                      f"Iman\u2013Davenport p = {_fmt(comp.iman_davenport_p)}); best average rank: {best} "
                      f"({comp.average_ranks[best]:.2f}); CD = {comp.critical_difference:.2f}"
                      + (f"; Nemenyi-significant pairs: {', '.join(sig_pairs)}" if sig_pairs else "") + "."
-                     + _power_note(comp))
+                     + _power_note(comp) + f" Would it reproduce? {c['split_half']['reading']}.")
     return lines
+
+
+def _reliability_short(rel) -> str:
+    """The reading of a split-half reliability, short enough for a figure's title."""
+    if not math.isfinite(rel.mean):
+        return f"reproducibility not measurable ({rel.n_blocks} {rel.block_word})"
+    need = rel.blocks_for_target
+    need_s = "\u221e" if math.isinf(need) else f"{need:.0f}"
+    return (f"would {'' if rel.reproduces else 'NOT '}reproduce: \u03c1 = {rel.full:.2f} on a rerun "
+            f"(split-half {rel.mean:.2f}, 5th pct {rel.p05:.2f}); {rel.block_word} for \u03c1 \u2265 "
+            f"{rel.target:g}: {need_s}")
 
 
 def _power_note(comp) -> str:
