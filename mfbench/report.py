@@ -262,8 +262,8 @@ def write_report(run_dir: str | Path, out_dir: str | Path | None = None, budgets
     fig_dir, data_dir = out / "figures", out / "data"
     data_dir.mkdir(parents=True, exist_ok=True)
     opts, benches = replay.optimizers, replay.benchmarks
-    colors, styles = plots.method_colors(opts), plots.method_linestyles(opts)
-    figures: dict[str, list[_Figure]] = {"cd": [], "pairwise": [], "anytime": [], "rank": []}
+    colors, styles = plots.framework_styles(opts)
+    figures: dict[str, list[_Figure]] = {"cd": [], "pairwise": [], "anytime": [], "rank": [], "confusion": []}
     summary: dict[str, Any] = {"run_dir": str(replay.run_dir), "alpha": alpha, "budgets": budgets, "floor": floor,
                                "optimizers": opts, "benchmarks": benches,
                                "seeds": {b: s for b, s in replay.seeds.items()}}
@@ -384,6 +384,33 @@ def write_report(run_dir: str | Path, out_dir: str | Path | None = None, budgets
     final_csv = data_file("final_table.csv", ftable)
     data_file("final_average_rank.csv", avg_rank.rename("average_rank").rename_axis("optimizer").reset_index())
 
+    # --- framework table and confusion matrices of each framework's best final incumbent
+    from mfbench.framework_table import best_confusions, class_metric_source, framework_table, run_finals
+
+    sources = {b: class_metric_source(replay.manifest, b) for b in benches}
+    finals = run_finals(replay, sources)
+    fw_tables = []
+    for b in benches:
+        head, fw_rows = framework_table(finals, b, sources[b][1])
+        fw_tables.append((b, head, fw_rows))
+        best = best_confusions(finals, b)
+        if best:
+            k = len(best[0]["normalized"])
+            src = sources[b][0]
+            labels = [str(c) for c in (src.table.meta.get("classes") if src is not None and
+                                       src.table.meta.get("classes") else range(k))]
+            cjson = data_file(f"confusion_{_slug(b)}.json", {"benchmark": b, "labels": labels, "panels": best,
+                                                            "epoch": src.max_budget if src is not None else None})
+            figure("confusion", plots.plot_confusions(best, labels=labels,
+                                                      title=f"{b}: test confusion of each framework's best final "
+                                                            "incumbent (% of the true class)"),
+                   f"confusion_{_slug(b)}", f"{b}: test-set confusion matrix of the final incumbent with the best "
+                   "validation accuracy among each framework's runs, summed over the table's training seeds of its "
+                   f"full-length runs (epoch {src.max_budget if src is not None else '?'}, the largest budget), "
+                   "normalized per true class (rows).", [cjson])
+    fw_csv = data_file("framework_runs.csv", finals.drop(columns=["test_confusion"]))
+    summary["framework_table"] = {b: [dict(zip(head, r)) for r in fw_rows] for b, head, fw_rows in fw_tables}
+
     # --- exclusions and manifest
     excl_csv = data_file("exclusions.csv", replay.exclusions)
     summary["exclusions"] = replay.exclusions.to_dict(orient="records")
@@ -393,7 +420,7 @@ def write_report(run_dir: str | Path, out_dir: str | Path | None = None, budgets
     data_file("summary.json", summary)
 
     ctx = _Context(replay, summary, comparisons, figures, ftable, avg_rank, final_csv, excl_csv, blocks_rule,
-                   budgets, alpha, floor)
+                   budgets, alpha, floor, fw_tables, fw_csv)
     (out / "report.md").write_text(_markdown(ctx))
     index = out / "index.html"
     index.write_text(_html(ctx))
@@ -415,10 +442,14 @@ class _Context:
     budgets: list[float]
     alpha: float
     floor: float
+    fw_tables: list[tuple[str, list[str], list[list[str]]]] = field(default_factory=list)
+    fw_csv: str = ""
 
 
 SECTIONS = [
     ("summary", "Summary"),
+    ("frameworks", "Frameworks"),
+    ("confusion", "Confusion matrices"),
     ("cd", "Critical-difference diagrams"),
     ("pairwise", "Pairwise comparisons"),
     ("anytime", "Anytime performance"),
@@ -427,6 +458,18 @@ SECTIONS = [
     ("manifest", "Manifest"),
     ("excluded", "Excluded runs"),
 ]
+
+
+FRAMEWORK_NOTE = (
+    "Each optimizer under its framework (the library that decides). Final incumbent (the configuration the run "
+    "would deliver): test and validation accuracy are its noise-free means at the largest budget; test macro "
+    "precision, recall and F1 come from the confusion matrices the benchmark's table recorded for its full-length "
+    "runs (their last epoch = the largest budget), averaged over the table's training seeds; all as mean \u00b1 sd "
+    "over the replay's seeds, in %. Time to \u22641 pt / \u22640.5 pt: simulated seconds until the incumbent's "
+    "validation accuracy is within 1 / 0.5 accuracy points of the benchmark's best, median over seeds (\"not "
+    "reached\" when fewer than half got there) and, in parentheses, the fraction of seeds that got there. "
+    "Evaluations, epochs: per run, mean over seeds. Overhead / eval: the optimizer's own measured wall time per "
+    "evaluation (ask + tell). Repeats: evaluations of a (configuration, budget, mode) the run had evaluated already.")
 
 
 def _method_text(ctx: _Context) -> list[str]:
@@ -552,8 +595,14 @@ def _markdown(ctx: _Context) -> str:
     L += ["## Summary", "", *(f"- {t}" for t in _method_text(ctx)), "", *(f"- {t}" for t in _comparison_lines(ctx)),
           ""]
     titles = dict(SECTIONS)
-    for key in ("cd", "pairwise", "anytime", "rank"):
+    L += [f"## {titles['frameworks']}", "", FRAMEWORK_NOTE, ""]
+    for b, head, rows in ctx.fw_tables:
+        L += [f"### {b}", "", *_md_table(head, rows), ""]
+    L += [f"Data (one row per run): [{Path(ctx.fw_csv).name}]({ctx.fw_csv})", ""]
+    for key in ("confusion", "cd", "pairwise", "anytime", "rank"):
         L += [f"## {titles[key]}", ""]
+        if key == "confusion" and not ctx.figures["confusion"]:
+            L += ["No benchmark of this replay records confusion matrices.", ""]
         if key == "pairwise":
             L += ["Groups not separated by any Holm\u2013Wilcoxon test (cliques):", ""]
             for c in ctx.comparisons:
@@ -633,8 +682,14 @@ def _html(ctx: _Context) -> str:
     P += [f"<h2 id='summary'>{titles['summary']}</h2><ul>",
           *(f"<li>{_md_inline(t)}</li>" for t in _method_text(ctx)), "</ul><ul>",
           *(f"<li>{_h(t)}</li>" for t in _comparison_lines(ctx)), "</ul>"]
-    for key in ("cd", "pairwise", "anytime", "rank"):
+    P.append(f"<h2 id='frameworks'>{titles['frameworks']}</h2><p>{_h(FRAMEWORK_NOTE)}</p>")
+    for b, head, rows in ctx.fw_tables:
+        P.append(f"<h3>{_h(b)}</h3>" + _html_table(head, rows))
+    P.append(f"<p>Data (one row per run): <a href='{ctx.fw_csv}'>{_h(Path(ctx.fw_csv).name)}</a></p>")
+    for key in ("confusion", "cd", "pairwise", "anytime", "rank"):
         P.append(f"<h2 id='{key}'>{titles[key]}</h2>")
+        if key == "confusion" and not ctx.figures["confusion"]:
+            P.append("<p>No benchmark of this replay records confusion matrices.</p>")
         if key == "pairwise":
             P.append("<p>Groups not separated by any Holm\u2013Wilcoxon test (cliques):</p><ul>")
             for c in ctx.comparisons:
