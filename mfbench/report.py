@@ -346,7 +346,11 @@ def write_report(run_dir: str | Path, out_dir: str | Path | None = None, budgets
         figure("anytime", plots.plot_anytime(b, panels, colors=colors, styles=styles, floor=floor, n_seeds=n_seeds),
                f"anytime_{_slug(b)}", f"{b}: incumbent normalized regret, mean \u00b1 standard error over {n_seeds} "
                f"seeds, against simulated time and against cumulative epochs (log axes; regret clipped at "
-               f"{floor:g} for display; 1.0 before the first result).", files)
+               f"{floor:g} for display; 1.0 before the first result). Colour: framework; dash and shade: algorithm.",
+               files)
+        figure("anytime", plots.plot_anytime_by_framework(b, panels[0][0], panels[0][1], floor=floor, n_seeds=n_seeds),
+               f"anytime_frameworks_{_slug(b)}", f"{b}: the same curves against simulated time, one panel per "
+               "framework; every other optimizer in grey as the shared reference.", files[:1])
 
     # --- average rank over time (budget fraction, common to all benchmarks)
     firsts = replay.trajectories.groupby(RUN_KEY, sort=False)["budget_fraction"].min()
