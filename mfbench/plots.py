@@ -82,7 +82,7 @@ def plot_confusions(panels: Sequence[dict], *, labels: Sequence[str], title: str
     cols = min(n, 4)
     rows = math.ceil(n / cols)
     k = len(labels)
-    fig, axes = plt.subplots(rows, cols, figsize=(3.1 * cols, 3.2 * rows + 0.4), squeeze=False)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.1 * cols, 3.5 * rows + 0.4), squeeze=False)
     im = None
     for ax, p in zip(axes.ravel(), panels, strict=False):
         m = np.asarray(p["normalized"], dtype=float)
@@ -103,7 +103,7 @@ def plot_confusions(panels: Sequence[dict], *, labels: Sequence[str], title: str
     fig.tight_layout()
     if im is not None:
         cb = fig.colorbar(im, ax=axes.ravel().tolist(), fraction=0.02, pad=0.02)
-        cb.set_label("fraction of the true class (%)", fontsize=8)
+        cb.set_label("fraction of the true class", fontsize=8)
     return fig
 
 

@@ -510,7 +510,7 @@ def _comparison_lines(ctx: _Context) -> list[str]:
                      f"Iman\u2013Davenport p = {_fmt(comp.iman_davenport_p)}); best average rank: {best} "
                      f"({comp.average_ranks[best]:.2f}); CD = {comp.critical_difference:.2f}"
                      + (f"; Nemenyi-significant pairs: {', '.join(sig_pairs)}" if sig_pairs else "") + "."
-                     + _power_note(comp) + f" Would it reproduce? {c['split_half']['reading']}.")
+                     + _power_note(comp) + f" Reproducibility: {c['split_half']['reading']}.")
     return lines
 
 
@@ -651,7 +651,7 @@ def _excluded_text(ctx: _Context) -> list[str]:
 
 
 CSS = """
-body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;
+body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;max-width:1300px;margin:2em auto;padding:0 1em;
 color:#222;line-height:1.45}
 h1{border-bottom:2px solid #444}h2{margin-top:2em;border-bottom:1px solid #bbb}
 figure{margin:1.2em 0}figure img{max-width:100%;height:auto;border:1px solid #eee}
@@ -659,6 +659,7 @@ figcaption{font-size:.9em;color:#444}table{border-collapse:collapse;margin:.8em 
 th,td{border:1px solid #ccc;padding:.25em .6em;text-align:left;vertical-align:top;overflow-wrap:anywhere}th{background:#f3f3f3}
 td.best{font-weight:bold;background:#eef6ee}code,pre{font-size:.85em;background:#f6f6f6}
 nav a{margin-right:1em}.ns{color:#b00020}
+.wide{overflow-x:auto}.wide table{font-size:.8em}.wide td{white-space:nowrap;overflow-wrap:normal}
 """
 
 
@@ -688,7 +689,7 @@ def _html(ctx: _Context) -> str:
           *(f"<li>{_h(t)}</li>" for t in _comparison_lines(ctx)), "</ul>"]
     P.append(f"<h2 id='frameworks'>{titles['frameworks']}</h2><p>{_h(FRAMEWORK_NOTE)}</p>")
     for b, head, rows in ctx.fw_tables:
-        P.append(f"<h3>{_h(b)}</h3>" + _html_table(head, rows))
+        P.append(f"<h3>{_h(b)}</h3><div class='wide'>" + _html_table(head, rows) + "</div>")
     P.append(f"<p>Data (one row per run): <a href='{ctx.fw_csv}'>{_h(Path(ctx.fw_csv).name)}</a></p>")
     for key in ("confusion", "cd", "pairwise", "anytime", "rank"):
         P.append(f"<h2 id='{key}'>{titles[key]}</h2>")
