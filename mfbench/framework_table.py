@@ -32,17 +32,26 @@ TARGETS = (0.01, 0.005)
 NA_SURROGATE = "n/a: not modelled"
 
 
-def class_metric_source(manifest: dict[str, Any], benchmark: str) -> tuple[Any | None, str]:
-    """The tabular objective whose confusion matrices score a benchmark's incumbents, or why none.
+class ConfusionSource:
+    """Class metrics of a configuration (by id) at the largest budget, from recorded confusion matrices.
 
-    Only a tabular benchmark whose table file is still where the replay found it, with the
-    same data digest, is used; anything else gets a reason to show in the cells.
-    """
-    info = (manifest.get("benchmarks") or {}).get(benchmark) or {}
-    kind = str(info.get("kind", ""))
-    if kind != "tabular":
-        return None, NA_SURROGATE if kind in ("surrogate", "lcbench", "yahpo", "synthetic") else f"n/a: {kind or 'unknown'} benchmark"
-    obj_info = info.get("objective") or {}
+    ``metrics(config_id)`` returns ``test_precision``, ``test_recall``, ``test_f1`` (averaged over
+    the recorded seeds) and ``test_confusion`` (summed), or None; ``epoch`` is the epoch the
+    matrices belong to and ``labels`` the class names."""
+
+    def __init__(self, lookup: Any, epoch: int, labels: list[str]):
+        self._lookup, self.epoch, self.labels = lookup, int(epoch), labels
+
+    def metrics(self, config_id: str) -> dict[str, Any] | None:
+        return self._lookup(config_id)
+
+
+def _labels(meta: dict[str, Any], k: int) -> list[str]:
+    classes = meta.get("classes")
+    return [str(c) for c in classes] if isinstance(classes, list) and len(classes) == k else [str(i) for i in range(k)]
+
+
+def _tabular_source(obj_info: dict[str, Any]) -> tuple[ConfusionSource | None, str]:
     path = obj_info.get("path")
     if not path or not Path(path).is_file():
         return None, "n/a: table file not found"
@@ -61,7 +70,68 @@ def class_metric_source(manifest: dict[str, Any], benchmark: str) -> tuple[Any |
             return None, "n/a: table changed since the replay"
     if obj._test_cm is None or np.isnan(obj._test_cm).all():
         return None, "n/a: no confusion matrices recorded"
-    return obj, ""
+
+    def lookup(cid: str) -> dict[str, Any] | None:
+        i = obj._id_index.get(cid)
+        return None if i is None else obj.class_metrics(obj.configs[i])
+
+    return ConfusionSource(lookup, obj.max_budget, _labels(obj.table.meta, obj._test_cm.shape[-1])), ""
+
+
+def _real_source(obj_info: dict[str, Any]) -> tuple[ConfusionSource | None, str]:
+    """A ``tune`` run's trainings: the runs of each configuration whose schedule is the largest budget."""
+    import json
+    import sqlite3
+
+    from mfbench.classmetrics import macro_prf
+
+    db, budgets = obj_info.get("db"), obj_info.get("budgets") or []
+    if not db or not Path(db).is_file() or not budgets:
+        return None, "n/a: trainings database not found"
+    top = int(max(budgets))
+    con = sqlite3.connect(f"file:{Path(db)}?mode=ro", uri=True)
+    try:
+        rows = con.execute("SELECT config_id, test_confusion FROM runs WHERE status = 'ok' AND schedule_epochs = ?",
+                           (top,)).fetchall()
+    except sqlite3.Error as exc:
+        return None, f"n/a: trainings database unreadable ({exc.__class__.__name__})"
+    finally:
+        con.close()
+    cms: dict[str, list[np.ndarray]] = {}
+    for cid, text in rows:
+        cm = json.loads(text) if text else None
+        if cm:
+            cms.setdefault(str(cid), []).append(np.asarray(cm, dtype=float))
+    if not cms:
+        return None, "n/a: no confusion matrices recorded"
+    k = next(iter(cms.values()))[0].shape[0]
+
+    def lookup(cid: str) -> dict[str, Any] | None:
+        if cid not in cms:
+            return None
+        stack = np.stack(cms[cid])
+        p, r, f = (float(np.mean(x)) for x in macro_prf(stack))
+        return {"test_precision": p, "test_recall": r, "test_f1": f, "test_confusion": stack.sum(axis=0).astype(int).tolist(),
+                "epoch": top, "n_seeds": len(stack)}
+
+    return ConfusionSource(lookup, top, [str(i) for i in range(k)]), ""
+
+
+def class_metric_source(manifest: dict[str, Any], benchmark: str) -> tuple[ConfusionSource | None, str]:
+    """Where a benchmark's incumbents get their class metrics, or why they get none.
+
+    A tabular benchmark: its table, if still where the replay found it with the same data
+    digest. A real (``tune``) benchmark: its trainings database. Anything else gets a reason to
+    show in the cells (a surrogate does not model confusion matrices).
+    """
+    info = (manifest.get("benchmarks") or {}).get(benchmark) or {}
+    kind = str(info.get("kind", ""))
+    obj_info = info.get("objective") or {}
+    if kind == "tabular":
+        return _tabular_source(obj_info)
+    if kind == "real":
+        return _real_source(obj_info)
+    return None, NA_SURROGATE if kind in ("surrogate", "lcbench", "yahpo", "synthetic") else f"n/a: {kind or 'unknown'} benchmark"
 
 
 def _first_time(t: np.ndarray, inc_val: np.ndarray, threshold: float) -> float:
@@ -88,9 +158,7 @@ def run_finals(replay: Any, sources: dict[str, tuple[Any | None, str]] | None = 
         for d in TARGETS:
             row[f"time_to_{d:g}"] = _first_time(t, np.nan_to_num(inc_val, nan=math.inf), best_val + d)
         src = (sources or {}).get(b, (None, NA_SURROGATE))[0]
-        cm = None
-        if src is not None and row["incumbent_config_id"] in src._id_index:
-            cm = src.class_metrics(src.configs[src._id_index[row["incumbent_config_id"]]])
+        cm = src.metrics(row["incumbent_config_id"]) if src is not None else None
         for k in ("test_precision", "test_recall", "test_f1"):
             row[k] = cm[k] if cm else math.nan
         row["test_confusion"] = cm["test_confusion"] if cm else None

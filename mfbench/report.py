@@ -399,18 +399,16 @@ def write_report(run_dir: str | Path, out_dir: str | Path | None = None, budgets
         fw_tables.append((b, head, fw_rows))
         best = best_confusions(finals, b)
         if best:
-            k = len(best[0]["normalized"])
             src = sources[b][0]
-            labels = [str(c) for c in (src.table.meta.get("classes") if src is not None and
-                                       src.table.meta.get("classes") else range(k))]
+            labels = src.labels if src is not None else [str(i) for i in range(len(best[0]["normalized"]))]
             cjson = data_file(f"confusion_{_slug(b)}.json", {"benchmark": b, "labels": labels, "panels": best,
-                                                            "epoch": src.max_budget if src is not None else None})
+                                                            "epoch": src.epoch if src is not None else None})
             figure("confusion", plots.plot_confusions(best, labels=labels,
                                                       title=f"{b}: test confusion of each framework's best final "
                                                             "incumbent (% of the true class)"),
                    f"confusion_{_slug(b)}", f"{b}: test-set confusion matrix of the final incumbent with the best "
                    "validation accuracy among each framework's runs, summed over the table's training seeds of its "
-                   f"full-length runs (epoch {src.max_budget if src is not None else '?'}, the largest budget), "
+                   f"full-length runs (epoch {src.epoch if src is not None else '?'}, the largest budget), "
                    "normalized per true class (rows).", [cjson])
     fw_csv = data_file("framework_runs.csv", finals.drop(columns=["test_confusion"]))
     summary["framework_table"] = {b: [dict(zip(head, r)) for r in fw_rows] for b, head, fw_rows in fw_tables}

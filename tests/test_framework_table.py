@@ -145,4 +145,12 @@ def test_surrogate_benchmark_says_not_modelled(tmp_path):
     assert class_metric_source({"benchmarks": {"s": {"kind": "surrogate"}}}, "s") == (None, NA_SURROGATE)
     missing = {"benchmarks": {"t": {"kind": "tabular", "objective": {"path": str(tmp_path / "gone.sqlite")}}}}
     assert class_metric_source(missing, "t")[1] == "n/a: table file not found"
+    # a tune run's trainings database: the incumbent's runs at the largest budget
+    path, good, other = _table(tmp_path)
+    real = {"benchmarks": {"r": {"kind": "real", "objective": {"db": str(path), "budgets": [1, 3, 9]}}}}
+    src, why = class_metric_source(real, "r")
+    assert why == "" and src.epoch == 9 and src.metrics(other) is None
+    m = src.metrics(good)
+    assert m["test_precision"] == pytest.approx((P0 + 1) / 2) and m["test_recall"] == pytest.approx((R0 + 1) / 2)
+    assert m["test_f1"] == pytest.approx((F0 + 1) / 2) and m["test_confusion"][0][:2] == [18, 2]
     assert framework_of("smac-hb") == "SMAC" and framework_of("ray-asha") == "Ray Tune" and framework_of("ga") == "mfbench"
