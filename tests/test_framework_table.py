@@ -76,7 +76,7 @@ def _rows(bench, opt, seed, steps, total):
 
 
 def test_framework_table_of_a_hand_computed_replay(tmp_path):
-    from mfbench.framework_table import run_finals, framework_table
+    from mfbench.framework_table import framework_table, run_finals
     from mfbench.surrogates.data import table_digest
     from mfbench.table import load_table
 
