@@ -55,3 +55,39 @@ def normalize_rows(cm: np.ndarray) -> np.ndarray:
     tot = cm.sum(axis=-1, keepdims=True)
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(tot > 0, cm / np.where(tot > 0, tot, 1.0), 0.0)
+
+
+def table_test_confusions(table) -> np.ndarray | None:
+    """(C, S, B, K, K) test confusion matrix of each run of a loaded table (``mfbench.table.Table``),
+    as recorded after the run's last epoch (rows: truth), at its own schedule slot.
+
+    NaN where a run has none, did not finish ``ok``, or where the slot is a prefix of a longer
+    run (a schedule-independent config's matrix belongs only to its full-length run). Read
+    from the table file itself (read-only), so that tables load as before; ``None`` when the
+    file cannot be read or records no matrix.
+    """
+    import json
+    import sqlite3
+    from pathlib import Path
+
+    try:
+        con = sqlite3.connect(f"file:{Path(table.path)}?mode=ro", uri=True)
+        try:
+            rows = con.execute("SELECT config_id, seed, schedule_epochs, test_confusion FROM runs "
+                               "WHERE status = 'ok' AND test_confusion IS NOT NULL").fetchall()
+        finally:
+            con.close()
+    except sqlite3.Error:
+        return None
+    k = table.n_classes
+    C, S, B = len(table.config_ids), len(table.seeds), len(table.budgets)
+    out = np.full((C, S, B, k, k), np.nan)
+    found = False
+    for cid, seed, sched, text in rows:
+        c, s, b = table.index.get(cid), table.seed_index.get(int(seed)), table.budget_index.get(int(sched))
+        cm = json.loads(text) if text else None
+        if c is None or s is None or b is None or not cm or np.shape(cm) != (k, k):
+            continue
+        out[c, s, b] = cm
+        found = True
+    return out if found else None

@@ -298,7 +298,7 @@ class TabularObjective(Objective):
     kind = "tabular"
 
     def __init__(self, table: Any, noise: str = "sample", *, name: str | None = None, allow_partial: bool = False):
-        from mfbench.classmetrics import macro_prf
+        from mfbench.classmetrics import macro_prf, table_test_confusions
         from mfbench.space import config_id, grid_values, iter_grid
         from mfbench.table import MISSING, Table, load_table
 
@@ -368,7 +368,8 @@ class TabularObjective(Objective):
         self.optimum_config = self.configs[self._best]
         # test confusion matrices of the full-length runs (epoch max_budget), and their macro
         # precision / recall / F1: (C, S, K, K) and (C, S, 3); NaN where a run has none
-        self._test_cm = T.test_confusion[rows][:, :, jm] if T.test_confusion is not None else None
+        cms = table_test_confusions(T)
+        self._test_cm = cms[rows][:, :, jm] if cms is not None else None
         self._prf_top = np.stack(macro_prf(self._test_cm), axis=-1) if self._test_cm is not None else None
         self._full_cost = float(np.median(self._cum[:, :, jm, E].mean(axis=1)))
 

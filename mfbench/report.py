@@ -313,7 +313,7 @@ def write_report(run_dir: str | Path, out_dir: str | Path | None = None, budgets
             entry.update({"comparison": comp, "stats": comp.to_dict(), "split_half": rel.to_dict()})
             comparisons.append(entry)
             figure("cd", plots.plot_cd(comp, title=f"Critical difference at {where} (normalized regret)",
-                                       colors=colors, blocks_note=note + "\n" + _reliability_short(rel)),
+                                       colors=colors, blocks_note=note + "\n" + rel.short()),
                    f"cd_{tag}", f"Average ranks at {where}; {note}. Lower rank = better. "
                    f"Bars: Nemenyi CD at \u03b1 = {alpha:g}, drawn only if the Iman\u2013Davenport test rejects. "
                    f"Would the verdict reproduce? {rel.reading()}.",
@@ -510,17 +510,6 @@ def _comparison_lines(ctx: _Context) -> list[str]:
                      + (f"; Nemenyi-significant pairs: {', '.join(sig_pairs)}" if sig_pairs else "") + "."
                      + _power_note(comp) + f" Reproducibility: {c['split_half']['reading']}.")
     return lines
-
-
-def _reliability_short(rel) -> str:
-    """The reading of a split-half reliability, short enough for a figure's title."""
-    if not math.isfinite(rel.mean):
-        return f"reproducibility not measurable ({rel.n_blocks} {rel.block_word})"
-    need = rel.blocks_for_target
-    need_s = "\u221e" if math.isinf(need) else f"{need:.0f}"
-    return (f"would {'' if rel.reproduces else 'NOT '}reproduce: \u03c1 = {rel.full:.2f} on a rerun "
-            f"(split-half {rel.mean:.2f}, 5th pct {rel.p05:.2f}); {rel.block_word} for \u03c1 \u2265 "
-            f"{rel.target:g}: {need_s}")
 
 
 def _power_note(comp) -> str:

@@ -195,6 +195,7 @@ class Comparison:
     wilcoxon_raw_p: pd.DataFrame
     wilcoxon_cliques: list[list[str]]
     dropped_blocks: list[dict[str, Any]] = field(default_factory=list)
+    split_half: SplitHalf | None = None  # would the ranking reproduce on other blocks?
 
     @property
     def n_blocks(self) -> int:
@@ -256,6 +257,7 @@ class Comparison:
             "wilcoxon": "two-sided signed-rank, zero differences split (zsplit), Holm-adjusted",
             "wilcoxon_min_attainable_p_holm": self.min_wilcoxon_holm_p,
             "dropped_blocks": self.dropped_blocks,
+            **({"split_half": self.split_half.to_dict()} if self.split_half is not None else {}),
         }
 
 
@@ -298,6 +300,7 @@ def compare(scores: pd.DataFrame, *, higher_is_better: bool = False, alpha: floa
         iman_davenport_df=fr["iman_davenport_df"], critical_difference=cd, q_alpha=q,
         cd_cliques=cd_cliques(avg, cd), wilcoxon_holm_p=p_holm, wilcoxon_raw_p=p_raw,
         wilcoxon_cliques=nonsignificant_cliques(p_holm, alpha), dropped_blocks=dropped,
+        split_half=split_half(complete, higher_is_better=higher_is_better),
     )
 
 
@@ -435,6 +438,16 @@ class SplitHalf:
                 f"(predicted agreement with a rerun on {self.n_blocks} other {w}; split-half \u03c1 = {self.mean:.2f}, "
                 f"5th percentile {self.p05:.2f}, {self.n_half} vs {self.n_half} {w} over {self.n_splits} random "
                 f"splits); {w} needed for \u03c1 \u2265 {self.target:g}: {need_s}")
+
+    def short(self) -> str:
+        """The reading, short enough for a figure's title."""
+        if not math.isfinite(self.mean):
+            return f"reproducibility not measurable ({self.n_blocks} {self.block_word})"
+        need = self.blocks_for_target
+        need_s = "\u221e" if math.isinf(need) else f"{need:.0f}"
+        return (f"would {'' if self.reproduces else 'NOT '}reproduce: \u03c1 = {self.full:.2f} on a rerun "
+                f"(split-half {self.mean:.2f}, 5th pct {self.p05:.2f}); {self.block_word} for \u03c1 \u2265 "
+                f"{self.target:g}: {need_s}")
 
     def to_dict(self) -> dict[str, Any]:
         def num(x: float) -> float | None:

@@ -204,10 +204,6 @@ class Table:
     n_params: np.ndarray  # (C,)
     flops: np.ndarray  # (C,)
     runs: list[dict[str, Any]] = field(default_factory=list)
-    #: (C, S, B, K, K) test confusion matrix of the run at each schedule slot, recorded after the
-    #: run's last epoch (rows: truth); NaN where the run has none or the slot is a prefix of a
-    #: longer run (a schedule-independent config's matrix is only that of its full-length run)
-    test_confusion: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         self.index = {cid: i for i, cid in enumerate(self.config_ids)}
@@ -244,7 +240,7 @@ def load_table(path: str | Path) -> Table:
         cfg_rows = con.execute("SELECT config_id, config_json FROM configs ORDER BY config_id").fetchall()
         runs = con.execute(
             "SELECT run_id, config_id, seed, schedule_epochs, status, reason, n_epochs, n_params, flops,"
-            " device, host, peak_memory_bytes, started, finished, test_confusion FROM runs"
+            " device, host, peak_memory_bytes, started, finished FROM runs"
         ).fetchall()
         ep = con.execute(f"SELECT run_id, epoch, {', '.join(EPOCH_FIELDS)} FROM epochs").fetchall()
     finally:
@@ -262,8 +258,6 @@ def load_table(path: str | Path) -> Table:
     n_epochs = np.zeros((C, S, B), dtype=np.int16)
     n_params = np.zeros(C, dtype=np.int64)
     flops = np.zeros(C, dtype=np.int64)
-    K = int(meta.get("split", {}).get("n_classes", 10))
-    confusion = np.full((C, S, B, K, K), np.nan)
 
     # epochs of every run into a (run, epoch) array first
     run_pos = {r[0]: i for i, r in enumerate(runs)}
@@ -278,7 +272,7 @@ def load_table(path: str | Path) -> Table:
     time_fields = [i for i, f in enumerate(EPOCH_FIELDS) if f.endswith("_seconds")]
     run_dicts = []
     for pos, r in enumerate(runs):
-        run_id, cid, seed, sched, st, reason, ne, npar, fl, devname, host, peak, started, finished, tcm = r
+        run_id, cid, seed, sched, st, reason, ne, npar, fl, devname, host, peak, started, finished = r
         c, s = index[cid], seed_index[int(seed)]
         n_params[c], flops[c] = npar or 0, fl or 0
         run_dicts.append(
@@ -296,16 +290,13 @@ def load_table(path: str | Path) -> Table:
             targets = [(bidx[int(sched)], int(sched))]
         else:
             continue
-        cm = json.loads(tcm) if tcm else None
-        if st == "ok" and cm is not None and int(sched) in bidx and np.shape(cm) == (K, K):
-            confusion[c, s, bidx[int(sched)]] = cm
         for b, length in targets:
             for fi, f in enumerate(EPOCH_FIELDS):
                 metrics[f][c, s, b, :length] = curve[:length, fi]
             status[c, s, b] = STATUS_CODE[st]
             n_epochs[c, s, b] = min(int(ne), length)
     return Table(str(path), meta, configs, config_ids, seeds, budgets, metrics, status, n_epochs,
-                 n_params, flops, run_dicts, confusion)  # fmt: skip
+                 n_params, flops, run_dicts)  # fmt: skip
 
 
 # --------------------------------------------------------------------------------------

@@ -23,24 +23,22 @@ def add_parser(sub, name, help_):
 
 def run(args) -> int:
     from mfbench import plots
-    from mfbench.report import _reliability_short
-    from mfbench.stats import compare, load_results, split_half
+    from mfbench.stats import compare, load_results
 
     scores = load_results(args.results)
     comp = compare(scores, higher_is_better=args.higher_is_better, alpha=args.alpha)
-    rel = split_half(comp.scores, higher_is_better=args.higher_is_better)
     src = Path(args.results)
     out = Path(args.out) if args.out else src.with_name(src.stem + "_cd.png")
     direction = "higher is better" if args.higher_is_better else "lower is better"
     fig = plots.plot_cd(comp, title=args.title or f"{src.name} ({direction})",
-                        blocks_note=f"blocks: {comp.n_blocks} rows of {src.name}\n{_reliability_short(rel)}")
+                        blocks_note=f"blocks: {comp.n_blocks} rows of {src.name}\n{comp.split_half.short()}")
     out.parent.mkdir(parents=True, exist_ok=True)
     try:
         fig.savefig(out, dpi=150, bbox_inches="tight")
     except ValueError as exc:  # an extension matplotlib cannot write
         raise UsageError(f"cannot write {out}: {exc}") from None
     if args.json_path:
-        Path(args.json_path).write_text(json.dumps({**comp.to_dict(), "split_half": rel.to_dict()}, indent=2))
+        Path(args.json_path).write_text(json.dumps(comp.to_dict(), indent=2))
     print(f"{comp.n_blocks} blocks x {len(comp.methods)} methods ({direction}; rank 1 = best)")
     for m, r in comp.average_ranks.sort_values().items():
         print(f"  {r:6.3f}  {m}")
@@ -49,7 +47,7 @@ def run(args) -> int:
           f"{'reject' if comp.significant else 'no significant difference'} at alpha = {comp.alpha:g}")
     print(f"Nemenyi CD = {comp.critical_difference:.3f}; groups: "
           + ("; ".join("{" + ", ".join(c) + "}" for c in comp.cd_cliques) or "none"))
-    print(f"Would the verdict reproduce? {rel.reading()}")
+    print(f"Would the verdict reproduce? {comp.split_half.reading()}")
     for b in comp.dropped_blocks:
         print(f"dropped block {b['block']}: {b['reason']}")
     print(f"wrote {out}" + (f" and {args.json_path}" if args.json_path else ""))
