@@ -298,6 +298,7 @@ class TabularObjective(Objective):
     kind = "tabular"
 
     def __init__(self, table: Any, noise: str = "sample", *, name: str | None = None, allow_partial: bool = False):
+        from mfbench.classmetrics import macro_prf, table_test_confusions
         from mfbench.space import config_id, grid_values, iter_grid
         from mfbench.table import MISSING, Table, load_table
 
@@ -365,7 +366,36 @@ class TabularObjective(Objective):
         self._true_test = np.where(failed, self._chance, self._arrays["test_error"][:, :, jm, em]).mean(axis=1)
         self._best = int(np.argmin(self._true_val))
         self.optimum_config = self.configs[self._best]
+        # test confusion matrices of the full-length runs (epoch max_budget), and their macro
+        # precision / recall / F1: (C, S, K, K) and (C, S, 3); NaN where a run has none
+        cms = table_test_confusions(T)
+        self._test_cm = cms[rows][:, :, jm] if cms is not None else None
+        self._prf_top = np.stack(macro_prf(self._test_cm), axis=-1) if self._test_cm is not None else None
         self._full_cost = float(np.median(self._cum[:, :, jm, E].mean(axis=1)))
+
+    def class_metrics(self, config: Mapping[str, Any]) -> dict[str, Any] | None:
+        """Test macro precision, recall, F1 and the confusion matrix of ``config`` at the largest
+        budget (the full-length runs' last epoch), noise-free: metrics averaged over the recorded
+        seeds, matrices summed. ``None`` when the table records no confusion matrix for it."""
+        if self._test_cm is None:
+            return None
+        row = self.row_of(config)
+        have = ~np.isnan(self._test_cm[row]).any(axis=(1, 2))
+        if not have.any():
+            return None
+        prf = self._prf_top[row][have].mean(axis=0)
+        return {"test_precision": float(prf[0]), "test_recall": float(prf[1]), "test_f1": float(prf[2]),
+                "test_confusion": self._test_cm[row][have].sum(axis=0).astype(int).tolist(),
+                "epoch": self.max_budget, "n_seeds": int(have.sum())}
+
+    def _add_prf(self, res: Result, row: int, s: int | None) -> None:
+        """A result at the largest budget also carries test macro precision and recall from the
+        confusion matrix of the run it read (its F1 is ``test_f1``, recorded per epoch) (``s`` None: the mean over seeds, noise="mean")."""
+        if self._prf_top is None or res.status != "ok":
+            return
+        v = self._prf_top[row, s] if s is not None else np.nanmean(self._prf_top[row], axis=0)
+        if np.isfinite(v).all():
+            res.metrics.update(test_precision=float(v[0]), test_recall=float(v[1]))
 
     # -- lookups ------------------------------------------------------------------------
 
@@ -482,6 +512,8 @@ class TabularObjective(Objective):
 
             res = Result(v[0], cost, b - r, dict(zip(REPORTED[1:], v[1:])), STATUSES[st],
                          training_seed=self._seed_values[s])
+            if b == self.max_budget:
+                self._add_prf(res, row, s)
         else:
             res = self._results(self.lookup(row, budget, seed, mode, resume_from, REPORTED))[0]
         if curve:
@@ -494,6 +526,10 @@ class TabularObjective(Objective):
         self.check_call(budget, mode, kw.get("resume_from"))
         rows = self.rows_of(configs)
         res = self._results(self.lookup(rows, budget, np.asarray(list(seeds)), mode, kw.get("resume_from"), REPORTED))
+        if int(budget) == self.max_budget:
+            for r, row in zip(res, rows):
+                s = self.table.seed_index.get(r.training_seed) if r.training_seed is not None else None
+                self._add_prf(r, int(row), s)
         if curve:
             for r, row, s in zip(res, rows, seeds):
                 r.curve = self._curve(int(row), int(budget), s, mode)

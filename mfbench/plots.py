@@ -38,6 +38,75 @@ def method_linestyles(methods: Sequence[str]) -> dict[str, str]:
     return {m: LINESTYLES[(i // per) % len(LINESTYLES)] if len(methods) > per else "-" for i, m in enumerate(methods)}
 
 
+#: dash patterns of the algorithms within one framework (a framework has one colour)
+FRAMEWORK_DASHES = ("-", (0, (5, 2)), (0, (1, 1.5)), (0, (6, 2, 1, 2)), (0, (2, 3)), (0, (8, 2, 1, 2, 1, 2)))
+
+
+def framework_styles(methods: Sequence[str]) -> tuple[dict[str, tuple], dict[str, object]]:
+    """Colour by framework (the library that decides), dash pattern and shade by algorithm
+    within it: with 17+ optimizers a reader finds the framework by colour and the algorithm by
+    the line, instead of telling twenty hues apart. Returns (colors, linestyles)."""
+    from matplotlib.colors import to_rgb
+
+    from mfbench.classmetrics import FRAMEWORKS, framework_of
+
+    cmap = plt.get_cmap("tab10")
+    base = {f: to_rgb(cmap(i)) for i, f in enumerate(FRAMEWORKS)}
+    base["mfbench"] = to_rgb("0.15")  # mfbench's own baselines in black and greys
+    groups: dict[str, list[str]] = {}
+    for m in methods:
+        groups.setdefault(framework_of(m), []).append(m)
+    colors, styles = {}, {}
+    for fw, ms in groups.items():
+        r, g, b = base.get(fw, to_rgb("0.5"))
+        for i, m in enumerate(ms):
+            shade = 0.45 * i / max(len(ms) - 1, 1) if len(ms) > 1 else 0.0  # lighter for later algorithms
+            colors[m] = (r + (1 - r) * shade, g + (1 - g) * shade, b + (1 - b) * shade, 1.0)
+            styles[m] = FRAMEWORK_DASHES[i % len(FRAMEWORK_DASHES)]
+    return colors, styles
+
+
+def order_by_framework(methods: Sequence[str]) -> list[str]:
+    """Methods grouped by framework (in ``FRAMEWORKS`` order), so that a legend reads by library."""
+    from mfbench.classmetrics import FRAMEWORKS, framework_of
+
+    rank = {f: i for i, f in enumerate(FRAMEWORKS)}
+    return sorted(methods, key=lambda m: (rank.get(framework_of(m), 99), list(methods).index(m)))
+
+
+def plot_confusions(panels: Sequence[dict], *, labels: Sequence[str], title: str) -> Figure:
+    """Small multiples of confusion matrices normalized per true class (rows), one per framework.
+
+    Each panel: ``framework``, ``optimizer``, ``test_acc``, ``normalized`` (K x K, rows = truth)."""
+    n = len(panels)
+    cols = min(n, 4)
+    rows = math.ceil(n / cols)
+    k = len(labels)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.1 * cols, 3.5 * rows + 0.4), squeeze=False)
+    im = None
+    for ax, p in zip(axes.ravel(), panels, strict=False):
+        m = np.asarray(p["normalized"], dtype=float)
+        im = ax.imshow(m, cmap="Blues", vmin=0.0, vmax=1.0)
+        for i in range(k):
+            for j in range(k):
+                if m[i, j] >= 0.005 and (i != j or k <= 12):
+                    ax.text(j, i, f"{100 * m[i, j]:.0f}", ha="center", va="center", fontsize=6 if k > 6 else 8,
+                            color="white" if m[i, j] > 0.6 else "black")
+        ax.set_xticks(range(k), labels, fontsize=7)
+        ax.set_yticks(range(k), labels, fontsize=7)
+        ax.set_xlabel("predicted", fontsize=8)
+        ax.set_ylabel("true", fontsize=8)
+        ax.set_title(f"{p['framework']}: {p['optimizer']}\ntest acc {100 * p['test_acc']:.2f} %", fontsize=9)
+    for ax in axes.ravel()[n:]:
+        ax.axis("off")
+    fig.suptitle(title, fontsize=11)
+    fig.tight_layout()
+    if im is not None:
+        cb = fig.colorbar(im, ax=axes.ravel().tolist(), fraction=0.02, pad=0.02)
+        cb.set_label("fraction of the true class", fontsize=8)
+    return fig
+
+
 def save_figure(fig: Figure, folder: Path, stem: str) -> dict[str, str]:
     """Write ``stem.png`` and ``stem.svg``; return their paths and the PNG as base64 for inlining."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -173,6 +242,10 @@ def plot_anytime(benchmark: str, panels: Sequence[tuple[str, pd.DataFrame]], *, 
     seeds = f", mean \u00b1 s.e. over {n_seeds} seeds" if n_seeds else ", mean \u00b1 s.e. over seeds"
     fig.suptitle(f"Anytime performance on {benchmark}{seeds}", fontsize=11)
     handles, labels = axes[0][0].get_legend_handles_labels()
+    by = dict(zip(labels, handles))
+    labels = [m for m in order_by_framework(labels)]
+    handles = [by[m] for m in labels]
+    labels = [_legend_label(m) for m in labels]
     fig.tight_layout()
     # beside the panels, one column per 12 methods: the saved bounding box grows to hold it,
     # whatever the number of methods (below the panels it left a gap or overlapped)
@@ -181,16 +254,69 @@ def plot_anytime(benchmark: str, panels: Sequence[tuple[str, pd.DataFrame]], *, 
     return fig
 
 
+def plot_anytime_by_framework(benchmark: str, xlabel: str, frame: pd.DataFrame, *, floor: float = 1e-4,
+                              n_seeds: int | None = None) -> Figure:
+    """Small multiples: one panel per framework, its algorithms in distinct colours and dashes,
+    every other optimizer as a thin grey line (the shared reference), same axes in all panels.
+
+    ``frame``: columns ``x, method, mean, se`` (as for ``plot_anytime``). With 17+ optimizers a
+    reader can follow each line here, and compare it with the field in grey."""
+    from mfbench.classmetrics import FRAMEWORKS, framework_of
+
+    methods = list(dict.fromkeys(frame["method"]))
+    groups: dict[str, list[str]] = {}
+    for m in order_by_framework(methods):
+        groups.setdefault(framework_of(m), []).append(m)
+    fws = [f for f in (*FRAMEWORKS, *groups) if f in groups]
+    fws = list(dict.fromkeys(fws))
+    cols = min(len(fws), 4)
+    rows = math.ceil(len(fws) / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.6 * cols, 2.9 * rows + 0.5), sharex=True, sharey=True,
+                             squeeze=False)
+    by = {m: g for m, g in frame.groupby("method", sort=False)}
+    cmap = plt.get_cmap("tab10")
+    for ax, fw in zip(axes.ravel(), fws, strict=False):
+        for m in methods:
+            if m not in groups[fw]:
+                g = by[m]
+                ax.plot(g["x"], np.clip(g["mean"], floor, None), drawstyle="steps-post", color="0.78", lw=0.8, zorder=1)
+        for i, m in enumerate(groups[fw]):
+            g = by[m]
+            _band(ax, g["x"].to_numpy(), g["mean"].to_numpy(), g["se"].to_numpy(), floor, cmap(i % 10),
+                  FRAMEWORK_DASHES[i % len(FRAMEWORK_DASHES)], m)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_title(fw, fontsize=10)
+        ax.grid(True, which="major", alpha=0.3)
+        ax.legend(fontsize=7.5, loc="lower left", frameon=True, framealpha=0.85)
+    for ax in axes.ravel()[len(fws):]:
+        ax.axis("off")
+    for ax in axes[:, 0]:
+        ax.set_ylabel("normalized regret (log)", fontsize=8)
+    for ax in axes[-1, :]:
+        ax.set_xlabel(xlabel, fontsize=8)
+    seeds = f", mean \u00b1 s.e. over {n_seeds} seeds" if n_seeds else ""
+    fig.suptitle(f"{benchmark}: each framework against all other optimizers (grey){seeds}", fontsize=11)
+    fig.tight_layout()
+    return fig
+
+
+def _legend_label(method: str) -> str:
+    from mfbench.classmetrics import framework_of
+
+    return f"{method} ({framework_of(method)})"
+
+
 def plot_rank_over_time(frame: pd.DataFrame, *, colors: Mapping[str, tuple], styles: Mapping[str, str] | None = None,
                         title: str, xlabel: str) -> Figure:
     """Average rank (1 = best) of each method against a common x grid; ``frame``: x, method, rank."""
     styles = styles or {}
     methods = list(dict.fromkeys(frame["method"]))
     fig, ax = plt.subplots(figsize=(8.0, 4.2))
-    for m in methods:
+    for m in order_by_framework(methods):
         g = frame[frame["method"] == m]
         ax.plot(g["x"], g["rank"], drawstyle="steps-post", color=colors.get(m, "k"), ls=styles.get(m, "-"), lw=1.8,
-                label=m)
+                label=_legend_label(m))
     ax.set_xscale("log")
     ax.set_ylim(len(methods) + 0.2, 0.8)  # rank 1 (best) at the top
     ax.set_xlabel(xlabel)

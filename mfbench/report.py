@@ -253,7 +253,7 @@ def write_report(run_dir: str | Path, out_dir: str | Path | None = None, budgets
                  alpha: float = 0.05, *, min_benchmark_blocks: int = 5, floor: float = 1e-4) -> Path:
     """Write the report of a replay directory; return the path of its ``index.html``."""
     from mfbench import plots
-    from mfbench.stats import compare, rank_scores
+    from mfbench.stats import compare, rank_scores, split_half
 
     budgets = [float(f) for f in budgets]
     if not budgets or any(not 0.0 < f <= 1.0 for f in budgets):
@@ -265,8 +265,8 @@ def write_report(run_dir: str | Path, out_dir: str | Path | None = None, budgets
     fig_dir, data_dir = out / "figures", out / "data"
     data_dir.mkdir(parents=True, exist_ok=True)
     opts, benches = replay.optimizers, replay.benchmarks
-    colors, styles = plots.method_colors(opts), plots.method_linestyles(opts)
-    figures: dict[str, list[_Figure]] = {"cd": [], "pairwise": [], "anytime": [], "rank": []}
+    colors, styles = plots.framework_styles(opts)
+    figures: dict[str, list[_Figure]] = {"cd": [], "pairwise": [], "anytime": [], "rank": [], "confusion": []}
     summary: dict[str, Any] = {"run_dir": str(replay.run_dir), "alpha": alpha, "budgets": budgets, "floor": floor,
                                "optimizers": opts, "benchmarks": benches,
                                "seeds": {b: s for b, s in replay.seeds.items()}}
@@ -306,18 +306,20 @@ def write_report(run_dir: str | Path, out_dir: str | Path | None = None, budgets
                 entry["error"] = str(exc)
                 comparisons.append(entry)
                 continue
+            rel = split_half(scores, block_word="benchmarks" if b is None else "seeds")
             stats_json = data_file(f"stats_{tag}.json", {"budget_fraction": f, "benchmark": b,
                                                          "metric": "normalized regret (lower is better)",
-                                                         **comp.to_dict()})
+                                                         **comp.to_dict(), "split_half": rel.to_dict()})
             order = list(comp.average_ranks.sort_values().index)
             pmat = comp.wilcoxon_holm_p.loc[order, order]
             p_csv = data_file(f"pvalues_{tag}.csv", pmat.rename_axis("method").reset_index())
-            entry.update({"comparison": comp, "stats": comp.to_dict()})
+            entry.update({"comparison": comp, "stats": comp.to_dict(), "split_half": rel.to_dict()})
             comparisons.append(entry)
             figure("cd", plots.plot_cd(comp, title=f"Critical difference at {where} (normalized regret)",
-                                       colors=colors, blocks_note=note),
+                                       colors=colors, blocks_note=note + "\n" + rel.short()),
                    f"cd_{tag}", f"Average ranks at {where}; {note}. Lower rank = better. "
-                   f"Bars: Nemenyi CD at \u03b1 = {alpha:g}, drawn only if the Iman\u2013Davenport test rejects.",
+                   f"Bars: Nemenyi CD at \u03b1 = {alpha:g}, drawn only if the Iman\u2013Davenport test rejects. "
+                   f"Would the verdict reproduce? {rel.reading()}.",
                    [scores_csv, stats_json])
             figure("pairwise", plots.plot_pvalues(pmat, alpha=alpha,
                                                   title=f"Pairwise Wilcoxon signed-rank at {where}"),
@@ -347,7 +349,11 @@ def write_report(run_dir: str | Path, out_dir: str | Path | None = None, budgets
         figure("anytime", plots.plot_anytime(b, panels, colors=colors, styles=styles, floor=floor, n_seeds=n_seeds),
                f"anytime_{_slug(b)}", f"{b}: incumbent normalized regret, mean \u00b1 standard error over {n_seeds} "
                f"seeds, against simulated time and against cumulative epochs (log axes; regret clipped at "
-               f"{floor:g} for display; 1.0 before the first result).", files)
+               f"{floor:g} for display; 1.0 before the first result). Colour: framework; dash and shade: algorithm.",
+               files)
+        figure("anytime", plots.plot_anytime_by_framework(b, panels[0][0], panels[0][1], floor=floor, n_seeds=n_seeds),
+               f"anytime_frameworks_{_slug(b)}", f"{b}: the same curves against simulated time, one panel per "
+               "framework; every other optimizer in grey as the shared reference.", files[:1])
 
     # --- average rank over time (budget fraction, common to all benchmarks)
     firsts = replay.trajectories.groupby(RUN_KEY, sort=False)["budget_fraction"].min()
@@ -385,6 +391,31 @@ def write_report(run_dir: str | Path, out_dir: str | Path | None = None, budgets
     final_csv = data_file("final_table.csv", ftable)
     data_file("final_average_rank.csv", avg_rank.rename("average_rank").rename_axis("optimizer").reset_index())
 
+    # --- framework table and confusion matrices of each framework's best final incumbent
+    from mfbench.framework_table import best_confusions, class_metric_source, framework_table, run_finals
+
+    sources = {b: class_metric_source(replay.manifest, b) for b in benches}
+    finals = run_finals(replay, sources)
+    fw_tables = []
+    for b in benches:
+        head, fw_rows = framework_table(finals, b, sources[b][1])
+        fw_tables.append((b, head, fw_rows))
+        best = best_confusions(finals, b)
+        if best:
+            src = sources[b][0]
+            labels = src.labels if src is not None else [str(i) for i in range(len(best[0]["normalized"]))]
+            cjson = data_file(f"confusion_{_slug(b)}.json", {"benchmark": b, "labels": labels, "panels": best,
+                                                            "epoch": src.epoch if src is not None else None})
+            figure("confusion", plots.plot_confusions(best, labels=labels,
+                                                      title=f"{b}: test confusion of each framework's best final "
+                                                            "incumbent (% of the true class)"),
+                   f"confusion_{_slug(b)}", f"{b}: test-set confusion matrix of the final incumbent with the best "
+                   "validation accuracy among each framework's runs, summed over the table's training seeds of its "
+                   f"full-length runs (epoch {src.epoch if src is not None else '?'}, the largest budget), "
+                   "normalized per true class (rows).", [cjson])
+    fw_csv = data_file("framework_runs.csv", finals.drop(columns=["test_confusion"]))
+    summary["framework_table"] = {b: [dict(zip(head, r)) for r in fw_rows] for b, head, fw_rows in fw_tables}
+
     # --- exclusions and manifest
     excl_csv = data_file("exclusions.csv", replay.exclusions)
     summary["exclusions"] = replay.exclusions.to_dict(orient="records")
@@ -394,7 +425,7 @@ def write_report(run_dir: str | Path, out_dir: str | Path | None = None, budgets
     data_file("summary.json", summary)
 
     ctx = _Context(replay, summary, comparisons, figures, ftable, avg_rank, final_csv, excl_csv, blocks_rule,
-                   budgets, alpha, floor)
+                   budgets, alpha, floor, fw_tables, fw_csv)
     (out / "report.md").write_text(_markdown(ctx))
     index = out / "index.html"
     index.write_text(_html(ctx))
@@ -416,10 +447,14 @@ class _Context:
     budgets: list[float]
     alpha: float
     floor: float
+    fw_tables: list[tuple[str, list[str], list[list[str]]]] = field(default_factory=list)
+    fw_csv: str = ""
 
 
 SECTIONS = [
     ("summary", "Summary"),
+    ("frameworks", "Frameworks"),
+    ("confusion", "Confusion matrices"),
     ("cd", "Critical-difference diagrams"),
     ("pairwise", "Pairwise comparisons"),
     ("anytime", "Anytime performance"),
@@ -428,6 +463,18 @@ SECTIONS = [
     ("manifest", "Manifest"),
     ("excluded", "Excluded runs"),
 ]
+
+
+FRAMEWORK_NOTE = (
+    "Each optimizer under its framework (the library that decides). Final incumbent (the configuration the run "
+    "would deliver): test and validation accuracy are its noise-free means at the largest budget; test macro "
+    "precision, recall and F1 come from the confusion matrices the benchmark's table recorded for its full-length "
+    "runs (their last epoch = the largest budget), averaged over the table's training seeds; all as mean \u00b1 sd "
+    "over the replay's seeds, in %. Time to \u22641 pt / \u22640.5 pt: simulated seconds until the incumbent's "
+    "validation accuracy is within 1 / 0.5 accuracy points of the benchmark's best, median over seeds (\"not "
+    "reached\" when fewer than half got there) and, in parentheses, the fraction of seeds that got there. "
+    "Evaluations, epochs: per run, mean over seeds. Overhead / eval: the optimizer's own measured wall time per "
+    "evaluation (ask + tell). Repeats: evaluations of a (configuration, budget, mode) the run had evaluated already.")
 
 
 def _method_text(ctx: _Context) -> list[str]:
@@ -464,7 +511,7 @@ def _comparison_lines(ctx: _Context) -> list[str]:
                      f"Iman\u2013Davenport p = {_fmt(comp.iman_davenport_p)}); best average rank: {best} "
                      f"({comp.average_ranks[best]:.2f}); CD = {comp.critical_difference:.2f}"
                      + (f"; Nemenyi-significant pairs: {', '.join(sig_pairs)}" if sig_pairs else "") + "."
-                     + _power_note(comp))
+                     + _power_note(comp) + f" Reproducibility: {c['split_half']['reading']}.")
     return lines
 
 
@@ -542,8 +589,14 @@ def _markdown(ctx: _Context) -> str:
     L += ["## Summary", "", *(f"- {t}" for t in _method_text(ctx)), "", *(f"- {t}" for t in _comparison_lines(ctx)),
           ""]
     titles = dict(SECTIONS)
-    for key in ("cd", "pairwise", "anytime", "rank"):
+    L += [f"## {titles['frameworks']}", "", FRAMEWORK_NOTE, ""]
+    for b, head, rows in ctx.fw_tables:
+        L += [f"### {b}", "", *_md_table(head, rows), ""]
+    L += [f"Data (one row per run): [{Path(ctx.fw_csv).name}]({ctx.fw_csv})", ""]
+    for key in ("confusion", "cd", "pairwise", "anytime", "rank"):
         L += [f"## {titles[key]}", ""]
+        if key == "confusion" and not ctx.figures["confusion"]:
+            L += ["No benchmark of this replay records confusion matrices.", ""]
         if key == "pairwise":
             L += ["Groups not separated by any Holm\u2013Wilcoxon test (cliques):", ""]
             for c in ctx.comparisons:
@@ -588,7 +641,7 @@ def _excluded_text(ctx: _Context) -> list[str]:
 
 
 CSS = """
-body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;
+body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;max-width:1300px;margin:2em auto;padding:0 1em;
 color:#222;line-height:1.45}
 h1{border-bottom:2px solid #444}h2{margin-top:2em;border-bottom:1px solid #bbb}
 figure{margin:1.2em 0}figure img{max-width:100%;height:auto;border:1px solid #eee}
@@ -596,6 +649,7 @@ figcaption{font-size:.9em;color:#444}table{border-collapse:collapse;margin:.8em 
 th,td{border:1px solid #ccc;padding:.25em .6em;text-align:left;vertical-align:top;overflow-wrap:anywhere}th{background:#f3f3f3}
 td.best{font-weight:bold;background:#eef6ee}code,pre{font-size:.85em;background:#f6f6f6}
 nav a{margin-right:1em}.ns{color:#b00020}
+.wide{overflow-x:auto}.wide table{font-size:.8em}.wide td{white-space:nowrap;overflow-wrap:normal}
 """
 
 
@@ -623,8 +677,14 @@ def _html(ctx: _Context) -> str:
     P += [f"<h2 id='summary'>{titles['summary']}</h2><ul>",
           *(f"<li>{_md_inline(t)}</li>" for t in _method_text(ctx)), "</ul><ul>",
           *(f"<li>{_h(t)}</li>" for t in _comparison_lines(ctx)), "</ul>"]
-    for key in ("cd", "pairwise", "anytime", "rank"):
+    P.append(f"<h2 id='frameworks'>{titles['frameworks']}</h2><p>{_h(FRAMEWORK_NOTE)}</p>")
+    for b, head, rows in ctx.fw_tables:
+        P.append(f"<h3>{_h(b)}</h3><div class='wide'>" + _html_table(head, rows) + "</div>")
+    P.append(f"<p>Data (one row per run): <a href='{ctx.fw_csv}'>{_h(Path(ctx.fw_csv).name)}</a></p>")
+    for key in ("confusion", "cd", "pairwise", "anytime", "rank"):
         P.append(f"<h2 id='{key}'>{titles[key]}</h2>")
+        if key == "confusion" and not ctx.figures["confusion"]:
+            P.append("<p>No benchmark of this replay records confusion matrices.</p>")
         if key == "pairwise":
             P.append("<p>Groups not separated by any Holm\u2013Wilcoxon test (cliques):</p><ul>")
             for c in ctx.comparisons:

@@ -195,6 +195,7 @@ class Comparison:
     wilcoxon_raw_p: pd.DataFrame
     wilcoxon_cliques: list[list[str]]
     dropped_blocks: list[dict[str, Any]] = field(default_factory=list)
+    split_half: SplitHalf | None = None  # would the ranking reproduce on other blocks?
 
     @property
     def n_blocks(self) -> int:
@@ -256,6 +257,7 @@ class Comparison:
             "wilcoxon": "two-sided signed-rank, zero differences split (zsplit), Holm-adjusted",
             "wilcoxon_min_attainable_p_holm": self.min_wilcoxon_holm_p,
             "dropped_blocks": self.dropped_blocks,
+            **({"split_half": self.split_half.to_dict()} if self.split_half is not None else {}),
         }
 
 
@@ -298,6 +300,7 @@ def compare(scores: pd.DataFrame, *, higher_is_better: bool = False, alpha: floa
         iman_davenport_df=fr["iman_davenport_df"], critical_difference=cd, q_alpha=q,
         cd_cliques=cd_cliques(avg, cd), wilcoxon_holm_p=p_holm, wilcoxon_raw_p=p_raw,
         wilcoxon_cliques=nonsignificant_cliques(p_holm, alpha), dropped_blocks=dropped,
+        split_half=split_half(complete, higher_is_better=higher_is_better),
     )
 
 
@@ -358,3 +361,136 @@ def load_results(path: str | Path) -> pd.DataFrame:
     wide.columns = wide.columns.map(str)
     wide.index.name, wide.columns.name = "block", "method"
     return wide
+
+
+# ----------------------------------------------------------------------------------------------
+# would the verdict reproduce? split-half reliability of the average ranks
+
+
+def spearman_brown(rho: float, factor: float) -> float:
+    """Reliability of a study ``factor`` times as large as one of reliability ``rho``.
+
+    The Spearman–Brown prophecy ``factor * rho / (1 + (factor - 1) * rho)``. It is exact for
+    the Pearson reliability of a sum of parallel measurements; applied to the Spearman
+    correlation of average ranks it is the usual approximation (average ranks are sums of
+    per-block ranks).
+    """
+    if not math.isfinite(rho):
+        return math.nan
+    return factor * rho / (1.0 + (factor - 1.0) * rho)
+
+
+def blocks_needed(rho_half: float, n_half: int, target: float = 0.9) -> float:
+    """Blocks a study needs so that its ranking agrees at ``target`` with an independent rerun.
+
+    ``rho_half`` is the agreement of two studies of ``n_half`` blocks each (the split-half
+    correlation). Spearman–Brown inverted: a study ``k`` times as large reaches ``target`` for
+    ``k = target (1 - rho) / (rho (1 - target))``. ``inf`` when ``rho_half <= 0`` (more blocks
+    of noise do not make a ranking), ``nan`` when undefined.
+    """
+    if not math.isfinite(rho_half):
+        return math.nan
+    if rho_half <= 0.0:
+        return math.inf
+    if rho_half >= 1.0:
+        return float(n_half)
+    k = target * (1.0 - rho_half) / (rho_half * (1.0 - target))
+    return float(math.ceil(k * n_half - 1e-9))
+
+
+def _rowwise_spearman(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Spearman correlation of each row of ``a`` with the same row of ``b``; NaN where a row is constant."""
+    ra = sst.rankdata(a, method="average", axis=1)
+    rb = sst.rankdata(b, method="average", axis=1)
+    ra -= ra.mean(axis=1, keepdims=True)
+    rb -= rb.mean(axis=1, keepdims=True)
+    den = np.sqrt((ra**2).sum(axis=1) * (rb**2).sum(axis=1))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(den > 0, (ra * rb).sum(axis=1) / np.where(den > 0, den, 1.0), np.nan)
+
+
+@dataclass
+class SplitHalf:
+    """Split-half reliability of a ranking; ``to_dict`` is its JSON, ``reading`` its one line."""
+
+    n_blocks: int
+    n_half: int
+    n_splits: int
+    n_undefined: int  # splits where one half ranked every method equal (no correlation defined)
+    mean: float  # mean Spearman rho over random splits, between halves of n_half blocks
+    p05: float  # its 5th percentile
+    full: float  # Spearman–Brown: agreement of this whole study with a rerun of the same size
+    blocks_for_target: float  # blocks per study for agreement >= target (Spearman–Brown)
+    target: float = 0.9
+    block_word: str = "blocks"
+
+    @property
+    def reproduces(self) -> bool:
+        return bool(math.isfinite(self.full) and self.full >= self.target)
+
+    def reading(self) -> str:
+        w = self.block_word
+        if not math.isfinite(self.mean):
+            return f"reproducibility not measurable ({self.n_blocks} {w}: need at least 4, and rankings that are not all ties)"
+        need = self.blocks_for_target
+        need_s = ("no finite number" if math.isinf(need) else "unknown" if not math.isfinite(need) else f"{need:.0f}")
+        return (f"this ranking would {'' if self.reproduces else 'not '}reproduce: \u03c1 = {self.full:.2f} "
+                f"(predicted agreement with a rerun on {self.n_blocks} other {w}; split-half \u03c1 = {self.mean:.2f}, "
+                f"5th percentile {self.p05:.2f}, {self.n_half} vs {self.n_half} {w} over {self.n_splits} random "
+                f"splits); {w} needed for \u03c1 \u2265 {self.target:g}: {need_s}")
+
+    def short(self) -> str:
+        """The reading, short enough for a figure's title."""
+        if not math.isfinite(self.mean):
+            return f"reproducibility not measurable ({self.n_blocks} {self.block_word})"
+        need = self.blocks_for_target
+        need_s = "\u221e" if math.isinf(need) else f"{need:.0f}"
+        return (f"would {'' if self.reproduces else 'NOT '}reproduce: \u03c1 = {self.full:.2f} on a rerun "
+                f"(split-half {self.mean:.2f}, 5th pct {self.p05:.2f}); {self.block_word} for \u03c1 \u2265 "
+                f"{self.target:g}: {need_s}")
+
+    def to_dict(self) -> dict[str, Any]:
+        def num(x: float) -> float | None:
+            return float(x) if math.isfinite(x) else None
+
+        return {"n_blocks": self.n_blocks, "n_half": self.n_half, "n_splits": self.n_splits,
+                "n_undefined_splits": self.n_undefined, "split_half_spearman_mean": num(self.mean),
+                "split_half_spearman_p05": num(self.p05), "spearman_brown_full": num(self.full),
+                "target": self.target, "blocks_needed_for_target": (None if not math.isfinite(self.blocks_for_target)
+                                                                   else self.blocks_for_target),
+                "blocks_needed_infinite": bool(math.isinf(self.blocks_for_target)),
+                "reproduces": self.reproduces, "reading": self.reading(),
+                "method": "random halves of the blocks; average ranks of each half; Spearman between halves; "
+                          "Spearman-Brown (factor 2) for the whole study, inverted for the blocks needed"}
+
+
+def split_half(scores: pd.DataFrame, *, higher_is_better: bool = False, n_splits: int = 2000, seed: int = 0,
+               target: float = 0.9, block_word: str = "blocks") -> SplitHalf:
+    """Would the ranking reproduce on other blocks? Split-half reliability of the average ranks.
+
+    Each of ``n_splits`` random splits draws two disjoint halves of ``n // 2`` blocks (one block
+    left out when ``n`` is odd), averages the methods' within-block ranks in each half and
+    correlates the two average-rank vectors (Spearman). The mean over splits estimates how
+    well two independent studies of ``n // 2`` blocks agree; Spearman–Brown with factor 2
+    extrapolates to two studies of ``n`` blocks (``full``) and, inverted, gives the blocks a
+    study needs for agreement ``target``. Blocks with a missing value are dropped first.
+    With fewer than 4 blocks (halves of one block) nothing is computed (NaN).
+    """
+    complete, _ = drop_incomplete(scores.astype(float))
+    n = complete.shape[0]
+    h = n // 2
+    nan = SplitHalf(n, h, 0, 0, math.nan, math.nan, math.nan, math.nan, target, block_word)
+    if h < 2 or complete.shape[1] < 2:
+        return nan
+    ranks = rank_scores(complete, higher_is_better).to_numpy()
+    rng = np.random.default_rng(seed)
+    perm = np.argsort(rng.random((n_splits, n)), axis=1)
+    a = ranks[perm[:, :h]].mean(axis=1)  # (splits, methods)
+    b = ranks[perm[:, h : 2 * h]].mean(axis=1)
+    rho = _rowwise_spearman(a, b)
+    ok = rho[np.isfinite(rho)]
+    if ok.size == 0:
+        return SplitHalf(n, h, n_splits, n_splits, math.nan, math.nan, math.nan, math.nan, target, block_word)
+    mean = float(ok.mean())
+    return SplitHalf(n, h, n_splits, int(n_splits - ok.size), mean, float(np.percentile(ok, 5)),
+                     spearman_brown(mean, 2.0), blocks_needed(mean, h, target), target, block_word)

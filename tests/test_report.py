@@ -105,6 +105,9 @@ def test_report_of_tiny_replay_has_every_section(tmp_path):
                 assert (out / "figures" / f"{kind}_f{f}_{b}.svg").is_file()
             stats = json.loads((out / "data" / f"stats_f{f}_{b}.json").read_text())
             assert stats["n_blocks"] == 3 and stats["direction"] == "lower is better"
+            # halves of one seed: split-half reliability cannot be measured, and the report says so
+            assert stats["split_half"]["split_half_spearman_mean"] is None
+    assert "reproducibility not measurable (3 seeds" in text
     assert "blocks: 3 seeds of benchmark b0" in text
     for b in ("b0", "b1"):
         assert (out / "figures" / f"anytime_{b}.png").is_file()
@@ -202,3 +205,18 @@ def test_report_cli_and_bad_input(tmp_path, capsys):
     (run / "manifest.json").write_text("{not json")
     with pytest.raises(UsageError, match="not valid JSON"):
         load_replay(run)
+
+
+def test_split_half_reliability_beside_every_cd_diagram(tmp_path):
+    """Eight paired seeds: every CD diagram's caption and the summary say whether the ranking would reproduce."""
+    run = make_replay(tmp_path / "r", seeds=tuple(range(8)), failed=(), missing=())
+    index = write_report(run, budgets=(0.25, 1.0))
+    text, out = index.read_text(), index.parent
+    for f in ("0.25", "1"):
+        for b in ("b0", "b1"):
+            sh = json.loads((out / "data" / f"stats_f{f}_{b}.json").read_text())["split_half"]
+            assert sh["n_blocks"] == 8 and sh["n_half"] == 4 and sh["split_half_spearman_mean"] is not None
+            assert sh["reading"] in text  # caption of the diagram and the summary line
+            assert text.count(sh["reading"]) >= 2
+    summary = json.loads((out / "data" / "summary.json").read_text())
+    assert all("split_half" in c for c in summary["comparisons"])

@@ -172,7 +172,10 @@ def test_cd_cli_writes_figure_and_stats(tmp_path, capsys):
     assert round(d["friedman"]["chi2"], 2) == 9.28 and round(d["critical_difference"]["value"], 2) == 1.25
     assert round(d["iman_davenport"]["F"], 2) == 3.69 and len(d["pairwise"]) == 6
     assert d["direction"] == "higher is better" and d["dropped_blocks"] == []
-    assert "C4.5+m+cf" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "C4.5+m+cf" in printed and "Would the verdict reproduce?" in printed
+    sh = d["split_half"]  # 14 data sets: halves of 7
+    assert sh["n_half"] == 7 and -1.0 <= sh["split_half_spearman_mean"] <= 1.0 and sh["reading"] in printed
     # without --higher-is-better the ranks flip (AUC read as lower-is-better)
     assert main(["cd", str(tmp_path / "r.csv"), "--out", str(out), "--json", str(js)]) == 0
     assert round(json.loads(js.read_text())["average_ranks"]["C4.5"], 3) == round(5 - 3.143, 3)
@@ -197,3 +200,63 @@ def test_wilcoxon_p_equals_scipy_in_every_regime():
     ]
     for a, b in cases:
         assert S.wilcoxon_p(a, b) == pytest.approx(sst.wilcoxon(a, b, zero_method="zsplit").pvalue, rel=1e-9)
+
+
+# ---- split-half reliability ------------------------------------------------------------------
+
+
+def test_split_half_perfectly_stable_ranking_is_one():
+    """Every block ranks the methods the same way (different values, same order): rho = 1 on every split."""
+    from mfbench.stats import split_half
+
+    rng = np.random.default_rng(0)
+    base = np.arange(8, dtype=float)
+    scores = pd.DataFrame(base + rng.random((10, 1)) * 5 + rng.random((10, 8)) * 0.1)  # order kept per block
+    r = split_half(scores, n_splits=500)
+    assert r.n_half == 5 and r.n_undefined == 0
+    assert r.mean == pytest.approx(1.0) and r.p05 == pytest.approx(1.0) and r.full == pytest.approx(1.0)
+    assert r.reproduces and "would reproduce" in r.reading()
+
+
+def test_split_half_pure_noise_is_about_zero():
+    """Scores of pure noise: two halves' average ranks are independent, so E[rho] = 0.
+
+    One data set's split-half mean is itself a random quantity (SD about 1/sqrt(k - 1) = 1/3 for
+    k = 10 methods: the splits share the data), so average it over 60 independent data sets:
+    the grand mean has SD <= 1/3/sqrt(60) = 0.043; 0.13 is three of those.
+    """
+    from mfbench.stats import split_half
+
+    rng = np.random.default_rng(7)
+    means = [split_half(pd.DataFrame(rng.normal(size=(12, 10))), n_splits=200, seed=i).mean for i in range(60)]
+    assert abs(float(np.mean(means))) < 0.13
+    one = split_half(pd.DataFrame(rng.normal(size=(12, 10))), n_splits=200)
+    assert not one.reproduces and "would not reproduce" in one.reading()
+
+
+def test_split_half_direction_and_odd_blocks():
+    """higher_is_better flips the ranks but not the agreement; an odd block count leaves one out."""
+    from mfbench.stats import split_half
+
+    rng = np.random.default_rng(3)
+    scores = pd.DataFrame(np.arange(6.0) + rng.normal(0, 1.0, (9, 6)))
+    lo, hi = split_half(scores, n_splits=300), split_half(scores, n_splits=300, higher_is_better=True)
+    assert lo.n_half == 4 and lo.mean == pytest.approx(hi.mean)
+    assert split_half(scores.iloc[:3]).n_splits == 0  # halves of one block: not measurable
+    assert "not measurable" in split_half(scores.iloc[:3]).reading()
+
+
+def test_spearman_brown_by_hand():
+    from mfbench.stats import blocks_needed, spearman_brown
+
+    # rho = 0.6 doubled: 2 * 0.6 / (1 + 0.6) = 1.2 / 1.6 = 0.75
+    assert spearman_brown(0.6, 2.0) == pytest.approx(0.75)
+    # halved: 0.5 * 0.75 / (1 - 0.5 * 0.75) = 0.375 / 0.625 = 0.6 (the inverse)
+    assert spearman_brown(0.75, 0.5) == pytest.approx(0.6)
+    # rho = 0.6 on halves of 5 blocks, target 0.9: k = 0.9 * 0.4 / (0.6 * 0.1) = 6 -> 30 blocks
+    assert blocks_needed(0.6, 5, 0.9) == 30
+    # rho = 0.79 on 5: k = 0.9 * 0.21 / (0.79 * 0.1) = 2.392... -> 11.96 -> 12 blocks
+    assert blocks_needed(0.79, 5, 0.9) == 12
+    assert blocks_needed(0.0, 5) == float("inf") and blocks_needed(-0.2, 5) == float("inf")
+    # the prophecy at the blocks needed reaches the target
+    assert spearman_brown(0.6, 30 / 5) == pytest.approx(0.9)

@@ -42,7 +42,7 @@ def run(args) -> int:
     comp = compare(scores, higher_is_better=args.higher_is_better, alpha=args.alpha)
     direction = "higher is better" if args.higher_is_better else "lower is better"
     fig = plots.plot_cd(comp, title=args.title or f"{src.name} ({direction})",
-                        blocks_note=f"blocks: {comp.n_blocks} rows of {src.name}")
+                        blocks_note=f"blocks: {comp.n_blocks} rows of {src.name}\n{comp.split_half.short()}")
     out.parent.mkdir(parents=True, exist_ok=True)
     try:
         fig.savefig(out, dpi=150, bbox_inches="tight")
@@ -58,6 +58,7 @@ def run(args) -> int:
           f"{'reject' if comp.significant else 'no significant difference'} at alpha = {comp.alpha:g}")
     print(f"Nemenyi CD = {comp.critical_difference:.3f}; groups: "
           + ("; ".join("{" + ", ".join(c) + "}" for c in comp.cd_cliques) or "none"))
+    print(f"Would the verdict reproduce? {comp.split_half.reading()}")
     for b in comp.dropped_blocks:
         print(f"dropped block {b['block']}: {b['reason']}")
     print(f"wrote {out}" + (f" and {args.json_path}" if args.json_path else ""))
