@@ -63,7 +63,12 @@ def suite(name: str) -> list[str]:
 
 
 def expand_suites(specs: list[str]) -> list[str]:
-    """Benchmark specs with every suite name replaced by its members, duplicates dropped."""
+    """Benchmark specs with every suite name replaced by its members; a benchmark that a suite
+    repeats is kept once, one named twice by the user is refused (a typo, not a request)."""
+    named = [s for s in specs if s not in SUITES]
+    twice = sorted({s for s in named if named.count(s) > 1})
+    if twice:
+        raise UsageError(f"benchmark {twice[0]!r} is named twice in --benchmarks")
     out: list[str] = []
     for spec in specs:
         for name in suite(spec) if spec in SUITES else [spec]:
