@@ -63,6 +63,14 @@ def test_one_training_per_ray_trial_climbs_the_ladder_by_continuation(name):
             assert budgets == LADDER[: len(budgets)]
         stopped_early += budgets[-1] < LADDER[-1]
     assert stopped_early > 10  # the scheduler stops trainings before the top
+    if name != "ray-asha":  # no bracket takes more trials than Ray sized it for (n0)
+        n0 = dict(zip((len(b) - 1 for b in opt.brackets()), opt.bracket_sizes(), strict=True))
+        per_bracket = defaultdict(set)
+        for t, _ in hist:
+            per_bracket[t.info["bracket"]].add(t.info["trial_id"])
+        assert len(per_bracket) >= 5  # into a second Hyperband iteration
+        for (_, s), trials in per_bracket.items():
+            assert len(trials) <= n0[s], (s, len(trials), n0[s])
 
 
 def test_a_continued_trial_is_asked_from_scratch_when_the_objective_cannot_continue():
