@@ -202,3 +202,66 @@ def test_runs_through_the_runner_on_a_tiny_table(tiny_table, name, workers):
         lineage_len[lin] += 1
     assert max(lineage_len.values()) > 1  # trainings were continued
     assert "continue" in d["mode"]
+
+
+# ------------------------------------------------------------------- against Ray's own Tuner
+
+
+def _tiny(config, e):
+    return float((config["x"] - 0.3) ** 2 + (config["y"] - 0.6) ** 2 + 0.1 * config["z"] + 0.5 / e)
+
+
+def _tiny_trainable(config):
+    from ray import tune
+
+    for e in range(1, 10):  # reports every epoch, as a user's trainable would
+        tune.report({"epochs": e, "val_error": _tiny(config, e)})
+
+
+@pytest.mark.slow
+def test_ray_asha_proposes_what_rays_tuner_proposes(tmp_path):
+    """Ray Tune's own loop (``Tuner.fit`` on a local ``ray.init(num_cpus=1)``, one trial at a
+    time, numpy's global generator seeded as the adapter seeds its private one) and the adapter
+    draw the same configurations in the same order, and ASHA stops each at the same epoch.
+    Minutes on a loaded 2-core machine (Ray starts a cluster and one actor per trial)."""
+    import ray
+    from ray import tune
+    from ray.tune.schedulers import AsyncHyperBandScheduler
+    from ray.tune.search.basic_variant import BasicVariantGenerator
+
+    from mfbench.objectives import Result
+    from mfbench.optimizers.ray_adapter import ray_param_space
+
+    ladder, n, seed = [1, 3, 9], 9, 5
+    cs = bowl_space("uniform")
+    opt = make_optimizer("ray-asha", cs, ladder, seed)
+    reached: dict[str, tuple[float, int]] = {}
+    order: list[str] = []
+    while True:  # one worker; stop when the n-th trial has finished
+        t = opt.ask()
+        tid = t.info["trial_id"]
+        if tid not in reached and len(order) == n:
+            break
+        if tid not in reached:
+            order.append(tid)
+        reached[tid] = (t.config["x"], t.budget)
+        opt.tell(t, Result(val_error=_tiny(t.config, t.budget), cost_seconds=1.0,
+                           cost_epochs=t.budget - (t.resume_from or 0)))  # fmt: skip
+    ours = [reached[tid] for tid in order]
+    assert {b for _, b in ours} == {1, 9}  # ASHA stopped some at the first rung
+
+    ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+    try:
+        np.random.seed(seed)
+        tuner = tune.Tuner(
+            _tiny_trainable, param_space=ray_param_space(cs),
+            tune_config=tune.TuneConfig(
+                metric="val_error", mode="min", num_samples=n, max_concurrent_trials=1,
+                scheduler=AsyncHyperBandScheduler(time_attr="epochs", max_t=9, grace_period=1, reduction_factor=3),
+                search_alg=BasicVariantGenerator(random_state=seed)),
+            run_config=tune.RunConfig(storage_path=str(tmp_path), verbose=0))  # fmt: skip
+        grid = tuner.fit()
+    finally:
+        ray.shutdown()
+    theirs = [(r.config["x"], r.metrics["epochs"]) for r in sorted(grid, key=lambda r: r.metrics["trial_id"])]
+    assert theirs == ours
