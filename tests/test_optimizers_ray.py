@@ -13,13 +13,13 @@ import pytest
 
 pytest.importorskip("ray.tune")
 
-from mfbench.errors import UsageError  # noqa: E402
-from mfbench.objectives import SyntheticObjective  # noqa: E402
-from mfbench.optimizers import make_optimizer  # noqa: E402
-from mfbench.optimizers.base import for_objective, get_optimizer_class  # noqa: E402
-from mfbench.runner import run  # noqa: E402
-from mfbench.space import get_space  # noqa: E402
-from mfbench.testing import asks, asks_in_subprocess, bowl_space, drive, mean_regret, tiny_tabular  # noqa: E402
+from mfbench.errors import UsageError
+from mfbench.objectives import SyntheticObjective
+from mfbench.optimizers import make_optimizer
+from mfbench.optimizers.base import for_objective, get_optimizer_class
+from mfbench.runner import run
+from mfbench.space import get_space
+from mfbench.testing import asks, asks_in_subprocess, bowl_space, drive, mean_regret, tiny_tabular
 
 LADDER = [1, 3, 9, 27]
 RAY = ["ray-asha", "ray-hyperband", "ray-bohb"]
@@ -48,7 +48,7 @@ def test_one_training_per_ray_trial_climbs_the_ladder_by_continuation(name):
     opt = make_optimizer(name, obj.space, LADDER, 1)
     hist = drive(opt, obj, 100 if name == "ray-bohb" else 150)  # BOHB's KDE costs CPU
     stopped_early = 0
-    for tid, steps in _by_trial(hist).items():
+    for steps in _by_trial(hist).values():
         start = 0
         for t, r in steps:
             assert t.mode == "continue" and t.resume_from == start == t.info["start"]
@@ -58,7 +58,7 @@ def test_one_training_per_ray_trial_climbs_the_ladder_by_continuation(name):
         assert budgets == sorted(budgets) and set(budgets) <= set(LADDER)
         if name != "ray-asha":  # a Hyperband trial starts at its bracket's first rung, climbs rung by rung
             s = steps[0][0].info["bracket"][1]
-            assert budgets == LADDER[len(LADDER) - 1 - s:][: len(budgets)]
+            assert budgets == LADDER[len(LADDER) - 1 - s :][: len(budgets)]
         else:
             assert budgets == LADDER[: len(budgets)]
         stopped_early += budgets[-1] < LADDER[-1]

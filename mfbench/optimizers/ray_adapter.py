@@ -62,21 +62,21 @@ from ConfigSpace.hyperparameters import (
 os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
 os.environ.setdefault("TUNE_DISABLE_STRICT_METRIC_CHECKING", "1")
 
-from ray import tune  # noqa: E402
-from ray.tune import Experiment  # noqa: E402
-from ray.tune.experiment import Trial as RayTrial  # noqa: E402
-from ray.tune.registry import register_trainable  # noqa: E402
-from ray.tune.schedulers import AsyncHyperBandScheduler, HyperBandForBOHB, HyperBandScheduler  # noqa: E402
-from ray.tune.schedulers.trial_scheduler import TrialScheduler  # noqa: E402
-from ray.tune.search.basic_variant import BasicVariantGenerator  # noqa: E402
-from ray.tune.search.bohb import TuneBOHB  # noqa: E402
-from ray.tune.search.search_generator import SearchGenerator  # noqa: E402
-from ray.tune.utils.util import flatten_dict  # noqa: E402
+from ray import tune
+from ray.tune import Experiment
+from ray.tune.experiment import Trial as RayTrial
+from ray.tune.registry import register_trainable
+from ray.tune.schedulers import AsyncHyperBandScheduler, HyperBandForBOHB, HyperBandScheduler
+from ray.tune.schedulers.trial_scheduler import TrialScheduler
+from ray.tune.search.basic_variant import BasicVariantGenerator
+from ray.tune.search.bohb import TuneBOHB
+from ray.tune.search.search_generator import SearchGenerator
+from ray.tune.utils.util import flatten_dict
 
-from mfbench.errors import UsageError  # noqa: E402
-from mfbench.objectives import Result  # noqa: E402
-from mfbench.optimizers.base import Capabilities, Optimizer, Trial, ladder_eta  # noqa: E402
-from mfbench.space import to_config, validate_config  # noqa: E402
+from mfbench.errors import UsageError
+from mfbench.objectives import Result
+from mfbench.optimizers.base import Capabilities, Optimizer, Trial, ladder_eta
+from mfbench.space import to_config, validate_config
 
 METRIC = "val_error"
 TIME_ATTR = "epochs"
@@ -95,7 +95,7 @@ def ray_param_space(cs: ConfigurationSpace) -> dict[str, Any]:
     every hyperparameter is drawn (the adapter drops the inactive ones afterwards, so a
     conditional child is drawn from its own distribution, independently of its parent)."""
     out: dict[str, Any] = {}
-    for name in cs.keys():
+    for name in cs:
         hp = cs[name]
         if isinstance(hp, Constant):
             out[name] = hp.value
@@ -119,7 +119,7 @@ def ray_param_space(cs: ConfigurationSpace) -> dict[str, Any]:
 def active_part(cs: ConfigurationSpace, values: dict[str, Any]) -> dict[str, Any]:
     """The hyperparameters of ``values`` that are active under ``cs``'s conditions."""
     kept: dict[str, Any] = {}
-    for name in cs.keys():  # topological: parents first
+    for name in cs:  # topological: parents first
         if name in values and all(c.satisfied_by_value(kept) for c in cs.parent_conditions_of.get(name, [])):
             kept[name] = values[name]
     return kept
@@ -311,7 +311,7 @@ class RayASHA(_RayTune):
     """ASHA (Li et al. 2020) as ``AsyncHyperBandScheduler``, with Ray's random search."""
 
     name = "ray-asha"
-    _option_defaults = {"brackets": 1, "stop_last_trials": True}
+    _option_defaults: ClassVar[dict[str, Any]] = {"brackets": 1, "stop_last_trials": True}
 
     def _make_scheduler(self) -> TrialScheduler:
         return AsyncHyperBandScheduler(time_attr=TIME_ATTR, metric=METRIC, mode="min", max_t=self.max_budget,
@@ -393,11 +393,17 @@ class RayHyperband(_RayHyperbandFamily):
     """Hyperband (Li et al. 2017) as ``HyperBandScheduler``, with Ray's random search."""
 
     name = "ray-hyperband"
-    _option_defaults = {"stop_last_trials": True}
+    _option_defaults: ClassVar[dict[str, Any]] = {"stop_last_trials": True}
 
     def _make_scheduler(self) -> TrialScheduler:
-        return HyperBandScheduler(time_attr=TIME_ATTR, metric=METRIC, mode="min", max_t=self.max_budget,
-                                  reduction_factor=self.eta, stop_last_trials=bool(self._opts["stop_last_trials"]))
+        return HyperBandScheduler(
+            time_attr=TIME_ATTR,
+            metric=METRIC,
+            mode="min",
+            max_t=self.max_budget,
+            reduction_factor=self.eta,
+            stop_last_trials=bool(self._opts["stop_last_trials"]),
+        )
 
     def settings(self) -> dict[str, Any]:
         return {**super().settings(), "scheduler": "HyperBandScheduler", "search_alg": "BasicVariantGenerator"}
@@ -410,7 +416,7 @@ class RayBOHB(_RayHyperbandFamily):
     (order kept) and they are mapped back, as in the ``bohb`` adapter."""
 
     name = "ray-bohb"
-    _option_defaults = {"bohb_config": None}
+    _option_defaults: ClassVar[dict[str, Any]] = {"bohb_config": None}
 
     def _make_scheduler(self) -> TrialScheduler:
         return HyperBandForBOHB(time_attr=TIME_ATTR, metric=METRIC, mode="min", max_t=self.max_budget,
