@@ -207,23 +207,12 @@ def test_runs_through_the_runner_on_a_tiny_table(tiny_table, name, workers):
 # ------------------------------------------------------------------- against Ray's own Tuner
 
 
-def _tiny(config, e):
-    return float((config["x"] - 0.3) ** 2 + (config["y"] - 0.6) ** 2 + 0.1 * config["z"] + 0.5 / e)
-
-
-def _tiny_trainable(config):
-    from ray import tune
-
-    for e in range(1, 10):  # reports every epoch, as a user's trainable would
-        tune.report({"epochs": e, "val_error": _tiny(config, e)})
-
-
 @pytest.mark.slow
 def test_ray_asha_proposes_what_rays_tuner_proposes(tmp_path):
     """Ray Tune's own loop (``Tuner.fit`` on a local ``ray.init(num_cpus=1)``, one trial at a
     time, numpy's global generator seeded as the adapter seeds its private one) and the adapter
     draw the same configurations in the same order, and ASHA stops each at the same epoch.
-    Minutes on a loaded 2-core machine (Ray starts a cluster and one actor per trial)."""
+    About a minute on a loaded 2-core machine (Ray starts a cluster and one actor per trial)."""
     import ray
     from ray import tune
     from ray.tune.schedulers import AsyncHyperBandScheduler
@@ -231,6 +220,13 @@ def test_ray_asha_proposes_what_rays_tuner_proposes(tmp_path):
 
     from mfbench.objectives import Result
     from mfbench.optimizers.ray_adapter import ray_param_space
+
+    def _tiny(config, e):  # defined here: Ray pickles it by value for its workers
+        return float((config["x"] - 0.3) ** 2 + (config["y"] - 0.6) ** 2 + 0.1 * config["z"] + 0.5 / e)
+
+    def _tiny_trainable(config):
+        for e in range(1, 10):  # reports every epoch, as a user's trainable would
+            tune.report({"epochs": e, "val_error": _tiny(config, e)})
 
     ladder, n, seed = [1, 3, 9], 9, 5
     cs = bowl_space("uniform")
@@ -244,7 +240,7 @@ def test_ray_asha_proposes_what_rays_tuner_proposes(tmp_path):
             break
         if tid not in reached:
             order.append(tid)
-        reached[tid] = (t.config["x"], t.budget)
+        reached[tid] = (round(t.config["x"], 12), t.budget)  # Ray stores configs to 13 digits
         opt.tell(t, Result(val_error=_tiny(t.config, t.budget), cost_seconds=1.0,
                            cost_epochs=t.budget - (t.resume_from or 0)))  # fmt: skip
     ours = [reached[tid] for tid in order]
@@ -263,5 +259,7 @@ def test_ray_asha_proposes_what_rays_tuner_proposes(tmp_path):
         grid = tuner.fit()
     finally:
         ray.shutdown()
-    theirs = [(r.config["x"], r.metrics["epochs"]) for r in sorted(grid, key=lambda r: r.metrics["trial_id"])]
+    theirs = [
+        (round(r.config["x"], 12), r.metrics["epochs"]) for r in sorted(grid, key=lambda r: r.metrics["trial_id"])
+    ]
     assert theirs == ours
