@@ -41,7 +41,6 @@ from __future__ import annotations
 
 import importlib.metadata
 import logging
-import os
 import sys
 import tempfile
 import warnings
@@ -58,10 +57,6 @@ from ConfigSpace.hyperparameters import (
     IntegerHyperparameter,
     OrdinalHyperparameter,
 )
-
-os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
-os.environ.setdefault("TUNE_DISABLE_STRICT_METRIC_CHECKING", "1")
-
 from ray import tune
 from ray.tune import Experiment
 from ray.tune.experiment import Trial as RayTrial
