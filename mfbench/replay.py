@@ -269,6 +269,17 @@ def _execute_dask(todo: list[Job], address: Any) -> Iterator[dict[str, Any]]:
             client.close()
 
 
+def _execute_ray(todo: list[Job], address: str) -> Iterator[dict[str, Any]]:
+    from mfbench.ray_engine import execute_ray
+
+    return execute_ray(todo, address, run_job, CHILD_ENV, _lost)
+
+
+def _lost(exc: Exception, job: Job) -> dict[str, Any]:
+    return {"key": job.key, "status": "failed", "error": f"worker lost: {type(exc).__name__}: {exc}"[:1000],
+            "n_evals": 0, "columns": None, "settings": None, "wall_seconds": math.nan}  # fmt: skip
+
+
 def _hash_seed() -> str | None:
     return os.environ.get("PYTHONHASHSEED")
 
@@ -469,6 +480,7 @@ def replay(
     workers: int = 1,
     jobs: int | None = None,
     dask: Any = None,
+    ray: str | None = None,
     out: str | Path = DEFAULT_OUT,
     count_overhead: bool = False,
     max_evals: int = DEFAULT_MAX_EVALS,
@@ -481,6 +493,10 @@ def replay(
     """Run every (benchmark, optimizer, seed) that ``out`` does not hold yet, then merge.
     ``quiet``: what a local run's libraries print goes to ``out/logs/<run>.log``, not the terminal."""
     t_start = time.perf_counter()
+    if ray is not None:  # before anything is written: a wrong address is one clear line
+        from mfbench.ray_engine import check_engine
+
+        check_engine(ray, dask)
     if workers < 1:
         raise UsageError("--workers must be >= 1")
     if jobs is not None and jobs < 1:
@@ -548,8 +564,10 @@ def replay(
                                          or (run_dir / "runs" / f"{r['benchmark']}__{r['optimizer']}__{r['seed']}.parquet").exists()}  # fmt: skip
     settings: dict[str, Any] = dict(old.get("optimizers", {}))
     if todo:
-        if dask is not None:
-            results: Iterable[dict[str, Any]] = _execute_dask(todo, dask)
+        if ray is not None:
+            results: Iterable[dict[str, Any]] = _execute_ray(todo, ray)
+        elif dask is not None:
+            results = _execute_dask(todo, dask)
         else:
             results = _execute_local(todo, jobs or os.cpu_count() or 1, run_dir / "logs" if quiet else None)
         with RunProgress(len(todo), enabled=progress) as bar:

@@ -23,6 +23,8 @@ def add_parser(sub, name, help_):
     p.add_argument("--workers", type=int, default=1, help="simulated parallel workers per run")
     p.add_argument("--jobs", type=int, default=None, help="runs in parallel on this machine (default: cores)")
     p.add_argument("--dask", default=None, metavar="ADDRESS", help="scheduler address of an existing Dask cluster")
+    p.add_argument("--ray", default=None, metavar="ADDRESS",
+                   help="run each run as a Ray task: HOST:PORT of a Ray cluster, auto, or local (needs the ray extra)")
     p.add_argument("--out", default="runs/default", help="the study's folder (reruns skip finished runs)")
     p.add_argument("--count-overhead", action="store_true", help="add the optimizer's measured time to the clock")
     p.add_argument("--max-evals", type=int, default=100_000, help="stop a run after this many evaluations")
@@ -64,7 +66,7 @@ def run(args) -> int:
         res = replay(
             benchmarks=benchmarks, optimizers="all" if opts == ["all"] else opts,
             seeds=parse_int_list(args.seeds, "--seeds"), budget=args.budget, workers=args.workers, jobs=args.jobs,
-            dask=args.dask, out=args.out, count_overhead=args.count_overhead, max_evals=args.max_evals,
+            dask=args.dask, ray=args.ray, out=args.out, count_overhead=args.count_overhead, max_evals=args.max_evals,
             progress=not args.no_progress, report=not args.no_report,
             command=" ".join(["mfbench", *sys.argv[1:]]), quiet=not verbose,
         )  # fmt: skip

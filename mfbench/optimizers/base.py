@@ -162,6 +162,9 @@ REGISTRY: dict[str, str] = {
     "ga": "mfbench.optimizers.ga:GeneticAlgorithm",
     "ga-mf": "mfbench.optimizers.ga:MultiFidelityGA",
     "optiml": "mfbench.optimizers.optiml:OptiML",
+    "ray-asha": "mfbench.optimizers.ray_adapter:RayASHA",
+    "ray-hyperband": "mfbench.optimizers.ray_adapter:RayHyperband",
+    "ray-bohb": "mfbench.optimizers.ray_adapter:RayBOHB",
 }
 
 _FACTORIES: dict[str, Callable[..., Optimizer]] = {}
