@@ -5,6 +5,9 @@ from __future__ import annotations
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
+
+import numpy as np
 
 from ConfigSpace import ConfigurationSpace
 
@@ -27,3 +30,26 @@ def ignoring_warnings(*categories: type[Warning]) -> Iterator[None]:
         for category in categories:
             warnings.filterwarnings("ignore", category=category)
         yield
+
+
+@contextmanager
+def hpbandster_rng(owner: Any) -> Iterator[None]:
+    """Run hpbandster's code (its config generators and BOHB's KDE, in the ``bohb`` adapter and
+    inside Ray's ``TuneBOHB``) on ``owner._np_state``: those libraries draw from numpy's global
+    generator, so each optimizer keeps that state as its own and the caller's is restored."""
+    outer = np.random.get_state()
+    np.random.set_state(owner._np_state)
+    try:
+        with warnings.catch_warnings():
+            # statsmodels 0.15 warns that its default generator will change; with the
+            # 'normal_reference' bandwidth that BOHB uses it draws nothing from it.
+            warnings.filterwarnings("ignore", message="After 0.17 or January 2028", category=FutureWarning)
+            # hpbandster 0.7.4 calls ConfigSpace methods that 1.x deprecates (they still work)
+            warnings.filterwarnings("ignore", category=DeprecationWarning)
+            # a KDE over a categorical column with a single level in the data divides by
+            # zero; hpbandster handles the non-finite value itself (see its get_config)
+            warnings.filterwarnings("ignore", category=RuntimeWarning, module="statsmodels")
+            yield
+    finally:
+        owner._np_state = np.random.get_state()
+        np.random.set_state(outer)

@@ -17,9 +17,8 @@ from __future__ import annotations
 
 import json
 import logging
-import warnings
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from importlib.metadata import version
 from types import SimpleNamespace
 from typing import Any, ClassVar
@@ -33,7 +32,7 @@ from hpbandster.optimizers.config_generators.random_sampling import RandomSampli
 from hpbandster.optimizers.hyperband import HyperBand as _HpBandSterHyperBand
 
 from mfbench.objectives import Result
-from mfbench.optimizers._common import seeded_copy
+from mfbench.optimizers._common import hpbandster_rng, seeded_copy
 from mfbench.optimizers.base import Capabilities, Optimizer, Trial, ladder_eta
 from mfbench.space import space_from_json, space_to_json, to_config, validate_config
 
@@ -124,24 +123,8 @@ class _HpBandSter(Optimizer):
         raise NotImplementedError
 
     # -- plumbing -------------------------------------------------------------------------------
-    @contextmanager
-    def _library_rng(self) -> Iterator[None]:
-        outer = np.random.get_state()
-        np.random.set_state(self._np_state)
-        try:
-            with warnings.catch_warnings():
-                # statsmodels 0.15 warns that its default generator will change; with the
-                # 'normal_reference' bandwidth that BOHB uses it draws nothing from it.
-                warnings.filterwarnings("ignore", message="After 0.17 or January 2028", category=FutureWarning)
-                # hpbandster 0.7.4 calls ConfigSpace methods that 1.x deprecates (they still work)
-                warnings.filterwarnings("ignore", category=DeprecationWarning)
-                # a KDE over a categorical column with a single level in the data divides by
-                # zero; hpbandster handles the non-finite value itself (see its get_config)
-                warnings.filterwarnings("ignore", category=RuntimeWarning, module="statsmodels")
-                yield
-        finally:
-            self._np_state = np.random.get_state()
-            np.random.set_state(outer)
+    def _library_rng(self) -> AbstractContextManager[None]:
+        return hpbandster_rng(self)  # the library draws from numpy's global generator: ours alone
 
     def _from_library(self, config: dict[str, Any]) -> dict[str, Any]:
         cfg = to_config(config)

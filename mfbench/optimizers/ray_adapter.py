@@ -43,10 +43,9 @@ import importlib.metadata
 import logging
 import sys
 import tempfile
-import warnings
 from collections import deque
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from typing import Any, ClassVar
 
 import numpy as np
@@ -70,6 +69,7 @@ from ray.tune.utils.util import flatten_dict
 
 from mfbench.errors import UsageError
 from mfbench.objectives import Result
+from mfbench.optimizers._common import hpbandster_rng
 from mfbench.optimizers.base import Capabilities, Optimizer, Trial, ladder_eta
 from mfbench.space import to_config, validate_config
 
@@ -217,19 +217,8 @@ class _RayTune(Optimizer):
             exp = Experiment("mfbench", TRAINABLE, config=param_space, num_samples=sys.maxsize, storage_path=tmp)
             search_alg.add_configurations([exp])
 
-    @contextmanager
-    def _library_rng(self) -> Iterator[None]:
-        outer = np.random.get_state()
-        np.random.set_state(self._np_state)
-        try:
-            with warnings.catch_warnings():
-                warnings.filterwarnings("ignore", message="After 0.17 or January 2028", category=FutureWarning)
-                warnings.filterwarnings("ignore", category=DeprecationWarning)
-                warnings.filterwarnings("ignore", category=RuntimeWarning, module="statsmodels")
-                yield
-        finally:
-            self._np_state = np.random.get_state()
-            np.random.set_state(outer)
+    def _library_rng(self) -> AbstractContextManager[None]:
+        return hpbandster_rng(self)  # the library draws from numpy's global generator: ours alone
 
     def _fill_pending(self) -> None:
         """``TuneController._maybe_update_trial_queue``: ask the searcher for trials until as
