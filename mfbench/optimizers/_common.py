@@ -53,3 +53,17 @@ def hpbandster_rng(owner: Any) -> Iterator[None]:
     finally:
         owner._np_state = np.random.get_state()
         np.random.set_state(outer)
+
+
+def from_ordinal_indices(space: ConfigurationSpace, config: dict[str, Any],
+                         ordinals: dict[str, Any]) -> dict[str, Any]:  # fmt: skip
+    """A config from a library that saw each ordinal hyperparameter as the integer index of its
+    value (hpbandster's BOHB KDE, and Ray's ``TuneBOHB`` over it, refuse ordinals): indices
+    mapped back to ``ordinals[name]``'s values, then validated against ``space``."""
+    from mfbench.space import to_config, validate_config
+
+    cfg = to_config(config)
+    for name, seq in ordinals.items():
+        if name in cfg:
+            cfg[name] = seq[int(cfg[name])]
+    return validate_config(space, cfg)

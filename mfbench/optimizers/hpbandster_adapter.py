@@ -32,9 +32,9 @@ from hpbandster.optimizers.config_generators.random_sampling import RandomSampli
 from hpbandster.optimizers.hyperband import HyperBand as _HpBandSterHyperBand
 
 from mfbench.objectives import Result
-from mfbench.optimizers._common import hpbandster_rng, seeded_copy
+from mfbench.optimizers._common import from_ordinal_indices, hpbandster_rng, seeded_copy
 from mfbench.optimizers.base import Capabilities, Optimizer, Trial, ladder_eta
-from mfbench.space import space_from_json, space_to_json, to_config, validate_config
+from mfbench.space import space_from_json, space_to_json
 
 logger = logging.getLogger(__name__)
 
@@ -127,11 +127,7 @@ class _HpBandSter(Optimizer):
         return hpbandster_rng(self)  # the library draws from numpy's global generator: ours alone
 
     def _from_library(self, config: dict[str, Any]) -> dict[str, Any]:
-        cfg = to_config(config)
-        for name, seq in self._ordinals.items():
-            if name in cfg:
-                cfg[name] = seq[int(cfg[name])]
-        return validate_config(self.space, cfg)
+        return from_ordinal_indices(self.space, config, self._ordinals)
 
     @property
     def config_generator(self) -> Any:

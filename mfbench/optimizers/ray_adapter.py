@@ -69,7 +69,7 @@ from ray.tune.utils.util import flatten_dict
 
 from mfbench.errors import UsageError
 from mfbench.objectives import Result
-from mfbench.optimizers._common import hpbandster_rng
+from mfbench.optimizers._common import from_ordinal_indices, hpbandster_rng
 from mfbench.optimizers.base import Capabilities, Optimizer, Trial, ladder_eta
 from mfbench.space import to_config, validate_config
 
@@ -421,11 +421,7 @@ class RayBOHB(_RayHyperbandFamily):
         return gen, PENDING_OTHER
 
     def _from_library(self, config: dict[str, Any]) -> dict[str, Any]:
-        cfg = to_config(config)
-        for name, seq in self._ordinals.items():
-            if name in cfg:
-                cfg[name] = seq[int(cfg[name])]
-        return validate_config(self.space, cfg)
+        return from_ordinal_indices(self.space, config, self._ordinals)
 
     def settings(self) -> dict[str, Any]:
         cg = self.searcher.bohber
