@@ -57,6 +57,7 @@ NEEDS = {
     "mfbench.optimizers.hpbandster_adapter": ("hpbandster",),
     "mfbench.optimizers.dehb_adapter": ("dehb",),
     "mfbench.optimizers.keras_tuner_adapter": ("keras_tuner", "keras", "jax|torch"),
+    "mfbench.optimizers.ray_adapter": ("ray", "hpbandster"),  # ray-bohb's TuneBOHB runs hpbandster's KDE
 }
 
 

@@ -239,13 +239,13 @@ class GeneticAlgorithm(Optimizer):
         return self.population + told if told else self.population
 
     def _tournament(self) -> Individual:
-        rng, pool = self._rng_breed, self._parents
+        rng, pool = self._rng_breed, self._parents or self.population
         idx = rng.choice(len(pool), size=min(self.tournament_size, len(pool)), replace=False)
         return min((pool[int(i)] for i in idx), key=Individual.key)
 
     def _fill(self, j: int) -> float:
         """A value for a newly active hyperparameter: from the gene pool, else the prior."""
-        pool = [ind.vector[j] for ind in self._parents if not np.isnan(ind.vector[j])]
+        pool = [ind.vector[j] for ind in self._parents or self.population if not np.isnan(ind.vector[j])]
         if pool:
             return float(pool[int(self._rng_breed.integers(len(pool)))])
         return self.codec.prior_value(j, self._rs_prior)
@@ -257,7 +257,7 @@ class GeneticAlgorithm(Optimizer):
         if rng.random() < self.crossover_rate:
             p2 = self._tournament()
             for _ in range(3):  # prefer a distinct second parent
-                if p2.uid != p1.uid or len(self._parents) < 2:
+                if p2.uid != p1.uid or len(self._parents or self.population) < 2:
                     break
                 p2 = self._tournament()
             a, b = p1.vector, p2.vector
@@ -269,8 +269,14 @@ class GeneticAlgorithm(Optimizer):
         return codec.repair(child, self._fill)
 
     def _breed(self, generation: int) -> Individual:
-        vec = None
         self._parents = self._pool(generation)
+        try:
+            return self._breed_from_parents(generation)
+        finally:
+            self._parents = []  # outside a breeding, tournaments and the gene pool use the population
+
+    def _breed_from_parents(self, generation: int) -> Individual:
+        vec = None
         if self._parents:
             for _ in range(self.max_tries):
                 cand = self._variation()
