@@ -247,6 +247,23 @@ def _execute_local(todo: list[Job], jobs: int, log_dir: Path | None = None) -> I
             fut.cancel()
 
 
+def _check_dask_reachable(address: Any) -> None:
+    """Refuse a Dask scheduler nobody answers at, in one line, before anything is written."""
+    if hasattr(address, "submit"):  # a client the caller holds
+        return
+    try:
+        from distributed import Client
+    except ImportError:
+        from mfbench.extras import missing_message
+
+        raise UsageError(missing_message("distributed", "--dask")) from None
+    try:
+        Client(address, timeout="10s").close()
+    except Exception as exc:  # noqa: BLE001  (OSError, TimeoutError, ValueError for a malformed address)
+        raise UsageError(f"cannot reach the Dask scheduler at {address!r} ({type(exc).__name__}); "
+                         "is it running?") from None  # fmt: skip
+
+
 def _execute_dask(todo: list[Job], address: Any) -> Iterator[dict[str, Any]]:
     try:
         from distributed import Client, as_completed
@@ -552,6 +569,8 @@ def replay(
             bounds=tuple(sorted(bench_info[label]["bounds"].items())))
         for spec, label in job_specs for opt in targets for seed in seeds
     ]  # fmt: skip
+    if dask is not None and ray is None:
+        _check_dask_reachable(dask)  # before the study folder is created
     (run_dir / "runs").mkdir(parents=True, exist_ok=True)
     set_aside_unreadable_runs(run_dir)
     todo = [j for j in all_jobs if not (run_dir / "runs" / j.filename).exists()]

@@ -219,6 +219,7 @@ CASES: list[tuple[str, list[str]]] = [
     ("replay surrogate@missing", replay_args(benchmarks="surr@missing.sqlite")),
     ("replay missing@table", replay_args(benchmarks="missing@t.sqlite")),
     ("replay twice the same", replay_args(benchmarks="synthetic-grid,synthetic-grid")),
+    ("replay unreachable dask", replay_args("--dask", "tcp://127.0.0.1:9")),
     ("replay unknown optimizer", replay_args("--optimizers", "nothere")),
     ("replay optimizer comma", replay_args("--optimizers", ",")),
     ("replay optimizer bad target", replay_args("--optimizers", "nomodule:Nothing")),
