@@ -421,7 +421,7 @@ class TabularObjective(Objective):
                fields: Sequence[str] = ("val_error", "test_error")) -> dict[str, np.ndarray]:
         """The vectorized core: arrays of ``fields`` plus ``cost_seconds``, ``cost_epochs``,
         ``status`` (codes of ``mfbench.train.STATUSES``) for rows x budgets x seeds, and (``noise="sample"``)
-        ``training_seed``: the recorded seed each query read."""
+        ``seed_index``: which recorded seed each query read (``_results`` turns it into ``training_seed``)."""
         rows = np.atleast_1d(np.asarray(rows, dtype=np.intp))
         n = rows.shape[0]
         b = np.broadcast_to(np.atleast_1d(np.asarray(budget, dtype=np.intp)), (n,))
@@ -452,7 +452,7 @@ class TabularObjective(Objective):
             out["cost_seconds"] = self._cum[rows, s, j, b] - self._cum[rows, s, j, r]
             st = self._status[rows, s, j]
             ne = self._n_epochs[rows, s, j]
-            out["training_seed"] = np.asarray(self._seed_values, dtype=np.int64)[s]
+            out["seed_index"] = s
         else:
             for f in fields:
                 out[f] = self._arrays[f][rows, :, j, e].mean(axis=1) if n else np.zeros(0)
@@ -465,10 +465,10 @@ class TabularObjective(Objective):
         st = np.where((st == _DIVERGED) & (ne > b), _OK, st)
         # a failed run has no result (chance is a placeholder the failure policy never reads); a
         # network that diverged before the epoch read predicts at chance: that is its real error
-        worthless = (st == _FAILED) | (st == _DIVERGED)
         for f in fields:
             if f.endswith("_error"):
-                out[f] = np.where((st == _FAILED) | (worthless & np.isnan(out[f])), self._chance, out[f])
+                unread = (st == _FAILED) | ((st == _DIVERGED) & np.isnan(out[f]))
+                out[f] = np.where(unread, self._chance, out[f])
         out["cost_epochs"] = b - r
         out["status"] = st
         return out
@@ -480,8 +480,9 @@ class TabularObjective(Objective):
         cost = out["cost_seconds"].tolist()
         ep = out["cost_epochs"].tolist()
         st = out["status"].tolist()
-        ts = out["training_seed"].tolist() if "training_seed" in out else [None] * len(val)
-        own = ("val_error", "cost_seconds", "cost_epochs", "status", "training_seed")
+        seeds = self._seed_values
+        ts = [seeds[s] for s in out["seed_index"].tolist()] if "seed_index" in out else [None] * len(val)
+        own = ("val_error", "cost_seconds", "cost_epochs", "status", "seed_index")
         extra = [(k, out[k].tolist()) for k in out if k not in own]
         return [Result(val[i], cost[i], ep[i], {k: v[i] for k, v in extra}, STATUSES[st[i]], training_seed=ts[i])
                 for i in range(len(val))]  # fmt: skip
@@ -525,10 +526,11 @@ class TabularObjective(Objective):
         mode = kw.get("mode", "scratch")
         self.check_call(budget, mode, kw.get("resume_from"))
         rows = self.rows_of(configs)
-        res = self._results(self.lookup(rows, budget, np.asarray(list(seeds)), mode, kw.get("resume_from"), REPORTED))
+        out = self.lookup(rows, budget, np.asarray(list(seeds)), mode, kw.get("resume_from"), REPORTED)
+        res = self._results(out)
         if int(budget) == self.max_budget:
-            for r, row in zip(res, rows):
-                s = self.table.seed_index.get(r.training_seed) if r.training_seed is not None else None
+            index = out["seed_index"].tolist() if "seed_index" in out else [None] * len(res)
+            for r, row, s in zip(res, rows, index):
                 self._add_prf(r, int(row), s)
         if curve:
             for r, row, s in zip(res, rows, seeds):

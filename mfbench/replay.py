@@ -176,7 +176,12 @@ class Job:
 
     @property
     def filename(self) -> str:
-        return f"{self.label}__{self.optimizer}__{self.seed}.parquet"
+        return run_filename(self.label, self.optimizer, self.seed)
+
+
+def run_filename(label: str, optimizer: str, seed: int) -> str:
+    """The file under ``runs/`` that holds one run's trajectory (its presence means: done)."""
+    return f"{label}__{optimizer}__{int(seed)}.parquet"
 
 
 def seed_globals(seed: int) -> None:
@@ -251,12 +256,8 @@ def _check_dask_reachable(address: Any) -> None:
     """Refuse a Dask scheduler nobody answers at, in one line, before anything is written."""
     if hasattr(address, "submit"):  # a client the caller holds
         return
-    try:
-        from distributed import Client
-    except ImportError:
-        from mfbench.extras import missing_message
+    from distributed import Client  # present: replay() checked it with extras.require
 
-        raise UsageError(missing_message("distributed", "--dask")) from None
     try:
         Client(address, timeout="10s").close()
     except Exception as exc:  # noqa: BLE001  (OSError, TimeoutError, ValueError for a malformed address)
@@ -580,7 +581,7 @@ def replay(
 
     runs: dict[tuple, dict[str, Any]] = {(r["benchmark"], r["optimizer"], r["seed"]): r for r in old.get("runs", [])
                                          if r.get("status") != "ok"  # a finished run whose file is gone is not
-                                         or (run_dir / "runs" / f"{r['benchmark']}__{r['optimizer']}__{r['seed']}.parquet").exists()}  # fmt: skip
+                                         or (run_dir / "runs" / run_filename(r["benchmark"], r["optimizer"], r["seed"])).exists()}  # fmt: skip
     settings: dict[str, Any] = dict(old.get("optimizers", {}))
     if todo:
         if ray is not None:
@@ -596,7 +597,7 @@ def replay(
                          "error": res["error"], "n_evals": res["n_evals"], "wall_seconds": res["wall_seconds"],
                          "stopped_by": res.get("stopped_by"), "log": res.get("log")}  # fmt: skip
                 if res["status"] == "ok":
-                    write_run(res["columns"], run_dir / "runs" / f"{label}__{opt}__{seed}.parquet")
+                    write_run(res["columns"], run_dir / "runs" / run_filename(label, opt, seed))
                     if opt not in settings or seed < settings[opt].get("seed", math.inf):
                         settings[opt] = res["settings"]
                 else:
@@ -925,7 +926,7 @@ def tune(
         raise UsageError(f"no evaluation finished within the budget of {budget_seconds:.0f} s; raise --budget")
     nan = {"val_error": math.nan, "test_error": math.nan}
     write_run(traj.columns(nan, {"best": math.nan, "worst": math.nan}),
-              run_dir / "runs" / f"{label}__{opt_name}__{int(seed)}.parquet")  # fmt: skip
+              run_dir / "runs" / run_filename(label, opt_name, seed))  # fmt: skip
     optimum, bounds = rescore_best_found(run_dir, label)
     frame = merge_runs(run_dir)
     from mfbench import __version__
