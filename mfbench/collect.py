@@ -397,7 +397,7 @@ def collect(
     most ``group_size`` trials with the same network shapes trained as one model, ``fused.py``;
     k-fold datasets are trained lone). Each run records which trainer made it."""
     from mfbench.data import load_dataset
-    from mfbench.table import TableWriter, planned_done_keys
+    from mfbench.table import TableWriter, blank_table, planned_done_keys
 
     check_collect_options(db=db, n_configs=n_configs, seeds=seeds, budgets=budgets, workers=workers, device=device,
                           trials_per_gpu=trials_per_gpu, folds=folds, design_seed=design_seed, benchmark=benchmark,
@@ -417,7 +417,7 @@ def collect(
         log.info("plan: %s", plan.describe())
         return Summary(planned=len(plan.jobs), skipped=len(plan.jobs) - len(plan.todo))
     n_workers, gpu_slots = resolve_slots(device, workers, trials_per_gpu) if dask is None else (1, None)
-    created = not Path(db).exists() or Path(db).stat().st_size == 0
+    created = blank_table(Path(db))
     writer = TableWriter.open(db, meta)  # the writer lock first: a second collect is refused here
     try:
         existing = json.loads(dict(writer.con.execute("SELECT key, value FROM meta")).get("seeds", "[]"))

@@ -117,7 +117,7 @@ class TableWriter:
         on one new file, one creates and writes it and the other is refused with one line,
         touching nothing (see ``fileguard.hold_exclusive``)."""
         p = Path(path)
-        checked = p.exists() and p.stat().st_size > 0
+        checked = not blank_table(p)
         if checked:
             _check_appendable(p, meta)  # read-only: a refusal changes nothing (not even WAL mode)
         else:
@@ -126,7 +126,7 @@ class TableWriter:
         held = hold_exclusive(p, f"{p} is being written by another mfbench process; wait for it to "
                                  "finish, or use another --db") if lock else Held(None)  # fmt: skip
         try:
-            if p.stat().st_size > 0:
+            if not blank_table(p):
                 if not checked:  # another writer created it between our look and our lock
                     _check_appendable(p, meta)
                 con = _connect(p)
@@ -209,6 +209,27 @@ class TableWriter:
             self.close()
 
 
+def blank_table(p: Path) -> bool:
+    """Whether ``p`` holds no table at all: absent, empty, or an SQLite file without a single
+    table nor another application's mark (what a writer killed while creating it leaves:
+    ``journal_mode=WAL`` writes the header before the schema's transaction commits). Creating the
+    schema there loses nothing."""
+    if not p.exists() or (p.is_file() and p.stat().st_size == 0):
+        return True
+    try:
+        with open(p, "rb") as fh:
+            if fh.read(16) != b"SQLite format 3\x00":
+                return False
+        con = connect_readonly(p)
+        try:
+            app = con.execute("PRAGMA application_id").fetchone()[0]
+            return app in (0, APPLICATION_ID) and con.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()[0] == 0
+        finally:
+            con.close()
+    except (OSError, sqlite3.DatabaseError, UsageError):
+        return False
+
+
 def _check_appendable(p: Path, meta: Mapping[str, Any]) -> None:
     """An mfbench table of this schema whose identity agrees with ``meta``, read read-only."""
     check_table_file(p)
@@ -255,7 +276,7 @@ def planned_done_keys(path: str | Path, meta: Mapping[str, Any]) -> set[tuple[st
     """What a collect into ``path`` would skip, read without writing (a dry run): the trials
     there, after the same identity check; nothing when the table does not exist yet."""
     p = Path(path)
-    if not p.exists() or p.stat().st_size == 0:
+    if blank_table(p):
         return set()
     check_table_file(p)
     con = connect_readonly(p)
