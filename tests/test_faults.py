@@ -62,12 +62,22 @@ def tagged_processes(tag: str) -> list:
     return found
 
 
+def _running(p) -> bool:
+    import psutil
+
+    try:
+        return p.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
 def assert_no_survivor(tag: str, timeout: float = 30) -> None:
     """Every process that inherited ``tag`` has exited within ``timeout`` (the watchers poll)."""
     import psutil
 
     alive = tagged_processes(tag)
     _, alive = psutil.wait_procs(alive, timeout=timeout)
+    alive = [p for p in alive if _running(p)]  # an exited worker waiting for init to reap it runs nothing
     for p in alive:  # leave no orphan behind when the assertion fails
         p.kill()
     assert not alive, f"processes outlived their killed driver: {[(p.pid, p.name()) for p in alive]}"
