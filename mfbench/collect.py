@@ -397,7 +397,7 @@ def collect(
     most ``group_size`` trials with the same network shapes trained as one model, ``fused.py``;
     k-fold datasets are trained lone). Each run records which trainer made it."""
     from mfbench.data import load_dataset
-    from mfbench.table import TableWriter, planned_done_keys
+    from mfbench.table import TableWriter, blank_table, planned_done_keys
 
     check_collect_options(db=db, n_configs=n_configs, seeds=seeds, budgets=budgets, workers=workers, device=device,
                           trials_per_gpu=trials_per_gpu, folds=folds, design_seed=design_seed, benchmark=benchmark,
@@ -417,13 +417,8 @@ def collect(
         log.info("plan: %s", plan.describe())
         return Summary(planned=len(plan.jobs), skipped=len(plan.jobs) - len(plan.todo))
     n_workers, gpu_slots = resolve_slots(device, workers, trials_per_gpu) if dask is None else (1, None)
-    created = not Path(db).exists()
-    writer = TableWriter.open(db, meta)
-    try:
-        writer.lock()
-    except BaseException:
-        writer.close()
-        raise
+    created = blank_table(Path(db))
+    writer = TableWriter.open(db, meta)  # the writer lock first: a second collect is refused here
     try:
         existing = json.loads(dict(writer.con.execute("SELECT key, value FROM meta")).get("seeds", "[]"))
         writer.set_meta("seeds", sorted(set(existing) | {int(s) for s in seeds}))
@@ -455,10 +450,10 @@ def collect(
             empty = created and not writer.done_keys()
         except Exception:  # noqa: BLE001  (a broken connection: keep the file)
             empty = False
-        writer.close()
         if empty:  # this run created the table and wrote no trial: leave nothing behind (e.g. --dask unreachable)
-            for suffix in ("", "-wal", "-shm", "-journal"):
-                Path(f"{db}{suffix}").unlink(missing_ok=True)
+            writer.discard()
+        else:
+            writer.close()
         raise
     finally:
         writer.close()
@@ -538,7 +533,8 @@ def _drive(results: Iterator[Any], writer: Any, summary: Summary, todo: list[Job
     t0 = time.perf_counter()
     with TrialProgress(len(todo), total_epochs, enabled=progress) as bar:
         for res in results:
-            writer.write(res)
+            if not writer.write(res):  # already in the table: not counted as this run's
+                continue
             summary.ran += 1
             setattr(summary, res.status, getattr(summary, res.status) + 1)
             summary.epochs += len(res.epochs)

@@ -10,6 +10,8 @@ the same rules:
   is refused instead of overwritten.
 - ``atomic_write_text``: write beside the target, then rename, so a crash leaves the old file or
   the new one, never half of one.
+- ``hold_exclusive``: one writer at a time on a table or a study folder, refused with one line
+  while another process holds it.
 """
 
 from __future__ import annotations
@@ -117,3 +119,33 @@ def atomic_write_text(path: str | Path, text: str) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+class Held:
+    """An exclusive ``flock`` held on a file or folder until ``release`` (or the process ends)."""
+
+    def __init__(self, fd: int | None):
+        self.fd = fd
+
+    def release(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+
+def hold_exclusive(path: str | Path, busy: str) -> Held:
+    """Take an exclusive, non-blocking ``flock`` on ``path`` (an existing file or folder), or
+    raise ``UsageError(busy)``. ``flock`` on the path itself, not on a lock file: nothing is left
+    behind, and the lock of a process killed with SIGKILL goes with it (no stale lock to clear).
+    SQLite's own locks are ``fcntl`` ones, independent of this one."""
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: no lock (SQLite's transactions still keep each trial whole)
+        return Held(None)
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        raise UsageError(busy) from None
+    return Held(fd)
