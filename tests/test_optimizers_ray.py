@@ -314,11 +314,21 @@ def test_ray_hyperband_and_bohb_propose_what_rays_tuner_proposes(tmp_path, name)
         tid = t.info["trial_id"]
         if tid not in reached and len(reached) == n:
             break
-        reached[tid] = (round(t.config["x"], 12), t.budget)  # Ray stores configs to 13 digits
+        created = int(t.info["ray_trial"].experiment_tag.split("_")[0])  # Ray's trial counter
+        reached[tid] = (created, round(t.config["x"], 12), t.budget)  # Ray stores configs to 13 digits
         opt.tell(t, Result(val_error=_tiny(t.config, t.budget), cost_seconds=1.0,
                            cost_epochs=t.budget - (t.resume_from or 0)))  # fmt: skip
-    ours = [reached[tid] for tid in sorted(reached)]  # in the order Ray created the trials
-    assert {b for _, b in ours} == {1, 3, 9}  # Hyperband stopped some at each rung
+    ours = sorted(reached.values())  # in the order Ray created the trials
+    assert {b for _, _, b in ours} == {1, 3, 9}  # Hyperband stopped some at each rung
+
+    class Created(tune.Callback):
+        """Every trial of the Tuner, in the order its controller created them."""
+
+        trials: list = []
+
+        def on_experiment_end(self, trials, **info):
+            Created.trials = [(int(t.experiment_tag.split("_")[0]), round(t.config["x"], 12),
+                               t.last_result["epochs"]) for t in trials]  # fmt: skip
 
     if name == "ray-hyperband":
         scheduler = HyperBandScheduler(time_attr="epochs", max_t=9, reduction_factor=3, stop_last_trials=True)
@@ -334,11 +344,8 @@ def test_ray_hyperband_and_bohb_propose_what_rays_tuner_proposes(tmp_path, name)
             _tiny_trainable, **space,
             tune_config=tune.TuneConfig(metric="val_error", mode="min", num_samples=n, scheduler=scheduler,
                                         search_alg=search_alg, reuse_actors=False),
-            run_config=tune.RunConfig(storage_path=str(tmp_path), verbose=0))  # fmt: skip
-        grid = tuner.fit()
+            run_config=tune.RunConfig(storage_path=str(tmp_path), verbose=0, callbacks=[Created()]))  # fmt: skip
+        tuner.fit()
     finally:
         ray.shutdown()
-    theirs = [
-        (round(r.config["x"], 12), r.metrics["epochs"]) for r in sorted(grid, key=lambda r: r.metrics["trial_id"])
-    ]
-    assert theirs == ours
+    assert sorted(Created.trials) == ours
