@@ -119,7 +119,7 @@ def run_tasks(todo: list[Any], fn: Any, args: tuple = (), *, env: dict[str, str]
                     continue
                 try:
                     yield ray.get(ref)
-                except Exception as exc:  # the worker died (not an exception of the run)
+                except Exception as exc:  # noqa: BLE001  (the worker died: not an exception of the run)
                     yield failure(exc, refs[ref])
     finally:
         for ref in pending:  # a stopped driver leaves no training running on the cluster

@@ -7,6 +7,7 @@ checks on a tiny table."""
 from __future__ import annotations
 
 from collections import defaultdict
+from typing import ClassVar
 
 import numpy as np
 import pytest
@@ -296,8 +297,8 @@ def test_ray_hyperband_and_bohb_propose_what_rays_tuner_proposes(tmp_path, name)
         start = 0
         checkpoint = tune.get_checkpoint()
         if checkpoint:  # a paused trial resumes where it stopped, as a user's trainable would
-            with checkpoint.as_directory() as d:
-                start = int(open(os.path.join(d, "epochs")).read())
+            with checkpoint.as_directory() as d, open(os.path.join(d, "epochs")) as fh:
+                start = int(fh.read())
         for e in range(start + 1, 10):
             d = tempfile.mkdtemp()
             with open(os.path.join(d, "epochs"), "w") as fh:
@@ -324,7 +325,7 @@ def test_ray_hyperband_and_bohb_propose_what_rays_tuner_proposes(tmp_path, name)
     class Created(tune.Callback):
         """Every trial of the Tuner, in the order its controller created them."""
 
-        trials: list = []
+        trials: ClassVar[list] = []
 
         def on_experiment_end(self, trials, **info):
             Created.trials = [(int(t.experiment_tag.split("_")[0]), round(t.config["x"], 12),
