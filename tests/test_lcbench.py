@@ -269,3 +269,24 @@ def test_hyperband_ports_count_in_units_of_the_smallest_rung(obj, name):
     assert trials(obj, obj.budgets)[1] == got  # deterministic
     _, in_units = trials(_InUnits(obj), [1, 2, 4, 8, 16])
     assert [(c, b * 3, m, r * 3) for c, b, m, r in in_units] == got
+
+
+def test_a_report_on_part_of_the_lcbench_study_says_it_is_partial(tmp_path):
+    """Two tasks of the suite, one run not run: the report says 'Partial study', how many runs
+    have not run and how many of the suite's 34 tasks it holds."""
+    from mfbench.replay import replay
+    from mfbench.report import write_report
+
+    out = tmp_path / "study"
+    replay(["lcbench/3945", "lcbench/7593"], ["random", "hyperband"], [0, 1], "2x", jobs=1, out=out,
+           progress=False, max_evals=30)  # fmt: skip
+    manifest = json.loads((out / "manifest.json").read_text())
+    gone = next(r for r in manifest["runs"] if r["optimizer"] == "random" and r["seed"] == 1)
+    manifest["runs"].remove(gone)  # as if that run had not run yet
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    from mfbench.replay import run_filename
+
+    (out / "runs" / run_filename(gone["benchmark"], "random", 1)).unlink()
+    text = (write_report(out, tmp_path / "rep", min_benchmark_blocks=2).parent / "report.md").read_text()
+    assert "**Partial study**: 1 of the study's 8 runs have not run (yet)" in text
+    assert "the study holds 2 of the 34 tasks of suite lcbench, 2 of them analysed" in text
