@@ -27,9 +27,9 @@ sys.path.insert(0, os.path.dirname(__file__))
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-import mfbench.data as data_mod  # noqa: E402
-from mfbench.collect import collect  # noqa: E402
-from mfbench.space import get_space, sample_configs  # noqa: E402
+import mfbench.training.data as data_mod  # noqa: E402
+from mfbench.tables.collect import collect  # noqa: E402
+from mfbench.training.space import get_space, sample_configs  # noqa: E402
 from naive_loop import naive_train  # noqa: E402
 
 #: dense bf16 tensor-core peak, FLOP/s
@@ -61,8 +61,8 @@ def peak_flops() -> float | None:
 
 
 def in_process(configs: list[dict], ds, a) -> None:
-    from mfbench.fused import Member, train_group
-    from mfbench.train import train_trial
+    from mfbench.training.fused import Member, train_group
+    from mfbench.training.train import train_trial
 
     def run(c: dict, epochs: int) -> list:
         if a.trainer == "fused":  # the seeds of the config as one fused model
@@ -128,7 +128,7 @@ def main() -> None:
                     trials_per_gpu=a.trials_per_gpu if a.trials_per_gpu == "auto" else int(a.trials_per_gpu),
                     progress=False)  # fmt: skip
         ours_wall = time.perf_counter() - t0
-        from mfbench.table import load_table
+        from mfbench.tables.table import load_table
 
         tab = load_table(Path(tmp) / "b.sqlite")
     n_train = len(ds.split.train)
@@ -136,7 +136,7 @@ def main() -> None:
     model_flops = float(sum(int(f) * (3 * n_train + n_eval) * a.epochs for f in tab.flops)) * a.seeds
     ours_eps = s.epochs / ours_wall
     if a.device == "cuda":
-        from mfbench.collect import resolve_slots
+        from mfbench.tables.collect import resolve_slots
 
         slots = f"{resolve_slots('cuda', 1, a.trials_per_gpu)[0]} trials per GPU ({a.trials_per_gpu})"
     else:

@@ -24,11 +24,11 @@ sys.path.insert(0, os.path.dirname(__file__))
 
 import torch
 
-from mfbench.collect import schedules_for
-from mfbench.data import load_dataset
-from mfbench.fused import Member, train_group
-from mfbench.space import get_space, sample_configs
-from mfbench.train import train_trial
+from mfbench.tables.collect import schedules_for
+from mfbench.training.data import load_dataset
+from mfbench.training.fused import Member, train_group
+from mfbench.training.space import get_space, sample_configs
+from mfbench.training.train import train_trial
 
 
 def profile(members: list[Member], ds, device: str) -> None:

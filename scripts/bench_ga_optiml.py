@@ -12,9 +12,9 @@ from __future__ import annotations
 import argparse
 import time
 
-from mfbench.objectives import SyntheticObjective
+from mfbench.objectives.base import SyntheticObjective
 from mfbench.optimizers.base import make_optimizer
-from mfbench.space import get_space
+from mfbench.training.space import get_space
 
 
 def overhead(name: str, evals: int, seed: int) -> tuple[float, float]:

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mfbench import lcbench
+from mfbench.objectives import lcbench
 
 YAHPO = r"""
 import json, sys, time

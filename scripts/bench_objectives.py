@@ -64,10 +64,10 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=None, help="OpenMP threads for batched surrogate predictions")
     args = ap.parse_args()
 
-    from mfbench.objectives import SurrogateObjective, TabularObjective
+    from mfbench.objectives.base import SurrogateObjective, TabularObjective
     from mfbench.surrogates import fit_surrogate
     from mfbench.surrogates.model import PREDICT_CHUNK, limit_threads, sample_natives
-    from mfbench.testing import make_tiny_table
+    from support import make_tiny_table
 
     tmp = Path(tempfile.mkdtemp(prefix="mfbench-bench-"))
     grid = args.grid or make_tiny_table(tmp / "grid.sqlite", "cnn-grid", None, (0, 1, 2), (1, 3, 9, 27))

@@ -21,10 +21,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from mfbench.objectives import Objective, Result
+from mfbench.objectives.base import Objective, Result
 from mfbench.optimizers.base import Optimizer, Trial
-from mfbench.runner import run
-from mfbench.space import get_space, iter_grid, sample_configs
+from mfbench.execution.runner import run
+from mfbench.training.space import get_space, iter_grid, sample_configs
 
 
 class ListOptimizer(Optimizer):
@@ -105,7 +105,7 @@ def machine_scaling(n: int = 5_000_000) -> float:
 
 
 def jobs_speedup(bench: str, budget: str, seeds: int) -> tuple[float, float, int]:
-    from mfbench.replay import replay
+    from mfbench.studies.replay import replay
 
     tmp = Path(tempfile.mkdtemp(prefix="bench_replay_"))
     times = {}
@@ -142,7 +142,7 @@ def print_overhead(n_evals: int) -> None:
 def print_speedup(budget: str, seeds: int) -> None:
     bench = "digits-grid"
     try:
-        from mfbench.replay import load
+        from mfbench.studies.replay import load
 
         load(bench)
     except Exception as exc:  # noqa: BLE001 - any failure to load means: use the synthetic one

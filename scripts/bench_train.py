@@ -16,9 +16,9 @@ sys.path.insert(0, os.path.dirname(__file__))
 
 import torch  # noqa: E402
 
-from mfbench.data import load_dataset  # noqa: E402
-from mfbench.space import get_space, sample_configs  # noqa: E402
-from mfbench.train import train_trial  # noqa: E402
+from mfbench.training.data import load_dataset  # noqa: E402
+from mfbench.training.space import get_space, sample_configs  # noqa: E402
+from mfbench.training.train import train_trial  # noqa: E402
 from naive_loop import naive_train  # noqa: E402
 
 
@@ -34,7 +34,7 @@ def main() -> None:
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     ds = load_dataset(a.dataset)
-    from mfbench.train import default_amp
+    from mfbench.training.train import default_amp
 
     fp32 = a.device == "cuda"  # also time our loop with the other precision (bf16 autocast + channels_last or not)
     alt = not default_amp(ds.shape) if fp32 else None

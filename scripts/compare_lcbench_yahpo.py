@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mfbench import lcbench
+from mfbench.objectives import lcbench
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULT = ROOT / "scripts" / "results" / "compare_lcbench_yahpo.txt"
@@ -134,7 +134,7 @@ def main() -> int:
                         r.metrics["test_error"]] for i in inside])  # fmt: skip
     expect = np.column_stack([np.clip(1 - Y[inside, 1] / 100, 0, 1), np.clip(1 - Y[inside, 5], 0, 1)])
 
-    lines = [f"mfbench.lcbench vs yahpo_gym 1.0.2 ({json.dumps(oracle['versions'])}); mfbench: onnxruntime "
+    lines = [f"mfbench.objectives.lcbench vs yahpo_gym 1.0.2 ({json.dumps(oracle['versions'])}); mfbench: onnxruntime "
              f"{__import__('onnxruntime').__version__}, numpy {np.__version__}",
              f"{len(queries)} random queries (seed {args.seed}) over {len({q['task'] for q in queries})} tasks, "
              f"epochs 1..{lcbench.MAX_EPOCH}; goal: max |difference| <= {GOAL:g}", "",

@@ -19,9 +19,9 @@ import time
 CHILD = r"""
 import json, sys, time
 import torch
-from mfbench.data import load_dataset
-from mfbench.space import get_space, sample_configs
-from mfbench.train import train_trial
+from mfbench.training.data import load_dataset
+from mfbench.training.space import get_space, sample_configs
+from mfbench.training.train import train_trial
 dev, n, cudnn, profile = sys.argv[1], int(sys.argv[2]), sys.argv[3] == "1", sys.argv[4] == "1"
 amp = None if sys.argv[5] == "auto" else sys.argv[5] == "1"
 torch.backends.cudnn.enabled = cudnn

@@ -1,5 +1,5 @@
 """Optimum, worst value and full-budget cost of every LCBench task at epoch 48 (the ladder's
-top), written to ``mfbench/lcbench_reference.json``, which ``mfbench.lcbench`` reads.
+top), written to ``mfbench/objectives/lcbench_reference.json``, which ``mfbench.objectives.lcbench`` reads.
 
 Why a search and not YAHPO's ``instance_target_statistics.csv``: that file's min/max come from
 YAHPO's own random search over all epochs, not at a fixed epoch, so it is no optimum at epoch
@@ -21,7 +21,7 @@ import time
 
 import numpy as np
 
-from mfbench import lcbench
+from mfbench.objectives import lcbench
 
 N_RANDOM, ROUNDS, PER_ROUND, TOP, SD, N_COST = 100_000, 10, 2_000, 20, 0.03, 10_000
 

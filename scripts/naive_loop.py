@@ -14,9 +14,9 @@ from sklearn.metrics import f1_score, precision_recall_fscore_support
 from torch.utils.data import DataLoader, Dataset as TorchDataset
 from torchvision import transforms
 
-from mfbench.data import Dataset
-from mfbench.models import build_model
-from mfbench.train import _make_optimizer
+from mfbench.training.data import Dataset
+from mfbench.training.models import build_model
+from mfbench.training.train import _make_optimizer
 
 
 class ImageDataset(TorchDataset):

@@ -1,5 +1,5 @@
 """List (and with --drop delete) the runs of a table whose recorded seconds are artefacts of a
-paused or starved machine (see mfbench/timing.py); rerunning the table's collect command then
+paused or starved machine (see mfbench/tables/timing.py); rerunning the table's collect command then
 trains exactly those runs again: the same metrics, fresh seconds.
 
     python scripts/retime_outliers.py tabular/digits-cnn.sqlite [--ratio 5] [--min-seconds 2] [--drop]
@@ -10,8 +10,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from mfbench.errors import UsageError
-from mfbench.timing import drop_runs, timing_outliers
+from mfbench.core.errors import UsageError
+from mfbench.tables.timing import drop_runs, timing_outliers
 
 
 def main() -> int:

@@ -19,11 +19,11 @@ import argparse
 import logging
 from collections import Counter
 
-from mfbench.errors import SearchExhausted
-from mfbench.objectives import SyntheticObjective
+from mfbench.core.errors import SearchExhausted
+from mfbench.objectives.base import SyntheticObjective
 from mfbench.optimizers.base import for_objective, get_optimizer_class
-from mfbench.runner import _Checker
-from mfbench.space import get_space
+from mfbench.execution.runner import _Checker
+from mfbench.training.space import get_space
 
 LADDER = (1, 3, 9, 27, 81)
 #: Li et al. (2017), Table 1 (R = 81, eta = 3): bracket s -> configurations at each rung

@@ -20,7 +20,7 @@ def main() -> None:
     from mfbench.surrogates.data import training_data
     from mfbench.surrogates.model import _design, _encoder_for, _oof
     from mfbench.surrogates.quality import quality_table, rank_score, seed_spearman
-    from mfbench.table import load_table
+    from mfbench.tables.table import load_table
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("table", nargs="?", default="tabular/digits-cnn.sqlite")

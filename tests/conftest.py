@@ -16,6 +16,6 @@ def tiny_config():
 
 @pytest.fixture(scope="session")
 def digits():
-    from mfbench.data import load_dataset
+    from mfbench.training.data import load_dataset
 
     return load_dataset("digits")

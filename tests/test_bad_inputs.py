@@ -21,10 +21,10 @@ from conftest import TINY
 from test_surrogate_security import evil_node
 
 from mfbench.cli import main
-from mfbench.replay import replay
+from mfbench.studies.replay import replay
 from mfbench.surrogates import fit_surrogate
 from mfbench.surrogates.model import sha256_file
-from mfbench.testing import make_tiny_table
+from support import make_tiny_table
 
 # --------------------------------------------------------------------------------------
 # The cases: (id, argv). Paths are relative to the prepared folder (the working directory).

@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 
 import mfbench
-from mfbench.benchmarks import SHIPPED, clear_cache, list_benchmarks, load_benchmark
-from mfbench.errors import UsageError
-from mfbench.objectives import RealObjective, SurrogateObjective, TabularObjective
+from mfbench.objectives.registry import SHIPPED, clear_cache, list_benchmarks, load_benchmark
+from mfbench.core.errors import UsageError
+from mfbench.objectives.base import RealObjective, SurrogateObjective, TabularObjective
 from mfbench.surrogates import fit_surrogate
-from mfbench.testing import make_tiny_table
+from support import make_tiny_table
 
 LADDER = (1, 3, 9)
 

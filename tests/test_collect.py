@@ -8,8 +8,8 @@ import time
 
 import pytest
 
-from mfbench.collect import collect, make_plan, parse_int_list
-from mfbench.errors import UsageError
+from mfbench.tables.collect import collect, make_plan, parse_int_list
+from mfbench.core.errors import UsageError
 
 
 @pytest.fixture
@@ -43,7 +43,7 @@ def _cli(db, config_file, *extra):
 
 
 def test_plan_follows_fidelity_semantics(config_file):
-    from mfbench.collect import load_config_file
+    from mfbench.tables.collect import load_config_file
 
     configs = load_config_file(config_file, "cnn")
     plan = make_plan(configs, [0, 1], [1, 2, 3])

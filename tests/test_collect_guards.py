@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-import mfbench.collect
+import mfbench.tables.collect
 from mfbench.cli import main
-from mfbench.collect import collect, table_meta
-from mfbench.data import load_dataset
-from mfbench.table import TableWriter
+from mfbench.tables.collect import collect, table_meta
+from mfbench.training.data import load_dataset
+from mfbench.tables.table import TableWriter
 
 
 @pytest.fixture
@@ -86,7 +86,7 @@ def test_a_failure_after_creating_the_table_leaves_no_table(work, capsys, monkey
     def boom(*a, **k):
         raise ConnectionError("scheduler unreachable")
 
-    monkeypatch.setattr(mfbench.collect, "_execute_local", boom)
+    monkeypatch.setattr(mfbench.tables.collect, "_execute_local", boom)
     assert main(argv("t.sqlite")) == 2
     assert "scheduler unreachable" in capsys.readouterr().err
     assert sorted(p.name for p in work.iterdir()) == ["configs.json"]

@@ -10,11 +10,11 @@ from collections import defaultdict
 import numpy as np
 import pytest
 
-from mfbench.objectives import Result, SyntheticObjective, TabularObjective
+from mfbench.objectives.base import Result, SyntheticObjective, TabularObjective
 from mfbench.optimizers.base import Optimizer, Trial, for_objective, get_optimizer_class, make_optimizer
-from mfbench.runner import run
-from mfbench.space import config_id, get_space, iter_grid
-from mfbench.testing import LADDER, make_tiny_table
+from mfbench.execution.runner import run
+from mfbench.training.space import config_id, get_space, iter_grid
+from support import LADDER, make_tiny_table
 
 CONTINUING = ["tpe-asha", "tpe-hb", "ga-mf", "optiml", "kt-hyperband"]
 

@@ -11,10 +11,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mfbench.classmetrics import framework_of, macro_prf
-from mfbench.objectives import TabularObjective
-from mfbench.report import load_replay, write_report
-from mfbench.testing import make_tiny_table
+from mfbench.training.classmetrics import framework_of, macro_prf
+from mfbench.objectives.base import TabularObjective
+from mfbench.analysis.report import load_replay, write_report
+from support import make_tiny_table
 
 # seed 0: class 0 has 8 right and 2 predicted as class 1; every other class 10 right
 CM0 = (np.eye(10, dtype=int) * 10)
@@ -76,9 +76,9 @@ def _rows(bench, opt, seed, steps, total):
 
 
 def test_framework_table_of_a_hand_computed_replay(tmp_path):
-    from mfbench.framework_table import framework_table, run_finals
+    from mfbench.analysis.framework_table import framework_table, run_finals
     from mfbench.surrogates.data import table_digest
-    from mfbench.table import load_table
+    from mfbench.tables.table import load_table
 
     path, good, other = _table(tmp_path)
     run = tmp_path / "replay"
@@ -102,7 +102,7 @@ def test_framework_table_of_a_hand_computed_replay(tmp_path):
                 "optimizers": {"tpe": {}, "random": {}},
                 "runs": [{"benchmark": "tiny", "optimizer": o, "seed": s, "status": "ok"} for o, s in runs]}
     (run / "manifest.json").write_text(json.dumps(manifest))
-    from mfbench.framework_table import class_metric_source
+    from mfbench.analysis.framework_table import class_metric_source
 
     src = class_metric_source(manifest, "tiny")
     assert src[0] is not None and src[1] == ""
@@ -140,7 +140,7 @@ def test_framework_table_of_a_hand_computed_replay(tmp_path):
 
 
 def test_surrogate_benchmark_says_not_modelled(tmp_path):
-    from mfbench.framework_table import NA_SURROGATE, class_metric_source
+    from mfbench.analysis.framework_table import NA_SURROGATE, class_metric_source
 
     assert class_metric_source({"benchmarks": {"s": {"kind": "surrogate"}}}, "s") == (None, NA_SURROGATE)
     missing = {"benchmarks": {"t": {"kind": "tabular", "objective": {"path": str(tmp_path / "gone.sqlite")}}}}

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from mfbench.fused import Member, _dropout_masks, fuse_key, fused_augment, train_group
-from mfbench.train import augment, train_trial
+from mfbench.training.fused import Member, _dropout_masks, fuse_key, fused_augment, train_group
+from mfbench.training.train import augment, train_trial
 
 METRICS = ("train_loss", "train_acc", "val_loss", "val_acc", "val_precision", "val_recall", "val_f1",
            "test_loss", "test_acc", "test_f1", "lr")  # fmt: skip
@@ -109,7 +109,7 @@ def test_bit_identical_across_processes(tiny_config, digits):
     members = [(tiny_config, 7, 2), (dict(tiny_config, optimizer="adam", learning_rate=0.003), 8, 1)]
     code = (
         "import json, torch; torch.set_num_threads(1)\n"
-        "from mfbench.data import load_dataset; from mfbench.fused import Member, train_group\n"
+        "from mfbench.training.data import load_dataset; from mfbench.training.fused import Member, train_group\n"
         f"ms = [Member(c, s, e) for c, s, e in json.loads({json.dumps(members)!r})]\n"
         "rs = train_group(ms, load_dataset('digits'))\n"
         "print(json.dumps([[{k: v for k, v in e.__dict__.items() if not k.endswith('seconds')} for e in r.epochs]"
@@ -148,7 +148,7 @@ def test_dropout_masks_are_torch_dropout_draws():
 
 
 def test_fuse_key_and_groups(tiny_config):
-    from mfbench.collect import fused_groups, make_plan
+    from mfbench.tables.collect import fused_groups, make_plan
 
     other_opt = dict(tiny_config, optimizer="adam", learning_rate=0.01, lr_schedule="constant")
     wider = dict(tiny_config, width=8)
@@ -167,8 +167,8 @@ def test_a_group_of_mixed_shapes_or_kfold_is_failed_not_raised(tiny_config, digi
 
 
 def test_old_tables_read_and_append_as_lone(tmp_path):
-    from mfbench.records import TrialResult
-    from mfbench.table import TableWriter, load_table
+    from mfbench.training.records import TrialResult
+    from mfbench.tables.table import TableWriter, load_table
 
     db = tmp_path / "t.sqlite"
     meta = {"dataset": "digits", "space_name": "cnn", "budgets": [1], "split": {}, "folds": 0}
@@ -199,8 +199,8 @@ def _rows(db):
 
 @pytest.mark.slow
 def test_collect_fused_resumes_a_partly_written_group_and_agrees_with_lone(tmp_path, tiny_config):
-    from mfbench.collect import collect
-    from mfbench.table import load_table
+    from mfbench.tables.collect import collect
+    from mfbench.tables.table import load_table
 
     b = {k: v for k, v in tiny_config.items() if k not in ("resnet_blocks", "momentum")}
     b.update(architecture="vgg", vgg_convs=1, optimizer="adam", learning_rate=0.003)

@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mfbench import lcbench
-from mfbench.errors import UsageError
+from mfbench.objectives import lcbench
+from mfbench.core.errors import UsageError
 
 pytest.importorskip("onnxruntime", reason='the lcbench extra is not installed (pip install -e ".[lcbench]")')
 try:
@@ -114,7 +114,7 @@ def test_curve_is_the_prefix(obj):
 
 
 def test_names_suites_and_refusals(tmp_path, monkeypatch, capsys):
-    from mfbench.benchmarks import expand_suites, load_benchmark, suite
+    from mfbench.objectives.registry import expand_suites, load_benchmark, suite
 
     assert len(suite("lcbench")) == 34 and suite("lcbench")[0] == "lcbench/3945"
     assert expand_suites(["digits", "lcbench/3945", "lcbench"])[:3] == ["digits-grid", "digits-cnn-surrogate",
@@ -136,7 +136,7 @@ def test_names_suites_and_refusals(tmp_path, monkeypatch, capsys):
 
 
 def test_missing_onnxruntime_names_the_extra(tmp_path, monkeypatch, capsys):
-    from mfbench import benchmarks
+    from mfbench.objectives import registry as benchmarks
     from mfbench.cli import main
 
     monkeypatch.setitem(sys.modules, "onnxruntime", None)  # import fails
@@ -166,7 +166,7 @@ def test_missing_or_foreign_data_is_refused(tmp_path, monkeypatch):
 @pytest.mark.parametrize("name", ["random", "hyperband", "dehb", "tpe-asha", "smac-hb", "ga-mf", "optiml"])
 def test_short_runs_of_every_optimizer_family(obj, name):
     from mfbench.optimizers.base import for_objective, get_optimizer_class
-    from mfbench.runner import run
+    from mfbench.execution.runner import run
 
     try:
         cls = get_optimizer_class(name)

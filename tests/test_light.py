@@ -14,9 +14,9 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 
-CORE = ["mfbench", "mfbench.replay", "mfbench.report", "mfbench.objectives", "mfbench.runner", "mfbench.surrogates",
-        "mfbench.benchmarks", "mfbench.stats", "mfbench.plots", "mfbench.table", "mfbench.cli",
-        "mfbench.optimizers", "mfbench.runlog", "mfbench.extras"]  # fmt: skip
+CORE = ["mfbench", "mfbench.studies.replay", "mfbench.analysis.report", "mfbench.objectives.base", "mfbench.execution.runner", "mfbench.surrogates",
+        "mfbench.objectives.registry", "mfbench.analysis.stats", "mfbench.analysis.plots", "mfbench.tables.table", "mfbench.cli",
+        "mfbench.optimizers", "mfbench.core.runlog", "mfbench.core.extras"]  # fmt: skip
 
 
 def _python(code: str, **env_extra: str) -> subprocess.CompletedProcess:
@@ -41,14 +41,14 @@ def test_importing_the_core_does_not_import_torch():
 def test_loading_the_shipped_benchmarks_does_not_import_torch():
     """skops' import walks every scikit-learn subpackage, whose array-API shim for torch imports
     torch whenever it is installed (10 s and the memory of torch in every replay worker)."""
-    _torch_free("from mfbench.replay import load\nfor b in ('digits-grid', 'digits-cnn-surrogate'):\n"
+    _torch_free("from mfbench.studies.replay import load\nfor b in ('digits-grid', 'digits-cnn-surrogate'):\n"
                 "    load(b).evaluate\n")  # fmt: skip
 
 
 def test_skops_trusted_types_are_the_same_without_the_shims():
     code = ("import json, sys\n{imp}\nfrom skops.io._trusted_types import SKLEARN_ESTIMATOR_TYPE_NAMES as t\n"
             "print(json.dumps(sorted(t)))")  # fmt: skip
-    light = _python(code.format(imp="from mfbench.lightimport import skops_io; skops_io()"))
+    light = _python(code.format(imp="from mfbench.core.lightimport import skops_io; skops_io()"))
     plain = _python(code.format(imp="import skops.io"))
     assert light.returncode == 0 and plain.returncode == 0, light.stderr + plain.stderr
     types = json.loads(light.stdout)
@@ -58,7 +58,7 @@ def test_skops_trusted_types_are_the_same_without_the_shims():
 @pytest.mark.skipif(importlib.util.find_spec("jax") is None or importlib.util.find_spec("keras_tuner") is None,
                     reason="the optimizers extra (keras-tuner, jax) is not installed")  # fmt: skip
 def test_keras_tuner_runs_without_torch():
-    _torch_free("from mfbench.replay import load, run_job, Job\nfrom mfbench.optimizers.base import REGISTRY\n"
+    _torch_free("from mfbench.studies.replay import load, run_job, Job\nfrom mfbench.optimizers.base import REGISTRY\n"
                 "o = load('synthetic-grid')\nfor name in ('kt-bo', 'kt-hyperband'):\n"
                 "    r = run_job(Job('synthetic-grid', 'g', name, 0, REGISTRY[name], 4 * o.full_budget_cost(), "
                 "require_fixed_hash=False, optimum=tuple(o.optimum.items()), bounds=tuple(o.bounds.items())))\n"
@@ -70,7 +70,7 @@ def test_keras_tuner_runs_without_torch():
                     reason="needs both Keras backends (jax for numpy, and torch)")  # fmt: skip
 def test_keras_tuner_proposes_the_same_under_numpy_and_torch():
     """The oracles never train: the backend must not change a single proposal."""
-    code = ("import json\nfrom mfbench.replay import load, run_job, Job\nfrom mfbench.optimizers.base import REGISTRY\n"
+    code = ("import json\nfrom mfbench.studies.replay import load, run_job, Job\nfrom mfbench.optimizers.base import REGISTRY\n"
             "out = {}\nfor bench in ('synthetic-grid', 'synthetic-cnn'):\n    o = load(bench)\n"
             "    for name in ('kt-bo', 'kt-hyperband'):\n"
             "        r = run_job(Job(bench, bench, name, 1, REGISTRY[name], 8 * o.full_budget_cost(), "
@@ -119,7 +119,7 @@ def test_the_default_study_checks_the_libraries_without_importing_them():
     code = ("import sys\nclass Hide:\n    def find_spec(self, name, path=None, target=None):\n"
             "        if name.split('.')[0] == 'hyperopt':\n"
             "            raise ModuleNotFoundError(f'No module named {name!r}', name=name)\n"
-            "sys.meta_path.insert(0, Hide())\nfrom mfbench.replay import resolve_optimizers\n"
+            "sys.meta_path.insert(0, Hide())\nfrom mfbench.studies.replay import resolve_optimizers\n"
             "names = resolve_optimizers(None)\n"
             "print(sorted(names), [m for m in ('smac', 'optuna', 'keras', 'dehb', 'hpbandster') if m in sys.modules])")
     proc = _python(code)

@@ -8,8 +8,8 @@ import math
 import numpy as np
 import pytest
 
-from mfbench.errors import UsageError
-from mfbench.objectives import (
+from mfbench.core.errors import UsageError
+from mfbench.objectives.base import (
     RealObjective,
     Result,
     TabularObjective,
@@ -17,10 +17,10 @@ from mfbench.objectives import (
     mix64_int,
     standard_normal,
 )
-from mfbench.space import config_id, get_space, iter_grid, sample_configs
-from mfbench.table import TableWriter, load_table
-from mfbench.testing import make_tiny_table
-from mfbench.train import STATUSES, TrialResult
+from mfbench.training.space import config_id, get_space, iter_grid, sample_configs
+from mfbench.tables.table import TableWriter, load_table
+from support import make_tiny_table
+from mfbench.training.train import STATUSES, TrialResult
 
 SEEDS = (0, 1)
 LADDER = (1, 3, 9)

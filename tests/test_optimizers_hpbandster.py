@@ -9,12 +9,12 @@ import logging
 import numpy as np
 import pytest
 
-from mfbench.errors import UsageError
-from mfbench.objectives import SyntheticObjective
+from mfbench.core.errors import UsageError
+from mfbench.objectives.base import SyntheticObjective
 from mfbench.optimizers.base import make_optimizer
-from mfbench.optimizers.hpbandster_adapter import hpbandster_rungs, ordinals_as_indices
-from mfbench.space import get_space, iter_grid, to_config, validate_config
-from mfbench.testing import asks_in_subprocess, bowl_space, drive, drive_parallel, mean_regret, tiny_tabular
+from mfbench.optimizers.adapters.hpbandster import hpbandster_rungs, ordinals_as_indices
+from mfbench.training.space import get_space, iter_grid, to_config, validate_config
+from support import asks_in_subprocess, bowl_space, drive, drive_parallel, mean_regret, tiny_tabular
 
 LADDER = [1, 3, 9, 27]
 NAMES = ["hyperband", "bohb"]

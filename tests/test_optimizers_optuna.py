@@ -8,10 +8,10 @@ from collections import defaultdict
 
 import pytest
 
-from mfbench.objectives import SyntheticObjective
+from mfbench.objectives.base import SyntheticObjective
 from mfbench.optimizers import make_optimizer
-from mfbench.space import get_space, validate_config
-from mfbench.testing import asks, asks_in_subprocess, bowl_space, drive, mean_regret, tiny_tabular
+from mfbench.training.space import get_space, validate_config
+from support import asks, asks_in_subprocess, bowl_space, drive, mean_regret, tiny_tabular
 
 LADDER = [1, 3, 9, 27]
 PRUNED = ["tpe-asha", "tpe-hb"]
@@ -74,7 +74,7 @@ def test_hyperband_keeps_every_rung_of_a_long_ladder():
 
 
 def test_refuses_a_non_geometric_ladder():
-    from mfbench.errors import UsageError
+    from mfbench.core.errors import UsageError
 
     with pytest.raises(UsageError, match="geometric"):
         make_optimizer("tpe-asha", get_space("cnn"), [1, 3, 10], 0)

@@ -13,13 +13,13 @@ import pytest
 
 pytest.importorskip("ray.tune")
 
-from mfbench.errors import UsageError
-from mfbench.objectives import SyntheticObjective
+from mfbench.core.errors import UsageError
+from mfbench.objectives.base import SyntheticObjective
 from mfbench.optimizers import make_optimizer
 from mfbench.optimizers.base import for_objective, get_optimizer_class
-from mfbench.runner import run
-from mfbench.space import get_space
-from mfbench.testing import asks, asks_in_subprocess, bowl_space, drive, mean_regret, tiny_tabular
+from mfbench.execution.runner import run
+from mfbench.training.space import get_space
+from support import asks, asks_in_subprocess, bowl_space, drive, mean_regret, tiny_tabular
 
 LADDER = [1, 3, 9, 27]
 RAY = ["ray-asha", "ray-hyperband", "ray-bohb"]
@@ -218,8 +218,8 @@ def test_ray_asha_proposes_what_rays_tuner_proposes(tmp_path):
     from ray.tune.schedulers import AsyncHyperBandScheduler
     from ray.tune.search.basic_variant import BasicVariantGenerator
 
-    from mfbench.objectives import Result
-    from mfbench.optimizers.ray_adapter import ray_param_space
+    from mfbench.objectives.base import Result
+    from mfbench.optimizers.adapters.ray import ray_param_space
 
     def _tiny(config, e):  # defined here: Ray pickles it by value for its workers
         return float((config["x"] - 0.3) ** 2 + (config["y"] - 0.6) ** 2 + 0.1 * config["z"] + 0.5 / e)

@@ -15,12 +15,12 @@ from pathlib import Path
 import pytest
 from ConfigSpace import Categorical, ConfigurationSpace
 
-from mfbench.errors import UsageError
-from mfbench.objectives import SyntheticObjective
+from mfbench.core.errors import UsageError
+from mfbench.objectives.base import SyntheticObjective
 from mfbench.optimizers import make_optimizer
-from mfbench.space import config_id, get_space, validate_config
-from mfbench.replay import HASH_SEED
-from mfbench.testing import asks_in_subprocess, bowl_space, drive, median_regrets_in_subprocess, tiny_tabular
+from mfbench.training.space import config_id, get_space, validate_config
+from mfbench.studies.replay import HASH_SEED
+from support import asks_in_subprocess, bowl_space, drive, median_regrets_in_subprocess, tiny_tabular
 
 pytest.importorskip("smac")
 
@@ -72,7 +72,7 @@ def test_hyperband_keeps_every_rung_of_a_long_ladder():
     """SMAC floors log(243)/log(3) = 4.999... to 4 and would lose a rung: the adapter rounds."""
     from smac.intensifier.hyperband import Hyperband
 
-    from mfbench.optimizers.smac_adapter import _ExactHyperband
+    from mfbench.optimizers.adapters.smac import _ExactHyperband
 
     assert Hyperband._get_max_iterations(3, 243, 1) == 4  # the library's own count: the bug is real
     assert _ExactHyperband._get_max_iterations(3, 243, 1) == 5
@@ -129,7 +129,7 @@ def test_parallel_asks_and_out_of_order_tells():
 
 
 def test_failed_evaluations_are_crashes_at_the_crash_cost():
-    from mfbench.objectives import Result
+    from mfbench.objectives.base import Result
 
     cs = bowl_space()
     opt = make_optimizer("smac-bo-rf", cs, LADDER, 0, n_initial=2)
@@ -158,7 +158,7 @@ def test_adapter_reproduces_smac_optimize():
     from smac import HyperparameterOptimizationFacade as HPO
     from smac import Scenario
 
-    from mfbench.space import to_config
+    from mfbench.training.space import to_config
 
     obj = SyntheticObjective(bowl_space("2d"), LADDER)
     n = 10

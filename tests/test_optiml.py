@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 from ConfigSpace import Categorical, ConfigurationSpace, Float
 
-from mfbench.objectives import Objective, Result, SyntheticObjective
-from mfbench.optimizers.optiml import OptiML, choose_action, expected_improvement, prob_improvement
-from mfbench.space import config_id, get_space, validate_config
-from mfbench.testing import asks, asks_in_subprocess, bowl_space, drive, drive_epochs, mean_regret
+from mfbench.objectives.base import Objective, Result, SyntheticObjective
+from mfbench.optimizers.native.optiml import OptiML, choose_action, expected_improvement, prob_improvement
+from mfbench.training.space import config_id, get_space, validate_config
+from support import asks, asks_in_subprocess, bowl_space, drive, drive_epochs, mean_regret
 
 SMALL = {"n_trees": 10, "n_candidates": 100, "n_local": 5, "n_local_starts": 3}  # keeps the tests fast
 

@@ -11,7 +11,7 @@ import pytest
 
 from mfbench.cli import main
 from mfbench.surrogates.model import check_surrogate_out, save_surrogate
-from mfbench.testing import make_tiny_table
+from support import make_tiny_table
 
 FIT = ["--families", "extra_trees", "--folds", "2", "--n-estimators", "4", "--reference-samples", "50",
        "--threads", "1", "--json"]  # fmt: skip

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from mfbench.cli import main
-from mfbench.fileguard import connect_readonly
-from mfbench.table import TableWriter, info, load_table, to_frame
-from mfbench.testing import make_tiny_table
+from mfbench.core.io import connect_readonly
+from mfbench.tables.table import TableWriter, info, load_table, to_frame
+from support import make_tiny_table
 
 NAMES = ["a#b.sqlite", "what?.sqlite", "100%25.sqlite", "50%.sqlite", "x@y.sqlite", "sp ace.sqlite", "é.sqlite"]
 
@@ -41,7 +41,7 @@ def test_any_file_name_reads_and_creates_nothing(tiny, tmp_path, name, capsys):
 
 
 def test_a_path_with_at_is_a_table_before_it_is_surrogate_at_table(tiny, tmp_path):
-    from mfbench.benchmarks import load_benchmark
+    from mfbench.objectives.registry import load_benchmark
 
     path = tmp_path / "x@y.sqlite"
     shutil.copy(tiny, path)
@@ -49,7 +49,7 @@ def test_a_path_with_at_is_a_table_before_it_is_surrogate_at_table(tiny, tmp_pat
 
 
 def test_a_missing_table_is_not_created(tmp_path):
-    from mfbench.errors import UsageError
+    from mfbench.core.errors import UsageError
 
     with pytest.raises(UsageError, match="no such table"):
         connect_readonly(tmp_path / "nope#1.sqlite")
@@ -89,7 +89,7 @@ def test_tables_on_read_only_media(tiny, tmp_path, wal):
         con.execute("PRAGMA journal_mode=WAL")
         con.close()
         assert path.read_bytes()[18:20] == b"\x02\x02"
-    code = (f"from mfbench.table import load_table, info; t = load_table({str(path)!r}); "
+    code = (f"from mfbench.tables.table import load_table, info; t = load_table({str(path)!r}); "
             f"print(info({str(path)!r})['configs'], t.status.shape[0])")  # fmt: skip
     script = f'mount -o bind,ro {folder} {folder} && cd {os.getcwd()} && {sys.executable} -c "{code}"'
     r = subprocess.run(["unshare", "-m", "sh", "-c", script], capture_output=True, text=True, timeout=120, check=False)

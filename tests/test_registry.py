@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from mfbench.objectives import SyntheticObjective
+from mfbench.objectives.base import SyntheticObjective
 from mfbench.optimizers.base import REGISTRY, for_objective, get_optimizer_class
-from mfbench.runner import run
-from mfbench.space import get_space
+from mfbench.execution.runner import run
+from mfbench.training.space import get_space
 
 
 class NoContinuation(SyntheticObjective):

@@ -12,12 +12,12 @@ import pandas as pd
 import pytest
 
 from mfbench.cli import main
-from mfbench.errors import UsageError
+from mfbench.core.errors import UsageError
 from mfbench.optimizers.base import Trial
-from mfbench.optimizers.random_search import RandomSearch
-from mfbench.replay import HASH_SEED, replay
-from mfbench.runner import COLUMNS, TIMING_COLUMNS
-from mfbench.space import sample_configs
+from mfbench.optimizers.native.random_search import RandomSearch
+from mfbench.studies.replay import HASH_SEED, replay
+from mfbench.execution.runner import COLUMNS, TIMING_COLUMNS
+from mfbench.training.space import sample_configs
 
 REPO = Path(__file__).resolve().parents[1]
 BENCH = "synthetic-grid"
@@ -187,8 +187,8 @@ def test_dask_workers_without_fixed_hash_seed_are_refused(tmp_path, monkeypatch)
 
 
 def test_replay_on_a_tiny_table(tmp_path):
-    pytest.importorskip("mfbench.benchmarks")
-    from mfbench.testing import make_tiny_table
+    pytest.importorskip("mfbench.objectives.registry")
+    from support import make_tiny_table
 
     path = make_tiny_table(tmp_path / "tiny.sqlite", space="cnn-grid", n_configs=None, budgets=(1, 3, 9))
     res = replay([str(path)], ["random"], [0, 1], "10x", jobs=2, out=tmp_path / "t", progress=False)

@@ -12,9 +12,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from mfbench.cli import main
-from mfbench.replay import replay
-from mfbench.runner import TIMING_COLUMNS
-from mfbench.testing import make_tiny_table
+from mfbench.studies.replay import replay
+from mfbench.execution.runner import TIMING_COLUMNS
+from support import make_tiny_table
 
 QUICK = dict(seeds=[0], budget="3x", jobs=1, progress=False)
 

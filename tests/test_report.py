@@ -11,9 +11,9 @@ import pandas as pd
 import pytest
 
 from mfbench.cli import main
-from mfbench.errors import UsageError
-from mfbench.report import SECTIONS, load_replay, score_tables, values_at, write_report
-from mfbench.stats import compare
+from mfbench.core.errors import UsageError
+from mfbench.analysis.report import SECTIONS, load_replay, score_tables, values_at, write_report
+from mfbench.analysis.stats import compare
 
 LADDER = [1, 3, 9, 27]
 SKILL = {"random": 0.0, "hyperband": 1.5, "smac": 4.0}  # higher skill = lower regret

@@ -7,12 +7,12 @@ import time
 
 import pytest
 
-from mfbench.errors import UsageError
-from mfbench.objectives import Result, SyntheticObjective
+from mfbench.core.errors import UsageError
+from mfbench.objectives.base import Result, SyntheticObjective
 from mfbench.optimizers.base import Optimizer, Trial
-from mfbench.optimizers.random_search import RandomSearch
-from mfbench.runner import COLUMNS, eval_seed, eval_seeds, parse_budget, run
-from mfbench.space import get_space, iter_grid, sample_configs
+from mfbench.optimizers.native.random_search import RandomSearch
+from mfbench.execution.runner import COLUMNS, eval_seed, eval_seeds, parse_budget, run
+from mfbench.training.space import get_space, iter_grid, sample_configs
 
 OPTIMUM = {"val_error": 0.0, "test_error": 0.0}
 BOUNDS = {"best": 0.0, "worst": 10.0}
@@ -111,7 +111,7 @@ def test_continuation_costs_only_the_extra_epochs(grid):
 def test_noise_seed_is_a_stable_hash_of_run_seed_and_index(grid):
     cs, _ = grid
     # fixed values (splitmix64, not hash()): the same in every process, machine and Python version
-    from mfbench.runner import _splitmix64
+    from mfbench.execution.runner import _splitmix64
 
     # the reference generator's first two outputs from state 0 (Vigna's splitmix64.c)
     assert (_splitmix64(0), _splitmix64(0x9E3779B97F4A7C15)) == (0xE220A8397B1DCDAF, 0x6E789E6AA1B965F4)
@@ -142,7 +142,7 @@ def test_incumbent_is_best_observed_at_highest_budget_scored_noise_free(grid):
         cands = [(d["val_error"][i], i) for i in range(n + 1) if d["budget"][i] == top]
         best_i = min(cands)[1]
         assert d["incumbent_config_id"][n] == d["config_id"][best_i]
-        cfg = next(c for c in configs if __import__("mfbench.space").space.config_id(c) == d["config_id"][best_i])
+        cfg = next(c for c in configs if __import__("mfbench.training.space").training.space.config_id(c) == d["config_id"][best_i])
         assert (d["incumbent_val_error"][n], d["incumbent_test_error"][n]) == obj.true_value(cfg)
     worst = max(obj.true_value(c)[0] for c in configs)
     cols = traj.columns(obj.optimum, {"best": obj.optimum["val_error"], "worst": worst})
@@ -233,7 +233,7 @@ def test_parse_budget():
 
 def test_an_exhausted_optimizer_ends_its_run_as_finished(grid):
     """SMAC raises when a finite space has nothing new left: the run keeps what it found."""
-    from mfbench.errors import SearchExhausted
+    from mfbench.core.errors import SearchExhausted
 
     cs, configs = grid
     obj = SyntheticObjective(cs, (1, 3, 9, 27))

@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 from scipy import stats as sst
 
-from mfbench import stats as S
+from mfbench.analysis import stats as S
 from mfbench.cli import main
-from mfbench.errors import UsageError
+from mfbench.core.errors import UsageError
 
 NAMES = ["C4.5", "C4.5+m", "C4.5+cf", "C4.5+m+cf"]
 DATASETS = ["adult (sample)", "breast cancer", "breast cancer wisconsin", "cmc", "ionosphere", "iris",
@@ -207,7 +207,7 @@ def test_wilcoxon_p_equals_scipy_in_every_regime():
 
 def test_split_half_perfectly_stable_ranking_is_one():
     """Every block ranks the methods the same way (different values, same order): rho = 1 on every split."""
-    from mfbench.stats import split_half
+    from mfbench.analysis.stats import split_half
 
     rng = np.random.default_rng(0)
     base = np.arange(8, dtype=float)
@@ -225,7 +225,7 @@ def test_split_half_pure_noise_is_about_zero():
     k = 10 methods: the splits share the data), so average it over 60 independent data sets:
     the grand mean has SD <= 1/3/sqrt(60) = 0.043; 0.13 is three of those.
     """
-    from mfbench.stats import split_half
+    from mfbench.analysis.stats import split_half
 
     rng = np.random.default_rng(7)
     means = [split_half(pd.DataFrame(rng.normal(size=(12, 10))), n_splits=200, seed=i).mean for i in range(60)]
@@ -236,7 +236,7 @@ def test_split_half_pure_noise_is_about_zero():
 
 def test_split_half_direction_and_odd_blocks():
     """higher_is_better flips the ranks but not the agreement; an odd block count leaves one out."""
-    from mfbench.stats import split_half
+    from mfbench.analysis.stats import split_half
 
     rng = np.random.default_rng(3)
     scores = pd.DataFrame(np.arange(6.0) + rng.normal(0, 1.0, (9, 6)))
@@ -247,7 +247,7 @@ def test_split_half_direction_and_odd_blocks():
 
 
 def test_spearman_brown_by_hand():
-    from mfbench.stats import blocks_needed, spearman_brown
+    from mfbench.analysis.stats import blocks_needed, spearman_brown
 
     # rho = 0.6 doubled: 2 * 0.6 / (1 + 0.6) = 1.2 / 1.6 = 0.75
     assert spearman_brown(0.6, 2.0) == pytest.approx(0.75)

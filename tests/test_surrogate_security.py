@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from mfbench.cli import main
-from mfbench.errors import UsageError
+from mfbench.core.errors import UsageError
 from mfbench.surrogates import load_surrogate
 from mfbench.surrogates.model import FAMILIES, make_model, sha256_file
 from mfbench.surrogates.trusted import ALLOWED_NODES, check_model_file, read_schema, schema_nodes

@@ -9,14 +9,14 @@ import numpy as np
 import pytest
 
 from mfbench.cli import main
-from mfbench.errors import UsageError
-from mfbench.objectives import SurrogateObjective, TabularObjective
-from mfbench.space import get_space, sample_configs
+from mfbench.core.errors import UsageError
+from mfbench.objectives.base import SurrogateObjective, TabularObjective
+from mfbench.training.space import get_space, sample_configs
 from mfbench.surrogates import fit_surrogate, load_surrogate, read_manifest, training_data
 from mfbench.surrogates.fast import MIN_ROWS_PER_THREAD, BitvectorTrees, PackedTrees, bitvector_packable
 from mfbench.surrogates.model import library_versions, limit_threads, make_model, sha256_file
-from mfbench.table import load_table
-from mfbench.testing import make_tiny_table
+from mfbench.tables.table import load_table
+from support import make_tiny_table
 
 LADDER = (1, 3, 9)
 FIT = dict(families=("extra_trees", "hist_gbm", "knn"), folds=3, n_estimators=8, n_reference=200, threads=1)
@@ -261,8 +261,8 @@ def test_tabular_and_surrogate_share_the_interface(table, sobj):
 def test_single_config_encoding_and_hash_equal_the_batched_ones():
     """The single-query fast paths must give the batched path's bits: the noise draw is a
     hash of the encoded row, so one differing bit would change a sampled value."""
-    from mfbench.objectives import row_hash, row_hash_one
-    from mfbench.space import get_space, iter_grid, sample_configs
+    from mfbench.objectives.base import row_hash, row_hash_one
+    from mfbench.training.space import get_space, iter_grid, sample_configs
     from mfbench.surrogates.encoding import Encoder
 
     enc = Encoder(get_space("cnn"), [1, 3, 9, 27])
@@ -319,8 +319,8 @@ def test_configs_given_as_columns_encode_and_predict_as_dicts(sobj):
 def test_surrogate_served_on_a_grid_and_the_ranking_agreement(saved, tmp_path):
     """SURROGATE@TABLE is the surrogate's twin of a tabular benchmark: the table's space and
     configurations, optimum and bounds over them; replaying optimizers on both compares ranks."""
-    from mfbench.benchmarks import load_benchmark
-    from mfbench.surrogates.validate import ranking_agreement
+    from mfbench.objectives.registry import load_benchmark
+    from mfbench.studies.validate import ranking_agreement
 
     grid = make_tiny_table(tmp_path / "grid.sqlite", "cnn-grid", None, (0, 1), LADDER)
     twin = load_benchmark(f"{saved}@{grid}", threads=1)

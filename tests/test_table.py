@@ -8,12 +8,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mfbench.errors import UsageError
-from mfbench.space import get_space, iter_grid
-from mfbench.table import SCHEMA_VERSION, STATUS_CODE, TableWriter, check_table_file, export_parquet, load_table
-from mfbench.testing import make_tiny_table, synthetic_trial
-from mfbench.objectives import SyntheticObjective
-from mfbench.train import EPOCH_FIELDS, train_trial
+from mfbench.core.errors import UsageError
+from mfbench.training.space import get_space, iter_grid
+from mfbench.tables.table import SCHEMA_VERSION, STATUS_CODE, TableWriter, check_table_file, export_parquet, load_table
+from support import make_tiny_table, synthetic_trial
+from mfbench.objectives.base import SyntheticObjective
+from mfbench.training.train import EPOCH_FIELDS, train_trial
 
 META = {"dataset": "digits", "space_name": "cnn-grid", "budgets": [1, 2, 4], "split": {"n_classes": 10}, "folds": 0}
 
@@ -115,8 +115,8 @@ def test_timing_outliers_are_found_and_dropped(tmp_path):
     table that a rerun of collect would complete (the runs are missing again)."""
     import sqlite3
 
-    from mfbench.testing import make_tiny_table
-    from mfbench.timing import drop_runs, timing_outliers
+    from support import make_tiny_table
+    from mfbench.tables.timing import drop_runs, timing_outliers
 
     db = make_tiny_table(tmp_path / "t.sqlite", "cnn-grid", 6, (0, 1, 2), (1, 3, 9))
     assert timing_outliers(db) == []
@@ -141,8 +141,8 @@ def test_timing_outliers_across_compute_twins(tmp_path):
     twins (the same network and batch, another learning rate or schedule) give it away."""
     import sqlite3
 
-    from mfbench.testing import make_tiny_table
-    from mfbench.timing import compute_signature, timing_outliers
+    from support import make_tiny_table
+    from mfbench.tables.timing import compute_signature, timing_outliers
 
     db = make_tiny_table(tmp_path / "t.sqlite", "cnn-grid", 24, (0, 1, 2), (1, 3))
     con = sqlite3.connect(db)

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from mfbench.data import load_dataset
-from mfbench.train import EPOCH_FIELDS, augment, macro_prf, train_trial
+from mfbench.training.data import load_dataset
+from mfbench.training.train import EPOCH_FIELDS, augment, macro_prf, train_trial
 
 ARCHS = {"resnet": ("resnet_blocks", 1), "vgg": ("vgg_convs", 1), "inception": ("inception_modules", 1)}
 
@@ -78,7 +78,7 @@ def test_deterministic_across_processes(tiny_config, digits):
     tiny_config.update(augmentation="standard", dropout=0.3)
     code = (
         "import json, torch; torch.set_num_threads(1)\n"
-        "from mfbench.data import load_dataset; from mfbench.train import train_trial\n"
+        "from mfbench.training.data import load_dataset; from mfbench.training.train import train_trial\n"
         f"r = train_trial(json.loads({json.dumps(tiny_config)!r}), load_dataset('digits'), 7, 2)\n"
         "print(json.dumps([e.__dict__ for e in r.epochs]))"
     )
@@ -154,8 +154,8 @@ def test_macro_prf_matches_sklearn():
 def test_foreach_optimizers_are_bit_identical_to_the_loop(tiny_config, optimizer):
     """The multi-tensor (foreach) updates that train.py uses for speed must not change a single
     bit of what the tables record: the same steps with torch's per-parameter loop agree."""
-    from mfbench.models import build_model
-    from mfbench.train import _make_optimizer
+    from mfbench.training.models import build_model
+    from mfbench.training.train import _make_optimizer
 
     cfg = _config(tiny_config, "resnet", "relu", optimizer)
     cfg["weight_decay"] = 1e-4
@@ -182,6 +182,6 @@ def test_foreach_optimizers_are_bit_identical_to_the_loop(tiny_config, optimizer
 
 def test_amp_default_follows_the_input_size():
     """bf16 autocast on CUDA only where it paid on a lent H200 (32x32 inputs), fp32 on digits."""
-    from mfbench.train import default_amp
+    from mfbench.training.train import default_amp
 
     assert not default_amp((1, 8, 8)) and default_amp((3, 32, 32)) and default_amp((1, 28, 28))

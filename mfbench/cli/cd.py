@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from mfbench.errors import UsageError
+from mfbench.core.errors import UsageError
 
 
 def add_parser(sub, name, help_):
@@ -24,9 +24,9 @@ def add_parser(sub, name, help_):
 def run(args) -> int:
     from matplotlib.backend_bases import FigureCanvasBase
 
-    from mfbench import plots
-    from mfbench.fileguard import atomic_write_text, check_output_file
-    from mfbench.stats import compare, load_results
+    from mfbench.analysis import plots
+    from mfbench.core.io import atomic_write_text, check_output_file
+    from mfbench.analysis.stats import compare, load_results
 
     if not 0 < args.alpha < 1:
         raise UsageError("--alpha must be between 0 and 1")

@@ -1,4 +1,4 @@
-"""`mfbench collect`: parse, then delegate to ``mfbench.collect.collect``."""
+"""`mfbench collect`: parse, then delegate to ``mfbench.tables.collect.collect``."""
 
 from __future__ import annotations
 
@@ -34,9 +34,9 @@ def add_parser(sub, name, help_):
 
 
 def run(args) -> int:
-    from mfbench.collect import collect, parse_int_list
-    from mfbench.errors import UsageError
-    from mfbench.extras import require
+    from mfbench.tables.collect import collect, parse_int_list
+    from mfbench.core.errors import UsageError
+    from mfbench.core.extras import require
 
     if not args.dry_run:
         require("torch", "collect")

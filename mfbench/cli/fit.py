@@ -23,7 +23,7 @@ def add_parser(sub, name, help_):
 
 
 def run(args) -> int:
-    from mfbench.errors import UsageError
+    from mfbench.core.errors import UsageError
     from mfbench.surrogates.model import FAMILIES, fit_surrogate
     from mfbench.surrogates.quality import print_rich
 

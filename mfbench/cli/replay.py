@@ -1,4 +1,4 @@
-"""`mfbench replay`: parse, then delegate to ``mfbench.replay.replay``."""
+"""`mfbench replay`: parse, then delegate to ``mfbench.studies.replay.replay``."""
 
 from __future__ import annotations
 
@@ -41,10 +41,10 @@ def _names(text):
 
 
 def run(args) -> int:
-    from mfbench.collect import parse_int_list
-    from mfbench.errors import UsageError
-    from mfbench.replay import replay
-    from mfbench.runlog import preparing, quiet_terminal
+    from mfbench.tables.collect import parse_int_list
+    from mfbench.core.errors import UsageError
+    from mfbench.studies.replay import replay
+    from mfbench.core.runlog import preparing, quiet_terminal
 
     opts = _names(args.optimizers)
     given = (("--benchmarks", args.benchmarks, _names(args.benchmarks)), ("--optimizers", args.optimizers, opts))
@@ -53,7 +53,7 @@ def run(args) -> int:
             raise UsageError(f"{option} names nothing (omit it for the default)")
     benchmarks = _names(args.benchmarks)
     if args.suite:
-        from mfbench.benchmarks import SUITES
+        from mfbench.objectives.registry import SUITES
 
         bad = [s for s in _names(args.suite) or [] if s not in SUITES]
         if bad:

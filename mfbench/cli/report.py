@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mfbench.errors import UsageError
+from mfbench.core.errors import UsageError
 
 
 def _fractions(text: str) -> list[float]:
@@ -25,7 +25,7 @@ def add_parser(sub, name, help_):
 
 
 def run(args) -> int:
-    from mfbench.report import write_report
+    from mfbench.analysis.report import write_report
 
     index = write_report(args.run_dir, args.out, budgets=_fractions(args.budgets), alpha=args.alpha,
                          min_benchmark_blocks=args.min_benchmarks)

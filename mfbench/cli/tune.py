@@ -1,4 +1,4 @@
-"""`mfbench tune`: parse, then delegate to ``mfbench.replay.tune``."""
+"""`mfbench tune`: parse, then delegate to ``mfbench.studies.replay.tune``."""
 
 from __future__ import annotations
 
@@ -24,9 +24,9 @@ def add_parser(sub, name, help_):
 
 def run(args) -> int:
     from mfbench.cli.replay import print_summary
-    from mfbench.collect import parse_int_list
-    from mfbench.extras import require
-    from mfbench.replay import tune
+    from mfbench.tables.collect import parse_int_list
+    from mfbench.core.extras import require
+    from mfbench.studies.replay import tune
 
     require("torch", "tune")
     res = tune(

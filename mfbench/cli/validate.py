@@ -1,5 +1,5 @@
 """`mfbench validate --surrogate DIR --table GRID.sqlite`: how faithful a surrogate is to a
-table it never saw; delegates to ``mfbench.surrogates.faithfulness``."""
+table it never saw; delegates to ``mfbench.studies.validate.faithfulness``."""
 
 from __future__ import annotations
 
@@ -28,9 +28,9 @@ def add_parser(sub, name, help_):
 
 
 def run(args) -> int:
-    from mfbench.errors import UsageError
-    from mfbench.fileguard import atomic_write_text, check_output_file
-    from mfbench.surrogates.validate import faithfulness, print_faithfulness, print_ranking, ranking_agreement
+    from mfbench.core.errors import UsageError
+    from mfbench.core.io import atomic_write_text, check_output_file
+    from mfbench.studies.validate import faithfulness, print_faithfulness, print_ranking, ranking_agreement
 
     if args.top < 1:
         raise UsageError("--top must be at least 1")
@@ -43,7 +43,7 @@ def run(args) -> int:
         print_faithfulness(res, top=args.top)
     if args.optimizers:
         from mfbench.cli.replay import _names
-        from mfbench.collect import parse_int_list
+        from mfbench.tables.collect import parse_int_list
 
         seeds = parse_int_list(args.seeds, "--seeds")
         opts = _names(args.optimizers)

@@ -14,8 +14,8 @@ from typing import Any, ClassVar
 
 from ConfigSpace import ConfigurationSpace
 
-from mfbench.errors import UsageError
-from mfbench.objectives import Result
+from mfbench.core.errors import UsageError
+from mfbench.objectives.base import Result
 
 
 @dataclass
@@ -145,26 +145,26 @@ def ladder_eta(budgets: Sequence[int]) -> int:
 # --------------------------------------------------------------------------------------
 
 REGISTRY: dict[str, str] = {
-    "random": "mfbench.optimizers.random_search:RandomSearch",
-    "grid": "mfbench.optimizers.grid:GridSearch",
-    "tpe": "mfbench.optimizers.optuna_adapter:TPE",
-    "tpe-asha": "mfbench.optimizers.optuna_adapter:TPEASHA",
-    "tpe-hb": "mfbench.optimizers.optuna_adapter:TPEHyperband",
-    "hyperopt-tpe": "mfbench.optimizers.hyperopt_adapter:HyperoptTPE",
-    "smac-bo-gp": "mfbench.optimizers.smac_adapter:SmacBOGP",
-    "smac-bo-rf": "mfbench.optimizers.smac_adapter:SmacBORF",
-    "smac-hb": "mfbench.optimizers.smac_adapter:SmacHyperband",
-    "hyperband": "mfbench.optimizers.hpbandster_adapter:Hyperband",
-    "bohb": "mfbench.optimizers.hpbandster_adapter:BOHB",
-    "kt-bo": "mfbench.optimizers.keras_tuner_adapter:KerasTunerBO",
-    "kt-hyperband": "mfbench.optimizers.keras_tuner_adapter:KerasTunerHyperband",
-    "dehb": "mfbench.optimizers.dehb_adapter:DEHBOptimizer",
-    "ga": "mfbench.optimizers.ga:GeneticAlgorithm",
-    "ga-mf": "mfbench.optimizers.ga:MultiFidelityGA",
-    "optiml": "mfbench.optimizers.optiml:OptiML",
-    "ray-asha": "mfbench.optimizers.ray_adapter:RayASHA",
-    "ray-hyperband": "mfbench.optimizers.ray_adapter:RayHyperband",
-    "ray-bohb": "mfbench.optimizers.ray_adapter:RayBOHB",
+    "random": "mfbench.optimizers.native.random_search:RandomSearch",
+    "grid": "mfbench.optimizers.native.grid:GridSearch",
+    "tpe": "mfbench.optimizers.adapters.optuna:TPE",
+    "tpe-asha": "mfbench.optimizers.adapters.optuna:TPEASHA",
+    "tpe-hb": "mfbench.optimizers.adapters.optuna:TPEHyperband",
+    "hyperopt-tpe": "mfbench.optimizers.adapters.hyperopt:HyperoptTPE",
+    "smac-bo-gp": "mfbench.optimizers.adapters.smac:SmacBOGP",
+    "smac-bo-rf": "mfbench.optimizers.adapters.smac:SmacBORF",
+    "smac-hb": "mfbench.optimizers.adapters.smac:SmacHyperband",
+    "hyperband": "mfbench.optimizers.adapters.hpbandster:Hyperband",
+    "bohb": "mfbench.optimizers.adapters.hpbandster:BOHB",
+    "kt-bo": "mfbench.optimizers.adapters.keras_tuner:KerasTunerBO",
+    "kt-hyperband": "mfbench.optimizers.adapters.keras_tuner:KerasTunerHyperband",
+    "dehb": "mfbench.optimizers.adapters.dehb:DEHBOptimizer",
+    "ga": "mfbench.optimizers.native.ga:GeneticAlgorithm",
+    "ga-mf": "mfbench.optimizers.native.ga:MultiFidelityGA",
+    "optiml": "mfbench.optimizers.native.optiml:OptiML",
+    "ray-asha": "mfbench.optimizers.adapters.ray:RayASHA",
+    "ray-hyperband": "mfbench.optimizers.adapters.ray:RayHyperband",
+    "ray-bohb": "mfbench.optimizers.adapters.ray:RayBOHB",
 }
 
 _FACTORIES: dict[str, Callable[..., Optimizer]] = {}
@@ -185,7 +185,7 @@ def get_optimizer_class(name: str) -> type[Optimizer]:
     try:
         return getattr(importlib.import_module(module), cls)
     except ImportError as exc:
-        from mfbench.extras import missing
+        from mfbench.core.extras import missing
 
         raise missing(exc, f"optimizer {name!r}") from None
 

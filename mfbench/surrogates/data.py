@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from mfbench.table import MISSING, Table
+from mfbench.tables.table import MISSING, Table
 
 #: target name -> (table field, transform): errors are 1 - accuracy
 TARGET_FIELDS = {

@@ -23,8 +23,8 @@ from ConfigSpace.hyperparameters import (
     OrdinalHyperparameter,
 )
 
-from mfbench.errors import UsageError
-from mfbench.space import native, space_from_json, space_to_json
+from mfbench.core.errors import UsageError
+from mfbench.training.space import native, space_from_json, space_to_json
 
 INACTIVE = -1.0
 _SLACK = 1e-9  # relative tolerance on numeric bounds (values that went through a string)

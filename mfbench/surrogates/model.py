@@ -29,8 +29,8 @@ from typing import Any
 
 import numpy as np
 
-from mfbench.errors import UsageError, read_json
-from mfbench.fileguard import inside, safe_name
+from mfbench.core.errors import UsageError, read_json
+from mfbench.core.io import inside, safe_name
 from mfbench.surrogates.data import COST_TARGET, DEFAULT_TARGETS, NOISE_TARGET, TARGET_FIELDS, TrainingData, training_data
 from mfbench.surrogates.encoding import Encoder
 from mfbench.surrogates.quality import quality_table, rank_score, slice_metrics, to_markdown
@@ -116,7 +116,7 @@ def sha256_file(path: str | Path) -> str:
 def sample_natives(space: Any, n: int, seed: int) -> list[dict[str, Any]]:
     """``n`` random configs as dicts of natives, converted column-wise (ConfigSpace's own
     per-config ``dict()`` costs about a millisecond each; this costs microseconds)."""
-    from mfbench.space import space_from_json, space_to_json
+    from mfbench.training.space import space_from_json, space_to_json
 
     cs = space_from_json(space_to_json(space))
     cs.seed(int(seed))
@@ -355,7 +355,7 @@ def fit_surrogate(table_path: str | Path, out: str | Path | None = None, *, fami
                   name: str | None = None, threads: int | None = None) -> Surrogate:
     """Compare the families by grouped CV, refit the best per target on all rows, compute the
     reference optimum, and (with ``out``) save model files, manifest and quality report."""
-    from mfbench.table import load_table
+    from mfbench.tables.table import load_table
 
     bad = [t for t in targets if t not in TARGET_FIELDS]
     if bad or "val_error" not in targets:
@@ -390,7 +390,7 @@ def target_ranges(data: TrainingData) -> dict[str, list[float]]:
 
 
 def _encoder_for(table: Any) -> Encoder:
-    from mfbench.space import get_space, space_from_json
+    from mfbench.training.space import get_space, space_from_json
 
     sj = table.meta.get("space_json")
     space = space_from_json(sj if isinstance(sj, str) else json.dumps(sj)) if sj else get_space(table.meta["space_name"])
@@ -421,7 +421,7 @@ def _manifest(name: str, table: Any, table_path: str | Path, data: TrainingData,
 def check_surrogate_out(out: str | Path, inputs: Sequence[str | Path] = ()) -> Path:
     """The folder a fit may write: absent, empty, or a surrogate folder of ours (its manifest says
     so), which is then replaced; never a file, another folder, or one holding an input."""
-    from mfbench.fileguard import contains
+    from mfbench.core.io import contains
 
     out = Path(out)
     for i in inputs:
@@ -463,7 +463,7 @@ def save_surrogate(surr: Surrogate, out: str | Path) -> Path:
     """Write the folder atomically (a temporary sibling, then a rename): model files (skops),
     ``manifest.json`` with their hashes, ``quality.json`` and ``quality.md``. An existing ``out``
     is replaced only when it is a surrogate folder (``check_surrogate_out``)."""
-    from mfbench.lightimport import skops_io
+    from mfbench.core.lightimport import skops_io
 
     sio = skops_io()
     out = check_surrogate_out(out)
@@ -606,7 +606,7 @@ def _read_json(p: Path) -> dict[str, Any]:
 
 
 def _load_files(path: Path, manifest: dict[str, Any], quality: dict[str, Any]) -> Surrogate:
-    from mfbench.lightimport import skops_io
+    from mfbench.core.lightimport import skops_io
 
     sio = skops_io()
 
@@ -649,7 +649,7 @@ def refit_from_manifest(path: Path, manifest: dict[str, Any], quality: dict[str,
                         threads: int | None = None) -> Surrogate:
     """The same families and options as the manifest, refitted on its table (no new CV:
     the manifest's scores are kept and marked as from the original fit)."""
-    from mfbench.table import load_table
+    from mfbench.tables.table import load_table
 
     table_path = find_table(path, manifest)
     table = load_table(table_path)

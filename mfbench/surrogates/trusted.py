@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from mfbench.errors import UsageError
+from mfbench.core.errors import UsageError
 
 #: (type, skops loader) of every node that the models of ``make_model`` are saved as
 ALLOWED_NODES: frozenset[tuple[str, str]] = frozenset({

@@ -1,0 +1,966 @@
+"""A replay study: benchmarks x optimizers x seeds, each run an independent job.
+
+Each (benchmark, optimizer, seed) runs in a worker process (a loky pool, or a Dask cluster)
+started with a fixed ``PYTHONHASHSEED`` (``HASH_SEED``) and one BLAS thread, and with Python's,
+numpy's and (when loaded) torch's global generators seeded from the run seed at the start of
+the job, so that the same seed gives the same trajectory bit for bit in any process (only the
+measured ``overhead_seconds`` differ). A job that raises loses that run only: it is recorded in the
+manifest's ``failures``. Finished runs are written atomically to
+``runs/<benchmark>__<optimizer>__<seed>.parquet``; a rerun of the same command skips them.
+``trajectories.parquet`` and ``manifest.json`` are rewritten from all per-run files at the
+end of every replay.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import logging
+import math
+import os
+import platform
+import random
+import sys
+import time
+import traceback
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mfbench.core.errors import UsageError, read_json
+from mfbench.objectives.base import Objective, SyntheticObjective
+from mfbench.execution.runner import COLUMNS, DEFAULT_MAX_EVALS, parse_budget, run
+from mfbench.optimizers.base import for_objective
+
+log = logging.getLogger(__name__)
+
+DEFAULT_BENCHMARKS = ("digits-grid", "digits-cnn-surrogate")
+DEFAULT_SEEDS = tuple(range(10))
+DEFAULT_BUDGET = "30x"
+DEFAULT_OUT = "runs/default"
+
+#: The fixed hash seed of every job process. Not 0: a Dask nanny replaces 0 (and an unset value)
+#: by 6640 before it spawns a worker (distributed PR 8400), so 6640 is the one value under which
+#: local jobs and jobs on a default Dask cluster hash strings alike (set iteration order, which
+#: SMAC's local search depends on).
+HASH_SEED = "6640"
+
+#: set in every local job process before its interpreter starts (one BLAS thread: the same
+#: floating-point reductions whatever ``--jobs`` is)
+CHILD_ENV = {"PYTHONHASHSEED": HASH_SEED, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+             "OPENBLAS_NUM_THREADS": "1"}  # fmt: skip
+
+VERSIONED = ("numpy", "scipy", "pandas", "pyarrow", "ConfigSpace", "scikit-learn", "torch", "joblib", "dask",
+             "distributed", "smac", "optuna", "hyperopt", "hpbandster", "dehb", "keras-tuner", "keras")  # fmt: skip
+
+
+# --------------------------------------------------------------------------------------
+# Benchmarks
+# --------------------------------------------------------------------------------------
+
+
+class SyntheticBenchmark(SyntheticObjective):
+    """``SyntheticObjective`` with what a replay needs of a benchmark (kind, bounds, hash), so
+    that tests and the bench need no table. ``worst`` is the worst noise-free value over the
+    grid (discrete space) or over 500 configs sampled with a fixed seed (continuous)."""
+
+    kind = "synthetic"
+
+    def __init__(self, space_name: str, name: str, noise: float = 0.02):
+        from mfbench.training.space import get_space
+
+        super().__init__(get_space(space_name), (1, 3, 9, 27), noise=noise, seconds_per_epoch=1.0, name=name)
+        self.space_name = space_name
+
+    @cached_property
+    def bounds(self) -> dict[str, float]:
+        from mfbench.training.space import get_space, iter_grid
+
+        if self.space_name == "cnn-grid":
+            configs = list(iter_grid(self.space))
+        else:
+            configs = [dict(c) for c in get_space(self.space_name, seed=0).sample_configuration(500)]
+        worst = max(self.true_value(c)[0] for c in configs)
+        return {"best": self.optimum["val_error"], "worst": float(worst)}
+
+    def manifest(self) -> dict[str, Any]:
+        return {"name": self.name, "kind": self.kind, "space": self.space_name, "noise": self.noise,
+                "hash": f"synthetic-{self.space_name}-noise{self.noise}"}  # fmt: skip
+
+
+SYNTHETIC = {"synthetic-cnn": "cnn", "synthetic-grid": "cnn-grid"}
+_SYNTHETIC_CACHE: dict[str, SyntheticBenchmark] = {}
+
+
+def load(spec: str) -> Objective:
+    """A benchmark by name: the synthetic ones here, everything else through
+    ``mfbench.objectives.registry.load_benchmark`` (shipped names or a path to a table/surrogate)."""
+    if spec in SYNTHETIC:
+        if spec not in _SYNTHETIC_CACHE:
+            _SYNTHETIC_CACHE[spec] = SyntheticBenchmark(SYNTHETIC[spec], spec)
+        return _SYNTHETIC_CACHE[spec]
+    try:
+        from mfbench.objectives.registry import load_benchmark
+    except ImportError:
+        raise UsageError(f"unknown benchmark {spec!r}; known: {', '.join(SYNTHETIC)}") from None
+    try:
+        return load_benchmark(spec)
+    except UsageError as exc:
+        if str(exc).startswith("unknown benchmark"):
+            raise UsageError(f"{exc}; or one of {', '.join(SYNTHETIC)}") from None
+        raise
+
+
+def label_of(spec: str, objective: Objective) -> str:
+    """The benchmark's name in file names and tables: the spec, or the objective's name when
+    the spec is a path."""
+    from mfbench.core.io import safe_name
+
+    name = spec if not any(ch in spec for ch in "/\\.") else str(getattr(objective, "name", "") or Path(spec).stem)
+    # a name from a table's meta or a surrogate's manifest becomes a file name under runs/
+    return safe_name(name.replace("__", "_"), f"benchmark name of {spec}")
+
+
+def kind_of(objective: Objective) -> str:
+    kind = getattr(objective, "kind", None) or objective.manifest().get("kind", type(objective).__name__)
+    kind = str(kind).lower()
+    return kind[: -len("objective")] if kind.endswith("objective") else kind
+
+
+def benchmark_info(objective: Objective) -> dict[str, Any]:
+    """The manifest's description of one benchmark."""
+    man = objective.manifest()
+    hash_ = man.get("hash")
+    if hash_ is None:  # what identifies the data and models (hashes inside), wherever the files lie
+        import hashlib
+
+        ident = {k: v for k, v in man.items() if k not in ("path", "name", "db")}
+        hash_ = hashlib.sha256(json.dumps(ident, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    return {
+        "kind": kind_of(objective), "hash": hash_, "ladder": [int(b) for b in objective.budgets],
+        "optimum": {k: float(v) for k, v in objective.optimum.items()},
+        "bounds": {k: float(v) for k, v in objective.bounds.items()},
+        "full_budget_seconds": float(objective.full_budget_cost()), "objective": _jsonable(man),
+    }  # fmt: skip
+
+
+# --------------------------------------------------------------------------------------
+# One job (runs in a worker process)
+# --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Job:
+    benchmark: str  # the spec load() resolves (a name or a path)
+    label: str
+    optimizer: str
+    seed: int
+    target: str  # "module:Class" from the driver's registry, so that a registered optimizer reaches workers
+    budget_seconds: float
+    workers: int = 1
+    count_overhead: bool = False
+    max_evals: int = DEFAULT_MAX_EVALS
+    validate: bool = True
+    require_fixed_hash: bool = True
+    optimum: tuple[tuple[str, float], ...] = ()  # the parent's reference, so regrets match the manifest
+    bounds: tuple[tuple[str, float], ...] = ()
+
+    @property
+    def key(self) -> tuple[str, str, int]:
+        return (self.label, self.optimizer, self.seed)
+
+    @property
+    def filename(self) -> str:
+        return run_filename(self.label, self.optimizer, self.seed)
+
+
+def run_filename(label: str, optimizer: str, seed: int) -> str:
+    """The file under ``runs/`` that holds one run's trajectory (its presence means: done)."""
+    return f"{label}__{optimizer}__{int(seed)}.parquet"
+
+
+def seed_globals(seed: int) -> None:
+    """Seed the global generators that some libraries read (never ours: ours are local)."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    if "torch" in sys.modules:
+        sys.modules["torch"].manual_seed(seed)
+
+
+def run_job(job: Job) -> dict[str, Any]:
+    """Run one (benchmark, optimizer, seed); never raises for a problem of the run itself."""
+    t0 = time.perf_counter()
+    out: dict[str, Any] = {"key": job.key, "status": "failed", "error": None, "n_evals": 0, "columns": None,
+                           "settings": None, "stopped_by": None}  # fmt: skip
+    try:
+        if job.require_fixed_hash and os.environ.get("PYTHONHASHSEED") != HASH_SEED:
+            raise RuntimeError(f"this worker was not started with PYTHONHASHSEED={HASH_SEED}, so the run would "
+                               "not be reproducible")  # fmt: skip
+        seed_globals(job.seed)
+        objective = load(job.benchmark)
+        module, name = job.target.split(":")
+        cls = getattr(importlib.import_module(module), name)
+        full_cost = float(objective.full_budget_cost())
+        full_budgets = job.budget_seconds / full_cost if full_cost > 0 else None
+        opt = for_objective(cls, objective, job.seed, full_budgets=full_budgets)
+        traj = run(objective, opt, seed=job.seed, budget_seconds=job.budget_seconds, workers=job.workers,
+                   count_overhead=job.count_overhead, max_evals=job.max_evals, validate=job.validate,
+                   benchmark=job.label)  # fmt: skip
+        out.update(status="ok", n_evals=traj.n_evals, stopped_by=traj.stopped_by,
+                   columns=traj.columns(dict(job.optimum), dict(job.bounds)), settings=_jsonable({**opt.settings(), "on_crash": opt.on_crash}))
+    except Exception as exc:  # one run's failure never stops the study
+        out["error"] = f"{type(exc).__name__}: {exc}"[:1000]
+        out["traceback"] = traceback.format_exc()[-4000:]
+    out["wall_seconds"] = time.perf_counter() - t0
+    return out
+
+
+def _jsonable(obj: Any) -> Any:
+    return json.loads(json.dumps(obj, sort_keys=True, default=str))
+
+
+# --------------------------------------------------------------------------------------
+# Executors
+# --------------------------------------------------------------------------------------
+
+
+def _execute_local(todo: list[Job], jobs: int, log_dir: Path | None = None) -> Iterator[dict[str, Any]]:
+    """A loky pool (even for one job at a time: a run never shares the driver's globals). With
+    ``log_dir``, what a run's libraries print goes to ``log_dir/<run>.log`` (``mfbench.core.runlog``)."""
+    from concurrent.futures import as_completed
+
+    from joblib.externals.loky import get_reusable_executor
+
+    from mfbench.tables.collect import _exit_with  # workers end with their driver, even a SIGKILLed one
+    from mfbench.core.runlog import captured_call
+
+    executor = get_reusable_executor(max_workers=jobs, env=dict(CHILD_ENV), timeout=300, initializer=_exit_with,
+                                     initargs=(os.getpid(),))  # fmt: skip
+    futures = {executor.submit(captured_call, run_job, job,
+                               None if log_dir is None else str(log_dir / Path(job.filename).with_suffix(".log"))): job
+               for job in todo}  # fmt: skip
+    try:
+        for fut in as_completed(futures):
+            yield _result_or_failure(fut, futures[fut])
+    finally:
+        for fut in futures:
+            fut.cancel()
+
+
+def _check_dask_reachable(address: Any) -> None:
+    """Refuse a Dask scheduler nobody answers at, in one line, before anything is written."""
+    if hasattr(address, "submit"):  # a client the caller holds
+        return
+    from distributed import Client  # present: replay() checked it with extras.require
+
+    try:
+        Client(address, timeout="10s").close()
+    except Exception as exc:  # noqa: BLE001  (OSError, TimeoutError, ValueError for a malformed address)
+        raise UsageError(f"cannot reach the Dask scheduler at {address!r} ({type(exc).__name__}); "
+                         "is it running?") from None  # fmt: skip
+
+
+def _execute_dask(todo: list[Job], address: Any) -> Iterator[dict[str, Any]]:
+    try:
+        from distributed import Client, as_completed
+    except ImportError:
+        from mfbench.core.extras import missing_message
+
+        raise UsageError(missing_message("distributed", "--dask")) from None
+    client = address if hasattr(address, "submit") else Client(address)
+    try:
+        seeds = client.run(_hash_seed)
+        unfixed = sorted(w for w, s in seeds.items() if s != HASH_SEED)
+        if unfixed:
+            raise UsageError(f"Dask workers {', '.join(unfixed)} were not started with PYTHONHASHSEED={HASH_SEED} "
+                             "(the default of a worker started by a nanny, e.g. `dask worker ADDRESS`)")  # fmt: skip
+        futures = {client.submit(run_job, job, pure=False, key=f"replay-{job.filename}"): job for job in todo}
+        for fut in as_completed(list(futures)):
+            yield _result_or_failure(fut, futures[fut])
+    finally:
+        if client is not address:
+            client.close()
+
+
+def _execute_ray(todo: list[Job], address: str) -> Iterator[dict[str, Any]]:
+    from mfbench.execution.ray_engine import execute_ray
+
+    return execute_ray(todo, address, run_job, CHILD_ENV, _lost)
+
+
+def _lost(exc: Exception, job: Job) -> dict[str, Any]:
+    return {"key": job.key, "status": "failed", "error": f"worker lost: {type(exc).__name__}: {exc}"[:1000],
+            "n_evals": 0, "columns": None, "settings": None, "wall_seconds": math.nan}  # fmt: skip
+
+
+def _hash_seed() -> str | None:
+    return os.environ.get("PYTHONHASHSEED")
+
+
+def _result_or_failure(fut: Any, job: Job) -> dict[str, Any]:
+    try:
+        return fut.result()
+    except Exception as exc:  # the worker process died (not an exception of the run)
+        return {"key": job.key, "status": "failed", "error": f"worker lost: {type(exc).__name__}: {exc}"[:1000],
+                "n_evals": 0, "columns": None, "settings": None, "wall_seconds": math.nan}  # fmt: skip
+
+
+# --------------------------------------------------------------------------------------
+# Files
+# --------------------------------------------------------------------------------------
+
+
+def _schema():
+    import pyarrow as pa
+
+    return pa.schema([(c, getattr(pa, t)()) for c, t in COLUMNS.items()])
+
+
+def _write_atomic_parquet(table: Any, path: Path) -> None:
+    import pyarrow.parquet as pq
+
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    pq.write_table(table, tmp)
+    os.replace(tmp, path)
+
+
+def _write_atomic_text(text: str, path: Path) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def write_run(columns: dict[str, list], path: Path) -> None:
+    import pyarrow as pa
+
+    _write_atomic_parquet(pa.Table.from_pydict(columns, schema=_schema()), path)
+
+
+def set_aside_unreadable_runs(run_dir: Path) -> list[Path]:
+    """Move per-run files that cannot be read with the run schema (a disk fault, a hand edit)
+    to ``RUN_DIR/unreadable/``: their runs are then missing, so this replay reruns them instead
+    of every rerun crashing on them. Returns where they went."""
+    import pyarrow.parquet as pq
+
+    moved = []
+    for f in sorted((run_dir / "runs").glob("*.parquet")):
+        try:
+            pq.read_table(f, schema=_schema())
+        except Exception as exc:  # noqa: BLE001  (pyarrow raises several kinds for a damaged file)
+            aside = run_dir / "unreadable"
+            aside.mkdir(exist_ok=True)
+            target = aside / f"{f.name}.{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}"
+            os.replace(f, target)
+            log.warning("%s is unreadable (%s): moved to %s; its run is done again", f, type(exc).__name__, target)
+            moved.append(target)
+    return moved
+
+
+def merge_runs(run_dir: Path) -> Any:
+    """Concatenate every per-run file into ``trajectories.parquet`` (sorted by run, then
+    completion order) and return it as a pandas DataFrame."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    files = sorted((run_dir / "runs").glob("*.parquet"))
+    tables = [pq.read_table(f, schema=_schema()) for f in files]
+    table = pa.concat_tables(tables) if tables else _schema().empty_table()
+    table = table.sort_by([("benchmark", "ascending"), ("optimizer", "ascending"), ("seed", "ascending"),
+                           ("eval_index", "ascending")])  # fmt: skip
+    _write_atomic_parquet(table, run_dir / "trajectories.parquet")
+    return table.to_pandas()
+
+
+def versions() -> dict[str, str | None]:
+    out: dict[str, str | None] = {"python": platform.python_version()}
+    for name in VERSIONED:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def hardware() -> dict[str, Any]:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {"host": platform.node(), "cpu": cpu, "cores": os.cpu_count()}
+
+
+# --------------------------------------------------------------------------------------
+# The study
+# --------------------------------------------------------------------------------------
+
+
+@dataclass
+class ReplayResult:
+    out: Path
+    ran: int = 0
+    skipped: int = 0
+    ok: int = 0
+    failed: int = 0
+    failures: list[dict[str, Any]] = field(default_factory=list)
+    summary: list[dict[str, Any]] = field(default_factory=list)
+    report: Path | None = None
+    seconds: float = 0.0
+    notices: list[str] = field(default_factory=list)  # once per optimizer: an exhausted space
+
+    @property
+    def all_failed(self) -> bool:
+        """Every requested run failed (the CLI's only non-zero exit for a study that ran)."""
+        return self.ok == 0 and self.failed > 0
+
+
+def resolve_optimizers(names: Sequence[str] | str | None) -> dict[str, str]:
+    """Optimizer name -> ``"module:Class"`` target. ``None``: every registered optimizer whose
+    libraries import; ``"all"``: every registered one (a missing library then fails its runs);
+    else the names, each a registered name or a ``module:Class`` target of an ``Optimizer``
+    subclass (known by its ``name``), so that a new optimizer plugs in without registration."""
+    from mfbench.optimizers.base import REGISTRY, available, get_optimizer_class
+
+    if names is None:
+        from mfbench.core.extras import NEEDS, missing_for
+
+        usable = {}
+        for name in available():
+            try:
+                if REGISTRY[name].split(":")[0] in NEEDS:  # the libraries' presence, without importing them
+                    if (lib := missing_for(REGISTRY[name])) is not None:
+                        raise ImportError(f"no module named {lib!r}")
+                else:
+                    get_optimizer_class(name)
+                usable[name] = REGISTRY[name]
+            except (UsageError, ImportError, AttributeError) as exc:
+                log.info("optimizer %s is not usable here, left out of the default study: %s", name, exc)
+        return usable
+    if names == "all" or list(names) == ["all"]:
+        return {name: REGISTRY[name] for name in available()}
+    out: dict[str, str] = {}
+    for spec in [names] if isinstance(names, str) else names:
+        if ":" in spec:
+            module, attr = spec.split(":", 1)
+            try:
+                cls = getattr(importlib.import_module(module), attr)
+            except (ImportError, AttributeError) as exc:
+                raise UsageError(f"cannot import optimizer {spec!r}: {exc}") from None
+            from mfbench.optimizers.base import Optimizer
+
+            if not (isinstance(cls, type) and issubclass(cls, Optimizer)):
+                raise UsageError(f"optimizer {spec!r} is not a subclass of mfbench.optimizers.base.Optimizer")
+            name = str(getattr(cls, "name", attr))
+            if not name or "__" in name or "/" in name or "\\" in name or name in (".", ".."):
+                raise UsageError(f"optimizer {spec!r} needs a name without '__' or '/', not {name!r}")
+            if name in REGISTRY and REGISTRY[name] != spec:
+                raise UsageError(f"optimizer {spec!r} is named {name!r}, like the registered {REGISTRY[name]}")
+            out[name] = spec
+        elif spec in REGISTRY:
+            get_optimizer_class(spec)  # a missing library: one line naming the extra that installs it
+            out[spec] = REGISTRY[spec]
+        else:
+            raise UsageError(f"unknown optimizer {spec!r}; known: {', '.join(available())}, all, or module:Class")
+    return out
+
+
+def default_benchmarks() -> list[str]:
+    found = []
+    for name in DEFAULT_BENCHMARKS:
+        try:
+            load(name)
+            found.append(name)
+        except UsageError as exc:
+            log.warning("default benchmark %s is not available: %s", name, exc)
+    if not found:
+        raise UsageError(f"none of the shipped benchmarks ({', '.join(DEFAULT_BENCHMARKS)}) is available here; "
+                         f"name some with --benchmarks (e.g. {', '.join(SYNTHETIC)}, or a table's path)")  # fmt: skip
+    return found
+
+
+TRAJECTORY_FORMAT = 2
+
+
+def replay(
+    benchmarks: Sequence[str] | None = None,
+    optimizers: Sequence[str] | str | None = None,
+    seeds: Sequence[int] = DEFAULT_SEEDS,
+    budget: str | float = DEFAULT_BUDGET,
+    *,
+    workers: int = 1,
+    jobs: int | None = None,
+    dask: Any = None,
+    ray: str | None = None,
+    out: str | Path = DEFAULT_OUT,
+    count_overhead: bool = False,
+    max_evals: int = DEFAULT_MAX_EVALS,
+    validate: bool = True,
+    progress: bool = True,
+    report: bool = False,
+    command: str | None = None,
+    quiet: bool = True,
+) -> ReplayResult:
+    """Run every (benchmark, optimizer, seed) that ``out`` does not hold yet, then merge.
+    ``quiet``: what a local run's libraries print goes to ``out/logs/<run>.log``, not the terminal."""
+    t_start = time.perf_counter()
+    if ray is not None:  # before anything is written: a wrong address is one clear line
+        from mfbench.execution.ray_engine import check_engine
+
+        check_engine(ray, dask)
+    if workers < 1:
+        raise UsageError("--workers must be >= 1")
+    if jobs is not None and jobs < 1:
+        raise UsageError("--jobs must be >= 1")
+    if max_evals < 1:
+        raise UsageError("--max-evals must be >= 1")
+    if dask is not None and not hasattr(dask, "submit"):
+        from mfbench.core.extras import require
+
+        require("distributed", "--dask")
+    seeds = [int(s) for s in seeds]
+    if not seeds:
+        raise UsageError("no seeds")
+    if benchmarks:
+        from mfbench.objectives.registry import expand_suites
+
+        specs = expand_suites(list(benchmarks))
+    else:
+        specs = default_benchmarks()
+    run_dir = Path(out)
+    # format 2: trajectories record lineage, training seed and repeats, and continued trainings
+    # keep their seed (issue 15); a folder of format-1 runs would mix two protocols
+    study = {"budget_spec": str(budget), "workers": workers, "count_overhead": bool(count_overhead),
+             "max_evals": int(max_evals), "trajectory_format": TRAJECTORY_FORMAT}  # fmt: skip
+    manifest_path = run_dir / "manifest.json"
+    old = _read_manifest(manifest_path)
+    if old:
+        differs = {k: (old.get("study", {}).get(k), v) for k, v in study.items() if old.get("study", {}).get(k) != v}
+        if differs:
+            raise UsageError(f"{run_dir} holds a study with other settings "
+                             f"({', '.join(f'{k}: {a} there, {b} here' for k, (a, b) in differs.items())}); "
+                             "use another --out")  # fmt: skip
+
+    bench_info: dict[str, dict[str, Any]] = {}
+    budget_seconds: dict[str, float] = {}
+    job_specs: list[tuple[str, str]] = []
+    for spec in specs:
+        objective = load(spec)
+        label = label_of(spec, objective)
+        if label in bench_info:
+            raise UsageError(f"two benchmarks are both named {label!r}")
+        bench_info[label] = benchmark_info(objective)
+        budget_seconds[label] = parse_budget(budget, bench_info[label]["full_budget_seconds"])
+        # a path reaches the workers absolute: a reused worker pool may run in another folder
+        job_specs.append((str(Path(spec).resolve()) if Path(spec).exists() else spec, label))
+
+    targets = resolve_optimizers(optimizers)  # after the benchmarks: importing every library takes a while
+    if not targets:
+        raise UsageError("no optimizer is usable here")
+    all_jobs = [
+        Job(spec, label, opt, seed, targets[opt], budget_seconds[label], workers, bool(count_overhead),
+            int(max_evals), validate, optimum=tuple(sorted(bench_info[label]["optimum"].items())),
+            bounds=tuple(sorted(bench_info[label]["bounds"].items())))
+        for spec, label in job_specs for opt in targets for seed in seeds
+    ]  # fmt: skip
+    if dask is not None and ray is None:
+        _check_dask_reachable(dask)  # before the study folder is created
+    (run_dir / "runs").mkdir(parents=True, exist_ok=True)
+    set_aside_unreadable_runs(run_dir)
+    todo = [j for j in all_jobs if not (run_dir / "runs" / j.filename).exists()]
+    result = ReplayResult(out=run_dir, skipped=len(all_jobs) - len(todo))
+    log.info("replay: %d benchmarks x %d optimizers x %d seeds = %d runs; %d already done, %d to run",
+             len(specs), len(targets), len(seeds), len(all_jobs), result.skipped, len(todo))  # fmt: skip
+
+    runs: dict[tuple, dict[str, Any]] = {(r["benchmark"], r["optimizer"], r["seed"]): r for r in old.get("runs", [])
+                                         if r.get("status") != "ok"  # a finished run whose file is gone is not
+                                         or (run_dir / "runs" / run_filename(r["benchmark"], r["optimizer"], r["seed"])).exists()}  # fmt: skip
+    settings: dict[str, Any] = dict(old.get("optimizers", {}))
+    if todo:
+        if ray is not None:
+            results: Iterable[dict[str, Any]] = _execute_ray(todo, ray)
+        elif dask is not None:
+            results = _execute_dask(todo, dask)
+        else:
+            results = _execute_local(todo, jobs or os.cpu_count() or 1, run_dir / "logs" if quiet else None)
+        with RunProgress(len(todo), enabled=progress) as bar:
+            for res in results:
+                label, opt, seed = res["key"]
+                entry = {"benchmark": label, "optimizer": opt, "seed": seed, "status": res["status"],
+                         "error": res["error"], "n_evals": res["n_evals"], "wall_seconds": res["wall_seconds"],
+                         "stopped_by": res.get("stopped_by"), "log": res.get("log")}  # fmt: skip
+                if res["status"] == "ok":
+                    write_run(res["columns"], run_dir / "runs" / run_filename(label, opt, seed))
+                    if opt not in settings or seed < settings[opt].get("seed", math.inf):
+                        settings[opt] = res["settings"]
+                else:
+                    log.warning("run %s / %s / seed %d failed: %s", label, opt, seed, res["error"])
+                    log.debug("%s", res.get("traceback", ""))
+                runs[(label, opt, seed)] = entry
+                result.ran += 1
+                bar.advance(res["status"])
+
+    # runs finished by an earlier replay whose manifest was lost still count
+    for j in all_jobs:
+        if j.key not in runs and (run_dir / "runs" / j.filename).exists():
+            runs[j.key] = {"benchmark": j.label, "optimizer": j.optimizer, "seed": j.seed, "status": "ok",
+                           "error": None, "n_evals": None, "wall_seconds": None, "stopped_by": None}  # fmt: skip
+    requested = {j.key for j in all_jobs}
+    result.ok = sum(1 for k in requested if runs.get(k, {}).get("status") == "ok")
+    result.failed = sum(1 for k in requested if runs.get(k, {}).get("status") == "failed")
+
+    frame = merge_runs(run_dir)
+    run_list = [runs[k] for k in sorted(runs)]
+    failures = [{k: r[k] for k in ("benchmark", "optimizer", "seed", "error")} for r in run_list
+                if r["status"] == "failed"]  # fmt: skip
+    result.failures = [f for f in failures if (f["benchmark"], f["optimizer"], f["seed"]) in requested]
+    from mfbench import __version__
+
+    manifest = {
+        "command": command or " ".join(sys.argv),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "mfbench_version": __version__,
+        "versions": versions(),
+        "hardware": hardware(),
+        "seeds": sorted(set(old.get("seeds", [])) | set(seeds)),
+        "workers": workers,
+        "count_overhead": bool(count_overhead),
+        "budget": {"spec": str(budget), "seconds": {**old.get("budget", {}).get("seconds", {}), **budget_seconds}},
+        "benchmarks": {**old.get("benchmarks", {}), **bench_info},
+        "optimizers": settings,
+        "runs": run_list,
+        "failures": failures,
+        "study": study,
+        "clock": "simulated",
+        "python_hash_seed": HASH_SEED,
+        "noise_seeds": ("a training started by evaluation i of run seed s has the objective seed "
+                        "splitmix64(splitmix64(s) ^ i) >> 32 (mfbench.execution.runner.eval_seed); every continuation of it "
+                        "keeps that seed (its lineage)"),
+    }
+    _write_atomic_text(json.dumps(manifest, indent=1, default=str), manifest_path)
+    result.summary = summarize(frame, run_list)
+    from mfbench.core.runlog import notices
+
+    result.notices = notices([r for r in run_list if (r["benchmark"], r["optimizer"], r["seed"]) in requested])
+    result.seconds = time.perf_counter() - t_start
+    if report:
+        result.report = write_report_if_available(run_dir)
+    return result
+
+
+def rescore_best_found(run_dir: Path, label: str) -> tuple[dict[str, float], dict[str, float]]:
+    """Regret of every run of ``label`` in ``run_dir`` against the best incumbent found in any
+    of them (a real objective has no known optimum); ``worst`` is the worst incumbent value."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    files = sorted((run_dir / "runs").glob(f"{label}__*.parquet"))
+    frames = [pq.read_table(f, schema=_schema()).to_pandas() for f in files]
+    inc = np.concatenate([f["incumbent_val_error"].to_numpy() for f in frames]) if frames else np.array([])
+    finite = np.isfinite(inc)
+    if not finite.any():
+        raise UsageError(f"no evaluation of {label} finished within the budget: nothing to score")
+    tests = np.concatenate([f["incumbent_test_error"].to_numpy() for f in frames])
+    best = int(np.argmin(np.where(finite, inc, np.inf)))
+    optimum = {"val_error": float(inc[best]), "test_error": float(tests[best])}
+    bounds = {"best": optimum["val_error"], "worst": float(inc[finite].max())}
+    span = bounds["worst"] - bounds["best"]
+    for path, f in zip(files, frames):
+        f["regret"] = f["incumbent_val_error"] - optimum["val_error"]
+        f["normalized_regret"] = (f["incumbent_val_error"] - bounds["best"]) / span if span > 0 else 0.0 * f["regret"]
+        f["test_regret"] = f["incumbent_test_error"] - optimum["test_error"]
+        _write_atomic_parquet(pa.Table.from_pandas(f, schema=_schema(), preserve_index=False), path)
+    return optimum, bounds
+
+
+def _read_manifest(path: Path) -> dict[str, Any]:
+    if not path.exists():
+        return {}
+    manifest = read_json(path, hint="; use another --out")
+    check_study_manifest(path, manifest)
+    return manifest
+
+
+#: the top-level keys of a study's manifest that reruns and the report read, with their types
+STUDY_KEYS: dict[str, type | tuple[type, ...]] = {
+    "runs": list, "study": dict, "benchmarks": dict, "optimizers": dict, "seeds": list, "budget": dict,
+    "failures": list,
+}  # fmt: skip
+
+
+def check_study_manifest(path: Path, manifest: Any) -> None:
+    """Refuse, in one line, a study manifest of the wrong shape (hand-edited or foreign), rather
+    than failing somewhere inside a rerun or the report."""
+    if not isinstance(manifest, dict):
+        raise UsageError(f"{path}: not a replay manifest (a JSON object is expected)")
+    for key, kind in STUDY_KEYS.items():
+        if key in manifest and not isinstance(manifest[key], kind):
+            raise UsageError(f"{path}: '{key}' must be a JSON {'list' if kind is list else 'object'}")
+    for r in manifest.get("runs", []):
+        if not isinstance(r, dict) or not all(k in r for k in ("benchmark", "optimizer", "seed", "status")):
+            raise UsageError(f"{path}: every entry of 'runs' needs benchmark, optimizer, seed and status")
+
+
+def summarize(frame: Any, runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per benchmark x optimizer: runs ok/failed, mean final regret (normalized too), mean
+    evaluations, mean repeated evaluations (a configuration at a budget and mode the run had
+    evaluated already) and mean optimizer overhead per ask/tell."""
+    import pandas as pd
+
+    counts: dict[tuple[str, str], dict[str, int]] = {}
+    for r in runs:
+        c = counts.setdefault((r["benchmark"], r["optimizer"]), {"ok": 0, "failed": 0})
+        c[r["status"]] = c.get(r["status"], 0) + 1
+    per_run = pd.DataFrame(columns=["benchmark", "optimizer", "regret", "normalized_regret", "n_evals", "overhead",
+                                    "repeats"])  # fmt: skip
+    if len(frame):
+        g = frame.groupby(["benchmark", "optimizer", "seed"], sort=True)
+        per_run = pd.DataFrame({"regret": g["regret"].last(), "normalized_regret": g["normalized_regret"].last(),
+                                "n_evals": g["eval_index"].size(),
+                                "overhead": g["overhead_seconds"].mean(), "repeats": g["repeat"].sum()})  # fmt: skip
+        per_run = per_run.reset_index()
+    rows = []
+    for (bench, opt), c in sorted(counts.items()):
+        sel = per_run[(per_run["benchmark"] == bench) & (per_run["optimizer"] == opt)]
+        rows.append({"benchmark": bench, "optimizer": opt, "ok": c.get("ok", 0), "failed": c.get("failed", 0),
+                     "mean_final_regret": float(sel["regret"].mean()) if len(sel) else math.nan,
+                     "mean_final_normalized_regret": float(sel["normalized_regret"].mean()) if len(sel) else math.nan,
+                     "mean_evals": float(sel["n_evals"].mean()) if len(sel) else math.nan,
+                     "mean_repeats": float(sel["repeats"].mean()) if len(sel) else math.nan,
+                     "mean_overhead_seconds": float(sel["overhead"].mean()) if len(sel) else math.nan})  # fmt: skip
+    return rows
+
+
+def write_report_if_available(run_dir: Path, out_dir: Path | None = None) -> Path | None:
+    try:
+        from mfbench.analysis.report import write_report
+    except ImportError:
+        log.info("mfbench.analysis.report is not available: no report written")
+        return None
+    try:
+        return write_report(run_dir, out_dir if out_dir is not None else run_dir / "report")
+    except Exception as exc:  # the study is done and saved; a report problem must not hide that
+        log.warning("the report could not be written (%s: %s); run `mfbench report %s` to retry",
+                    type(exc).__name__, exc, run_dir)  # fmt: skip
+        return None
+
+
+class RunProgress:
+    """A progress bar over runs (rich on a terminal; one log line every 30 s otherwise)."""
+
+    def __init__(self, total: int, enabled: bool = True):
+        self.total, self.enabled = total, enabled
+        self.counts = {"ok": 0, "failed": 0}
+        self._bar: Any = None
+        self._t0 = self._last = time.perf_counter()
+
+    def __enter__(self) -> RunProgress:
+        from mfbench.core.runlog import prepared, terminal
+
+        prepared()
+        if self.enabled and terminal().isatty():
+            from rich.console import Console
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+            self._bar = Progress(TextColumn("[bold]runs"), BarColumn(), MofNCompleteColumn(),
+                                 TextColumn("{task.fields[status]}"), TimeRemainingColumn(),
+                                 console=Console(file=terminal()))  # fmt: skip
+            self._bar.start()
+            self._task = self._bar.add_task("runs", total=self.total, status="")
+        elif self.enabled:
+            self._line()
+        return self
+
+    def _line(self) -> None:
+        """The bar as a line (not a terminal: a file, CI): on the terminal while the libraries'
+        output goes to the study's log (``runlog.quiet_terminal``), else a log line."""
+        from mfbench.core.runlog import quiet, terminal
+
+        self._last = time.perf_counter()
+        done, el = sum(self.counts.values()), self._last - self._t0
+        left = f", ~{(self.total - done) * el / done / 60:.1f} min left" if done else ""
+        line = f"runs {done}/{self.total}: ok {self.counts['ok']}, failed {self.counts['failed']}; {el:.0f} s{left}"
+        print(line, file=terminal(), flush=True) if quiet() else log.info("%s", line)
+
+    def advance(self, status: str) -> None:
+        self.counts[status] = self.counts.get(status, 0) + 1
+        text = f"ok {self.counts['ok']}  failed {self.counts['failed']}"
+        if self._bar is not None:
+            self._bar.update(self._task, advance=1, status=text)
+        elif self.enabled and (time.perf_counter() - self._last > 30 or sum(self.counts.values()) == self.total):
+            self._line()
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+
+
+# --------------------------------------------------------------------------------------
+# Live tuning: the same runner and output on the wall clock, against the real objective
+# --------------------------------------------------------------------------------------
+
+
+def check_tune_options(*, dataset: str, budget: str | float, device: str, db: str | Path | None, space: str,
+                       out: str | Path | None, budgets: Sequence[int], seed: int, max_evals: int) -> None:  # fmt: skip
+    """Everything ``tune`` can check before its calibration training appends to the table: a
+    refusal after it would leave a training (or a failed row) behind."""
+    from mfbench.training.data import DATASETS
+    from mfbench.training.space import get_space
+
+    if dataset not in DATASETS:
+        raise UsageError(f"unknown dataset {dataset!r}; known: {', '.join(DATASETS)}")
+    get_space(space)
+    if max_evals < 1:
+        raise UsageError("--max-evals must be >= 1")
+    if not 0 <= int(seed) < 2**31:
+        raise UsageError("--seed must be between 0 and 2^31 - 1")
+    if not budgets or any(not 1 <= int(b) <= 10_000 for b in budgets) or len(set(budgets)) != len(budgets):
+        raise UsageError("--budgets must be distinct epoch counts between 1 and 10000")
+    parse_budget(budget, 1.0)  # the syntax, and a positive amount; the seconds come after the calibration
+    if device not in ("auto", "cpu", "cuda"):
+        raise UsageError("--device must be auto, cpu or cuda")
+    if device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise UsageError("--device cuda: no CUDA device is available here")
+    for path, opt in ((db, "--db"), (out, "--out")):
+        if path is None:
+            continue
+        p = Path(path)
+        if opt == "--db" and p.is_dir():
+            raise UsageError(f"--db {p} is a folder; give a table file (.sqlite)")
+        if opt == "--out" and p.exists() and not p.is_dir():
+            raise UsageError(f"--out {p} is a file; give a folder")
+        for parent in p.parents:
+            if parent.exists():
+                if not parent.is_dir():
+                    raise UsageError(f"{opt} {p}: {parent} is a file, not a folder")
+                break
+    if db is not None and Path(db).exists():
+        from mfbench.tables.table import check_table_file
+
+        check_table_file(db)
+
+
+def tune(
+    *,
+    dataset: str = "digits",
+    optimizer: str = "random",
+    budget: str | float = "20x",
+    device: str = "cpu",
+    db: str | Path | None = None,
+    space: str = "cnn",
+    out: str | Path | None = None,
+    budgets: Sequence[int] = (1, 3, 9, 27),
+    seed: int = 0,
+    max_evals: int = DEFAULT_MAX_EVALS,
+    command: str | None = None,
+) -> ReplayResult:
+    """Tune with ``RealObjective``: every evaluation trains now and is appended to ``db``.
+
+    ``budget="20x"`` is 20 x the measured time of a first max-budget training of the space's
+    default configuration (the *calibration*: appended to the table, not part of the run).
+    Training seed: the run seed for every evaluation, so the table stays dense (one seed per
+    tune run). A real objective has no known optimum: the incumbent is scored by the mean of
+    its max-budget trainings (its observed values while it has none), and regret is measured
+    against the best incumbent value found in the run (manifest: ``optimum_source``)."""
+    t_start = time.perf_counter()
+    try:
+        from mfbench.objectives.base import RealObjective  # type: ignore[attr-defined]
+    except ImportError:
+        raise UsageError("tune needs mfbench.objectives.base.RealObjective, which this version lacks") from None
+    from mfbench.execution.runner import run_wall
+
+    check_tune_options(dataset=dataset, budget=budget, device=device, db=db, space=space, out=out, budgets=budgets,
+                       seed=seed, max_evals=max_evals)  # fmt: skip
+    ((opt_name, target),) = resolve_optimizers([optimizer]).items()
+    module, attr = target.split(":")
+    try:
+        cls = getattr(importlib.import_module(module), attr)
+    except ImportError as exc:
+        raise UsageError(f"optimizer {opt_name!r} needs a library that is not installed: {exc}") from None
+    budgets = sorted(int(b) for b in budgets)
+    db = Path(db) if db is not None else Path("tabular") / f"{dataset}-{space}-tune.sqlite"
+    objective = RealObjective(dataset=dataset, space=space, db=str(db), device=device, budgets=tuple(budgets))
+    label = f"{dataset}-{space}-real".replace("__", "_")
+    run_dir = Path(out) if out is not None else Path("runs") / f"tune-{dataset}-{space}-{opt_name}-{seed}"
+    old = _read_manifest(run_dir / "manifest.json")
+    if old and old.get("clock") != "wall":
+        raise UsageError(f"{run_dir} holds a replay, not tune runs; use another --out")
+    (run_dir / "runs").mkdir(parents=True, exist_ok=True)
+
+    seed_globals(int(seed))
+    calibration = None
+    text = str(budget).strip().lower()
+    if text.endswith("x"):
+        default = {k: v for k, v in dict(objective.space.get_default_configuration()).items() if v is not None}
+        from mfbench.training.space import to_config
+
+        default = to_config(default)
+        res = objective.evaluate(default, max(budgets), int(seed), mode="scratch")
+        calibration = {"config": default, "budget": max(budgets), "seconds": float(res.cost_seconds),
+                       "val_error": float(res.val_error)}  # fmt: skip
+        log.info("calibration: a %d-epoch training of the default config took %.1f s", max(budgets), res.cost_seconds)
+    budget_seconds = parse_budget(budget, calibration["seconds"] if calibration else None)
+
+    opt = for_objective(cls, objective, int(seed), budgets,
+                        full_budgets=budget_seconds / calibration["seconds"] if calibration else None)
+
+    def score(config: dict, cid: str, res: Any) -> tuple[float, float]:
+        v, t = objective.true_value(config)
+        if math.isfinite(v):
+            return float(v), float(t)
+        return float(res.val_error), float(res.metrics.get("test_error", math.nan))
+
+    traj = run_wall(objective, opt, seed=int(seed), budget_seconds=budget_seconds, max_evals=max_evals,
+                    benchmark=label, score=score, training_seed=lambda i: int(seed))  # fmt: skip
+    if traj.n_evals == 0:
+        raise UsageError(f"no evaluation finished within the budget of {budget_seconds:.0f} s; raise --budget")
+    nan = {"val_error": math.nan, "test_error": math.nan}
+    write_run(traj.columns(nan, {"best": math.nan, "worst": math.nan}),
+              run_dir / "runs" / run_filename(label, opt_name, seed))  # fmt: skip
+    optimum, bounds = rescore_best_found(run_dir, label)
+    frame = merge_runs(run_dir)
+    from mfbench import __version__
+
+    entry = {"benchmark": label, "optimizer": opt_name, "seed": int(seed), "status": "ok", "error": None,
+             "n_evals": traj.n_evals, "wall_seconds": traj.wall_seconds, "stopped_by": traj.stopped_by,
+             "budget_seconds": budget_seconds}  # fmt: skip
+    man = objective.manifest()
+    runs = {(r["benchmark"], r["optimizer"], r["seed"]): r for r in old.get("runs", [])}
+    runs[(label, opt_name, int(seed))] = entry
+    manifest = {
+        "command": command or " ".join(sys.argv),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "mfbench_version": __version__,
+        "versions": versions(),
+        "hardware": hardware() | {"device": device},
+        "seeds": sorted(set(old.get("seeds", [])) | {int(seed)}),
+        "workers": 1,
+        "count_overhead": True,
+        "clock": "wall",
+        "optimum_source": "best-found",
+        "budget": {"spec": str(budget), "seconds": {label: budget_seconds}},
+        "benchmarks": {label: {
+            "kind": "real", "hash": man.get("hash") or man.get("table_sha256") or str(db), "ladder": budgets,
+            "optimum": optimum, "bounds": bounds,
+            "full_budget_seconds": calibration["seconds"] if calibration else math.nan,
+            "dataset": dataset, "space": space, "db": str(db), "calibration": calibration,
+            "objective": _jsonable(man)}},
+        "optimizers": {**old.get("optimizers", {}), opt_name: _jsonable({**opt.settings(), "on_crash": opt.on_crash})},
+        "runs": [runs[k] for k in sorted(runs)],
+        "failures": [],
+        "training_seed": "the run seed, for every evaluation",
+    }  # fmt: skip
+    _write_atomic_text(json.dumps(manifest, indent=1, default=str), run_dir / "manifest.json")
+    result = ReplayResult(out=run_dir, ran=1, ok=1, summary=summarize(frame, manifest["runs"]))
+    result.seconds = time.perf_counter() - t_start
+    return result
