@@ -26,11 +26,11 @@ sys.path.insert(0, os.path.dirname(__file__))
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+from naive_loop import naive_train  # noqa: E402
 
 import mfbench.training.data as data_mod  # noqa: E402
 from mfbench.tables.collect import collect  # noqa: E402
 from mfbench.training.space import get_space, sample_configs  # noqa: E402
-from naive_loop import naive_train  # noqa: E402
 
 #: dense bf16 tensor-core peak, FLOP/s
 PEAKS = {"H100": 989e12, "H200": 989e12, "A100": 312e12}

@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from mfbench.objectives.base import SyntheticObjective
+from mfbench.objectives.synthetic import SyntheticObjective
 from mfbench.optimizers.base import make_optimizer
 from mfbench.training.space import get_space
 

@@ -20,7 +20,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-
 #: CPU seconds of this process per call, beside wall seconds: on a shared machine the wall
 #: clock measures the other tenants as much as this code
 CPU: dict[str, float] = {}
@@ -64,10 +63,12 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=None, help="OpenMP threads for batched surrogate predictions")
     args = ap.parse_args()
 
-    from mfbench.objectives.base import SurrogateObjective, TabularObjective
+    from support import make_tiny_table
+
+    from mfbench.objectives.surrogate import SurrogateObjective
+    from mfbench.objectives.tabular import TabularObjective
     from mfbench.surrogates import fit_surrogate
     from mfbench.surrogates.model import PREDICT_CHUNK, limit_threads, sample_natives
-    from support import make_tiny_table
 
     tmp = Path(tempfile.mkdtemp(prefix="mfbench-bench-"))
     grid = args.grid or make_tiny_table(tmp / "grid.sqlite", "cnn-grid", None, (0, 1, 2), (1, 3, 9, 27))

@@ -21,9 +21,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from mfbench.objectives.base import Objective, Result
-from mfbench.optimizers.base import Optimizer, Trial
+from mfbench.core.types import Result, Trial
 from mfbench.execution.runner import run
+from mfbench.objectives.base import Objective
+from mfbench.optimizers.base import Optimizer
 from mfbench.training.space import get_space, iter_grid, sample_configs
 
 

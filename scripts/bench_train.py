@@ -15,11 +15,11 @@ import sys
 sys.path.insert(0, os.path.dirname(__file__))
 
 import torch  # noqa: E402
+from naive_loop import naive_train  # noqa: E402
 
 from mfbench.training.data import load_dataset  # noqa: E402
 from mfbench.training.space import get_space, sample_configs  # noqa: E402
 from mfbench.training.train import train_trial  # noqa: E402
-from naive_loop import naive_train  # noqa: E402
 
 
 def main() -> None:

@@ -11,8 +11,8 @@ import os
 import tempfile
 
 from mfbench.tables.collect import collect
-from mfbench.training.data import load_dataset
 from mfbench.tables.table import load_table
+from mfbench.training.data import load_dataset
 from mfbench.training.train import train_trial
 
 

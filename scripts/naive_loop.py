@@ -11,7 +11,8 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 from sklearn.metrics import f1_score, precision_recall_fscore_support
-from torch.utils.data import DataLoader, Dataset as TorchDataset
+from torch.utils.data import DataLoader
+from torch.utils.data import Dataset as TorchDataset
 from torchvision import transforms
 
 from mfbench.training.data import Dataset

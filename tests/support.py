@@ -21,11 +21,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from ConfigSpace import Categorical, ConfigurationSpace, Float, Integer
 
-from mfbench.objectives.base import Objective, Result, SyntheticObjective, TabularObjective
+from mfbench.core.types import Result
+from mfbench.objectives.base import Objective
+from mfbench.objectives.synthetic import SyntheticObjective
+from mfbench.objectives.tabular import TabularObjective
 from mfbench.training.space import config_id, get_space, iter_grid, sample_configs, validate_config
 
 if TYPE_CHECKING:
-    from mfbench.training.train import TrialResult
+    from mfbench.training.records import TrialResult
 
 #: The ladder most optimizer tests use.
 LADDER = (1, 3, 9, 27)
@@ -34,7 +37,7 @@ LADDER = (1, 3, 9, 27)
 def synthetic_trial(obj: SyntheticObjective, config: dict, seed: int, schedule_epochs: int,
                     noise: float = 0.02, diverge_at: int | None = None) -> TrialResult:
     """A fake trial whose val error decays towards the objective's value, with seeded noise."""
-    from mfbench.training.train import EpochRecord, TrialResult
+    from mfbench.training.records import EpochRecord, TrialResult
 
     rng = np.random.default_rng([seed, int(config_id(config), 16) & 0xFFFFFFFF, schedule_epochs])
     final = min(obj._mean(config, schedule_epochs), 0.85)

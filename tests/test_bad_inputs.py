@@ -18,13 +18,13 @@ from pathlib import Path
 
 import pytest
 from conftest import TINY
+from support import make_tiny_table
 from test_surrogate_security import evil_node
 
 from mfbench.cli import main
 from mfbench.studies.replay import replay
 from mfbench.surrogates import fit_surrogate
 from mfbench.surrogates.model import sha256_file
-from support import make_tiny_table
 
 # --------------------------------------------------------------------------------------
 # The cases: (id, argv). Paths are relative to the prepared folder (the working directory).

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import pytest
+from support import make_tiny_table
 
 import mfbench
-from mfbench.objectives.registry import SHIPPED, clear_cache, list_benchmarks, load_benchmark
 from mfbench.core.errors import UsageError
-from mfbench.objectives.base import RealObjective, SurrogateObjective, TabularObjective
+from mfbench.objectives.real import RealObjective
+from mfbench.objectives.registry import SHIPPED, clear_cache, list_benchmarks, load_benchmark
+from mfbench.objectives.surrogate import SurrogateObjective
+from mfbench.objectives.tabular import TabularObjective
 from mfbench.surrogates import fit_surrogate
-from support import make_tiny_table
 
 LADDER = (1, 3, 9)
 

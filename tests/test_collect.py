@@ -8,8 +8,8 @@ import time
 
 import pytest
 
-from mfbench.tables.collect import collect, make_plan, parse_int_list
 from mfbench.core.errors import UsageError
+from mfbench.tables.collect import collect, make_plan, parse_int_list
 
 
 @pytest.fixture

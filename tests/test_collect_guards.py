@@ -11,9 +11,9 @@ import pytest
 
 import mfbench.tables.collect
 from mfbench.cli import main
-from mfbench.tables.collect import collect, table_meta
+from mfbench.tables.collect import collect
+from mfbench.tables.table import TableWriter, table_meta
 from mfbench.training.data import load_dataset
-from mfbench.tables.table import TableWriter
 
 
 @pytest.fixture

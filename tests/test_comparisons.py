@@ -9,12 +9,14 @@ from collections import defaultdict
 
 import numpy as np
 import pytest
-
-from mfbench.objectives.base import Result, SyntheticObjective, TabularObjective
-from mfbench.optimizers.base import Optimizer, Trial, for_objective, get_optimizer_class, make_optimizer
-from mfbench.execution.runner import run
-from mfbench.training.space import config_id, get_space, iter_grid
 from support import LADDER, make_tiny_table
+
+from mfbench.core.types import Result, Trial
+from mfbench.execution.runner import run
+from mfbench.objectives.synthetic import SyntheticObjective
+from mfbench.objectives.tabular import TabularObjective
+from mfbench.optimizers.base import Optimizer, for_objective, get_optimizer_class, make_optimizer
+from mfbench.training.space import config_id, get_space, iter_grid
 
 CONTINUING = ["tpe-asha", "tpe-hb", "ga-mf", "optiml", "kt-hyperband"]
 

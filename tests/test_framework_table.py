@@ -10,11 +10,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-
-from mfbench.training.classmetrics import framework_of, macro_prf
-from mfbench.objectives.base import TabularObjective
-from mfbench.analysis.report import load_replay, write_report
 from support import make_tiny_table
+
+from mfbench.analysis.report import load_replay, write_report
+from mfbench.objectives.tabular import TabularObjective
+from mfbench.training.classmetrics import framework_of, macro_prf
 
 # seed 0: class 0 has 8 right and 2 predicted as class 1; every other class 10 right
 CM0 = (np.eye(10, dtype=int) * 10)

@@ -167,8 +167,8 @@ def test_a_group_of_mixed_shapes_or_kfold_is_failed_not_raised(tiny_config, digi
 
 
 def test_old_tables_read_and_append_as_lone(tmp_path):
-    from mfbench.training.records import TrialResult
     from mfbench.tables.table import TableWriter, load_table
+    from mfbench.training.records import TrialResult
 
     db = tmp_path / "t.sqlite"
     meta = {"dataset": "digits", "space_name": "cnn", "budgets": [1], "split": {}, "folds": 0}

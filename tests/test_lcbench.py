@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mfbench.objectives import lcbench
 from mfbench.core.errors import UsageError
+from mfbench.objectives import lcbench
 
 pytest.importorskip("onnxruntime", reason='the lcbench extra is not installed (pip install -e ".[lcbench]")')
 try:
@@ -136,8 +136,8 @@ def test_names_suites_and_refusals(tmp_path, monkeypatch, capsys):
 
 
 def test_missing_onnxruntime_names_the_extra(tmp_path, monkeypatch, capsys):
-    from mfbench.objectives import registry as benchmarks
     from mfbench.cli import main
+    from mfbench.objectives import registry as benchmarks
 
     monkeypatch.setitem(sys.modules, "onnxruntime", None)  # import fails
     monkeypatch.setattr(lcbench, "_MODELS", {})
@@ -165,8 +165,8 @@ def test_missing_or_foreign_data_is_refused(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("name", ["random", "hyperband", "dehb", "tpe-asha", "smac-hb", "ga-mf", "optiml"])
 def test_short_runs_of_every_optimizer_family(obj, name):
-    from mfbench.optimizers.base import for_objective, get_optimizer_class
     from mfbench.execution.runner import run
+    from mfbench.optimizers.base import for_objective, get_optimizer_class
 
     try:
         cls = get_optimizer_class(name)

@@ -7,20 +7,16 @@ import math
 
 import numpy as np
 import pytest
+from support import make_tiny_table
 
 from mfbench.core.errors import UsageError
-from mfbench.objectives.base import (
-    RealObjective,
-    Result,
-    TabularObjective,
-    mix64,
-    mix64_int,
-    standard_normal,
-)
-from mfbench.training.space import config_id, get_space, iter_grid, sample_configs
+from mfbench.core.seeds import mix64, mix64_int, standard_normal
+from mfbench.core.types import STATUSES, Result
+from mfbench.objectives.real import RealObjective
+from mfbench.objectives.tabular import TabularObjective
 from mfbench.tables.table import TableWriter, load_table
-from support import make_tiny_table
-from mfbench.training.train import STATUSES, TrialResult
+from mfbench.training.records import TrialResult
+from mfbench.training.space import config_id, get_space, iter_grid, sample_configs
 
 SEEDS = (0, 1)
 LADDER = (1, 3, 9)

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import pytest
 from ConfigSpace import Categorical, ConfigurationSpace, Float, OrdinalHyperparameter
+from support import asks_in_subprocess, bowl_space, drive, drive_parallel, mean_regret, tiny_tabular
 
 from mfbench.core.errors import UsageError
-from mfbench.objectives.base import SyntheticObjective
+from mfbench.objectives.synthetic import SyntheticObjective
 from mfbench.optimizers.base import make_optimizer
 from mfbench.training.space import get_space
-from support import asks_in_subprocess, bowl_space, drive, drive_parallel, mean_regret, tiny_tabular
 
 LADDER = [1, 3, 9, 27]
 # keras-tuner's GP-UCB costs seconds of CPU per ask (a GP refit with 20 restarts plus 50
@@ -126,7 +126,7 @@ def test_parallel_asks_and_tells_in_any_order(name):
 
 
 def test_nonfinite_results_do_not_break_the_libraries():
-    from mfbench.objectives.base import Result
+    from mfbench.core.types import Result
 
     cs = get_space("cnn")
     for name in ("dehb", "kt-hyperband", "kt-bo"):  # kt-bo stays in its 51 random initial points

@@ -8,13 +8,13 @@ import logging
 
 import numpy as np
 import pytest
+from support import asks_in_subprocess, bowl_space, drive, drive_parallel, mean_regret, tiny_tabular
 
 from mfbench.core.errors import UsageError
-from mfbench.objectives.base import SyntheticObjective
-from mfbench.optimizers.base import make_optimizer
+from mfbench.objectives.synthetic import SyntheticObjective
 from mfbench.optimizers.adapters.hpbandster import hpbandster_rungs, ordinals_as_indices
+from mfbench.optimizers.base import make_optimizer
 from mfbench.training.space import get_space, iter_grid, to_config, validate_config
-from support import asks_in_subprocess, bowl_space, drive, drive_parallel, mean_regret, tiny_tabular
 
 LADDER = [1, 3, 9, 27]
 NAMES = ["hyperband", "bohb"]

@@ -6,12 +6,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from ConfigSpace import Categorical, ConfigurationSpace, EqualsCondition, Float, Integer
+from support import asks, asks_in_subprocess, best_true_value, bowl_space, drive, mean_regret, tiny_tabular
 
-from mfbench.objectives.base import SyntheticObjective
+from mfbench.objectives.synthetic import SyntheticObjective
 from mfbench.optimizers import make_optimizer
 from mfbench.optimizers.native.grid import FeistelPermutation
 from mfbench.training.space import config_id, get_space, iter_grid, validate_config
-from support import asks, asks_in_subprocess, best_true_value, bowl_space, drive, mean_regret, tiny_tabular
 
 LADDER = [1, 3, 9, 27]
 

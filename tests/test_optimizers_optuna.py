@@ -7,11 +7,11 @@ from __future__ import annotations
 from collections import defaultdict
 
 import pytest
+from support import asks, asks_in_subprocess, bowl_space, drive, mean_regret, tiny_tabular
 
-from mfbench.objectives.base import SyntheticObjective
+from mfbench.objectives.synthetic import SyntheticObjective
 from mfbench.optimizers import make_optimizer
 from mfbench.training.space import get_space, validate_config
-from support import asks, asks_in_subprocess, bowl_space, drive, mean_regret, tiny_tabular
 
 LADDER = [1, 3, 9, 27]
 PRUNED = ["tpe-asha", "tpe-hb"]

@@ -13,13 +13,14 @@ import pytest
 
 pytest.importorskip("ray.tune")
 
+from support import asks, asks_in_subprocess, bowl_space, drive, mean_regret, tiny_tabular
+
 from mfbench.core.errors import UsageError
-from mfbench.objectives.base import SyntheticObjective
+from mfbench.execution.runner import run
+from mfbench.objectives.synthetic import SyntheticObjective
 from mfbench.optimizers import make_optimizer
 from mfbench.optimizers.base import for_objective, get_optimizer_class
-from mfbench.execution.runner import run
 from mfbench.training.space import get_space
-from support import asks, asks_in_subprocess, bowl_space, drive, mean_regret, tiny_tabular
 
 LADDER = [1, 3, 9, 27]
 RAY = ["ray-asha", "ray-hyperband", "ray-bohb"]
@@ -218,7 +219,7 @@ def test_ray_asha_proposes_what_rays_tuner_proposes(tmp_path):
     from ray.tune.schedulers import AsyncHyperBandScheduler
     from ray.tune.search.basic_variant import BasicVariantGenerator
 
-    from mfbench.objectives.base import Result
+    from mfbench.core.types import Result
     from mfbench.optimizers.adapters.ray import ray_param_space
 
     def _tiny(config, e):  # defined here: Ray pickles it by value for its workers

@@ -14,13 +14,13 @@ from pathlib import Path
 
 import pytest
 from ConfigSpace import Categorical, ConfigurationSpace
+from support import asks_in_subprocess, bowl_space, drive, median_regrets_in_subprocess, tiny_tabular
 
 from mfbench.core.errors import UsageError
-from mfbench.objectives.base import SyntheticObjective
+from mfbench.objectives.synthetic import SyntheticObjective
 from mfbench.optimizers import make_optimizer
-from mfbench.training.space import config_id, get_space, validate_config
 from mfbench.studies.replay import HASH_SEED
-from support import asks_in_subprocess, bowl_space, drive, median_regrets_in_subprocess, tiny_tabular
+from mfbench.training.space import config_id, get_space, validate_config
 
 pytest.importorskip("smac")
 
@@ -129,7 +129,7 @@ def test_parallel_asks_and_out_of_order_tells():
 
 
 def test_failed_evaluations_are_crashes_at_the_crash_cost():
-    from mfbench.objectives.base import Result
+    from mfbench.core.types import Result
 
     cs = bowl_space()
     opt = make_optimizer("smac-bo-rf", cs, LADDER, 0, n_initial=2)

@@ -8,11 +8,13 @@ from typing import Any
 import numpy as np
 import pytest
 from ConfigSpace import Categorical, ConfigurationSpace, Float
+from support import asks, asks_in_subprocess, bowl_space, drive, drive_epochs, mean_regret
 
-from mfbench.objectives.base import Objective, Result, SyntheticObjective
+from mfbench.core.types import Result
+from mfbench.objectives.base import Objective
+from mfbench.objectives.synthetic import SyntheticObjective
 from mfbench.optimizers.native.optiml import OptiML, choose_action, expected_improvement, prob_improvement
 from mfbench.training.space import config_id, get_space, validate_config
-from support import asks, asks_in_subprocess, bowl_space, drive, drive_epochs, mean_regret
 
 SMALL = {"n_trees": 10, "n_candidates": 100, "n_local": 5, "n_local_starts": 3}  # keeps the tests fast
 

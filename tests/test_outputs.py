@@ -8,10 +8,10 @@ import os
 from pathlib import Path
 
 import pytest
+from support import make_tiny_table
 
 from mfbench.cli import main
 from mfbench.surrogates.model import check_surrogate_out, save_surrogate
-from support import make_tiny_table
 
 FIT = ["--families", "extra_trees", "--folds", "2", "--n-estimators", "4", "--reference-samples", "50",
        "--threads", "1", "--json"]  # fmt: skip

@@ -11,8 +11,8 @@ import sys
 import warnings
 from pathlib import Path
 
-from mfbench.optimizers.native.random_search import RandomSearch
 from mfbench.core.runlog import capture, notices
+from mfbench.optimizers.native.random_search import RandomSearch
 
 REPO = Path(__file__).resolve().parents[1]
 NOISE = ("noisy-print-stdout", "noisy-fd2-write", "noisy-warning", "noisy-log")

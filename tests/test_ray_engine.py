@@ -9,8 +9,8 @@ import pytest
 pytest.importorskip("ray")
 
 from mfbench.core.errors import UsageError
-from mfbench.studies.replay import replay
 from mfbench.execution.runner import TIMING_COLUMNS
+from mfbench.studies.replay import replay
 
 BENCH = "synthetic-grid"
 

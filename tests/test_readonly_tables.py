@@ -9,11 +9,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from support import make_tiny_table
 
 from mfbench.cli import main
 from mfbench.core.io import connect_readonly
 from mfbench.tables.table import TableWriter, info, load_table, to_frame
-from support import make_tiny_table
 
 NAMES = ["a#b.sqlite", "what?.sqlite", "100%25.sqlite", "50%.sqlite", "x@y.sqlite", "sp ace.sqlite", "é.sqlite"]
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from mfbench.objectives.base import SyntheticObjective
-from mfbench.optimizers.base import REGISTRY, for_objective, get_optimizer_class
 from mfbench.execution.runner import run
+from mfbench.objectives.synthetic import SyntheticObjective
+from mfbench.optimizers.base import REGISTRY, for_objective, get_optimizer_class
 from mfbench.training.space import get_space
 
 

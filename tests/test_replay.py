@@ -13,10 +13,10 @@ import pytest
 
 from mfbench.cli import main
 from mfbench.core.errors import UsageError
-from mfbench.optimizers.base import Trial
+from mfbench.core.types import Trial
+from mfbench.execution.runner import COLUMNS, TIMING_COLUMNS
 from mfbench.optimizers.native.random_search import RandomSearch
 from mfbench.studies.replay import HASH_SEED, replay
-from mfbench.execution.runner import COLUMNS, TIMING_COLUMNS
 from mfbench.training.space import sample_configs
 
 REPO = Path(__file__).resolve().parents[1]

@@ -10,11 +10,11 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from support import make_tiny_table
 
 from mfbench.cli import main
-from mfbench.studies.replay import replay
 from mfbench.execution.runner import TIMING_COLUMNS
-from support import make_tiny_table
+from mfbench.studies.replay import replay
 
 QUICK = dict(seeds=[0], budget="3x", jobs=1, progress=False)
 

@@ -10,10 +10,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mfbench.cli import main
-from mfbench.core.errors import UsageError
 from mfbench.analysis.report import SECTIONS, load_replay, score_tables, values_at, write_report
 from mfbench.analysis.stats import compare
+from mfbench.cli import main
+from mfbench.core.errors import UsageError
 
 LADDER = [1, 3, 9, 27]
 SKILL = {"random": 0.0, "hyperband": 1.5, "smac": 4.0}  # higher skill = lower regret

@@ -8,10 +8,12 @@ import time
 import pytest
 
 from mfbench.core.errors import UsageError
-from mfbench.objectives.base import Result, SyntheticObjective
-from mfbench.optimizers.base import Optimizer, Trial
+from mfbench.core.seeds import eval_seed, eval_seeds
+from mfbench.core.types import Result, Trial
+from mfbench.execution.runner import COLUMNS, parse_budget, run
+from mfbench.objectives.synthetic import SyntheticObjective
+from mfbench.optimizers.base import Optimizer
 from mfbench.optimizers.native.random_search import RandomSearch
-from mfbench.execution.runner import COLUMNS, eval_seed, eval_seeds, parse_budget, run
 from mfbench.training.space import get_space, iter_grid, sample_configs
 
 OPTIMUM = {"val_error": 0.0, "test_error": 0.0}
@@ -111,10 +113,10 @@ def test_continuation_costs_only_the_extra_epochs(grid):
 def test_noise_seed_is_a_stable_hash_of_run_seed_and_index(grid):
     cs, _ = grid
     # fixed values (splitmix64, not hash()): the same in every process, machine and Python version
-    from mfbench.execution.runner import _splitmix64
+    from mfbench.core.seeds import splitmix64
 
     # the reference generator's first two outputs from state 0 (Vigna's splitmix64.c)
-    assert (_splitmix64(0), _splitmix64(0x9E3779B97F4A7C15)) == (0xE220A8397B1DCDAF, 0x6E789E6AA1B965F4)
+    assert (splitmix64(0), splitmix64(0x9E3779B97F4A7C15)) == (0xE220A8397B1DCDAF, 0x6E789E6AA1B965F4)
     assert [eval_seed(0, i) for i in range(3)] == [2802244911, 146079144, 3620509300]
     assert eval_seed(7, 5) == 2294241434 and eval_seed(2**40, 3) == 1930141767
     assert eval_seeds(7, 1000, 2000) == [eval_seed(7, i) for i in range(1000, 3000)]

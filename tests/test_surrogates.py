@@ -7,16 +7,17 @@ import logging
 
 import numpy as np
 import pytest
+from support import make_tiny_table
 
 from mfbench.cli import main
 from mfbench.core.errors import UsageError
-from mfbench.objectives.base import SurrogateObjective, TabularObjective
-from mfbench.training.space import get_space, sample_configs
+from mfbench.objectives.surrogate import SurrogateObjective
+from mfbench.objectives.tabular import TabularObjective
 from mfbench.surrogates import fit_surrogate, load_surrogate, read_manifest, training_data
 from mfbench.surrogates.fast import MIN_ROWS_PER_THREAD, BitvectorTrees, PackedTrees, bitvector_packable
 from mfbench.surrogates.model import library_versions, limit_threads, make_model, sha256_file
 from mfbench.tables.table import load_table
-from support import make_tiny_table
+from mfbench.training.space import get_space, sample_configs
 
 LADDER = (1, 3, 9)
 FIT = dict(families=("extra_trees", "hist_gbm", "knn"), folds=3, n_estimators=8, n_reference=200, threads=1)
@@ -261,9 +262,9 @@ def test_tabular_and_surrogate_share_the_interface(table, sobj):
 def test_single_config_encoding_and_hash_equal_the_batched_ones():
     """The single-query fast paths must give the batched path's bits: the noise draw is a
     hash of the encoded row, so one differing bit would change a sampled value."""
-    from mfbench.objectives.base import row_hash, row_hash_one
-    from mfbench.training.space import get_space, iter_grid, sample_configs
+    from mfbench.core.seeds import row_hash, row_hash_one
     from mfbench.surrogates.encoding import Encoder
+    from mfbench.training.space import get_space, iter_grid, sample_configs
 
     enc = Encoder(get_space("cnn"), [1, 3, 9, 27])
     configs = sample_configs(get_space("cnn"), 400, seed=4, design="random") + list(iter_grid(get_space("cnn-grid")))

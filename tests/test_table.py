@@ -7,13 +7,14 @@ import sys
 import numpy as np
 import pandas as pd
 import pytest
+from support import make_tiny_table, synthetic_trial
 
 from mfbench.core.errors import UsageError
-from mfbench.training.space import get_space, iter_grid
+from mfbench.objectives.synthetic import SyntheticObjective
 from mfbench.tables.table import SCHEMA_VERSION, STATUS_CODE, TableWriter, check_table_file, export_parquet, load_table
-from support import make_tiny_table, synthetic_trial
-from mfbench.objectives.base import SyntheticObjective
-from mfbench.training.train import EPOCH_FIELDS, train_trial
+from mfbench.training.records import EPOCH_FIELDS
+from mfbench.training.space import get_space, iter_grid
+from mfbench.training.train import train_trial
 
 META = {"dataset": "digits", "space_name": "cnn-grid", "budgets": [1, 2, 4], "split": {"n_classes": 10}, "folds": 0}
 
@@ -116,6 +117,7 @@ def test_timing_outliers_are_found_and_dropped(tmp_path):
     import sqlite3
 
     from support import make_tiny_table
+
     from mfbench.tables.timing import drop_runs, timing_outliers
 
     db = make_tiny_table(tmp_path / "t.sqlite", "cnn-grid", 6, (0, 1, 2), (1, 3, 9))
@@ -142,6 +144,7 @@ def test_timing_outliers_across_compute_twins(tmp_path):
     import sqlite3
 
     from support import make_tiny_table
+
     from mfbench.tables.timing import compute_signature, timing_outliers
 
     db = make_tiny_table(tmp_path / "t.sqlite", "cnn-grid", 24, (0, 1, 2), (1, 3))

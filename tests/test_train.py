@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from mfbench.training.data import load_dataset
-from mfbench.training.train import EPOCH_FIELDS, augment, macro_prf, train_trial
+from mfbench.training.records import EPOCH_FIELDS
+from mfbench.training.train import augment, macro_prf, train_trial
 
 ARCHS = {"resnet": ("resnet_blocks", 1), "vgg": ("vgg_convs", 1), "inception": ("inception_modules", 1)}
 

@@ -56,7 +56,7 @@ def _tabular_source(obj_info: dict[str, Any]) -> tuple[ConfusionSource | None, s
     if not path or not Path(path).is_file():
         return None, "n/a: table file not found"
     from mfbench.core.errors import UsageError
-    from mfbench.objectives.base import TabularObjective
+    from mfbench.objectives.tabular import TabularObjective
 
     try:
         obj = TabularObjective(path, noise="mean", allow_partial=True)
@@ -83,13 +83,14 @@ def _real_source(obj_info: dict[str, Any]) -> tuple[ConfusionSource | None, str]
     import json
     import sqlite3
 
+    from mfbench.core.io import connect_readonly
     from mfbench.training.classmetrics import macro_prf
 
     db, budgets = obj_info.get("db"), obj_info.get("budgets") or []
     if not db or not Path(db).is_file() or not budgets:
         return None, "n/a: trainings database not found"
     top = int(max(budgets))
-    con = sqlite3.connect(f"file:{Path(db)}?mode=ro", uri=True)
+    con = connect_readonly(db)
     try:
         rows = con.execute("SELECT config_id, test_confusion FROM runs WHERE status = 'ok' AND schedule_epochs = ?",
                            (top,)).fetchall()

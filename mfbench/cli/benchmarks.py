@@ -13,8 +13,8 @@ def add_parser(sub, name, help_):
 
 
 def run(args) -> int:
-    from mfbench.objectives.registry import describe, suite
     from mfbench.core.errors import UsageError
+    from mfbench.objectives.registry import describe, suite
 
     rows, missing = [], []
     for name in suite(args.suite):

@@ -25,8 +25,8 @@ def run(args) -> int:
     from matplotlib.backend_bases import FigureCanvasBase
 
     from mfbench.analysis import plots
-    from mfbench.core.io import atomic_write_text, check_output_file
     from mfbench.analysis.stats import compare, load_results
+    from mfbench.core.io import atomic_write_text, check_output_file
 
     if not 0 < args.alpha < 1:
         raise UsageError("--alpha must be between 0 and 1")

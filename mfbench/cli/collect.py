@@ -34,9 +34,9 @@ def add_parser(sub, name, help_):
 
 
 def run(args) -> int:
-    from mfbench.tables.collect import collect, parse_int_list
     from mfbench.core.errors import UsageError
     from mfbench.core.extras import require
+    from mfbench.tables.collect import collect, parse_int_list
 
     if not args.dry_run:
         require("torch", "collect")

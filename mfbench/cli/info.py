@@ -16,8 +16,8 @@ def add_parser(sub, name, help_):
 def run(args) -> int:
     from pathlib import Path
 
-    from mfbench.objectives.registry import SHIPPED, SUITES
     from mfbench.core.errors import UsageError
+    from mfbench.objectives.registry import SHIPPED, SUITES
 
     if not Path(args.path).exists() and (args.path in SUITES or args.path in SHIPPED or args.path.startswith("lcbench")):
         from mfbench.objectives.registry import describe, suite

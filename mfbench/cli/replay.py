@@ -41,10 +41,10 @@ def _names(text):
 
 
 def run(args) -> int:
-    from mfbench.tables.collect import parse_int_list
     from mfbench.core.errors import UsageError
-    from mfbench.studies.replay import replay
     from mfbench.core.runlog import preparing, quiet_terminal
+    from mfbench.studies.replay import replay
+    from mfbench.tables.collect import parse_int_list
 
     opts = _names(args.optimizers)
     given = (("--benchmarks", args.benchmarks, _names(args.benchmarks)), ("--optimizers", args.optimizers, opts))

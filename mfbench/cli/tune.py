@@ -24,9 +24,9 @@ def add_parser(sub, name, help_):
 
 def run(args) -> int:
     from mfbench.cli.replay import print_summary
-    from mfbench.tables.collect import parse_int_list
     from mfbench.core.extras import require
     from mfbench.studies.replay import tune
+    from mfbench.tables.collect import parse_int_list
 
     require("torch", "tune")
     res = tune(

@@ -14,10 +14,12 @@ the same rules:
 
 from __future__ import annotations
 
+import math
 import os
 import sqlite3
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from mfbench.core.errors import UsageError
 
@@ -117,3 +119,22 @@ def atomic_write_text(path: str | Path, text: str) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def jsonable(value: Any, *, strict: bool = True) -> Any:
+    """``value`` as a tree of plain JSON values (dicts with string keys, lists, str, bool, int,
+    float, None): numpy scalars and arrays become Python numbers and lists, anything else its
+    ``str``. ``strict``: a non-finite float becomes None (strict JSON, what a library's metadata
+    needs); otherwise it stays a float (``json.dumps`` writes ``NaN``, which mfbench's readers
+    read back as NaN)."""
+    if isinstance(value, dict):
+        return {str(k): jsonable(v, strict=strict) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v, strict=strict) for v in value]
+    if hasattr(value, "tolist") and hasattr(value, "dtype"):  # numpy scalars and arrays
+        return jsonable(value.tolist(), strict=strict)
+    if isinstance(value, float):
+        return None if strict and not math.isfinite(value) else float(value)
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    return str(value)

@@ -26,12 +26,14 @@ import math
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
 from mfbench.core.errors import SearchExhausted, UsageError
-from mfbench.objectives.base import MODES, Objective, Result
+from mfbench.core.seeds import eval_seed, eval_seeds
+from mfbench.core.types import MODES, Result, Trial
+from mfbench.objectives.base import Objective
 from mfbench.training.space import FastValidator, config_id, validate_config
 
 log = logging.getLogger(__name__)
@@ -53,31 +55,6 @@ COLUMNS: dict[str, str] = {
 TIMING_COLUMNS = ("overhead_seconds",)
 
 
-_M64 = (1 << 64) - 1
-_GOLDEN, _MIX1, _MIX2 = 0x9E3779B97F4A7C15, 0xBF58476D1CE4E5B9, 0x94D049BB133111EB
-
-
-def _splitmix64(z: int) -> int:
-    z = (z + _GOLDEN) & _M64
-    z = ((z ^ (z >> 30)) * _MIX1) & _M64
-    z = ((z ^ (z >> 27)) * _MIX2) & _M64
-    return z ^ (z >> 31)
-
-
-def eval_seed(run_seed: int, index: int) -> int:
-    """The objective's noise seed for the ``index``-th dispatched evaluation of run ``run_seed``:
-    ``splitmix64(splitmix64(run_seed) ^ index) >> 32``, a stable 32-bit hash (not Python's
-    ``hash``), the same in every process."""
-    return _splitmix64(_splitmix64(int(run_seed) & _M64) ^ int(index)) >> 32
-
-
-def eval_seeds(run_seed: int, start: int, n: int) -> list[int]:
-    """``eval_seed(run_seed, i)`` for ``i`` in ``start .. start + n - 1``, vectorized."""
-    z = np.arange(start, start + n, dtype=np.uint64) ^ np.uint64(_splitmix64(int(run_seed) & _M64))
-    z = z + np.uint64(_GOLDEN)
-    z = (z ^ (z >> np.uint64(30))) * np.uint64(_MIX1)
-    z = (z ^ (z >> np.uint64(27))) * np.uint64(_MIX2)
-    return ((z ^ (z >> np.uint64(31))) >> np.uint64(32)).tolist()
 
 
 def parse_budget(spec: str | float, full_budget_seconds: float | None = None) -> float:
@@ -96,6 +73,18 @@ def parse_budget(spec: str | float, full_budget_seconds: float | None = None) ->
     if not math.isfinite(seconds) or seconds <= 0:
         raise UsageError(f"budget must be positive, got {spec!r}")
     return seconds
+
+
+class AskTell(Protocol):
+    """What the runner needs of an optimizer: a name for the trajectory, ``ask`` and ``tell``.
+    ``mfbench.optimizers.base.Optimizer`` is one; the runner does not require that base class."""
+
+    name: str
+
+    def ask(self) -> Trial: ...
+
+    def tell(self, trial: Trial, result: Result) -> None: ...
+
 
 
 @dataclass
@@ -159,7 +148,7 @@ class _Recorder:
         self.inc_test = math.nan
         self.seen: set[tuple[str, int, str]] = set()  # (config id, budget, mode) already evaluated
 
-    def add(self, worker: int, now: float, trial: Any, cid: str, res: Result, overhead: float, lineage: int,
+    def add(self, worker: int, now: float, trial: Trial, cid: str, res: Result, overhead: float, lineage: int,
             training_seed: int | None) -> None:
         epochs = int(res.cost_epochs)
         self.epochs_used += epochs
@@ -189,13 +178,13 @@ class _Checker:
     def __init__(self, objective: Objective, optimizer_name: str, validate: bool):
         self.space = objective.space
         self.ladder = frozenset(int(b) for b in objective.budgets)
-        self.continuation = bool(getattr(objective, "supports_continuation", True))
+        self.continuation = bool(objective.supports_continuation)
         self.name = optimizer_name
         self.validate = validate
         self._ids: dict[tuple, str] = {}
         self.fast_valid = FastValidator(self.space)
 
-    def __call__(self, trial: Any) -> str:
+    def __call__(self, trial: Trial) -> str:
         if type(trial.budget) is not int or trial.budget not in self.ladder:
             raise ValueError(f"{self.name} asked for budget {trial.budget!r}, not on the ladder {sorted(self.ladder)}")
         if trial.mode not in MODES or (trial.mode == "continue" and not self.continuation):
@@ -258,7 +247,7 @@ class _Lineages:
         self.items: list[_Lineage] = []
         self._idle: dict[tuple[str, int], list[int]] = {}  # (config id, epochs) -> idle resumable lineages
 
-    def begin(self, trial: Any, cid: str, fresh_seed: int) -> tuple[int, int]:
+    def begin(self, trial: Trial, cid: str, fresh_seed: int) -> tuple[int, int]:
         """The lineage and the objective seed of the evaluation ``trial`` asks for."""
         r = int(trial.resume_from or 0) if trial.mode == "continue" else 0
         if r == 0:
@@ -296,7 +285,7 @@ def _scorer(objective: Objective) -> Callable[[dict, str, Result], tuple[float, 
 
 def run(
     objective: Objective,
-    optimizer: Any,
+    optimizer: AskTell,
     *,
     seed: int,
     budget_seconds: float,
@@ -309,7 +298,7 @@ def run(
     """Run ``optimizer`` against ``objective`` in simulated time until the budget is spent."""
     if workers < 1:
         raise UsageError("--workers must be >= 1")
-    traj = Trajectory(benchmark or objective.name, getattr(optimizer, "name", type(optimizer).__name__),
+    traj = Trajectory(benchmark or objective.name, optimizer.name,
                       int(seed), float(budget_seconds))  # fmt: skip
     rec = _Recorder(traj, _scorer(objective))
     check = _Checker(objective, traj.optimizer, validate)
@@ -372,7 +361,7 @@ def run(
 
 def run_wall(
     objective: Objective,
-    optimizer: Any,
+    optimizer: AskTell,
     *,
     seed: int,
     budget_seconds: float,
@@ -386,7 +375,7 @@ def run_wall(
 
     ``score`` overrides the incumbent's scoring (a real objective has no noise-free mean);
     ``training_seed(i)`` the seed of evaluation ``i`` (default ``eval_seed(seed, i)``)."""
-    traj = Trajectory(benchmark or objective.name, getattr(optimizer, "name", type(optimizer).__name__),
+    traj = Trajectory(benchmark or objective.name, optimizer.name,
                       int(seed), float(budget_seconds))  # fmt: skip
     rec = _Recorder(traj, score or _scorer(objective))
     check = _Checker(objective, traj.optimizer, validate)

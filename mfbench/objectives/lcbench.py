@@ -50,7 +50,8 @@ import numpy as np
 from ConfigSpace import ConfigurationSpace, Float, Integer
 
 from mfbench.core.errors import UsageError
-from mfbench.objectives.base import Objective, Result
+from mfbench.core.types import Result
+from mfbench.objectives.base import Objective
 
 #: the 34 OpenML task ids of YAHPO's LCBench, in the order of its config_space.json
 TASKS: tuple[str, ...] = (

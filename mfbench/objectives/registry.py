@@ -121,7 +121,9 @@ def clear_cache() -> None:
 
 
 def _load(name: str, kind: str | None, options: dict[str, Any]) -> Any:
-    from mfbench.objectives.base import RealObjective, SurrogateObjective, TabularObjective
+    from mfbench.objectives.real import RealObjective
+    from mfbench.objectives.surrogate import SurrogateObjective
+    from mfbench.objectives.tabular import TabularObjective
 
     if "@" in name and not Path(name).expanduser().exists():  # SURROGATE@TABLE: the surrogate served on the table's configurations only
         surr, table = name.split("@", 1)
@@ -188,7 +190,7 @@ def describe(name: str) -> dict[str, Any]:
     obj = load_benchmark(name)
     if hasattr(obj, "describe"):
         return obj.describe()
-    kind = getattr(obj, "kind", "?")
+    kind = obj.kind or "?"
     out = {"name": name, "kind": kind, "dimensions": len(obj.space), "ladder": [int(b) for b in obj.budgets],
            "fidelity": _DIGITS_FIDELITY, "noise": _DIGITS_NOISE.get(kind, ""), "optimum": obj.optimum["val_error"]}
     if kind == "tabular":

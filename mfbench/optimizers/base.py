@@ -8,32 +8,14 @@ from __future__ import annotations
 
 import importlib
 import math
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from ConfigSpace import ConfigurationSpace
 
 from mfbench.core.errors import UsageError
-from mfbench.objectives.base import Result
-
-
-@dataclass
-class Trial:
-    """One evaluation an optimizer asks for.
-
-    ``mode`` is ``"scratch"`` (a training whose LR schedule ends at ``budget``) or
-    ``"continue"`` (resume the training of ``config`` from ``resume_from`` epochs of the
-    longest schedule and pay only the extra epochs). ``info`` is the optimizer's own
-    bookkeeping (a library's trial handle, a bracket id, ...): the runner never reads it.
-    """
-
-    config: dict[str, Any]
-    budget: int
-    mode: str = "scratch"
-    resume_from: int | None = None
-    info: Any = field(default=None, compare=False, repr=False)
-
+from mfbench.core.types import Capabilities, Result, Trial
 
 #: the largest validation error there is: what a crash counts as before anything was observed
 WORST_ERROR = 1.0
@@ -56,13 +38,6 @@ class Observation:
     loss: float  # the observed error; ``worst_seen`` for a crash
     crashed: bool
     worst_seen: float
-
-
-@dataclass(frozen=True)
-class Capabilities:
-    multi_fidelity: bool = False
-    continuation: bool = False
-    parallel_asks: bool = True
 
 
 class Optimizer:
@@ -109,8 +84,17 @@ class Optimizer:
         raise NotImplementedError
 
     def settings(self) -> dict[str, Any]:
+        """What the run's manifest records of this optimizer: every option that decides behaviour."""
         return {"name": self.name, "seed": self.seed, **self.options}
 
+    def library_header(self, library: str, distribution: str | None = None) -> dict[str, Any]:
+        """The head of an adapter's ``settings()``: the optimizer's name and seed, and the library
+        that decides its behaviour at its installed version (``distribution``: the package name
+        where it differs from ``library``)."""
+        from importlib.metadata import version
+
+        return {"name": self.name, "seed": self.seed, "library": library,
+                "library_version": version(distribution or library)}
     def resolve_options(self, options: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:
         """``defaults`` updated with ``options``; an unknown option is a usage error (a typo
         would otherwise silently run the default)."""
@@ -167,9 +151,6 @@ REGISTRY: dict[str, str] = {
     "ray-bohb": "mfbench.optimizers.adapters.ray:RayBOHB",
 }
 
-_FACTORIES: dict[str, Callable[..., Optimizer]] = {}
-
-
 def register(name: str, target: str) -> None:
     REGISTRY[name] = target
 
@@ -200,7 +181,7 @@ def for_objective(cls: type[Optimizer], objective: Any, seed: int, budgets: Sequ
     whether this objective can (otherwise it must pay for every rung from scratch), and one
     that sizes itself by the run's length how many largest-budget trainings it affords."""
     if cls.capabilities.continuation:
-        options.setdefault("continuation", bool(getattr(objective, "supports_continuation", True)))
+        options.setdefault("continuation", bool(objective.supports_continuation))
     if cls.budget_option and full_budgets is not None and math.isfinite(full_budgets) and full_budgets > 0:
         options.setdefault(cls.budget_option, max(1, int(round(full_budgets))))
     return cls(objective.space, objective.budgets if budgets is None else budgets, seed, **options)

@@ -18,7 +18,6 @@ import json
 import logging
 import math
 import os
-import platform
 import random
 import sys
 import time
@@ -26,16 +25,18 @@ import traceback
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from mfbench.core.errors import UsageError, read_json
-from mfbench.objectives.base import Objective, SyntheticObjective
+from mfbench.core.io import jsonable
 from mfbench.execution.runner import COLUMNS, DEFAULT_MAX_EVALS, parse_budget, run
+from mfbench.objectives.base import Objective
+from mfbench.objectives.synthetic import SyntheticObjective
 from mfbench.optimizers.base import for_objective
+from mfbench.studies.manifest import study_manifest
 
 log = logging.getLogger(__name__)
 
@@ -54,9 +55,6 @@ HASH_SEED = "6640"
 #: floating-point reductions whatever ``--jobs`` is)
 CHILD_ENV = {"PYTHONHASHSEED": HASH_SEED, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
              "OPENBLAS_NUM_THREADS": "1"}  # fmt: skip
-
-VERSIONED = ("numpy", "scipy", "pandas", "pyarrow", "ConfigSpace", "scikit-learn", "torch", "joblib", "dask",
-             "distributed", "smac", "optuna", "hyperopt", "hpbandster", "dehb", "keras-tuner", "keras")  # fmt: skip
 
 
 # --------------------------------------------------------------------------------------
@@ -127,7 +125,7 @@ def label_of(spec: str, objective: Objective) -> str:
 
 
 def kind_of(objective: Objective) -> str:
-    kind = getattr(objective, "kind", None) or objective.manifest().get("kind", type(objective).__name__)
+    kind = objective.kind or objective.manifest().get("kind", type(objective).__name__)
     kind = str(kind).lower()
     return kind[: -len("objective")] if kind.endswith("objective") else kind
 
@@ -145,7 +143,7 @@ def benchmark_info(objective: Objective) -> dict[str, Any]:
         "kind": kind_of(objective), "hash": hash_, "ladder": [int(b) for b in objective.budgets],
         "optimum": {k: float(v) for k, v in objective.optimum.items()},
         "bounds": {k: float(v) for k, v in objective.bounds.items()},
-        "full_budget_seconds": float(objective.full_budget_cost()), "objective": _jsonable(man),
+        "full_budget_seconds": float(objective.full_budget_cost()), "objective": jsonable(man, strict=False),
     }  # fmt: skip
 
 
@@ -212,16 +210,12 @@ def run_job(job: Job) -> dict[str, Any]:
                    count_overhead=job.count_overhead, max_evals=job.max_evals, validate=job.validate,
                    benchmark=job.label)  # fmt: skip
         out.update(status="ok", n_evals=traj.n_evals, stopped_by=traj.stopped_by,
-                   columns=traj.columns(dict(job.optimum), dict(job.bounds)), settings=_jsonable({**opt.settings(), "on_crash": opt.on_crash}))
+                   columns=traj.columns(dict(job.optimum), dict(job.bounds)), settings=jsonable({**opt.settings(), "on_crash": opt.on_crash}, strict=False))
     except Exception as exc:  # one run's failure never stops the study
         out["error"] = f"{type(exc).__name__}: {exc}"[:1000]
         out["traceback"] = traceback.format_exc()[-4000:]
     out["wall_seconds"] = time.perf_counter() - t0
     return out
-
-
-def _jsonable(obj: Any) -> Any:
-    return json.loads(json.dumps(obj, sort_keys=True, default=str))
 
 
 # --------------------------------------------------------------------------------------
@@ -236,8 +230,8 @@ def _execute_local(todo: list[Job], jobs: int, log_dir: Path | None = None) -> I
 
     from joblib.externals.loky import get_reusable_executor
 
-    from mfbench.tables.collect import _exit_with  # workers end with their driver, even a SIGKILLed one
     from mfbench.core.runlog import captured_call
+    from mfbench.tables.collect import _exit_with  # workers end with their driver, even a SIGKILLed one
 
     executor = get_reusable_executor(max_workers=jobs, env=dict(CHILD_ENV), timeout=300, initializer=_exit_with,
                                      initargs=(os.getpid(),))  # fmt: skip
@@ -374,28 +368,6 @@ def merge_runs(run_dir: Path) -> Any:
                            ("eval_index", "ascending")])  # fmt: skip
     _write_atomic_parquet(table, run_dir / "trajectories.parquet")
     return table.to_pandas()
-
-
-def versions() -> dict[str, str | None]:
-    out: dict[str, str | None] = {"python": platform.python_version()}
-    for name in VERSIONED:
-        try:
-            out[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            out[name] = None
-    return out
-
-
-def hardware() -> dict[str, Any]:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {"host": platform.node(), "cpu": cpu, "cores": os.cpu_count()}
 
 
 # --------------------------------------------------------------------------------------
@@ -618,32 +590,17 @@ def replay(
 
     frame = merge_runs(run_dir)
     run_list = [runs[k] for k in sorted(runs)]
-    failures = [{k: r[k] for k in ("benchmark", "optimizer", "seed", "error")} for r in run_list
-                if r["status"] == "failed"]  # fmt: skip
-    result.failures = [f for f in failures if (f["benchmark"], f["optimizer"], f["seed"]) in requested]
-    from mfbench import __version__
-
-    manifest = {
-        "command": command or " ".join(sys.argv),
-        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "mfbench_version": __version__,
-        "versions": versions(),
-        "hardware": hardware(),
-        "seeds": sorted(set(old.get("seeds", [])) | set(seeds)),
-        "workers": workers,
-        "count_overhead": bool(count_overhead),
-        "budget": {"spec": str(budget), "seconds": {**old.get("budget", {}).get("seconds", {}), **budget_seconds}},
-        "benchmarks": {**old.get("benchmarks", {}), **bench_info},
-        "optimizers": settings,
-        "runs": run_list,
-        "failures": failures,
-        "study": study,
-        "clock": "simulated",
-        "python_hash_seed": HASH_SEED,
-        "noise_seeds": ("a training started by evaluation i of run seed s has the objective seed "
-                        "splitmix64(splitmix64(s) ^ i) >> 32 (mfbench.execution.runner.eval_seed); every continuation of it "
-                        "keeps that seed (its lineage)"),
-    }
+    manifest = study_manifest(
+        command=command, clock="simulated", seeds=sorted(set(old.get("seeds", [])) | set(seeds)), workers=workers,
+        count_overhead=count_overhead,
+        budget={"spec": str(budget), "seconds": {**old.get("budget", {}).get("seconds", {}), **budget_seconds}},
+        benchmarks={**old.get("benchmarks", {}), **bench_info}, optimizers=settings, runs=run_list, study=study,
+        optimum_source="benchmark", python_hash_seed=HASH_SEED,
+        noise_seeds=("a training started by evaluation i of run seed s has the objective seed "
+                     "splitmix64(splitmix64(s) ^ i) >> 32 (mfbench.core.seeds.eval_seed); every continuation of it "
+                     "keeps that seed (its lineage)"),
+    )
+    result.failures = [f for f in manifest["failures"] if (f["benchmark"], f["optimizer"], f["seed"]) in requested]
     _write_atomic_text(json.dumps(manifest, indent=1, default=str), manifest_path)
     result.summary = summarize(frame, run_list)
     from mfbench.core.runlog import notices
@@ -874,7 +831,7 @@ def tune(
     against the best incumbent value found in the run (manifest: ``optimum_source``)."""
     t_start = time.perf_counter()
     try:
-        from mfbench.objectives.base import RealObjective  # type: ignore[attr-defined]
+        from mfbench.objectives.real import RealObjective  # type: ignore[attr-defined]
     except ImportError:
         raise UsageError("tune needs mfbench.objectives.base.RealObjective, which this version lacks") from None
     from mfbench.execution.runner import run_wall
@@ -929,37 +886,28 @@ def tune(
               run_dir / "runs" / run_filename(label, opt_name, seed))  # fmt: skip
     optimum, bounds = rescore_best_found(run_dir, label)
     frame = merge_runs(run_dir)
-    from mfbench import __version__
-
     entry = {"benchmark": label, "optimizer": opt_name, "seed": int(seed), "status": "ok", "error": None,
              "n_evals": traj.n_evals, "wall_seconds": traj.wall_seconds, "stopped_by": traj.stopped_by,
              "budget_seconds": budget_seconds}  # fmt: skip
     man = objective.manifest()
     runs = {(r["benchmark"], r["optimizer"], r["seed"]): r for r in old.get("runs", [])}
     runs[(label, opt_name, int(seed))] = entry
-    manifest = {
-        "command": command or " ".join(sys.argv),
-        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "mfbench_version": __version__,
-        "versions": versions(),
-        "hardware": hardware() | {"device": device},
-        "seeds": sorted(set(old.get("seeds", [])) | {int(seed)}),
-        "workers": 1,
-        "count_overhead": True,
-        "clock": "wall",
-        "optimum_source": "best-found",
-        "budget": {"spec": str(budget), "seconds": {label: budget_seconds}},
-        "benchmarks": {label: {
-            "kind": "real", "hash": man.get("hash") or man.get("table_sha256") or str(db), "ladder": budgets,
-            "optimum": optimum, "bounds": bounds,
-            "full_budget_seconds": calibration["seconds"] if calibration else math.nan,
-            "dataset": dataset, "space": space, "db": str(db), "calibration": calibration,
-            "objective": _jsonable(man)}},
-        "optimizers": {**old.get("optimizers", {}), opt_name: _jsonable({**opt.settings(), "on_crash": opt.on_crash})},
-        "runs": [runs[k] for k in sorted(runs)],
-        "failures": [],
-        "training_seed": "the run seed, for every evaluation",
-    }  # fmt: skip
+    benchmark = {
+        "kind": "real", "hash": man.get("hash") or man.get("table_sha256") or str(db), "ladder": budgets,
+        "optimum": optimum, "bounds": bounds,
+        "full_budget_seconds": calibration["seconds"] if calibration else math.nan,
+        "dataset": dataset, "space": space, "db": str(db), "calibration": calibration,
+        "objective": jsonable(man, strict=False),
+    }
+    manifest = study_manifest(
+        command=command, clock="wall", seeds=sorted(set(old.get("seeds", [])) | {int(seed)}), workers=1,
+        count_overhead=True, budget={"spec": str(budget), "seconds": {label: budget_seconds}},
+        benchmarks={label: benchmark}, device=device,
+        optimizers={**old.get("optimizers", {}), opt_name: jsonable({**opt.settings(), "on_crash": opt.on_crash},
+                                                                     strict=False)},
+        runs=[runs[k] for k in sorted(runs)], optimum_source="best-found", python_hash_seed=None,
+        noise_seeds="the run seed, for every evaluation",
+    )
     _write_atomic_text(json.dumps(manifest, indent=1, default=str), run_dir / "manifest.json")
     result = ReplayResult(out=run_dir, ran=1, ok=1, summary=summarize(frame, manifest["runs"]))
     result.seconds = time.perf_counter() - t_start

@@ -72,9 +72,9 @@ def ranking_agreement(surrogate: str | Path, table: str | Path, optimizers: Any,
     import pandas as pd
     from scipy import stats as sst
 
+    from mfbench.analysis.stats import rank_scores
     from mfbench.core.errors import UsageError
     from mfbench.studies.replay import replay
-    from mfbench.analysis.stats import rank_scores
 
     specs = [str(table), f"{surrogate}@{table}"]
     res = replay(specs, optimizers, seeds, budget, jobs=jobs, out=out, progress=progress, report=False)

@@ -30,8 +30,15 @@ from typing import Any
 import numpy as np
 
 from mfbench.core.errors import UsageError, read_json
-from mfbench.core.io import inside, safe_name
-from mfbench.surrogates.data import COST_TARGET, DEFAULT_TARGETS, NOISE_TARGET, TARGET_FIELDS, TrainingData, training_data
+from mfbench.core.io import inside, jsonable, safe_name
+from mfbench.surrogates.data import (
+    COST_TARGET,
+    DEFAULT_TARGETS,
+    NOISE_TARGET,
+    TARGET_FIELDS,
+    TrainingData,
+    training_data,
+)
 from mfbench.surrogates.encoding import Encoder
 from mfbench.surrogates.quality import quality_table, rank_score, slice_metrics, to_markdown
 
@@ -96,8 +103,8 @@ def make_model(family: str, seed: int, n_estimators: int = 100, threads: int | N
 
 def library_versions() -> dict[str, str]:
     import scipy
-    import skops
     import sklearn
+    import skops
 
     from mfbench import __version__
 
@@ -481,9 +488,9 @@ def save_surrogate(surr: Surrogate, out: str | Path) -> Path:
             manifest["table"]["relative_path"] = os.path.relpath(table_file, out.resolve())
         except ValueError:  # another drive
             manifest["table"]["relative_path"] = None
-        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, default=_json_default) + "\n")
+        (tmp / "manifest.json").write_text(json.dumps(jsonable(manifest, strict=False), indent=2) + "\n")
         if surr.quality:
-            (tmp / "quality.json").write_text(json.dumps(surr.quality, indent=2, default=_json_default) + "\n")
+            (tmp / "quality.json").write_text(json.dumps(jsonable(surr.quality, strict=False), indent=2) + "\n")
             (tmp / "quality.md").write_text(to_markdown(surr.quality))
         old = None
         if out.exists():
@@ -497,14 +504,6 @@ def save_surrogate(surr: Surrogate, out: str | Path) -> Path:
         raise
     surr.manifest, surr.path = manifest, out
     return out
-
-
-def _json_default(v: Any) -> Any:
-    if isinstance(v, (np.floating, np.integer)):
-        return v.item()
-    if isinstance(v, float) and not math.isfinite(v):
-        return None
-    raise TypeError(f"not JSON-serializable: {type(v).__name__}")
 
 
 def read_manifest(path: str | Path) -> dict[str, Any]:

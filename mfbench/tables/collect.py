@@ -25,7 +25,6 @@ from mfbench.training.space import (
     get_space,
     iter_grid,
     sample_configs,
-    space_to_json,
     validate_config,
 )
 
@@ -396,8 +395,8 @@ def collect(
     ``trainer``: ``lone`` (one process step per trial, ``train.py``) or ``fused`` (groups of at
     most ``group_size`` trials with the same network shapes trained as one model, ``fused.py``;
     k-fold datasets are trained lone). Each run records which trainer made it."""
+    from mfbench.tables.table import TableWriter, planned_done_keys, table_meta
     from mfbench.training.data import load_dataset
-    from mfbench.tables.table import TableWriter, planned_done_keys
 
     check_collect_options(db=db, n_configs=n_configs, seeds=seeds, budgets=budgets, workers=workers, device=device,
                           trials_per_gpu=trials_per_gpu, folds=folds, design_seed=design_seed, benchmark=benchmark,
@@ -511,24 +510,6 @@ def check_collect_options(*, db: str | Path, n_configs: int | None, seeds: Seque
             if not os.access(parent, os.W_OK) and not p.exists():
                 raise UsageError(f"--db {p}: cannot create a file in {parent}")
             break
-
-
-def table_meta(dataset: str, space: str, budgets: Sequence[int], ds: Any, folds: int, benchmark: str) -> dict:
-    """The identity a table is created with (``collect`` and the real objective write the same)."""
-    from mfbench import __version__
-
-    return {
-        "benchmark": benchmark,
-        "dataset": dataset,
-        "space_name": space,
-        "space_json": space_to_json(get_space(space)),
-        "budgets": sorted(int(b) for b in budgets),
-        "split": ds.describe() | {"n_classes": ds.n_classes},
-        "folds": folds,
-        "schedule_semantics": "scratch: run with schedule_epochs == budget; continue: prefix of the "
-        "max-budget run; budget-independent schedules (constant) train once to the max budget",
-        "mfbench_version": __version__,
-    }
 
 
 def _drive(results: Iterator[Any], writer: Any, summary: Summary, todo: list[Job], progress: bool) -> None:

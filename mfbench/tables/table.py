@@ -12,7 +12,7 @@ import json
 import os
 import sqlite3
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,7 +21,8 @@ import numpy as np
 
 from mfbench.core.errors import UsageError
 from mfbench.core.io import connect_readonly
-from mfbench.training.records import EPOCH_FIELDS, STATUSES, TrialResult
+from mfbench.core.types import STATUSES
+from mfbench.training.records import EPOCH_FIELDS, TrialResult
 
 SCHEMA_VERSION = 1
 APPLICATION_ID = 0x6D666231  # "mfb1": marks the file as an mfbench table
@@ -486,3 +487,22 @@ def check_export_target(table: str | Path, out: str | Path) -> Path:
 def iter_trials(path: str | Path) -> Iterable[dict[str, Any]]:
     """Every run of a table as a dict (for comparisons and audits)."""
     return load_table(path).runs
+
+
+def table_meta(dataset: str, space: str, budgets: Sequence[int], ds: Any, folds: int, benchmark: str) -> dict:
+    """The identity a table is created with (``collect`` and the real objective write the same)."""
+    from mfbench import __version__
+    from mfbench.training.space import get_space, space_to_json
+
+    return {
+        "benchmark": benchmark,
+        "dataset": dataset,
+        "space_name": space,
+        "space_json": space_to_json(get_space(space)),
+        "budgets": sorted(int(b) for b in budgets),
+        "split": ds.describe() | {"n_classes": ds.n_classes},
+        "folds": folds,
+        "schedule_semantics": "scratch: run with schedule_epochs == budget; continue: prefix of the "
+        "max-budget run; budget-independent schedules (constant) train once to the max budget",
+        "mfbench_version": __version__,
+    }

@@ -31,7 +31,6 @@ import numpy as np
 
 from mfbench.core.errors import UsageError
 
-
 #: hyperparameters that change what a training learns but not how long an epoch takes
 COMPUTE_NEUTRAL = frozenset({"learning_rate", "lr_schedule", "momentum", "weight_decay", "label_smoothing"})
 

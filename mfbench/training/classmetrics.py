@@ -68,16 +68,18 @@ def table_test_confusions(table) -> np.ndarray | None:
     """
     import json
     import sqlite3
-    from pathlib import Path
+
+    from mfbench.core.errors import UsageError
+    from mfbench.core.io import connect_readonly
 
     try:
-        con = sqlite3.connect(f"file:{Path(table.path)}?mode=ro", uri=True)
+        con = connect_readonly(table.path)
         try:
             rows = con.execute("SELECT config_id, seed, schedule_epochs, test_confusion FROM runs "
                                "WHERE status = 'ok' AND test_confusion IS NOT NULL").fetchall()
         finally:
             con.close()
-    except sqlite3.Error:
+    except (sqlite3.Error, UsageError):  # no table file at that path any more: no matrices
         return None
     k = table.n_classes
     C, S, B = len(table.config_ids), len(table.seeds), len(table.budgets)

@@ -17,7 +17,6 @@ EPOCH_FIELDS = (
     "lr", "train_seconds", "eval_seconds",
 )  # fmt: skip
 
-STATUSES = ("ok", "diverged", "failed")
 
 
 @dataclass

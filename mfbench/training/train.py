@@ -23,11 +23,11 @@ import torch.nn.functional as F
 
 from mfbench.training.data import Dataset
 from mfbench.training.models import build_model, count_flops, count_params
-from mfbench.training.space import config_id, to_config
 
 # the record types live in a torch-free module (tables and reports must not import torch);
 # re-exported here where they were first defined
-from mfbench.training.records import EPOCH_FIELDS, STATUSES, EpochRecord, TrialResult  # noqa: E402, F401
+from mfbench.training.records import EPOCH_FIELDS, EpochRecord, TrialResult  # noqa: E402
+from mfbench.training.space import config_id, to_config
 
 
 def derive_seed(seed: int, purpose: str) -> int:

@@ -8,7 +8,6 @@ from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
-
 from ConfigSpace import ConfigurationSpace
 
 from mfbench.training.space import space_from_json, space_to_json

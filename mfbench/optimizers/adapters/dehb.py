@@ -12,16 +12,15 @@ from __future__ import annotations
 import tempfile
 from collections.abc import Sequence
 from functools import partial
-from importlib.metadata import version
 from pathlib import Path
 from typing import Any, ClassVar
 
 from ConfigSpace import ConfigurationSpace
 from dehb import DEHB
 
-from mfbench.objectives.base import Result
+from mfbench.core.types import Capabilities, Result, Trial
 from mfbench.optimizers.adapters._common import ignoring_warnings, seeded_copy
-from mfbench.optimizers.base import Capabilities, Optimizer, Trial, ladder_eta
+from mfbench.optimizers.base import Optimizer, ladder_eta
 from mfbench.training.space import to_config, validate_config
 
 #: dehb 0.1.1 calls ConfigSpace methods that 1.x deprecates (they still work): one warning
@@ -43,7 +42,7 @@ class _QuietDEHB(DEHB):
 
 class DEHBOptimizer(Optimizer):
     name = "dehb"
-    capabilities: ClassVar[Capabilities] = Capabilities(multi_fidelity=True, continuation=False, parallel_asks=True)
+    capabilities: ClassVar[Capabilities] = Capabilities(multi_fidelity=True, continuation=False)
     _option_defaults: ClassVar[dict[str, Any]] = {
         "mutation_factor": 0.5, "crossover_prob": 0.5, "strategy": "rand1_bin",
         "boundary_fix_type": "random", "async_strategy": "immediate", "min_clip": None, "max_clip": None,
@@ -82,7 +81,7 @@ class DEHBOptimizer(Optimizer):
     def settings(self) -> dict[str, Any]:
         d = self._dehb
         return {
-            "name": self.name, "seed": self.seed, "library": "dehb", "library_version": version("dehb"),
+            **self.library_header("dehb"),
             "driver": "DEHB.ask/tell (n_workers=1, no Dask client)", "eta": self.eta,
             "min_fidelity": self.budgets[0], "max_fidelity": self.max_budget,
             "fidelities": [self.check_budget(f) for f in d.fidelities],

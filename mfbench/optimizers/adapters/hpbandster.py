@@ -19,7 +19,6 @@ import json
 import logging
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
-from importlib.metadata import version
 from types import SimpleNamespace
 from typing import Any, ClassVar
 
@@ -31,9 +30,9 @@ from hpbandster.optimizers.config_generators.bohb import BOHB as _BOHBConfigGene
 from hpbandster.optimizers.config_generators.random_sampling import RandomSampling
 from hpbandster.optimizers.hyperband import HyperBand as _HpBandSterHyperBand
 
-from mfbench.objectives.base import Result
+from mfbench.core.types import Capabilities, Result, Trial
 from mfbench.optimizers.adapters._common import from_ordinal_indices, hpbandster_rng, seeded_copy
-from mfbench.optimizers.base import Capabilities, Optimizer, Trial, ladder_eta
+from mfbench.optimizers.base import Optimizer, ladder_eta
 from mfbench.training.space import space_from_json, space_to_json
 
 logger = logging.getLogger(__name__)
@@ -88,8 +87,7 @@ class _HpBandSter(Optimizer):
     """The master loop of ``hpbandster.core.master.Master.run``, one ask/tell at a time."""
     on_crash = "hpbandster's crash path (loss = +inf: CRASHED, +inf in the KDE)"
 
-    capabilities: ClassVar[Capabilities] = Capabilities(multi_fidelity=True, continuation=False,
-                                                        parallel_asks=True)
+    capabilities: ClassVar[Capabilities] = Capabilities(multi_fidelity=True, continuation=False)
     _library_master: ClassVar[type]
     _option_defaults: ClassVar[dict[str, Any]] = {}
 
@@ -167,7 +165,7 @@ class _HpBandSter(Optimizer):
 
     def settings(self) -> dict[str, Any]:
         out = {
-            "name": self.name, "seed": self.seed, "library": "hpbandster", "library_version": version("hpbandster"),
+            **self.library_header("hpbandster"),
             "driver": "in-process Master.run loop (no Pyro)", "eta": self.eta, "min_budget": self.min_budget,
             "max_budget": self.max_budget, "max_SH_iter": self._master.max_SH_iter,
             "rungs": [self.check_budget(r) for r in self._rungs], "mode": "scratch",

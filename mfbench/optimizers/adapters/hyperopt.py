@@ -22,7 +22,6 @@ equal-width bin, unlike ``hp.uniformint``), then rounded and clipped; floats are
 
 from __future__ import annotations
 
-import importlib.metadata
 import math
 from collections.abc import Sequence
 from functools import partial
@@ -42,8 +41,8 @@ from hyperopt.base import JOB_STATE_DONE, JOB_STATE_RUNNING, spec_from_misc
 from hyperopt.utils import coarse_utcnow
 
 from mfbench.core.errors import UsageError
-from mfbench.objectives.base import Result
-from mfbench.optimizers.base import Capabilities, Optimizer, Trial
+from mfbench.core.types import Capabilities, Result, Trial
+from mfbench.optimizers.base import Optimizer
 from mfbench.training.space import native, to_config
 
 _VALUE = "__value__"  # key of a branch dict that holds its parent's value
@@ -158,7 +157,7 @@ def _never_called(config: Any) -> float:
 
 class HyperoptTPE(Optimizer):
     name = "hyperopt-tpe"
-    capabilities = Capabilities(multi_fidelity=False, continuation=False, parallel_asks=True)
+    capabilities = Capabilities(multi_fidelity=False, continuation=False)
     on_crash = "hyperopt's STATUS_FAIL"
 
     def __init__(self, space: ConfigurationSpace, budgets: Sequence[int], seed: int,
@@ -203,8 +202,7 @@ class HyperoptTPE(Optimizer):
     def settings(self) -> dict[str, Any]:
         return {
             **super().settings(),
-            "library": "hyperopt",
-            "library_version": importlib.metadata.version("hyperopt"),
+            **self.library_header("hyperopt"),
             "algo": "tpe.suggest",
             **self.tpe_options,
             "linear_forgetting": tpe._default_linear_forgetting,

@@ -21,7 +21,6 @@ import tempfile
 from collections.abc import Sequence
 from contextlib import ExitStack
 from functools import partial
-from importlib.metadata import version
 from typing import Any, ClassVar
 
 
@@ -52,9 +51,13 @@ from ConfigSpace.hyperparameters import (  # noqa: E402
 from sklearn.exceptions import ConvergenceWarning  # noqa: E402
 
 from mfbench.core.errors import SearchExhausted, UsageError  # noqa: E402
-from mfbench.objectives.base import Result  # noqa: E402
+from mfbench.core.types import (  # noqa: E402
+    Capabilities,
+    Result,  # noqa: E402
+    Trial,
+)
 from mfbench.optimizers.adapters._common import ignoring_warnings  # noqa: E402
-from mfbench.optimizers.base import Capabilities, Optimizer, Trial, ladder_eta  # noqa: E402
+from mfbench.optimizers.base import Optimizer, ladder_eta  # noqa: E402
 from mfbench.training.space import activation_scopes, native, to_config, validate_config  # noqa: E402
 
 OBJECTIVE = "val_error"
@@ -170,7 +173,7 @@ class _KerasTuner(Optimizer):
 
     def settings(self) -> dict[str, Any]:
         return {
-            "name": self.name, "seed": self.seed, "library": "keras-tuner", "library_version": version("keras-tuner"),
+            **self.library_header("keras-tuner"),
             "keras_backend": os.environ.get("KERAS_BACKEND"), "oracle": type(self.oracle).__name__,
             "oracle_seed": self.kt_seed, "objective": f"{OBJECTIVE} (min)",
             "driver": "oracle.create_trial/update_trial/end_trial", **self._opts,
@@ -181,8 +184,7 @@ class KerasTunerBO(_KerasTuner):
     """Keras Tuner's GP-UCB Bayesian optimization, at the full budget."""
 
     name = "kt-bo"
-    capabilities: ClassVar[Capabilities] = Capabilities(multi_fidelity=False, continuation=False,
-                                                        parallel_asks=True)
+    capabilities: ClassVar[Capabilities] = Capabilities(multi_fidelity=False, continuation=False)
     _option_defaults = {"num_initial_points": None, "alpha": 1e-4, "beta": 2.6}
 
     def _make_oracle(self, hps: kt.HyperParameters) -> Any:
@@ -211,8 +213,7 @@ class KerasTunerHyperband(_KerasTuner):
     """Keras Tuner's Hyperband: random configurations, promoted trials continue training."""
 
     name = "kt-hyperband"
-    capabilities: ClassVar[Capabilities] = Capabilities(multi_fidelity=True, continuation=True,
-                                                        parallel_asks=True)
+    capabilities: ClassVar[Capabilities] = Capabilities(multi_fidelity=True, continuation=True)
     #: continuation: the runner says whether the objective can resume a training; without it
     #: every trial is a training from scratch to ``tuner/epochs`` (the honest cost)
     _option_defaults = {"continuation": True}

@@ -24,7 +24,6 @@ recorded. ``optuna.logging`` is set to WARNING (Optuna logs every finished trial
 
 from __future__ import annotations
 
-import importlib.metadata
 import math
 from collections import deque
 from collections.abc import Sequence
@@ -44,8 +43,8 @@ from optuna.pruners import BasePruner, HyperbandPruner, NopPruner, SuccessiveHal
 from optuna.trial import TrialState
 
 from mfbench.core.errors import UsageError
-from mfbench.objectives.base import Result
-from mfbench.optimizers.base import Capabilities, Optimizer, Trial, ladder_eta
+from mfbench.core.types import Capabilities, Result, Trial
+from mfbench.optimizers.base import Optimizer, ladder_eta
 from mfbench.training.space import native, to_config, validate_config
 
 #: Give up proposing after this many draws in a row hit a forbidden clause.
@@ -170,8 +169,7 @@ class _OptunaTPE(Optimizer):
         pe = s._parzen_estimator_parameters
         return {
             **super().settings(),
-            "library": "optuna",
-            "library_version": importlib.metadata.version("optuna"),
+            **self.library_header("optuna"),
             "continuation": self.continuation,
             "sampler": {
                 "name": "TPESampler", "seed": self.seed, "n_startup_trials": s._n_startup_trials,
@@ -196,12 +194,12 @@ class _OptunaTPE(Optimizer):
 
 class TPE(_OptunaTPE):
     name = "tpe"
-    capabilities = Capabilities(multi_fidelity=False, continuation=False, parallel_asks=True)
+    capabilities = Capabilities(multi_fidelity=False, continuation=False)
 
 
 class TPEASHA(_OptunaTPE):
     name = "tpe-asha"
-    capabilities = Capabilities(multi_fidelity=True, continuation=True, parallel_asks=True)
+    capabilities = Capabilities(multi_fidelity=True, continuation=True)
     pruned = True
 
     def _make_pruner(self) -> BasePruner:
@@ -217,7 +215,7 @@ class TPEASHA(_OptunaTPE):
 
 class TPEHyperband(_OptunaTPE):
     name = "tpe-hb"
-    capabilities = Capabilities(multi_fidelity=True, continuation=True, parallel_asks=True)
+    capabilities = Capabilities(multi_fidelity=True, continuation=True)
     pruned = True
 
     def _make_pruner(self) -> BasePruner:

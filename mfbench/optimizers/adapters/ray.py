@@ -68,9 +68,9 @@ from ray.tune.search.search_generator import SearchGenerator
 from ray.tune.utils.util import flatten_dict
 
 from mfbench.core.errors import UsageError
-from mfbench.objectives.base import Result
+from mfbench.core.types import Capabilities, Result, Trial
 from mfbench.optimizers.adapters._common import from_ordinal_indices, hpbandster_rng
-from mfbench.optimizers.base import Capabilities, Optimizer, Trial, ladder_eta
+from mfbench.optimizers.base import Optimizer, ladder_eta
 from mfbench.training.space import to_config, validate_config
 
 METRIC = "val_error"
@@ -166,7 +166,7 @@ class _Controller:
 class _RayTune(Optimizer):
     """The controller loop of Ray Tune around one scheduler and one search algorithm."""
 
-    capabilities: ClassVar[Capabilities] = Capabilities(multi_fidelity=True, continuation=True, parallel_asks=True)
+    capabilities: ClassVar[Capabilities] = Capabilities(multi_fidelity=True, continuation=True)
     on_crash = ("Ray's trial ERROR path (scheduler.on_trial_error, searcher.on_trial_complete(error=True), "
                 "max_failures=0)")  # fmt: skip
     _option_defaults: ClassVar[dict[str, Any]] = {}
@@ -281,8 +281,7 @@ class _RayTune(Optimizer):
 
     def settings(self) -> dict[str, Any]:
         return {
-            "name": self.name, "seed": self.seed, "library": "ray[tune]",
-            "library_version": importlib.metadata.version("ray"), "driver": "in-process TuneController stand-in "
+            **self.library_header("ray[tune]", "ray"), "driver": "in-process TuneController stand-in "
             "(no ray.init, no actors)", "continuation": self.continuation, "metric": METRIC, "mode": "min",
             "time_attr": TIME_ATTR, "max_pending_trials": self.max_pending, "eta": self.eta,
             "global_numpy_rng": "private state per instance", "on_crash": self.on_crash,

@@ -30,7 +30,6 @@ What this adapter decides, and why:
 
 from __future__ import annotations
 
-import importlib.metadata
 import logging
 import math
 import os
@@ -42,18 +41,18 @@ from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from ConfigSpace import ConfigurationSpace
-
-from mfbench.core.errors import SearchExhausted, UsageError
-from mfbench.objectives.base import Result
-from mfbench.optimizers.adapters._common import seeded_copy
-from mfbench.optimizers.base import Capabilities, Optimizer, Trial, ladder_eta
-from mfbench.training.space import native, to_config
-
 from smac import BlackBoxFacade, HyperparameterOptimizationFacade, MultiFidelityFacade, Scenario
 from smac.intensifier.hyperband import Hyperband
 from smac.main.exceptions import ConfigurationSpaceExhaustedException
 from smac.runhistory.dataclasses import TrialValue
 from smac.runhistory.enumerations import StatusType
+
+from mfbench.core.errors import SearchExhausted, UsageError
+from mfbench.core.io import jsonable
+from mfbench.core.types import Capabilities, Result, Trial
+from mfbench.optimizers.adapters._common import seeded_copy
+from mfbench.optimizers.base import Optimizer, ladder_eta
+from mfbench.training.space import to_config
 
 log = logging.getLogger(__name__)
 
@@ -89,19 +88,6 @@ class _ExactHyperband(Hyperband):
         ratio = math.log(max_budget / min_budget) / math.log(eta)
         nearest = round(ratio)
         return int(nearest) if abs(ratio - nearest) < 1e-9 else int(math.floor(ratio))
-
-
-def _jsonable(value: Any) -> Any:
-    """SMAC's meta as strict JSON: non-finite floats become None, unknown objects strings."""
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return native(value)
-    return native(value) if hasattr(value, "dtype") else str(value)
 
 
 def _never_called(config: Any, seed: int = 0) -> float:
@@ -221,11 +207,10 @@ class _SmacOptimizer(Optimizer):
         self.facade.tell(trial.info, value, save=False)
 
     def settings(self) -> dict[str, Any]:
-        meta = {k: _jsonable(v) for k, v in self.facade.meta.items() if k != "runner"}  # runner: bytecode
+        meta = {k: jsonable(v) for k, v in self.facade.meta.items() if k != "runner"}  # runner: bytecode
         return {
             **super().settings(),
-            "library": "smac",
-            "library_version": importlib.metadata.version("smac"),
+            **self.library_header("smac"),
             "facade": self.facade_class.__name__,
             "n_trials": UNBOUNDED_TRIALS,
             "n_initial": int(self.n_initial),
@@ -248,18 +233,18 @@ class _SmacOptimizer(Optimizer):
 
 class SmacBOGP(_SmacOptimizer):
     name = "smac-bo-gp"
-    capabilities = Capabilities(multi_fidelity=False, continuation=False, parallel_asks=True)
+    capabilities = Capabilities(multi_fidelity=False, continuation=False)
     facade_class = BlackBoxFacade
 
 
 class SmacBORF(_SmacOptimizer):
     name = "smac-bo-rf"
-    capabilities = Capabilities(multi_fidelity=False, continuation=False, parallel_asks=True)
+    capabilities = Capabilities(multi_fidelity=False, continuation=False)
     facade_class = HyperparameterOptimizationFacade
 
 
 class SmacHyperband(_SmacOptimizer):
     name = "smac-hb"
-    capabilities = Capabilities(multi_fidelity=True, continuation=False, parallel_asks=True)
+    capabilities = Capabilities(multi_fidelity=True, continuation=False)
     facade_class = MultiFidelityFacade
     uses_budgets = True

@@ -51,8 +51,8 @@ from typing import Any
 import numpy as np
 
 from mfbench.core.errors import UsageError
-from mfbench.objectives.base import Result
-from mfbench.optimizers.base import Capabilities, Optimizer, Trial
+from mfbench.core.types import Capabilities, Result, Trial
+from mfbench.optimizers.base import Optimizer
 from mfbench.optimizers.native.encoding import VectorCodec, legacy_rng, make_rng
 from mfbench.training.space import config_id
 
@@ -106,7 +106,7 @@ class GeneticAlgorithm(Optimizer):
     """``ga``: a generational GA with elitism; every evaluation at the largest budget."""
 
     name = "ga"
-    capabilities = Capabilities(multi_fidelity=False, continuation=False, parallel_asks=True)
+    capabilities = Capabilities(multi_fidelity=False, continuation=False)
     on_crash = "fitness +inf"
     _defaults = GA_DEFAULTS
 
@@ -312,7 +312,7 @@ class MultiFidelityGA(GeneticAlgorithm):
     """``ga-mf``: each generation is a successive-halving bracket over the rungs."""
 
     name = "ga-mf"
-    capabilities = Capabilities(multi_fidelity=True, continuation=True, parallel_asks=True)
+    capabilities = Capabilities(multi_fidelity=True, continuation=True)
     _defaults = GA_MF_DEFAULTS
 
     def _setup_rungs(self, o: dict[str, Any]) -> None:

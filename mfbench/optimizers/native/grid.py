@@ -37,22 +37,17 @@ from ConfigSpace.hyperparameters import (
 from ConfigSpace.types import NotSet
 
 from mfbench.core.errors import SearchExhausted, UsageError
-from mfbench.objectives.base import Result
-from mfbench.optimizers.base import Capabilities, Optimizer, Trial
+from mfbench.core.seeds import finalize64
+from mfbench.core.types import Capabilities, Result, Trial
+from mfbench.optimizers.base import Optimizer
 from mfbench.training.space import native, to_config, validate_config
 
 #: Index spaces up to this size are shuffled with ``numpy.random.Generator.permutation``.
 MATERIALIZE_LIMIT = 1 << 20
 
-_MASK64 = (1 << 64) - 1
-
-
 def _mix(x: int, key: int) -> int:
-    """splitmix64 finalizer of ``x ^ key``: the Feistel round function."""
-    z = (x ^ key) & _MASK64
-    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
-    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK64
-    return z ^ (z >> 31)
+    """splitmix64's output function of ``x ^ key``: the Feistel round function."""
+    return finalize64(x ^ key)
 
 
 class FeistelPermutation:
@@ -121,7 +116,7 @@ def axis_values(hp: Any, points_per_numeric: int) -> tuple[list[Any], bool]:
 
 class GridSearch(Optimizer):
     name = "grid"
-    capabilities = Capabilities(multi_fidelity=False, continuation=False, parallel_asks=True)
+    capabilities = Capabilities(multi_fidelity=False, continuation=False)
     on_crash = "nothing: grid search learns nothing"
 
     def __init__(self, space: ConfigurationSpace, budgets: Sequence[int], seed: int,

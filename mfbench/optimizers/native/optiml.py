@@ -45,8 +45,8 @@ from scipy.stats import norm
 from sklearn.ensemble import RandomForestRegressor
 
 from mfbench.core.errors import UsageError
-from mfbench.objectives.base import Result
-from mfbench.optimizers.base import Capabilities, Optimizer, Trial
+from mfbench.core.types import Capabilities, Result, Trial
+from mfbench.optimizers.base import Optimizer
 from mfbench.optimizers.native.encoding import VectorCodec, legacy_rng, make_rng
 from mfbench.training.space import config_id
 
@@ -125,7 +125,7 @@ class _Run:
 
 class OptiML(Optimizer):
     name = "optiml"
-    capabilities = Capabilities(multi_fidelity=True, continuation=True, parallel_asks=True)
+    capabilities = Capabilities(multi_fidelity=True, continuation=True)
 
     def __init__(self, space, budgets, seed, **options):
         super().__init__(space, budgets, seed, **options)

@@ -3,15 +3,15 @@ budget, drawn from the space's own sampler seeded by the run seed."""
 
 from __future__ import annotations
 
-from mfbench.objectives.base import Result
+from mfbench.core.types import Capabilities, Result, Trial
 from mfbench.optimizers.adapters._common import seeded_copy
-from mfbench.optimizers.base import Capabilities, Optimizer, Trial
+from mfbench.optimizers.base import Optimizer
 from mfbench.training.space import to_config
 
 
 class RandomSearch(Optimizer):
     name = "random"
-    capabilities = Capabilities(multi_fidelity=False, continuation=False, parallel_asks=True)
+    capabilities = Capabilities(multi_fidelity=False, continuation=False)
     on_crash = "nothing: random search learns nothing"
 
     def __init__(self, space, budgets, seed, **options):
