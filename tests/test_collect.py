@@ -8,8 +8,9 @@ import time
 
 import pytest
 
+from mfbench.cli.args import parse_int_list
 from mfbench.core.errors import UsageError
-from mfbench.tables.collect import collect, make_plan, parse_int_list
+from mfbench.tables.collect import collect, make_plan
 
 
 @pytest.fixture

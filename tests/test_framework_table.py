@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from support import make_tiny_table
 
-from mfbench.analysis.report import load_replay, write_report
+from mfbench.analysis.report import load_study, write_report
 from mfbench.objectives.tabular import TabularObjective
 from mfbench.training.classmetrics import framework_of, macro_prf
 
@@ -106,7 +106,7 @@ def test_framework_table_of_a_hand_computed_replay(tmp_path):
 
     src = class_metric_source(manifest, "tiny")
     assert src[0] is not None and src[1] == ""
-    finals = run_finals(load_replay(run), {"tiny": src}).set_index(["optimizer", "seed"])
+    finals = run_finals(load_study(run), {"tiny": src}).set_index(["optimizer", "seed"])
     assert finals.loc[("tpe", 0), "framework"] == "Optuna" and finals.loc[("random", 0), "framework"] == "mfbench"
     assert finals.loc[("tpe", 0), "time_to_0.01"] == 20 and finals.loc[("tpe", 0), "time_to_0.005"] == 30
     assert finals.loc[("tpe", 1), "time_to_0.01"] == 20 and finals.loc[("tpe", 1), "time_to_0.005"] == 40

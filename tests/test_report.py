@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mfbench.analysis.report import SECTIONS, load_replay, score_tables, values_at, write_report
-from mfbench.analysis.stats import compare
+from mfbench.analysis.report import SECTIONS, load_study, score_tables, values_at, write_report
+from mfbench.analysis.stats import compare_optimizers
 from mfbench.cli import main
 from mfbench.core.errors import UsageError
 
@@ -136,7 +136,7 @@ def test_report_of_tiny_replay_has_every_section(tmp_path):
 
 def test_failed_and_missing_runs_are_excluded_and_listed(tmp_path):
     run = make_replay(tmp_path / "r")
-    rep = load_replay(run)
+    rep = load_study(run)
     ex = rep.exclusions.set_index(["benchmark", "optimizer", "seed"])["reason"]
     assert ex[("b1", "smac", 2)] == "failed: RuntimeError: boom"
     assert ex[("b0", "hyperband", 3)].startswith("missing")
@@ -153,12 +153,12 @@ def test_failed_and_missing_runs_are_excluded_and_listed(tmp_path):
 def test_ok_in_manifest_without_rows_and_dead_optimizer(tmp_path):
     run = make_replay(tmp_path / "r", failed=tuple((b, "hyperband", s) for b in ("b0", "b1") for s in range(4)),
                       missing=())
-    rep = load_replay(run)
+    rep = load_study(run)
     assert rep.optimizers == ["random", "smac"]
     assert rep.dropped_optimizers == {"hyperband": "no usable run on any benchmark"}
     # a run the manifest calls ok but whose per-run file vanished (per-run files win over trajectories.parquet)
     (run / "runs" / "b0__smac__1.parquet").unlink()
-    rep = load_replay(run)
+    rep = load_study(run)
     ex = rep.exclusions.set_index(["benchmark", "optimizer", "seed"])["reason"]
     assert ex[("b0", "smac", 1)] == "missing: listed as ok in the manifest but has no trajectory rows"
 
@@ -166,7 +166,7 @@ def test_ok_in_manifest_without_rows_and_dead_optimizer(tmp_path):
 def test_value_at_fraction_is_last_row_at_or_before_it(tmp_path):
     run = make_replay(tmp_path / "r", benchmarks=("b0",), optimizers=("random", "smac"), seeds=(0, 1),
                       failed=(), missing=())
-    rep = load_replay(run)
+    rep = load_study(run)
     t = rep.trajectories
     g = t[(t["optimizer"] == "smac") & (t["seed"] == 1)]
     f = float(g["budget_fraction"].iloc[3])
@@ -180,13 +180,13 @@ def test_value_at_fraction_is_last_row_at_or_before_it(tmp_path):
 
 def test_five_benchmarks_are_the_blocks(tmp_path):
     benches = tuple(f"b{i}" for i in range(5))
-    rep = load_replay(make_replay(tmp_path / "r", benchmarks=benches, seeds=(0, 1, 2), failed=(), missing=()))
+    rep = load_study(make_replay(tmp_path / "r", benchmarks=benches, seeds=(0, 1, 2), failed=(), missing=()))
     tables = score_tables(rep, 1.0, min_benchmark_blocks=5)
     assert list(tables) == [None]  # one comparison over benchmarks, not one per benchmark
     scores = tables[None]
     assert list(scores.index) == list(benches) and list(scores.columns) == list(SKILL)
     assert scores.loc["b2", "smac"] == pytest.approx(values_at(rep, 1.0)["b2"][2].mean())  # seed-averaged
-    comp = compare(scores)
+    comp = compare_optimizers(scores)
     assert comp.n_blocks == 5 and comp.average_ranks.idxmin() == "smac"
     per_bench = score_tables(rep, 1.0, min_benchmark_blocks=6)
     assert list(per_bench) == list(benches) and per_bench["b0"].shape == (3, 3)
@@ -204,7 +204,7 @@ def test_report_cli_and_bad_input(tmp_path, capsys):
         assert err.startswith("mfbench report: error:") and "\n" not in err
     (run / "manifest.json").write_text("{not json")
     with pytest.raises(UsageError, match="not valid JSON"):
-        load_replay(run)
+        load_study(run)
 
 
 def test_split_half_reliability_beside_every_cd_diagram(tmp_path):

@@ -39,7 +39,7 @@ def table6(exact_voting: bool = True) -> pd.DataFrame:
 
 
 def test_demsar_worked_example_published_numbers():
-    c = S.compare(table6(), higher_is_better=True, alpha=0.05)
+    c = S.compare_optimizers(table6(), higher_is_better=True, alpha=0.05)
     # average ranks 3.143, 2.000, 2.893, 1.964
     assert [round(c.average_ranks[m], 3) for m in NAMES] == [3.143, 2.000, 2.893, 1.964]
     assert round(c.friedman_chi2, 2) == 9.28
@@ -56,7 +56,7 @@ def test_demsar_worked_example_published_numbers():
 
 
 def test_demsar_alpha_010_two_groups():
-    c = S.compare(table6(), higher_is_better=True, alpha=0.10)
+    c = S.compare_optimizers(table6(), higher_is_better=True, alpha=0.10)
     # q_0.10 = 2.291, CD = 1.12: pure C4.5 is worse than C4.5+m and C4.5+m+cf; C4.5+cf undecided
     assert round(c.q_alpha, 3) == 2.291
     assert round(c.critical_difference, 2) == 1.12
@@ -65,7 +65,7 @@ def test_demsar_alpha_010_two_groups():
 
 
 def test_demsar_bonferroni_dunn_and_holm_against_control():
-    avg = S.compare(table6(), higher_is_better=True).average_ranks
+    avg = S.compare_optimizers(table6(), higher_is_better=True).average_ranks
     # Table 5(b): q_0.05 = 2.394 for 4 classifiers; the paper rounds 2.394 * 0.488 = 1.168 to 1.16
     cd = S.bonferroni_dunn_cd(4, 14, 0.05)
     assert cd == pytest.approx(2.394 * np.sqrt(20 / 84), abs=1e-3) and abs(cd - 1.16) < 0.01
@@ -79,7 +79,7 @@ def test_demsar_bonferroni_dunn_and_holm_against_control():
 
 def test_ties_averaged_as_printed_table():
     # the table as printed (voting tied): ties share ranks, so the published ranks are not reproduced
-    c = S.compare(table6(exact_voting=False), higher_is_better=True)
+    c = S.compare_optimizers(table6(exact_voting=False), higher_is_better=True)
     assert round(c.average_ranks["C4.5+cf"], 3) == 2.929 and round(c.average_ranks["C4.5+m+cf"], 3) == 1.929
     r = c.ranks.loc["mushroom"]
     assert list(r) == [2.5, 2.5, 2.5, 2.5]
@@ -89,10 +89,10 @@ def test_ties_averaged_as_printed_table():
 def test_friedman_matches_scipy_without_ties_and_direction():
     rng = np.random.default_rng(0)
     x = pd.DataFrame(rng.normal(size=(9, 5)), columns=list("abcde"))
-    lower = S.compare(x, higher_is_better=False)
+    lower = S.compare_optimizers(x, higher_is_better=False)
     assert lower.friedman_chi2 == pytest.approx(sst.friedmanchisquare(*x.to_numpy().T).statistic)
     assert lower.friedman_p == pytest.approx(sst.friedmanchisquare(*x.to_numpy().T).pvalue)
-    higher = S.compare(x, higher_is_better=True)
+    higher = S.compare_optimizers(x, higher_is_better=True)
     assert np.allclose(higher.average_ranks + lower.average_ranks, 6.0)  # k + 1
 
 
@@ -122,23 +122,23 @@ def test_wilcoxon_holm_is_adjusted_and_cliques():
 def test_missing_cells_drop_block_and_are_listed():
     x = table6()
     x.iloc[3, 1] = np.nan
-    c = S.compare(x, higher_is_better=True)
+    c = S.compare_optimizers(x, higher_is_better=True)
     assert c.n_blocks == 13 and "cmc" not in c.blocks
     assert c.dropped_blocks == [{"block": "cmc", "reason": "missing value for C4.5+m"}]
     with pytest.raises(UsageError):
-        S.compare(x.iloc[:2].assign(**{"C4.5": np.nan}))
+        S.compare_optimizers(x.iloc[:2].assign(**{"C4.5": np.nan}))
 
 
 def test_all_blocks_identical_is_not_significant():
     x = pd.DataFrame(np.ones((6, 3)), columns=["a", "b", "c"])
-    c = S.compare(x)
+    c = S.compare_optimizers(x)
     assert c.friedman_chi2 == 0.0 and c.iman_davenport_p == 1.0 and not c.significant
     json.dumps(c.to_dict())  # finite numbers or null, serialisable
 
 
 def test_perfect_agreement_gives_infinite_f_and_null_in_json():
     x = pd.DataFrame(np.tile([1.0, 2.0, 3.0], (5, 1)), columns=["a", "b", "c"])
-    c = S.compare(x)
+    c = S.compare_optimizers(x)
     assert c.iman_davenport_p == 0.0 and c.significant
     d = json.loads(json.dumps(c.to_dict()))
     assert d["iman_davenport"]["F"] is None and d["average_ranks"] == {"a": 1.0, "b": 2.0, "c": 3.0}
@@ -153,7 +153,7 @@ def test_load_results_long_and_wide(tmp_path):
     assert list(a.columns) == NAMES and a.shape == (14, 4)
     pd.testing.assert_frame_equal(a.sort_index(), b.loc[:, NAMES].sort_index(), check_names=False)
     long.iloc[:-1].to_csv(tmp_path / "hole.csv", index=False)  # one cell missing
-    c = S.compare(S.load_results(tmp_path / "hole.csv"), higher_is_better=True)
+    c = S.compare_optimizers(S.load_results(tmp_path / "hole.csv"), higher_is_better=True)
     assert c.n_blocks == 13 and len(c.dropped_blocks) == 1
     pd.concat([long, long.iloc[:1]]).to_csv(tmp_path / "dup.csv", index=False)
     with pytest.raises(UsageError, match="more than one value"):

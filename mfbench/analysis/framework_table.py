@@ -1,6 +1,6 @@
 """The practitioner's table: each optimizer under its framework, the model it found and what it cost.
 
-Per benchmark and per optimizer, over the paired seeds of a replay (``report.load_replay``):
+Per benchmark and per optimizer, over the paired seeds of a replay (``report.load_study``):
 
 - the final incumbent's validation and test accuracy (1 - the noise-free mean errors the
   runner scored it with), mean ± sd over seeds;

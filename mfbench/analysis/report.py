@@ -45,7 +45,7 @@ FRACTION_TOL = 1e-9
 
 
 @dataclass
-class Replay:
+class StudyData:
     """A replay directory reduced to what the report analyses, and what it left out."""
 
     run_dir: Path
@@ -73,7 +73,7 @@ def _read_trajectories(run_dir: Path) -> pd.DataFrame:
     return pd.DataFrame(columns=list(REQUIRED_COLUMNS))
 
 
-def load_replay(run_dir: str | Path) -> Replay:
+def load_study(run_dir: str | Path) -> StudyData:
     """Read a replay directory and decide which runs the report analyses (see module docstring)."""
     run_dir = Path(run_dir)
     mpath = run_dir / "manifest.json"
@@ -149,7 +149,7 @@ def load_replay(run_dir: str | Path) -> Replay:
     idx = pd.MultiIndex.from_frame(traj[RUN_KEY])
     traj = traj[idx.isin(keep)].reset_index(drop=True)
     exclusions = pd.DataFrame(excl, columns=["benchmark", "optimizer", "seed", "reason"])
-    return Replay(run_dir, manifest, traj, benchmarks, optimizers, paired, exclusions, dropped_bench, dropped_opt,
+    return StudyData(run_dir, manifest, traj, benchmarks, optimizers, paired, exclusions, dropped_bench, dropped_opt,
                   n_expected)
 
 
@@ -159,7 +159,7 @@ def _step(x: np.ndarray, v: np.ndarray, grid: np.ndarray) -> np.ndarray:
     return np.where(idx >= 0, v[np.clip(idx, 0, None)], 1.0)
 
 
-def curves(replay: Replay, benchmark: str, column: str, grid: np.ndarray) -> np.ndarray:
+def curves(replay: StudyData, benchmark: str, column: str, grid: np.ndarray) -> np.ndarray:
     """Normalized regret of every (optimizer, paired seed) run of a benchmark on a grid: (O, S, G)."""
     t = replay.trajectories
     t = t[t["benchmark"] == benchmark]
@@ -174,13 +174,13 @@ def curves(replay: Replay, benchmark: str, column: str, grid: np.ndarray) -> np.
     return out
 
 
-def values_at(replay: Replay, fraction: float) -> dict[str, np.ndarray]:
+def values_at(replay: StudyData, fraction: float) -> dict[str, np.ndarray]:
     """Per benchmark, the (optimizers, seeds) normalized regret at a budget fraction."""
     grid = np.array([fraction + FRACTION_TOL])
     return {b: curves(replay, b, "budget_fraction", grid)[:, :, 0] for b in replay.benchmarks}
 
 
-def score_tables(replay: Replay, fraction: float, min_benchmark_blocks: int = 5) -> dict[str | None, pd.DataFrame]:
+def score_tables(replay: StudyData, fraction: float, min_benchmark_blocks: int = 5) -> dict[str | None, pd.DataFrame]:
     """The blocks x optimizers tables that the statistics compare at one budget fraction.
 
     ``{None: benchmarks x optimizers}`` (seed-averaged) with at least ``min_benchmark_blocks``
@@ -253,14 +253,14 @@ def write_report(run_dir: str | Path, out_dir: str | Path | None = None, budgets
                  alpha: float = 0.05, *, min_benchmark_blocks: int = 5, floor: float = 1e-4) -> Path:
     """Write the report of a replay directory; return the path of its ``index.html``."""
     from mfbench.analysis import plots
-    from mfbench.analysis.stats import compare, rank_scores, split_half
+    from mfbench.analysis.stats import compare_optimizers, rank_scores, split_half
 
     budgets = [float(f) for f in budgets]
     if not budgets or any(not 0.0 < f <= 1.0 for f in budgets):
         raise UsageError(f"budget fractions must be in (0, 1], got {budgets}")
     if not 0.0 < alpha < 1.0:
         raise UsageError(f"alpha must be in (0, 1), got {alpha}")
-    replay = load_replay(run_dir)
+    replay = load_study(run_dir)
     out = Path(out_dir) if out_dir is not None else replay.run_dir / "report"
     fig_dir, data_dir = out / "figures", out / "data"
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -301,7 +301,7 @@ def write_report(run_dir: str | Path, out_dir: str | Path | None = None, budgets
             scores_csv = data_file(f"scores_{tag}.csv", scores.rename_axis("block").reset_index())
             entry: dict[str, Any] = {"budget_fraction": f, "benchmark": b, "tag": tag, "blocks_note": note}
             try:
-                comp = compare(scores, higher_is_better=False, alpha=alpha)
+                comp = compare_optimizers(scores, higher_is_better=False, alpha=alpha)
             except UsageError as exc:
                 entry["error"] = str(exc)
                 comparisons.append(entry)
@@ -435,7 +435,7 @@ def write_report(run_dir: str | Path, out_dir: str | Path | None = None, budgets
 
 @dataclass
 class _Context:
-    replay: Replay
+    replay: StudyData
     summary: dict[str, Any]
     comparisons: list[dict[str, Any]]
     figures: dict[str, list[_Figure]]
@@ -585,50 +585,50 @@ def _md_table(head: list[str], rows: list[list[str]]) -> list[str]:
 
 
 def _markdown(ctx: _Context) -> str:
-    L: list[str] = ["# mfbench report", ""]
-    L += ["## Summary", "", *(f"- {t}" for t in _method_text(ctx)), "", *(f"- {t}" for t in _comparison_lines(ctx)),
+    lines: list[str] = ["# mfbench report", ""]
+    lines += ["## Summary", "", *(f"- {t}" for t in _method_text(ctx)), "", *(f"- {t}" for t in _comparison_lines(ctx)),
           ""]
     titles = dict(SECTIONS)
-    L += [f"## {titles['frameworks']}", "", FRAMEWORK_NOTE, ""]
+    lines += [f"## {titles['frameworks']}", "", FRAMEWORK_NOTE, ""]
     for b, head, rows in ctx.fw_tables:
-        L += [f"### {b}", "", *_md_table(head, rows), ""]
-    L += [f"Data (one row per run): [{Path(ctx.fw_csv).name}]({ctx.fw_csv})", ""]
+        lines += [f"### {b}", "", *_md_table(head, rows), ""]
+    lines += [f"Data (one row per run): [{Path(ctx.fw_csv).name}]({ctx.fw_csv})", ""]
     for key in ("confusion", "cd", "pairwise", "anytime", "rank"):
-        L += [f"## {titles[key]}", ""]
+        lines += [f"## {titles[key]}", ""]
         if key == "confusion" and not ctx.figures["confusion"]:
-            L += ["No benchmark of this replay records confusion matrices.", ""]
+            lines += ["No benchmark of this replay records confusion matrices.", ""]
         if key == "pairwise":
-            L += ["Groups not separated by any Holm\u2013Wilcoxon test (cliques):", ""]
+            lines += ["Groups not separated by any Holm\u2013Wilcoxon test (cliques):", ""]
             for c in ctx.comparisons:
                 if "comparison" in c:
                     cl = "; ".join("{" + ", ".join(g) + "}" for g in c["comparison"].wilcoxon_cliques) or "none"
-                    L.append(f"- {_fraction_label(c['budget_fraction'])}"
+                    lines.append(f"- {_fraction_label(c['budget_fraction'])}"
                              + (f", {c['benchmark']}" if c["benchmark"] else "") + f": {cl}")
-            L.append("")
+            lines.append("")
         for fig in ctx.figures[key]:
-            L += [f"![{fig.caption}](figures/{fig.stem}.png)", "",
+            lines += [f"![{fig.caption}](figures/{fig.stem}.png)", "",
                   f"*{fig.caption}* [SVG](figures/{fig.stem}.svg) \u00b7 data: "
                   + ", ".join(f"[{Path(d).name}]({d})" for d in fig.data), ""]
     opts, rows = _final_rows(ctx)
-    L += [f"## {titles['final']}", "", "Median [interquartile range] over seeds of the final normalized regret "
+    lines += [f"## {titles['final']}", "", "Median [interquartile range] over seeds of the final normalized regret "
           "(at 100 % of the budget; lower is better; best median in bold). Average rank: rank of the seed-mean "
           "final regret within each benchmark (1 = best), averaged over benchmarks.", ""]
-    L += _md_table(["benchmark", *opts], [[b, *(f"**{t}**" if bold else t for t, bold in cells)] for b, cells in rows])
-    L += ["", f"Data: [{Path(ctx.final_csv).name}]({ctx.final_csv})", ""]
+    lines += _md_table(["benchmark", *opts], [[b, *(f"**{t}**" if bold else t for t, bold in cells)] for b, cells in rows])
+    lines += ["", f"Data: [{Path(ctx.final_csv).name}]({ctx.final_csv})", ""]
     m = ctx.replay.manifest
-    L += [f"## {titles['manifest']}", ""]
-    L += [f"- {k}: {v}" for k, v in _manifest_items(m)]
-    L += ["", "Versions:", "", *_md_table(["package", "version"], [[k, str(v)] for k, v in (m.get("versions") or {}).items()])]
-    L += ["", "Hardware:", "", *_md_table(["key", "value"], [[k, str(v)] for k, v in (m.get("hardware") or {}).items()])]
-    L += ["", "Benchmarks:", "", *_md_table(BENCH_HEAD, _benchmark_rows(ctx))]
-    L += ["", "Optimizers (settings):", ""]
-    L += [f"- **{o}**: `{json.dumps(s, sort_keys=True, default=str)}`" for o, s in (m.get("optimizers") or {}).items()]
-    L += ["", f"## {titles['excluded']}", ""]
-    L += _excluded_text(ctx)
+    lines += [f"## {titles['manifest']}", ""]
+    lines += [f"- {k}: {v}" for k, v in _manifest_items(m)]
+    lines += ["", "Versions:", "", *_md_table(["package", "version"], [[k, str(v)] for k, v in (m.get("versions") or {}).items()])]
+    lines += ["", "Hardware:", "", *_md_table(["key", "value"], [[k, str(v)] for k, v in (m.get("hardware") or {}).items()])]
+    lines += ["", "Benchmarks:", "", *_md_table(BENCH_HEAD, _benchmark_rows(ctx))]
+    lines += ["", "Optimizers (settings):", ""]
+    lines += [f"- **{o}**: `{json.dumps(s, sort_keys=True, default=str)}`" for o, s in (m.get("optimizers") or {}).items()]
+    lines += ["", f"## {titles['excluded']}", ""]
+    lines += _excluded_text(ctx)
     rows_ex = [[r.benchmark, r.optimizer, str(r.seed), r.reason] for r in ctx.replay.exclusions.itertuples()]
-    L += (_md_table(["benchmark", "optimizer", "seed", "reason"], rows_ex) if rows_ex else ["No run was excluded."])
-    L += ["", f"Data: [{Path(ctx.excl_csv).name}]({ctx.excl_csv})", ""]
-    return "\n".join(L)
+    lines += (_md_table(["benchmark", "optimizer", "seed", "reason"], rows_ex) if rows_ex else ["No run was excluded."])
+    lines += ["", f"Data: [{Path(ctx.excl_csv).name}]({ctx.excl_csv})", ""]
+    return "\n".join(lines)
 
 
 def _excluded_text(ctx: _Context) -> list[str]:
@@ -671,59 +671,59 @@ def _md_inline(s: str) -> str:
 
 def _html(ctx: _Context) -> str:
     titles = dict(SECTIONS)
-    P: list[str] = ["<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
+    parts: list[str] = ["<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
                     "<title>mfbench report</title>", f"<style>{CSS}</style></head><body>", "<h1>mfbench report</h1>",
                     "<nav>" + "".join(f"<a href='#{k}'>{_h(t)}</a>" for k, t in SECTIONS) + "</nav>"]
-    P += [f"<h2 id='summary'>{titles['summary']}</h2><ul>",
+    parts += [f"<h2 id='summary'>{titles['summary']}</h2><ul>",
           *(f"<li>{_md_inline(t)}</li>" for t in _method_text(ctx)), "</ul><ul>",
           *(f"<li>{_h(t)}</li>" for t in _comparison_lines(ctx)), "</ul>"]
-    P.append(f"<h2 id='frameworks'>{titles['frameworks']}</h2><p>{_h(FRAMEWORK_NOTE)}</p>")
+    parts.append(f"<h2 id='frameworks'>{titles['frameworks']}</h2><p>{_h(FRAMEWORK_NOTE)}</p>")
     for b, head, rows in ctx.fw_tables:
-        P.append(f"<h3>{_h(b)}</h3><div class='wide'>" + _html_table(head, rows) + "</div>")
-    P.append(f"<p>Data (one row per run): <a href='{ctx.fw_csv}'>{_h(Path(ctx.fw_csv).name)}</a></p>")
+        parts.append(f"<h3>{_h(b)}</h3><div class='wide'>" + _html_table(head, rows) + "</div>")
+    parts.append(f"<p>Data (one row per run): <a href='{ctx.fw_csv}'>{_h(Path(ctx.fw_csv).name)}</a></p>")
     for key in ("confusion", "cd", "pairwise", "anytime", "rank"):
-        P.append(f"<h2 id='{key}'>{titles[key]}</h2>")
+        parts.append(f"<h2 id='{key}'>{titles[key]}</h2>")
         if key == "confusion" and not ctx.figures["confusion"]:
-            P.append("<p>No benchmark of this replay records confusion matrices.</p>")
+            parts.append("<p>No benchmark of this replay records confusion matrices.</p>")
         if key == "pairwise":
-            P.append("<p>Groups not separated by any Holm\u2013Wilcoxon test (cliques):</p><ul>")
+            parts.append("<p>Groups not separated by any Holm\u2013Wilcoxon test (cliques):</p><ul>")
             for c in ctx.comparisons:
                 if "comparison" in c:
                     cl = "; ".join("{" + ", ".join(g) + "}" for g in c["comparison"].wilcoxon_cliques) or "none"
                     where = _fraction_label(c["budget_fraction"]) + (f", {c['benchmark']}" if c["benchmark"] else "")
-                    P.append(f"<li>{_h(where)}: {_h(cl)}</li>")
-            P.append("</ul>")
+                    parts.append(f"<li>{_h(where)}: {_h(cl)}</li>")
+            parts.append("</ul>")
         for c in ctx.comparisons if key == "cd" else []:
             if "error" in c:
-                P.append(f"<p class='ns'>{_h(_fraction_label(c['budget_fraction']))}: not computed ({_h(c['error'])})</p>")
+                parts.append(f"<p class='ns'>{_h(_fraction_label(c['budget_fraction']))}: not computed ({_h(c['error'])})</p>")
         for fig in ctx.figures[key]:
             links = (f"<a href='figures/{fig.stem}.png'>PNG</a> \u00b7 <a href='figures/{fig.stem}.svg'>SVG</a> \u00b7 "
                      "data: " + ", ".join(f"<a href='{d}'>{_h(Path(d).name)}</a>" for d in fig.data))
             width = " style='max-width:640px'" if key == "pairwise" else ""
-            P.append(f"<figure{width}><img alt='{_h(fig.caption)}' src='data:image/png;base64,{fig.files['base64']}'>"
+            parts.append(f"<figure{width}><img alt='{_h(fig.caption)}' src='data:image/png;base64,{fig.files['base64']}'>"
                      f"<figcaption>{_h(fig.caption)} {links}</figcaption></figure>")
     opts, rows = _final_rows(ctx)
-    P.append(f"<h2 id='final'>{titles['final']}</h2><p>Median [interquartile range] over seeds of the final "
+    parts.append(f"<h2 id='final'>{titles['final']}</h2><p>Median [interquartile range] over seeds of the final "
              "normalized regret (at 100 % of the budget; <b>lower is better</b>; best median in bold). Average rank: "
              "rank of the seed-mean final regret within each benchmark (1 = best), averaged over benchmarks.</p>")
     head = "".join(f"<th>{_h(c)}</th>" for c in ["benchmark", *opts])
     body = "".join("<tr><th>" + _h(b) + "</th>" + "".join(f"<td class='best'>{_h(t)}</td>" if bold else f"<td>{_h(t)}</td>"
                                                             for t, bold in cells) + "</tr>" for b, cells in rows)
-    P.append(f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
-    P.append(f"<p>Data: <a href='{ctx.final_csv}'>{_h(Path(ctx.final_csv).name)}</a></p>")
+    parts.append(f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
+    parts.append(f"<p>Data: <a href='{ctx.final_csv}'>{_h(Path(ctx.final_csv).name)}</a></p>")
     m = ctx.replay.manifest
-    P.append(f"<h2 id='manifest'>{titles['manifest']}</h2>")
-    P.append(_html_table(["field", "value"], [[k, v] for k, v in _manifest_items(m)]))
-    P.append("<h3>Versions</h3>" + _html_table(["package", "version"], [[k, v] for k, v in (m.get("versions") or {}).items()]))
-    P.append("<h3>Hardware</h3>" + _html_table(["key", "value"], [[k, v] for k, v in (m.get("hardware") or {}).items()]))
-    P.append("<h3>Benchmarks</h3>" + _html_table(BENCH_HEAD, _benchmark_rows(ctx)))
-    P.append("<h3>Optimizers</h3>" + "".join(
+    parts.append(f"<h2 id='manifest'>{titles['manifest']}</h2>")
+    parts.append(_html_table(["field", "value"], [[k, v] for k, v in _manifest_items(m)]))
+    parts.append("<h3>Versions</h3>" + _html_table(["package", "version"], [[k, v] for k, v in (m.get("versions") or {}).items()]))
+    parts.append("<h3>Hardware</h3>" + _html_table(["key", "value"], [[k, v] for k, v in (m.get("hardware") or {}).items()]))
+    parts.append("<h3>Benchmarks</h3>" + _html_table(BENCH_HEAD, _benchmark_rows(ctx)))
+    parts.append("<h3>Optimizers</h3>" + "".join(
         f"<details><summary>{_h(o)}</summary><pre>{_h(json.dumps(s, indent=2, sort_keys=True, default=str))}</pre>"
         "</details>" for o, s in (m.get("optimizers") or {}).items()))
-    P.append(f"<h2 id='excluded'>{titles['excluded']}</h2>")
-    P += [f"<p>{_md_inline(t[2:])}</p>" for t in _excluded_text(ctx) if t]
+    parts.append(f"<h2 id='excluded'>{titles['excluded']}</h2>")
+    parts += [f"<p>{_md_inline(t[2:])}</p>" for t in _excluded_text(ctx) if t]
     rows_ex = [[r.benchmark, r.optimizer, str(r.seed), r.reason] for r in ctx.replay.exclusions.itertuples()]
-    P.append(_html_table(["benchmark", "optimizer", "seed", "reason"], rows_ex) if rows_ex
+    parts.append(_html_table(["benchmark", "optimizer", "seed", "reason"], rows_ex) if rows_ex
              else "<p>No run was excluded.</p>")
-    P.append(f"<p>Data: <a href='{ctx.excl_csv}'>{_h(Path(ctx.excl_csv).name)}</a></p></body></html>")
-    return "\n".join(P)
+    parts.append(f"<p>Data: <a href='{ctx.excl_csv}'>{_h(Path(ctx.excl_csv).name)}</a></p></body></html>")
+    return "\n".join(parts)

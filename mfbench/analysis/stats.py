@@ -269,7 +269,7 @@ def drop_incomplete(scores: pd.DataFrame) -> tuple[pd.DataFrame, list[dict[str, 
     return scores.loc[~missing.any(axis=1)], dropped
 
 
-def compare(scores: pd.DataFrame, *, higher_is_better: bool = False, alpha: float = 0.05) -> Comparison:
+def compare_optimizers(scores: pd.DataFrame, *, higher_is_better: bool = False, alpha: float = 0.05) -> Comparison:
     """Friedman + Iman–Davenport, Nemenyi CD and cliques, Holm–Wilcoxon for a blocks x methods table.
 
     Blocks with a missing value are dropped (and listed in ``dropped_blocks``), never imputed.
@@ -316,7 +316,7 @@ def load_results(path: str | Path) -> pd.DataFrame:
 
     Long format: a block, a method and a value column (common header names, any case).
     Wide format: the first column names the block, every other column is a method.
-    Empty cells become NaN (``compare`` drops and lists those blocks).
+    Empty cells become NaN (``compare_optimizers`` drops and lists those blocks).
     """
     path = Path(path)
     if not path.is_file():

@@ -25,7 +25,7 @@ def run(args) -> int:
     from matplotlib.backend_bases import FigureCanvasBase
 
     from mfbench.analysis import plots
-    from mfbench.analysis.stats import compare, load_results
+    from mfbench.analysis.stats import compare_optimizers, load_results
     from mfbench.core.io import atomic_write_text, check_output_file
 
     if not 0 < args.alpha < 1:
@@ -39,7 +39,7 @@ def run(args) -> int:
     if args.json_path:
         check_output_file(args.json_path, (src, out), "--json")
     scores = load_results(args.results)
-    comp = compare(scores, higher_is_better=args.higher_is_better, alpha=args.alpha)
+    comp = compare_optimizers(scores, higher_is_better=args.higher_is_better, alpha=args.alpha)
     direction = "higher is better" if args.higher_is_better else "lower is better"
     fig = plots.plot_cd(comp, title=args.title or f"{src.name} ({direction})",
                         blocks_note=f"blocks: {comp.n_blocks} rows of {src.name}\n{comp.split_half.short()}")

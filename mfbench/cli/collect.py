@@ -34,9 +34,10 @@ def add_parser(sub, name, help_):
 
 
 def run(args) -> int:
+    from mfbench.cli.args import parse_int_list
     from mfbench.core.errors import UsageError
     from mfbench.core.extras import require
-    from mfbench.tables.collect import collect, parse_int_list
+    from mfbench.tables.collect import collect
 
     if not args.dry_run:
         require("torch", "collect")

@@ -36,29 +36,25 @@ def add_parser(sub, name, help_):
     p.set_defaults(func=run)
 
 
-def _names(text):
-    return [t.strip() for t in text.split(",") if t.strip()] if text else None
-
-
 def run(args) -> int:
+    from mfbench.cli.args import names, parse_int_list
     from mfbench.core.errors import UsageError
     from mfbench.core.runlog import preparing, quiet_terminal
     from mfbench.studies.replay import replay
-    from mfbench.tables.collect import parse_int_list
 
-    opts = _names(args.optimizers)
-    given = (("--benchmarks", args.benchmarks, _names(args.benchmarks)), ("--optimizers", args.optimizers, opts))
-    for option, text, names in given:
-        if text is not None and not names:
+    opts = names(args.optimizers)
+    given = (("--benchmarks", args.benchmarks, names(args.benchmarks)), ("--optimizers", args.optimizers, opts))
+    for option, text, listed in given:
+        if text is not None and not listed:
             raise UsageError(f"{option} names nothing (omit it for the default)")
-    benchmarks = _names(args.benchmarks)
+    benchmarks = names(args.benchmarks)
     if args.suite:
         from mfbench.objectives.registry import SUITES
 
-        bad = [s for s in _names(args.suite) or [] if s not in SUITES]
+        bad = [s for s in names(args.suite) or [] if s not in SUITES]
         if bad:
             raise UsageError(f"unknown suite {bad[0]!r}; known: {', '.join(SUITES)}")
-        benchmarks = [*(benchmarks or []), *_names(args.suite)]
+        benchmarks = [*(benchmarks or []), *names(args.suite)]
     verbose = bool(getattr(args, "verbose", False))  # `mfbench -v replay` or `mfbench replay -v`
     with quiet_terminal(Path(args.out) / "replay.log", enabled=not verbose):
         if not args.no_progress:

@@ -23,10 +23,10 @@ def add_parser(sub, name, help_):
 
 
 def run(args) -> int:
+    from mfbench.cli.args import parse_int_list
     from mfbench.cli.replay import print_summary
     from mfbench.core.extras import require
     from mfbench.studies.replay import tune
-    from mfbench.tables.collect import parse_int_list
 
     require("torch", "tune")
     res = tune(

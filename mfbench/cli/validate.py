@@ -42,11 +42,10 @@ def run(args) -> int:
     if not args.json:
         print_faithfulness(res, top=args.top)
     if args.optimizers:
-        from mfbench.cli.replay import _names
-        from mfbench.tables.collect import parse_int_list
+        from mfbench.cli.args import names, parse_int_list
 
         seeds = parse_int_list(args.seeds, "--seeds")
-        opts = _names(args.optimizers)
+        opts = names(args.optimizers)
         res["ranking"] = ranking_agreement(args.surrogate, args.table, "all" if opts == ["all"] else opts, seeds,
                                            args.budget,
                                            args.runs, jobs=args.jobs, progress=not args.json)  # fmt: skip

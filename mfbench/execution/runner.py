@@ -154,7 +154,7 @@ class _Recorder:
         self.epochs_used += epochs
         val = float(res.val_error)
         b = trial.budget
-        if val == val and (b > self.inc_budget or (b == self.inc_budget and val < self.inc_observed)):
+        if not math.isnan(val) and (b > self.inc_budget or (b == self.inc_budget and val < self.inc_observed)):
             self.inc_budget, self.inc_observed, self.inc_id = b, val, cid
             self.inc_val, self.inc_test = self.score(trial.config, cid, res)
         key = (cid, b, trial.mode)

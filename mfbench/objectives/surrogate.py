@@ -66,14 +66,14 @@ class SurrogateObjective(Objective):
             raise UsageError(f"{tab.name}: ladder {tab.budgets} differs from the surrogate's {self.budgets}")
         mb = self.max_budget
         Xc = self.encoder.encode_configs(tab.configs)  # refuses configs outside the surrogate's space
-        P = self.surrogate.predict_rows(self.encoder.rows(Xc, mb, mb))
-        val, test = P["val_error"], P[self._test_key]
+        pred = self.surrogate.predict_rows(self.encoder.rows(Xc, mb, mb))
+        val, test = pred["val_error"], pred[self._test_key]
         i = int(np.argmin(val))
         self.space = tab.space
         self.restricted_to = str(tab.path)
         self._ref = {"optimum": {"val_error": float(val[i]), "test_error": float(test[i])},
                      "optimum_config": dict(tab.configs[i]), "worst_val_error": float(np.max(val)),
-                     "full_budget_cost": float(np.median(P[self._cost_key]) * mb), "n_configs": len(tab.configs)}
+                     "full_budget_cost": float(np.median(pred[self._cost_key]) * mb), "n_configs": len(tab.configs)}
 
     def _points(self, budget: float, mode: str) -> list[tuple[int, int, float]]:
         """(epoch, schedule, weight) of the ladder points that make up ``budget``."""
@@ -88,18 +88,18 @@ class SurrogateObjective(Objective):
             pts = [(lo, 1.0 - w), (hi, w)]
         return [(e, e if mode == "scratch" else self.max_budget, w) for e, w in pts]
 
-    def _combine(self, P: dict[str, np.ndarray], pts: list, n: int) -> tuple[np.ndarray, ...]:
+    def _combine(self, pred: dict[str, np.ndarray], pts: list, n: int) -> tuple[np.ndarray, ...]:
         val = np.zeros(n)
         test = np.zeros(n)
         std = np.zeros(n)
-        spe = np.zeros(n)
+        seconds_per_epoch = np.zeros(n)
         for k, (_, _, w) in enumerate(pts):
             sl = slice(k * n, (k + 1) * n)
-            val += w * P["val_error"][sl]
-            test += w * P[self._test_key][sl]
-            std += w * P[self._noise_key][sl]
-            spe += w * P[self._cost_key][sl]
-        return val, test, std, spe
+            val += w * pred["val_error"][sl]
+            test += w * pred[self._test_key][sl]
+            std += w * pred[self._noise_key][sl]
+            seconds_per_epoch += w * pred[self._cost_key][sl]
+        return val, test, std, seconds_per_epoch
 
     def _means_one(self, config: Mapping[str, Any], budget: float, mode: str) -> tuple[float, float, float, float, int]:
         try:
@@ -112,9 +112,9 @@ class SurrogateObjective(Objective):
         x = self.encoder.encode_one(config)
         pts = self._points(budget, mode)
         X = np.concatenate([self.encoder.rows(x, e, s) for e, s, _ in pts])
-        val, test, std, spe = self._combine(self.surrogate.predict_few(X), pts, 1)
+        val, test, std, seconds_per_epoch = self._combine(self.surrogate.predict_few(X), pts, 1)
         h = row_hash_one(x)
-        out = (float(val[0]), float(test[0]), float(std[0]), float(spe[0]), h)
+        out = (float(val[0]), float(test[0]), float(std[0]), float(seconds_per_epoch[0]), h)
         if key is not None:
             if len(self._cache) >= self._cache_size:
                 self._cache.clear()
@@ -123,12 +123,12 @@ class SurrogateObjective(Objective):
 
     def evaluate(self, config, budget, seed, *, mode="scratch", resume_from=None, curve=False) -> Result:
         self.check_call(budget, mode, resume_from)
-        val, test, std, spe, h = self._means_one(config, budget, mode)
+        val, test, std, seconds_per_epoch, h = self._means_one(config, budget, mode)
         if self.noise == "sample" and std > 0:
             z = float(standard_normal(np.atleast_1d(np.uint64(mix64_int(seed, h, self._noise_budget(budget, mode)))))[0])
             val, test = min(max(val + std * z, 0.0), 1.0), min(max(test + std * z, 0.0), 1.0)
         epochs = budget - (resume_from or 0) if mode == "continue" else budget
-        res = Result(val, spe * epochs, int(epochs), {"test_error": test},
+        res = Result(val, seconds_per_epoch * epochs, int(epochs), {"test_error": test},
                      training_seed=int(seed) if self.noise == "sample" else None)
         if curve:
             res.curve = self._curve(config, budget, mode)
@@ -147,7 +147,7 @@ class SurrogateObjective(Objective):
         n = Xc.shape[0]
         pts = self._points(budget, mode)
         X = np.concatenate([self.encoder.rows(Xc, e, s) for e, s, _ in pts])
-        val, test, std, spe = self._combine(self.surrogate.predict_rows(X), pts, n)
+        val, test, std, seconds_per_epoch = self._combine(self.surrogate.predict_rows(X), pts, n)
         out = {"val_mean": val.copy(), "test_mean": test.copy()}
         if self.noise == "sample":
             z = standard_normal(mix64(np.asarray(seeds), row_hash(Xc), self._noise_budget(budget, mode)))
@@ -156,7 +156,7 @@ class SurrogateObjective(Objective):
             test = np.clip(test + std * z, 0.0, 1.0)
         r = 0 if resume_from is None or mode == "scratch" else np.asarray(resume_from)
         epochs = np.broadcast_to(np.asarray(budget) - r, (n,))
-        out.update(val_error=val, test_error=test, cost_seconds=spe * epochs, cost_epochs=epochs)
+        out.update(val_error=val, test_error=test, cost_seconds=seconds_per_epoch * epochs, cost_epochs=epochs)
         return out
 
     def evaluate_batch(self, configs, budget, seeds, **kw) -> list[Result]:
@@ -177,13 +177,13 @@ class SurrogateObjective(Objective):
         epochs = sorted({*(b for b in self.budgets if b <= budget), int(budget)})
         x = self.encoder.encode_configs([config])
         if sched in self.budgets:
-            P = self.surrogate.predict_rows(self.encoder.rows(np.repeat(x, len(epochs), 0), epochs, sched))
-            val, test, spe = P["val_error"], P[self._test_key], P[self._cost_key]
+            pred = self.surrogate.predict_rows(self.encoder.rows(np.repeat(x, len(epochs), 0), epochs, sched))
+            val, test, seconds_per_epoch = pred["val_error"], pred[self._test_key], pred[self._cost_key]
         else:  # off-ladder schedule: the scratch prediction at each epoch
             vals = [self._means_one(config, e, "scratch") for e in epochs]
-            val, test, spe = (np.array([v[k] for v in vals]) for k in (0, 1, 3))
+            val, test, seconds_per_epoch = (np.array([v[k] for v in vals]) for k in (0, 1, 3))
         return {"epoch": epochs, "val_error": val.tolist(), "test_error": test.tolist(),
-                "cum_seconds": (spe * np.asarray(epochs)).tolist()}  # fmt: skip
+                "cum_seconds": (seconds_per_epoch * np.asarray(epochs)).tolist()}  # fmt: skip
 
     def true_value(self, config: Mapping[str, Any]) -> tuple[float, float]:
         val, test, *_ = self._means_one(config, self.max_budget, "scratch")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -55,14 +56,14 @@ class TabularObjective(Objective):
         from mfbench.training.space import config_id, grid_values, iter_grid
 
         self.noise = _noise_mode(noise)
-        T = table if isinstance(table, Table) else load_table(table)
-        self.table = T
-        self.path = T.path
-        self.name = name or str(T.meta.get("benchmark") or Path(T.path).stem)
-        self.budgets = [int(b) for b in T.budgets]
-        self.space = table_space(T.meta)
-        self.n_classes = T.n_classes
-        complete = (T.status != MISSING).all(axis=(1, 2)) if T.status.size else np.zeros(0, dtype=bool)
+        tab = table if isinstance(table, Table) else load_table(table)
+        self.table = tab
+        self.path = tab.path
+        self.name = name or str(tab.meta.get("benchmark") or Path(tab.path).stem)
+        self.budgets = [int(b) for b in tab.budgets]
+        self.space = table_space(tab.meta)
+        self.n_classes = tab.n_classes
+        complete = (tab.status != MISSING).all(axis=(1, 2)) if tab.status.size else np.zeros(0, dtype=bool)
         try:
             grid_values(self.space)
             self.is_grid = True
@@ -70,20 +71,20 @@ class TabularObjective(Objective):
             self.is_grid = False
         if self.is_grid:
             grid = list(iter_grid(self.space))
-            lacking = [c for c in grid if not (config_id(c) in T.index and complete[T.index[config_id(c)]])]
+            lacking = [c for c in grid if not (config_id(c) in tab.index and complete[tab.index[config_id(c)]])]
             if lacking and not allow_partial:
                 raise UsageError(
-                    f"{T.path} covers {len(grid) - len(lacking)} of the {len(grid)} points of its grid space "
+                    f"{tab.path} covers {len(grid) - len(lacking)} of the {len(grid)} points of its grid space "
                     f"{self.space.name!r} (first missing: {config_id(lacking[0])}); a tabular benchmark must "
                     "cover its whole space (allow_partial=True to use it anyway)"
                 )
         rows = np.flatnonzero(complete)
         if rows.size == 0:
-            raise UsageError(f"{T.path}: no configuration has every seed and schedule recorded")
-        if rows.size < len(T.config_ids):
-            log.info("%s: serving %d of %d configs (the others lack runs)", self.name, rows.size, len(T.config_ids))
-        self.configs = [T.configs[i] for i in rows]
-        self.config_ids = [T.config_ids[i] for i in rows]
+            raise UsageError(f"{tab.path}: no configuration has every seed and schedule recorded")
+        if rows.size < len(tab.config_ids):
+            log.info("%s: serving %d of %d configs (the others lack runs)", self.name, rows.size, len(tab.config_ids))
+        self.configs = [tab.configs[i] for i in rows]
+        self.config_ids = [tab.config_ids[i] for i in rows]
         self._id_index = {cid: i for i, cid in enumerate(self.config_ids)}
         self._key_index: dict[frozenset, int] = {}
         for i, c in enumerate(self.configs):
@@ -93,7 +94,7 @@ class TabularObjective(Objective):
                 pass
         self._cid_int = [int(c, 16) for c in self.config_ids]
         self._cid64 = np.array(self._cid_int, dtype=np.uint64)
-        m = T.metrics
+        m = tab.metrics
         acc = lambda f: m[f][rows]  # noqa: E731
         self._arrays = {
             "val_error": 1.0 - acc("val_acc"), "test_error": 1.0 - acc("test_acc"),
@@ -101,29 +102,29 @@ class TabularObjective(Objective):
             "val_loss": acc("val_loss"), "test_loss": acc("test_loss"),
         }  # fmt: skip
         secs = np.nan_to_num(acc("train_seconds") + acc("eval_seconds"), nan=0.0)
-        C, S, B, E = secs.shape
-        self._cum = np.concatenate([np.zeros((C, S, B, 1)), np.cumsum(secs, axis=3)], axis=3)  # [..., e] = first e epochs
-        self._stack = np.stack([self._arrays[f] for f in REPORTED], axis=-1)  # (C, S, B, E, K)
-        self._status = T.status[rows]
-        self._n_epochs = T.n_epochs[rows]
+        n_configs, n_seeds, n_budgets, n_epochs = secs.shape
+        self._cum = np.concatenate([np.zeros((n_configs, n_seeds, n_budgets, 1)), np.cumsum(secs, axis=3)], axis=3)  # [..., e] = first e epochs
+        self._stack = np.stack([self._arrays[f] for f in REPORTED], axis=-1)  # (n_configs, n_seeds, n_budgets, n_epochs, K)
+        self._status = tab.status[rows]
+        self._n_epochs = tab.n_epochs[rows]
         self._chance = 1.0 - 1.0 / self.n_classes
-        self._bidx = np.full(int(T.budgets.max()) + 1, -1, dtype=np.intp)
-        self._bidx[T.budgets] = np.arange(B)
-        self._n_seeds = S
-        self._seed_values = [int(x) for x in T.seeds]  # seed index -> the recorded training seed
+        self._bidx = np.full(int(tab.budgets.max()) + 1, -1, dtype=np.intp)
+        self._bidx[tab.budgets] = np.arange(n_budgets)
+        self._n_seeds = n_seeds
+        self._seed_values = [int(x) for x in tab.seeds]  # seed index -> the recorded training seed
         self._bidx_list = self._bidx.tolist()
-        jm, em = B - 1, E - 1
-        failed = self._status[:, :, jm] == FAILED
-        self._true_val = np.where(failed, self._chance, self._arrays["val_error"][:, :, jm, em]).mean(axis=1)
-        self._true_test = np.where(failed, self._chance, self._arrays["test_error"][:, :, jm, em]).mean(axis=1)
+        top_rung, last_epoch = n_budgets - 1, n_epochs - 1
+        failed = self._status[:, :, top_rung] == FAILED
+        self._true_val = np.where(failed, self._chance, self._arrays["val_error"][:, :, top_rung, last_epoch]).mean(axis=1)
+        self._true_test = np.where(failed, self._chance, self._arrays["test_error"][:, :, top_rung, last_epoch]).mean(axis=1)
         self._best = int(np.argmin(self._true_val))
         self.optimum_config = self.configs[self._best]
         # test confusion matrices of the full-length runs (epoch max_budget), and their macro
-        # precision / recall / F1: (C, S, K, K) and (C, S, 3); NaN where a run has none
-        cms = table_test_confusions(T)
-        self._test_cm = cms[rows][:, :, jm] if cms is not None else None
+        # precision / recall / F1: (n_configs, n_seeds, K, K) and (n_configs, n_seeds, 3); NaN where a run has none
+        cms = table_test_confusions(tab)
+        self._test_cm = cms[rows][:, :, top_rung] if cms is not None else None
         self._prf_top = np.stack(macro_prf(self._test_cm), axis=-1) if self._test_cm is not None else None
-        self._full_cost = float(np.median(self._cum[:, :, jm, E].mean(axis=1)))
+        self._full_cost = float(np.median(self._cum[:, :, top_rung, n_epochs].mean(axis=1)))
 
     def class_metrics(self, config: Mapping[str, Any]) -> dict[str, Any] | None:
         """Test macro precision, recall, F1 and the confusion matrix of ``config`` at the largest
@@ -188,53 +189,53 @@ class TabularObjective(Objective):
             if (j < 0).any():
                 raise UsageError(f"a table has scratch trainings only at the ladder budgets {self.budgets}")
             r = np.zeros(n, dtype=np.intp)
-            hb = b
+            hash_budget = b
         else:
             if (r < 0).any() or (r > b).any():
                 raise UsageError("resume_from must be between 0 and the budget")
             j = np.full(n, len(self.budgets) - 1, dtype=np.intp)
-            hb = np.full(n, self.max_budget, dtype=np.intp)
+            hash_budget = np.full(n, self.max_budget, dtype=np.intp)
         e = b - 1
         out: dict[str, np.ndarray] = {}
         if self.noise == "sample":
-            s = (mix64(seeds, self._cid64[rows], hb) % np.uint64(self._n_seeds)).astype(np.intp)
+            s = (mix64(seeds, self._cid64[rows], hash_budget) % np.uint64(self._n_seeds)).astype(np.intp)
             s = np.broadcast_to(s, (n,))
             for f in fields:
                 out[f] = self._arrays[f][rows, s, j, e]
             out["cost_seconds"] = self._cum[rows, s, j, b] - self._cum[rows, s, j, r]
-            st = self._status[rows, s, j]
-            ne = self._n_epochs[rows, s, j]
+            status = self._status[rows, s, j]
+            epochs_run = self._n_epochs[rows, s, j]
             out["seed_index"] = s
         else:
             for f in fields:
                 out[f] = self._arrays[f][rows, :, j, e].mean(axis=1) if n else np.zeros(0)
             out["cost_seconds"] = (self._cum[rows, :, j, b] - self._cum[rows, :, j, r]).mean(axis=1)
-            st_all = self._status[rows, :, j]
-            ok_any = ((st_all == OK) | ((st_all == DIVERGED) & (self._n_epochs[rows, :, j] > e[:, None]))).any(axis=1)
-            st = np.where(ok_any, OK, np.where((st_all == DIVERGED).any(axis=1), DIVERGED, FAILED))
-            ne = np.zeros(n, dtype=np.intp)  # the status above already accounts for divergence
+            statuses = self._status[rows, :, j]
+            any_ok = ((statuses == OK) | ((statuses == DIVERGED) & (self._n_epochs[rows, :, j] > e[:, None]))).any(axis=1)
+            status = np.where(any_ok, OK, np.where((statuses == DIVERGED).any(axis=1), DIVERGED, FAILED))
+            epochs_run = np.zeros(n, dtype=np.intp)  # the status above already accounts for divergence
         # a divergence after the epoch read does not concern this query
-        st = np.where((st == DIVERGED) & (ne > b), OK, st)
+        status = np.where((status == DIVERGED) & (epochs_run > b), OK, status)
         # a failed run has no result (chance is a placeholder the failure policy never reads); a
         # network that diverged before the epoch read predicts at chance: that is its real error
         for f in fields:
             if f.endswith("_error"):
-                unread = (st == FAILED) | ((st == DIVERGED) & np.isnan(out[f]))
+                unread = (status == FAILED) | ((status == DIVERGED) & np.isnan(out[f]))
                 out[f] = np.where(unread, self._chance, out[f])
         out["cost_epochs"] = b - r
-        out["status"] = st
+        out["status"] = status
         return out
 
     def _results(self, out: dict[str, np.ndarray]) -> list[Result]:
         val = out["val_error"].tolist()
         cost = out["cost_seconds"].tolist()
         ep = out["cost_epochs"].tolist()
-        st = out["status"].tolist()
+        status = out["status"].tolist()
         seeds = self._seed_values
         ts = [seeds[s] for s in out["seed_index"].tolist()] if "seed_index" in out else [None] * len(val)
         own = ("val_error", "cost_seconds", "cost_epochs", "status", "seed_index")
         extra = [(k, out[k].tolist()) for k in out if k not in own]
-        return [Result(val[i], cost[i], ep[i], {k: v[i] for k, v in extra}, STATUSES[st[i]], training_seed=ts[i])
+        return [Result(val[i], cost[i], ep[i], {k: v[i] for k, v in extra}, STATUSES[status[i]], training_seed=ts[i])
                 for i in range(len(val))]  # fmt: skip
 
     def evaluate(self, config, budget, seed, *, mode="scratch", resume_from=None, curve=False) -> Result:
@@ -246,20 +247,20 @@ class TabularObjective(Objective):
                 j = self._bidx_list[b] if b < len(self._bidx_list) else -1
                 if j < 0:
                     raise UsageError(f"a table has scratch trainings only at the ladder budgets {self.budgets}")
-                r, hb = 0, b
+                r, hash_budget = 0, b
             else:
-                j, r, hb = len(self.budgets) - 1, int(resume_from or 0), self.max_budget
-            s = mix64_int(seed, self._cid_int[row], hb) % self._n_seeds
+                j, r, hash_budget = len(self.budgets) - 1, int(resume_from or 0), self.max_budget
+            s = mix64_int(seed, self._cid_int[row], hash_budget) % self._n_seeds
             v = self._stack[row, s, j, b - 1].tolist()
-            st = int(self._status[row, s, j])
-            if st == DIVERGED and int(self._n_epochs[row, s, j]) > b:
-                st = OK
-            if st == FAILED:
+            status = int(self._status[row, s, j])
+            if status == DIVERGED and int(self._n_epochs[row, s, j]) > b:
+                status = OK
+            if status == FAILED:
                 v[0] = v[1] = self._chance
-            elif st == DIVERGED:  # diverged before epoch b: the network predicts at chance
-                v[0], v[1] = (self._chance if x != x else x for x in v[:2])
+            elif status == DIVERGED:  # diverged before epoch b: the network predicts at chance
+                v[0], v[1] = (self._chance if math.isnan(x) else x for x in v[:2])
             cost = float(self._cum[row, s, j, b] - self._cum[row, s, j, r])
-            res = Result(v[0], cost, b - r, dict(zip(REPORTED[1:], v[1:])), STATUSES[st],
+            res = Result(v[0], cost, b - r, dict(zip(REPORTED[1:], v[1:])), STATUSES[status],
                          training_seed=self._seed_values[s])
             if b == self.max_budget:
                 self._add_prf(res, row, s)
@@ -287,9 +288,9 @@ class TabularObjective(Objective):
 
     def _curve(self, row: int, budget: int, seed: int, mode: str) -> dict[str, list[float]]:
         j = len(self.budgets) - 1 if mode == "continue" else int(self._bidx[budget])
-        hb = self.max_budget if mode == "continue" else budget
+        hash_budget = self.max_budget if mode == "continue" else budget
         if self.noise == "sample":
-            s = int(mix64(seed, self._cid64[row], hb)[0] % np.uint64(self._n_seeds))
+            s = int(mix64(seed, self._cid64[row], hash_budget)[0] % np.uint64(self._n_seeds))
             pick = lambda a: a[row, s, j, :budget]  # noqa: E731
             cum = self._cum[row, s, j, 1 : budget + 1]
         else:

@@ -32,6 +32,7 @@ import numpy as np
 
 from mfbench.core.errors import UsageError, read_json
 from mfbench.core.io import jsonable
+from mfbench.execution.pool import dask_client, dask_results, loky_results
 from mfbench.execution.runner import COLUMNS, DEFAULT_MAX_EVALS, parse_budget, run
 from mfbench.objectives.base import Objective
 from mfbench.objectives.synthetic import SyntheticObjective
@@ -102,10 +103,8 @@ def load(spec: str) -> Objective:
         if spec not in _SYNTHETIC_CACHE:
             _SYNTHETIC_CACHE[spec] = SyntheticBenchmark(SYNTHETIC[spec], spec)
         return _SYNTHETIC_CACHE[spec]
-    try:
-        from mfbench.objectives.registry import load_benchmark
-    except ImportError:
-        raise UsageError(f"unknown benchmark {spec!r}; known: {', '.join(SYNTHETIC)}") from None
+    from mfbench.objectives.registry import load_benchmark
+
     try:
         return load_benchmark(spec)
     except UsageError as exc:
@@ -224,26 +223,14 @@ def run_job(job: Job) -> dict[str, Any]:
 
 
 def _execute_local(todo: list[Job], jobs: int, log_dir: Path | None = None) -> Iterator[dict[str, Any]]:
-    """A loky pool (even for one job at a time: a run never shares the driver's globals). With
-    ``log_dir``, what a run's libraries print goes to ``log_dir/<run>.log`` (``mfbench.core.runlog``)."""
-    from concurrent.futures import as_completed
-
-    from joblib.externals.loky import get_reusable_executor
-
+    """Runs in loky worker processes (``execution.pool``). With ``log_dir``, what a run's
+    libraries print goes to ``log_dir/<run>.log`` (``mfbench.core.runlog``)."""
     from mfbench.core.runlog import captured_call
-    from mfbench.tables.collect import _exit_with  # workers end with their driver, even a SIGKILLed one
 
-    executor = get_reusable_executor(max_workers=jobs, env=dict(CHILD_ENV), timeout=300, initializer=_exit_with,
-                                     initargs=(os.getpid(),))  # fmt: skip
-    futures = {executor.submit(captured_call, run_job, job,
-                               None if log_dir is None else str(log_dir / Path(job.filename).with_suffix(".log"))): job
-               for job in todo}  # fmt: skip
-    try:
-        for fut in as_completed(futures):
-            yield _result_or_failure(fut, futures[fut])
-    finally:
-        for fut in futures:
-            fut.cancel()
+    def args_of(job: Job) -> tuple:
+        return (run_job, job, None if log_dir is None else str(log_dir / Path(job.filename).with_suffix(".log")))
+
+    return loky_results(captured_call, todo, args_of, workers=jobs, env=CHILD_ENV, failure=_lost)
 
 
 def _check_dask_reachable(address: Any) -> None:
@@ -260,25 +247,14 @@ def _check_dask_reachable(address: Any) -> None:
 
 
 def _execute_dask(todo: list[Job], address: Any) -> Iterator[dict[str, Any]]:
-    try:
-        from distributed import Client, as_completed
-    except ImportError:
-        from mfbench.core.extras import missing_message
-
-        raise UsageError(missing_message("distributed", "--dask")) from None
-    client = address if hasattr(address, "submit") else Client(address)
-    try:
+    with dask_client(address) as client:
         seeds = client.run(_hash_seed)
         unfixed = sorted(w for w, s in seeds.items() if s != HASH_SEED)
         if unfixed:
             raise UsageError(f"Dask workers {', '.join(unfixed)} were not started with PYTHONHASHSEED={HASH_SEED} "
                              "(the default of a worker started by a nanny, e.g. `dask worker ADDRESS`)")  # fmt: skip
-        futures = {client.submit(run_job, job, pure=False, key=f"replay-{job.filename}"): job for job in todo}
-        for fut in as_completed(list(futures)):
-            yield _result_or_failure(fut, futures[fut])
-    finally:
-        if client is not address:
-            client.close()
+        yield from dask_results(client, run_job, todo, lambda job: (job,), lambda job: f"replay-{job.filename}",
+                                failure=_lost)
 
 
 def _execute_ray(todo: list[Job], address: str) -> Iterator[dict[str, Any]]:
@@ -294,14 +270,6 @@ def _lost(exc: Exception, job: Job) -> dict[str, Any]:
 
 def _hash_seed() -> str | None:
     return os.environ.get("PYTHONHASHSEED")
-
-
-def _result_or_failure(fut: Any, job: Job) -> dict[str, Any]:
-    try:
-        return fut.result()
-    except Exception as exc:  # the worker process died (not an exception of the run)
-        return {"key": job.key, "status": "failed", "error": f"worker lost: {type(exc).__name__}: {exc}"[:1000],
-                "n_evals": 0, "columns": None, "settings": None, "wall_seconds": math.nan}  # fmt: skip
 
 
 # --------------------------------------------------------------------------------------
@@ -696,11 +664,8 @@ def summarize(frame: Any, runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def write_report_if_available(run_dir: Path, out_dir: Path | None = None) -> Path | None:
-    try:
-        from mfbench.analysis.report import write_report
-    except ImportError:
-        log.info("mfbench.analysis.report is not available: no report written")
-        return None
+    from mfbench.analysis.report import write_report
+
     try:
         return write_report(run_dir, out_dir if out_dir is not None else run_dir / "report")
     except Exception as exc:  # the study is done and saved; a report problem must not hide that
@@ -830,11 +795,8 @@ def tune(
     its max-budget trainings (its observed values while it has none), and regret is measured
     against the best incumbent value found in the run (manifest: ``optimum_source``)."""
     t_start = time.perf_counter()
-    try:
-        from mfbench.objectives.real import RealObjective  # type: ignore[attr-defined]
-    except ImportError:
-        raise UsageError("tune needs mfbench.objectives.base.RealObjective, which this version lacks") from None
     from mfbench.execution.runner import run_wall
+    from mfbench.objectives.real import RealObjective
 
     check_tune_options(dataset=dataset, budget=budget, device=device, db=db, space=space, out=out, budgets=budgets,
                        seed=seed, max_evals=max_evals)  # fmt: skip

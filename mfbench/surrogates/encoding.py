@@ -245,4 +245,4 @@ class Encoder:
 
 
 def _isnan(v: Any) -> bool:
-    return isinstance(v, float) and v != v
+    return isinstance(v, float) and math.isnan(v)

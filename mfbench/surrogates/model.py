@@ -261,7 +261,7 @@ def one_line(exc: BaseException) -> str:
     return "; ".join(part.strip() for part in str(exc).splitlines() if part.strip())
 
 
-def compare(data: TrainingData, encoder: Encoder, *, families: Sequence[str] = FAMILIES, folds: int = 5,
+def compare_families(data: TrainingData, encoder: Encoder, *, families: Sequence[str] = FAMILIES, folds: int = 5,
             seed: int = 0, n_estimators: int = 100, threads: int | None = None) -> dict[str, Any]:
     """Out-of-fold comparison of every family on every target; returns the quality report
     (``targets[name]["chosen"]`` is the family to refit)."""
@@ -372,7 +372,7 @@ def fit_surrogate(table_path: str | Path, out: str | Path | None = None, *, fami
     table = load_table(table_path)
     data = training_data(table, tuple(targets))
     encoder = _encoder_for(table)
-    report = compare(data, encoder, families=families, folds=folds, seed=seed, n_estimators=n_estimators,
+    report = compare_families(data, encoder, families=families, folds=folds, seed=seed, n_estimators=n_estimators,
                      threads=threads)
     chosen = {t: r["chosen"] for t, r in report["targets"].items()}
     models = _fit_all(data, encoder, chosen, seed, n_estimators, threads)

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from mfbench.core.errors import UsageError
+from mfbench.execution.pool import dask_client, dask_results, exit_with
 from mfbench.training.space import (
     BUDGET_INDEPENDENT_SCHEDULES,
     config_id,
@@ -63,26 +64,6 @@ class Plan:
             f"already done {len(self.jobs) - len(self.todo)}, to run {len(self.todo)} "
             f"({self.epochs(self.todo)} epochs)"
         )
-
-
-def parse_int_list(text: str, what: str) -> list[int]:
-    """``"0,1,2"`` or ``"0-4"`` (inclusive) or a mix."""
-    out: list[int] = []
-    try:
-        for part in str(text).split(","):
-            part = part.strip()
-            if not part:
-                continue
-            if "-" in part[1:]:
-                lo, hi = part.split("-", 1) if not part.startswith("-") else (part, part)
-                out.extend(range(int(lo), int(hi) + 1))
-            else:
-                out.append(int(part))
-    except ValueError:
-        raise UsageError(f"{what} must be integers like 0,1,2 or 0-4, got {text!r}") from None
-    if not out:
-        raise UsageError(f"{what} is empty")
-    return out
 
 
 def load_config_file(path: str | Path, space_name: str) -> list[dict]:
@@ -212,23 +193,9 @@ def fused_groups(todo: Sequence[Job], group_size: int) -> list[tuple[Job, ...]]:
 
 def _init_worker(gpu_queue: Any, driver_pid: int | None = None) -> None:
     if driver_pid is not None:
-        _exit_with(driver_pid)
+        exit_with(driver_pid)
     if gpu_queue is not None:
         os.environ["CUDA_VISIBLE_DEVICES"] = str(gpu_queue.get())
-
-
-def _exit_with(driver_pid: int) -> None:
-    """End this worker when the driver is gone. A driver stopped by SIGTERM or SIGKILL cannot
-    shut its pool down, and its workers would sleep on the pool's queue for good, holding their
-    memory (seen: two orphans of a stopped collection, 1 GB each, 90 minutes later)."""
-    import threading
-
-    def watch() -> None:
-        while os.getppid() == driver_pid:
-            time.sleep(0.5)
-        os._exit(0)
-
-    threading.Thread(target=watch, name="mfbench-driver-watch", daemon=True).start()
 
 
 def resolve_slots(device: str, workers: int, trials_per_gpu: str | int) -> tuple[int, list[int] | None]:
@@ -303,24 +270,11 @@ def _execute_local(todo: list[Any], data: DataSpec, device: str, workers: int,
 def _execute_dask(todo: list[Any], data: DataSpec, device: str, address: Any, threads: int | None = None,
                   fn: Any = None) -> Iterator[Any]:
     fn = fn or run_job
-    try:
-        from distributed import Client, as_completed
-    except ImportError:
-        from mfbench.core.extras import missing_message
-
-        raise UsageError(missing_message("distributed", "--dask")) from None
-    client = address if hasattr(address, "submit") else Client(address)
     resources = {"GPU": 1} if device == "cuda" else None
-    try:
-        futures = [
-            client.submit(fn, job, data, device, threads or 1, resources=resources, pure=False, key=_dask_key(i, job))
-            for i, job in enumerate(todo)
-        ]
-        for fut in as_completed(futures):
-            yield fut.result()
-    finally:
-        if client is not address:
-            client.close()
+    keys = {id(unit): _dask_key(i, unit) for i, unit in enumerate(todo)}
+    with dask_client(address) as client:
+        yield from dask_results(client, fn, todo, lambda unit: (unit, data, device, threads or 1),
+                                lambda unit: keys[id(unit)], resources=resources)
 
 
 def _dask_key(i: int, unit: Any) -> str:

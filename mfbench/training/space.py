@@ -214,7 +214,7 @@ def canonical_json(config: Mapping[str, Any]) -> str:
                 if len(_ENCODED_KEYS) < 4096:
                     _ENCODED_KEYS[k] = key
             if t is float:
-                if v - v != 0.0:  # inf or nan
+                if not math.isfinite(v):
                     raise UsageError(f"hyperparameter {k} is not finite: {v}")
                 parts.append(key + _float_text(v))
             elif t is str:
