@@ -134,7 +134,7 @@ def main() -> None:
     total = 0.0
     for name, model in surr.models.items():
         with limit_threads(args.threads):
-            t = best_of(lambda: sk(model), 1)
+            t = best_of(lambda m=model: sk(m), 1)
         total += t
         print(f"surrogate   scikit-learn {name:<16} {rate(len(batch), t)}  ({type(model).__name__})")
     print(f"surrogate   scikit-learn, all {len(surr.models)} models  {len(batch) / total:12,.0f} /s wall")

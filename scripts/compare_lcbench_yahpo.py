@@ -74,7 +74,7 @@ def make_queries(n: int, seed: int) -> list[dict]:
     rng = np.random.default_rng(seed)
     spaces = {t: lcbench.LCBenchObjective(t).space for t in lcbench.TASKS}
     out = []
-    for i in range(n):
+    for _ in range(n):
         task = lcbench.TASKS[int(rng.integers(len(lcbench.TASKS)))]
         sp = spaces[task]
         sp.seed(int(rng.integers(2**31)))

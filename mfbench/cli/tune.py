@@ -1,4 +1,4 @@
-"""`mfbench tune`: parse, then delegate to ``mfbench.studies.replay.tune``."""
+"""`mfbench tune`: parse, then delegate to ``mfbench.studies.tune.tune``."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ def run(args) -> int:
     from mfbench.cli.args import parse_int_list
     from mfbench.cli.replay import print_summary
     from mfbench.core.extras import require
-    from mfbench.studies.replay import tune
+    from mfbench.studies.tune import tune
 
     require("torch", "tune")
     res = tune(

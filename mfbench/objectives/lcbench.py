@@ -417,8 +417,8 @@ class LCBenchObjective(Objective):
         d = self.predict_arrays(configs, budget, mode, kw.get("resume_from"))
         val, test, cost = d["val_error"].tolist(), d["test_error"].tolist(), d["cost_seconds"].tolist()
         ep = d["cost_epochs"].tolist()
-        O = d["outputs"].astype(np.float64).tolist()
-        res = [Result(val[i], cost[i], int(ep[i]), self._metrics(O[i], test[i])) for i in range(len(val))]
+        outputs = d["outputs"].astype(np.float64).tolist()
+        res = [Result(val[i], cost[i], int(ep[i]), self._metrics(outputs[i], test[i])) for i in range(len(val))]
         if curve:
             for x, c in zip(res, configs):
                 x.curve = self._curve(c, int(budget))

@@ -188,7 +188,7 @@ def _float_text(v: float) -> str:
     already the shortest repr of the float they name (two decimals of <= 15 digits never name
     the same double), so only the notation can differ: ``repr`` writes ``3.0`` for ``3`` and
     switches to exponents at 1e16, ``%g`` at 1e12. Tests compare both on many floats."""
-    text = "%.12g" % v
+    text = "%.12g" % v  # noqa: UP031  (printf %g: the notation the docstring compares against)
     if "e" in text:  # subnormals (below 2.2e-308) carry fewer digits: the round trip decides
         return text if "e-" in text and abs(v) >= 1e-300 else repr(float(text))
     return text if "." in text else text + ".0"
