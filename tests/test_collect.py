@@ -84,6 +84,7 @@ def test_small_real_collect_and_sigkill_resume(tmp_path, config_file):
     assert _rows(killed) == (n_full, rows_full)  # the same trials, identical metrics, none twice
 
 
+@pytest.mark.slow  # trains real CNNs
 def test_workers_end_when_the_driver_is_killed(tmp_path, config_file):
     """A driver killed with SIGKILL (or stopped by SIGTERM) cannot shut its pool down: its
     worker processes must notice and exit instead of sleeping on the queue for good."""
@@ -123,6 +124,7 @@ def test_contradicting_options_are_refused(tmp_path, config_file):
     assert bad.returncode == 2 and not (tmp_path / "x.sqlite").exists()
 
 
+@pytest.mark.slow  # trains real CNNs
 def test_dask_local_cluster_writes_the_same_rows(tmp_path, config_file):
     from distributed import Client, LocalCluster
 
@@ -136,6 +138,7 @@ def test_dask_local_cluster_writes_the_same_rows(tmp_path, config_file):
     assert _rows(tmp_path / "dask.sqlite") == _rows(tmp_path / "local.sqlite")
 
 
+@pytest.mark.slow  # trains real CNNs
 def test_parallel_workers_write_the_same_rows(tmp_path, config_file):
     kw = dict(dataset="digits", space="cnn", design="file", config_file=str(config_file), seeds=[0],
               budgets=[1, 2], progress=False, threads=1)  # fmt: skip

@@ -92,6 +92,7 @@ def test_a_failure_after_creating_the_table_leaves_no_table(work, capsys, monkey
     assert sorted(p.name for p in work.iterdir()) == ["configs.json"]
 
 
+@pytest.mark.slow  # trains real CNNs
 def test_a_second_writer_is_refused_with_one_line(work, capsys):
     ds = load_dataset("digits")
     meta = table_meta("digits", "cnn", [1, 2], ds, 0, "t")

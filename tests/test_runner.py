@@ -66,7 +66,8 @@ def test_budget_never_exceeded_with_one_and_many_workers(grid):
             opt = RandomSearch(cs, obj.budgets, seed=workers)
             traj = run(obj, opt, seed=1, budget_seconds=budget, workers=workers)
             t = traj.data["sim_time"]
-            assert traj.n_evals > 0
+            # no worker sat idle while a whole (27 s) evaluation still fitted in the budget
+            assert budget - max(t) < 27
             assert max(t) <= budget and all(0 <= f <= 1 for f in traj.data["budget_fraction"])
             assert t == sorted(t), "rows are in completion order"
             # every worker's evaluations are back to back: each one's end = its previous end + cost

@@ -19,6 +19,7 @@ from mfbench.training.train import train_trial
 META = {"dataset": "digits", "space_name": "cnn-grid", "budgets": [1, 2, 4], "split": {"n_classes": 10}, "folds": 0}
 
 
+@pytest.mark.slow  # trains real CNNs
 def test_round_trip_write_read_export_keeps_every_value(tmp_path, tiny_config, digits):
     db = tmp_path / "t.sqlite"
     w = TableWriter.open(db, META)

@@ -25,6 +25,7 @@ def _config(tiny, arch, activation, optimizer):
     return c
 
 
+@pytest.mark.slow  # trains real CNNs
 @pytest.mark.parametrize(
     "arch,activation,optimizer",
     list(itertools.product(ARCHS, ["relu", "tanh", "sigmoid", "gelu"], ["sgd", "adam", "rmsprop"])),
@@ -36,6 +37,7 @@ def test_every_family_activation_optimizer_trains(tiny_config, digits, arch, act
     assert r.n_params > 0 and r.flops > 0
 
 
+@pytest.mark.slow  # trains real CNNs
 def test_records_carry_every_field(tiny_config, digits):
     tiny_config.update(augmentation="standard", dropout=0.2, label_smoothing=0.1, batch_size=32)
     r = train_trial(tiny_config, digits, seed=1, schedule_epochs=3)
@@ -58,6 +60,7 @@ def test_records_carry_every_field(tiny_config, digits):
     assert r.peak_memory_bytes > 0 and r.device
 
 
+@pytest.mark.slow  # trains real CNNs
 def test_constant_schedule_prefix_equals_shorter_training(tiny_config, digits):
     """With a budget-independent schedule, epoch 2 of a 3-epoch training *is* a 2-epoch training
     (what lets one run serve every budget); with cosine it is not."""
@@ -75,6 +78,7 @@ def _strip_times(records):
     return [{k: v for k, v in e.items() if not k.endswith("_seconds")} for e in records]
 
 
+@pytest.mark.slow  # trains real CNNs
 def test_deterministic_across_processes(tiny_config, digits):
     tiny_config.update(augmentation="standard", dropout=0.3)
     code = (
@@ -95,6 +99,7 @@ def test_deterministic_across_processes(tiny_config, digits):
     assert _strip_times([e.__dict__ for e in other_seed.epochs]) != _strip_times(runs[0])
 
 
+@pytest.mark.slow  # trains real CNNs
 def test_divergence_is_recorded_and_caller_goes_on(tiny_config, digits):
     tiny_config.update(learning_rate=1e12, batch_norm=False, momentum=0.99)
     r = train_trial(tiny_config, digits, seed=0, schedule_epochs=5)
@@ -103,12 +108,14 @@ def test_divergence_is_recorded_and_caller_goes_on(tiny_config, digits):
     assert not math.isfinite(r.epochs[-1].train_loss)
 
 
+@pytest.mark.slow  # trains real CNNs
 def test_failure_is_recorded_not_raised(tiny_config, digits):
     tiny_config["architecture"] = "transformer"
     r = train_trial(tiny_config, digits, seed=0, schedule_epochs=1)
     assert r.status == "failed" and "transformer" in r.reason and r.epochs == []
 
 
+@pytest.mark.slow  # trains real CNNs
 def test_kfold_averages_over_folds(tiny_config):
     ds = load_dataset("digits", folds=3)
     assert len(ds.folds) == 3
