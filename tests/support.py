@@ -320,3 +320,18 @@ def asks_in_subprocess(jobs: Sequence[Mapping[str, Any]], hashseeds: Sequence[in
     Determinism across processes is what makes a run reproducible: libraries that iterate
     hash-ordered sets (SMAC) agree only under one fixed hash seed, the others under any."""
     return in_fresh_interpreters("all_asks", jobs, hashseeds, timeout)
+
+
+def kill_driver_and_check_workers(proc: subprocess.Popen, workers: Sequence[Any]) -> None:
+    """SIGKILL the driver ``proc``, then assert that its pool's ``workers`` (psutil processes)
+    end by themselves within 20 s; none is left behind when the assertion fails."""
+    import signal
+
+    import psutil
+
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    _, alive = psutil.wait_procs(workers, timeout=20)
+    for p in alive:
+        p.kill()
+    assert not alive, f"workers outlived their driver: {[p.pid for p in alive]}"

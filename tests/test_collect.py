@@ -7,6 +7,7 @@ import sys
 import time
 
 import pytest
+from support import kill_driver_and_check_workers
 
 from mfbench.cli.args import parse_int_list
 from mfbench.core.errors import UsageError
@@ -101,12 +102,7 @@ def test_workers_end_when_the_driver_is_killed(tmp_path, config_file):
         workers = [c for c in driver.children() if "spawn_main" in " ".join(c.cmdline())]
         time.sleep(0.1)
     assert len(workers) == 2, "the pool's two workers must have started"
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
-    gone, alive = psutil.wait_procs(workers, timeout=20)
-    for p in alive:  # leave no orphan behind when the assertion fails
-        p.kill()
-    assert not alive, f"workers outlived their driver: {[p.pid for p in alive]}"
+    kill_driver_and_check_workers(proc, workers)
 
 
 def test_contradicting_options_are_refused(tmp_path, config_file):

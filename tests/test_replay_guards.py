@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import hashlib
-import os
 import sqlite3
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from support import make_tiny_table
+from support import kill_driver_and_check_workers, make_tiny_table
 
 from mfbench.cli import main
 from mfbench.execution.runner import TIMING_COLUMNS
@@ -58,7 +57,6 @@ def test_a_corrupted_run_file_is_moved_aside_and_redone(tmp_path):
 
 def test_workers_end_when_the_driver_is_killed(tmp_path):
     """A replay killed with SIGKILL cannot shut its pool down: its workers must exit by themselves."""
-    import signal
     import subprocess
     import sys
     import time
@@ -77,9 +75,4 @@ def test_workers_end_when_the_driver_is_killed(tmp_path):
         time.sleep(0.2)
     assert len(workers) == 2, "the pool's two workers must have started"
     time.sleep(2)  # inside their runs
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
-    _, alive = psutil.wait_procs(workers, timeout=20)
-    for p in alive:  # leave no orphan behind when the assertion fails
-        p.kill()
-    assert not alive, f"workers outlived their driver: {[p.pid for p in alive]}"
+    kill_driver_and_check_workers(proc, workers)
