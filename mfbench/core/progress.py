@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 import time
 from typing import Any
+
+log = logging.getLogger(__name__)
 
 
 class TrialProgress:
@@ -54,3 +57,53 @@ class TrialProgress:
     def __exit__(self, *exc: Any) -> None:
         if self._progress is not None:
             self._progress.stop()
+
+
+class RunProgress:
+    """A progress bar over runs (rich on a terminal; one log line every 30 s otherwise)."""
+
+    def __init__(self, total: int, enabled: bool = True):
+        self.total, self.enabled = total, enabled
+        self.counts = {"ok": 0, "failed": 0}
+        self._bar: Any = None
+        self._t0 = self._last = time.perf_counter()
+
+    def __enter__(self) -> RunProgress:
+        from mfbench.core.runlog import prepared, terminal
+
+        prepared()
+        if self.enabled and terminal().isatty():
+            from rich.console import Console
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+            self._bar = Progress(TextColumn("[bold]runs"), BarColumn(), MofNCompleteColumn(),
+                                 TextColumn("{task.fields[status]}"), TimeRemainingColumn(),
+                                 console=Console(file=terminal()))  # fmt: skip
+            self._bar.start()
+            self._task = self._bar.add_task("runs", total=self.total, status="")
+        elif self.enabled:
+            self._line()
+        return self
+
+    def _line(self) -> None:
+        """The bar as a line (not a terminal: a file, CI): on the terminal while the libraries'
+        output goes to the study's log (``runlog.quiet_terminal``), else a log line."""
+        from mfbench.core.runlog import quiet, terminal
+
+        self._last = time.perf_counter()
+        done, el = sum(self.counts.values()), self._last - self._t0
+        left = f", ~{(self.total - done) * el / done / 60:.1f} min left" if done else ""
+        line = f"runs {done}/{self.total}: ok {self.counts['ok']}, failed {self.counts['failed']}; {el:.0f} s{left}"
+        print(line, file=terminal(), flush=True) if quiet() else log.info("%s", line)
+
+    def advance(self, status: str) -> None:
+        self.counts[status] = self.counts.get(status, 0) + 1
+        text = f"ok {self.counts['ok']}  failed {self.counts['failed']}"
+        if self._bar is not None:
+            self._bar.update(self._task, advance=1, status=text)
+        elif self.enabled and (time.perf_counter() - self._last > 30 or sum(self.counts.values()) == self.total):
+            self._line()
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._bar is not None:
+            self._bar.stop()

@@ -4,6 +4,7 @@ optimizer tests run on it (no table, no model, no training)."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -80,3 +81,36 @@ class SyntheticObjective(Objective):
     def optimum(self) -> dict[str, float]:
         best = 0.05 + 0.3 / self.max_budget
         return {"val_error": best, "test_error": best + 0.01}
+
+
+class SyntheticBenchmark(SyntheticObjective):
+    """``SyntheticObjective`` with what a replay needs of a benchmark (kind, bounds, hash), so
+    that tests and the bench need no table. ``worst`` is the worst noise-free value over the
+    grid (discrete space) or over 500 configs sampled with a fixed seed (continuous)."""
+
+    kind = "synthetic"
+
+    def __init__(self, space_name: str, name: str, noise: float = 0.02):
+        from mfbench.training.space import get_space
+
+        super().__init__(get_space(space_name), (1, 3, 9, 27), noise=noise, seconds_per_epoch=1.0, name=name)
+        self.space_name = space_name
+
+    @cached_property
+    def bounds(self) -> dict[str, float]:
+        from mfbench.training.space import get_space, iter_grid
+
+        if self.space_name == "cnn-grid":
+            configs = list(iter_grid(self.space))
+        else:
+            configs = [dict(c) for c in get_space(self.space_name, seed=0).sample_configuration(500)]
+        worst = max(self.true_value(c)[0] for c in configs)
+        return {"best": self.optimum["val_error"], "worst": float(worst)}
+
+    def manifest(self) -> dict[str, Any]:
+        return {"name": self.name, "kind": self.kind, "space": self.space_name, "noise": self.noise,
+                "hash": f"synthetic-{self.space_name}-noise{self.noise}"}  # fmt: skip
+
+
+#: the synthetic benchmarks replay knows by name -> the space each is defined on
+SYNTHETIC = {"synthetic-cnn": "cnn", "synthetic-grid": "cnn-grid"}

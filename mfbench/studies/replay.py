@@ -24,7 +24,6 @@ import time
 import traceback
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -32,10 +31,11 @@ import numpy as np
 
 from mfbench.core.errors import UsageError, read_json
 from mfbench.core.io import atomic_write_text, jsonable
+from mfbench.core.progress import RunProgress
 from mfbench.execution.pool import dask_client, dask_results, loky_results
 from mfbench.execution.runner import COLUMNS, DEFAULT_MAX_EVALS, parse_budget, run
 from mfbench.objectives.base import Objective
-from mfbench.objectives.synthetic import SyntheticObjective
+from mfbench.objectives.synthetic import SYNTHETIC, SyntheticBenchmark
 from mfbench.optimizers.base import for_objective
 from mfbench.studies.manifest import study_manifest
 
@@ -63,41 +63,11 @@ CHILD_ENV = {"PYTHONHASHSEED": HASH_SEED, "OMP_NUM_THREADS": "1", "MKL_NUM_THREA
 # --------------------------------------------------------------------------------------
 
 
-class SyntheticBenchmark(SyntheticObjective):
-    """``SyntheticObjective`` with what a replay needs of a benchmark (kind, bounds, hash), so
-    that tests and the bench need no table. ``worst`` is the worst noise-free value over the
-    grid (discrete space) or over 500 configs sampled with a fixed seed (continuous)."""
-
-    kind = "synthetic"
-
-    def __init__(self, space_name: str, name: str, noise: float = 0.02):
-        from mfbench.training.space import get_space
-
-        super().__init__(get_space(space_name), (1, 3, 9, 27), noise=noise, seconds_per_epoch=1.0, name=name)
-        self.space_name = space_name
-
-    @cached_property
-    def bounds(self) -> dict[str, float]:
-        from mfbench.training.space import get_space, iter_grid
-
-        if self.space_name == "cnn-grid":
-            configs = list(iter_grid(self.space))
-        else:
-            configs = [dict(c) for c in get_space(self.space_name, seed=0).sample_configuration(500)]
-        worst = max(self.true_value(c)[0] for c in configs)
-        return {"best": self.optimum["val_error"], "worst": float(worst)}
-
-    def manifest(self) -> dict[str, Any]:
-        return {"name": self.name, "kind": self.kind, "space": self.space_name, "noise": self.noise,
-                "hash": f"synthetic-{self.space_name}-noise{self.noise}"}  # fmt: skip
-
-
-SYNTHETIC = {"synthetic-cnn": "cnn", "synthetic-grid": "cnn-grid"}
 _SYNTHETIC_CACHE: dict[str, SyntheticBenchmark] = {}
 
 
 def load(spec: str) -> Objective:
-    """A benchmark by name: the synthetic ones here, everything else through
+    """A benchmark by name: the synthetic ones (``objectives.synthetic``), everything else through
     ``mfbench.objectives.registry.load_benchmark`` (shipped names or a path to a table/surrogate)."""
     if spec in SYNTHETIC:
         if spec not in _SYNTHETIC_CACHE:
@@ -641,53 +611,3 @@ def write_report_if_available(run_dir: Path, out_dir: Path | None = None) -> Pat
         log.warning("the report could not be written (%s: %s); run `mfbench report %s` to retry",
                     type(exc).__name__, exc, run_dir)  # fmt: skip
         return None
-
-
-class RunProgress:
-    """A progress bar over runs (rich on a terminal; one log line every 30 s otherwise)."""
-
-    def __init__(self, total: int, enabled: bool = True):
-        self.total, self.enabled = total, enabled
-        self.counts = {"ok": 0, "failed": 0}
-        self._bar: Any = None
-        self._t0 = self._last = time.perf_counter()
-
-    def __enter__(self) -> RunProgress:
-        from mfbench.core.runlog import prepared, terminal
-
-        prepared()
-        if self.enabled and terminal().isatty():
-            from rich.console import Console
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-            self._bar = Progress(TextColumn("[bold]runs"), BarColumn(), MofNCompleteColumn(),
-                                 TextColumn("{task.fields[status]}"), TimeRemainingColumn(),
-                                 console=Console(file=terminal()))  # fmt: skip
-            self._bar.start()
-            self._task = self._bar.add_task("runs", total=self.total, status="")
-        elif self.enabled:
-            self._line()
-        return self
-
-    def _line(self) -> None:
-        """The bar as a line (not a terminal: a file, CI): on the terminal while the libraries'
-        output goes to the study's log (``runlog.quiet_terminal``), else a log line."""
-        from mfbench.core.runlog import quiet, terminal
-
-        self._last = time.perf_counter()
-        done, el = sum(self.counts.values()), self._last - self._t0
-        left = f", ~{(self.total - done) * el / done / 60:.1f} min left" if done else ""
-        line = f"runs {done}/{self.total}: ok {self.counts['ok']}, failed {self.counts['failed']}; {el:.0f} s{left}"
-        print(line, file=terminal(), flush=True) if quiet() else log.info("%s", line)
-
-    def advance(self, status: str) -> None:
-        self.counts[status] = self.counts.get(status, 0) + 1
-        text = f"ok {self.counts['ok']}  failed {self.counts['failed']}"
-        if self._bar is not None:
-            self._bar.update(self._task, advance=1, status=text)
-        elif self.enabled and (time.perf_counter() - self._last > 30 or sum(self.counts.values()) == self.total):
-            self._line()
-
-    def __exit__(self, *exc: Any) -> None:
-        if self._bar is not None:
-            self._bar.stop()
