@@ -13,7 +13,7 @@ import argparse
 import time
 
 from mfbench.objectives.synthetic import SyntheticObjective
-from mfbench.optimizers.base import make_optimizer
+from mfbench.optimizers.registry import make_optimizer
 from mfbench.training.space import get_space
 
 

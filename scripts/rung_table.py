@@ -22,7 +22,8 @@ from collections import Counter
 from mfbench.core.errors import SearchExhausted
 from mfbench.execution.runner import _Checker
 from mfbench.objectives.synthetic import SyntheticObjective
-from mfbench.optimizers.base import for_objective, get_optimizer_class
+from mfbench.optimizers.base import for_objective
+from mfbench.optimizers.registry import get_optimizer_class
 from mfbench.training.space import get_space
 
 LADDER = (1, 3, 9, 27, 81)

@@ -15,7 +15,8 @@ from mfbench.core.types import Result, Trial
 from mfbench.execution.runner import run
 from mfbench.objectives.synthetic import SyntheticObjective
 from mfbench.objectives.tabular import TabularObjective
-from mfbench.optimizers.base import Optimizer, for_objective, get_optimizer_class, make_optimizer
+from mfbench.optimizers.base import Optimizer, for_objective
+from mfbench.optimizers.registry import get_optimizer_class, make_optimizer
 from mfbench.training.space import config_id, get_space, iter_grid
 
 CONTINUING = ["tpe-asha", "tpe-hb", "ga-mf", "optiml", "kt-hyperband"]

@@ -14,7 +14,8 @@ from support import make_tiny_table
 
 from mfbench.analysis.report import load_study, write_report
 from mfbench.objectives.tabular import TabularObjective
-from mfbench.training.classmetrics import framework_of, macro_prf
+from mfbench.optimizers.registry import framework_of
+from mfbench.training.classmetrics import macro_prf
 
 # seed 0: class 0 has 8 right and 2 predicted as class 1; every other class 10 right
 CM0 = (np.eye(10, dtype=int) * 10)

@@ -9,9 +9,9 @@ from support import asks, asks_in_subprocess, bowl_space, drive, mean_regret
 
 from mfbench.core.types import Result
 from mfbench.objectives.synthetic import SyntheticObjective
-from mfbench.optimizers.base import make_optimizer
 from mfbench.optimizers.native.encoding import VectorCodec, make_rng
 from mfbench.optimizers.native.ga import GeneticAlgorithm, Individual, MultiFidelityGA
+from mfbench.optimizers.registry import make_optimizer
 from mfbench.training.space import config_id, get_space, validate_config
 
 # ------------------------------------------------------------------------------ validity

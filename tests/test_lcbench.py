@@ -166,7 +166,8 @@ def test_missing_or_foreign_data_is_refused(tmp_path, monkeypatch):
 @pytest.mark.parametrize("name", ["random", "hyperband", "dehb", "tpe-asha", "smac-hb", "ga-mf", "optiml"])
 def test_short_runs_of_every_optimizer_family(obj, name):
     from mfbench.execution.runner import run
-    from mfbench.optimizers.base import for_objective, get_optimizer_class
+    from mfbench.optimizers.base import for_objective
+    from mfbench.optimizers.registry import get_optimizer_class
 
     try:
         cls = get_optimizer_class(name)

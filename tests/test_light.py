@@ -58,7 +58,7 @@ def test_skops_trusted_types_are_the_same_without_the_shims():
 @pytest.mark.skipif(importlib.util.find_spec("jax") is None or importlib.util.find_spec("keras_tuner") is None,
                     reason="the optimizers extra (keras-tuner, jax) is not installed")  # fmt: skip
 def test_keras_tuner_runs_without_torch():
-    _torch_free("from mfbench.studies.replay import load, run_job, Job\nfrom mfbench.optimizers.base import REGISTRY\n"
+    _torch_free("from mfbench.studies.replay import load, run_job, Job\nfrom mfbench.optimizers.registry import REGISTRY\n"
                 "o = load('synthetic-grid')\nfor name in ('kt-bo', 'kt-hyperband'):\n"
                 "    r = run_job(Job('synthetic-grid', 'g', name, 0, REGISTRY[name], 4 * o.full_budget_cost(), "
                 "require_fixed_hash=False, optimum=tuple(o.optimum.items()), bounds=tuple(o.bounds.items())))\n"
@@ -70,7 +70,7 @@ def test_keras_tuner_runs_without_torch():
                     reason="needs both Keras backends (jax for numpy, and torch)")  # fmt: skip
 def test_keras_tuner_proposes_the_same_under_numpy_and_torch():
     """The oracles never train: the backend must not change a single proposal."""
-    code = ("import json\nfrom mfbench.studies.replay import load, run_job, Job\nfrom mfbench.optimizers.base import REGISTRY\n"
+    code = ("import json\nfrom mfbench.studies.replay import load, run_job, Job\nfrom mfbench.optimizers.registry import REGISTRY\n"
             "out = {}\nfor bench in ('synthetic-grid', 'synthetic-cnn'):\n    o = load(bench)\n"
             "    for name in ('kt-bo', 'kt-hyperband'):\n"
             "        r = run_job(Job(bench, bench, name, 1, REGISTRY[name], 8 * o.full_budget_cost(), "

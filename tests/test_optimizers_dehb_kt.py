@@ -9,7 +9,7 @@ from support import asks_in_subprocess, bowl_space, drive, drive_parallel, mean_
 
 from mfbench.core.errors import UsageError
 from mfbench.objectives.synthetic import SyntheticObjective
-from mfbench.optimizers.base import make_optimizer
+from mfbench.optimizers.registry import make_optimizer
 from mfbench.training.space import get_space, validate_config
 
 LADDER = [1, 3, 9, 27]

@@ -13,7 +13,7 @@ from support import asks_in_subprocess, bowl_space, drive, drive_parallel, mean_
 from mfbench.core.errors import UsageError
 from mfbench.objectives.synthetic import SyntheticObjective
 from mfbench.optimizers.adapters.hpbandster import hpbandster_rungs, ordinals_as_indices
-from mfbench.optimizers.base import make_optimizer
+from mfbench.optimizers.registry import make_optimizer
 from mfbench.training.space import get_space, iter_grid, to_config, validate_config
 
 LADDER = [1, 3, 9, 27]

@@ -19,7 +19,8 @@ from mfbench.core.errors import UsageError
 from mfbench.execution.runner import run
 from mfbench.objectives.synthetic import SyntheticObjective
 from mfbench.optimizers import make_optimizer
-from mfbench.optimizers.base import for_objective, get_optimizer_class
+from mfbench.optimizers.base import for_objective
+from mfbench.optimizers.registry import get_optimizer_class
 from mfbench.training.space import get_space
 
 LADDER = [1, 3, 9, 27]

@@ -7,7 +7,8 @@ import pytest
 
 from mfbench.execution.runner import run
 from mfbench.objectives.synthetic import SyntheticObjective
-from mfbench.optimizers.base import REGISTRY, for_objective, get_optimizer_class
+from mfbench.optimizers.base import for_objective
+from mfbench.optimizers.registry import REGISTRY, get_optimizer_class
 from mfbench.training.space import get_space
 
 

@@ -25,7 +25,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mfbench.training.classmetrics import FRAMEWORKS, framework_of, normalize_rows
+from mfbench.optimizers.registry import FRAMEWORKS, framework_of
+from mfbench.training.classmetrics import normalize_rows
 
 #: accuracy points behind the benchmark's best validation accuracy that count as "got there"
 TARGETS = (0.01, 0.005)

@@ -48,7 +48,7 @@ def framework_styles(methods: Sequence[str]) -> tuple[dict[str, tuple], dict[str
     the line, instead of telling twenty hues apart. Returns (colors, linestyles)."""
     from matplotlib.colors import to_rgb
 
-    from mfbench.training.classmetrics import FRAMEWORKS, framework_of
+    from mfbench.optimizers.registry import FRAMEWORKS, framework_of
 
     cmap = plt.get_cmap("tab10")
     base = {f: to_rgb(cmap(i)) for i, f in enumerate(FRAMEWORKS)}
@@ -68,7 +68,7 @@ def framework_styles(methods: Sequence[str]) -> tuple[dict[str, tuple], dict[str
 
 def order_by_framework(methods: Sequence[str]) -> list[str]:
     """Methods grouped by framework (in ``FRAMEWORKS`` order), so that a legend reads by library."""
-    from mfbench.training.classmetrics import FRAMEWORKS, framework_of
+    from mfbench.optimizers.registry import FRAMEWORKS, framework_of
 
     rank = {f: i for i, f in enumerate(FRAMEWORKS)}
     return sorted(methods, key=lambda m: (rank.get(framework_of(m), 99), list(methods).index(m)))
@@ -261,7 +261,7 @@ def plot_anytime_by_framework(benchmark: str, xlabel: str, frame: pd.DataFrame, 
 
     ``frame``: columns ``x, method, mean, se`` (as for ``plot_anytime``). With 17+ optimizers a
     reader can follow each line here, and compare it with the field in grey."""
-    from mfbench.training.classmetrics import FRAMEWORKS, framework_of
+    from mfbench.optimizers.registry import FRAMEWORKS, framework_of
 
     methods = list(dict.fromkeys(frame["method"]))
     groups: dict[str, list[str]] = {}
@@ -302,7 +302,7 @@ def plot_anytime_by_framework(benchmark: str, xlabel: str, frame: pd.DataFrame, 
 
 
 def _legend_label(method: str) -> str:
-    from mfbench.training.classmetrics import framework_of
+    from mfbench.optimizers.registry import framework_of
 
     return f"{method} ({framework_of(method)})"
 

@@ -6,7 +6,6 @@ The runner owns the loop, the clock, the budget and the seeds: an optimizer only
 
 from __future__ import annotations
 
-import importlib
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -121,58 +120,6 @@ def ladder_eta(budgets: Sequence[int]) -> int:
     if rem or eta < 2 or any(b != budgets[0] * eta**k for k, b in enumerate(budgets)):
         raise UsageError(f"ladder {list(budgets)} is not geometric with an integer ratio (min * eta**k)")
     return int(eta)
-
-
-# --------------------------------------------------------------------------------------
-# Registry: name -> "module:Class", imported on first use so that a missing optional
-# library only affects the optimizers that need it.
-# --------------------------------------------------------------------------------------
-
-REGISTRY: dict[str, str] = {
-    "random": "mfbench.optimizers.native.random_search:RandomSearch",
-    "grid": "mfbench.optimizers.native.grid:GridSearch",
-    "tpe": "mfbench.optimizers.adapters.optuna:TPE",
-    "tpe-asha": "mfbench.optimizers.adapters.optuna:TPEASHA",
-    "tpe-hb": "mfbench.optimizers.adapters.optuna:TPEHyperband",
-    "hyperopt-tpe": "mfbench.optimizers.adapters.hyperopt:HyperoptTPE",
-    "smac-bo-gp": "mfbench.optimizers.adapters.smac:SmacBOGP",
-    "smac-bo-rf": "mfbench.optimizers.adapters.smac:SmacBORF",
-    "smac-hb": "mfbench.optimizers.adapters.smac:SmacHyperband",
-    "hyperband": "mfbench.optimizers.adapters.hpbandster:Hyperband",
-    "bohb": "mfbench.optimizers.adapters.hpbandster:BOHB",
-    "kt-bo": "mfbench.optimizers.adapters.keras_tuner:KerasTunerBO",
-    "kt-hyperband": "mfbench.optimizers.adapters.keras_tuner:KerasTunerHyperband",
-    "dehb": "mfbench.optimizers.adapters.dehb:DEHBOptimizer",
-    "ga": "mfbench.optimizers.native.ga:GeneticAlgorithm",
-    "ga-mf": "mfbench.optimizers.native.ga:MultiFidelityGA",
-    "optiml": "mfbench.optimizers.native.optiml:OptiML",
-    "ray-asha": "mfbench.optimizers.adapters.ray:RayASHA",
-    "ray-hyperband": "mfbench.optimizers.adapters.ray:RayHyperband",
-    "ray-bohb": "mfbench.optimizers.adapters.ray:RayBOHB",
-}
-
-def register(name: str, target: str) -> None:
-    REGISTRY[name] = target
-
-
-def available() -> list[str]:
-    return sorted(REGISTRY)
-
-
-def get_optimizer_class(name: str) -> type[Optimizer]:
-    if name not in REGISTRY:
-        raise UsageError(f"unknown optimizer {name!r}; known: {', '.join(available())}")
-    module, cls = REGISTRY[name].split(":")
-    try:
-        return getattr(importlib.import_module(module), cls)
-    except ImportError as exc:
-        from mfbench.core.extras import missing
-
-        raise missing(exc, f"optimizer {name!r}") from None
-
-
-def make_optimizer(name: str, space: ConfigurationSpace, budgets: Sequence[int], seed: int, **options: Any) -> Optimizer:
-    return get_optimizer_class(name)(space, budgets, seed, **options)
 
 
 def for_objective(cls: type[Optimizer], objective: Any, seed: int, budgets: Sequence[int] | None = None,

@@ -331,7 +331,7 @@ def resolve_optimizers(names: Sequence[str] | str | None) -> dict[str, str]:
     libraries import; ``"all"``: every registered one (a missing library then fails its runs);
     else the names, each a registered name or a ``module:Class`` target of an ``Optimizer``
     subclass (known by its ``name``), so that a new optimizer plugs in without registration."""
-    from mfbench.optimizers.base import REGISTRY, available, get_optimizer_class
+    from mfbench.optimizers.registry import REGISTRY, available, get_optimizer_class
 
     if names is None:
         from mfbench.core.extras import NEEDS, missing_for

@@ -1,4 +1,4 @@
-"""Class metrics from confusion matrices, and which framework decides for each optimizer.
+"""Class metrics from confusion matrices.
 
 Torch-free (tables, objectives and the report use it). ``macro_prf`` follows scikit-learn's
 ``precision_recall_fscore_support(average="macro", zero_division=0)``: per-class precision,
@@ -10,27 +10,6 @@ whole table's runs are scored in one call; an all-NaN matrix (no matrix recorded
 from __future__ import annotations
 
 import numpy as np
-
-#: how the registry's adapter modules map to the library that makes the decisions
-_MODULE_FRAMEWORK = {
-    "optuna_adapter": "Optuna", "hyperopt_adapter": "hyperopt", "smac_adapter": "SMAC",
-    "hpbandster_adapter": "hpbandster", "keras_tuner_adapter": "Keras Tuner", "dehb_adapter": "DEHB",
-    "ray_adapter": "Ray Tune", "ray_tune_adapter": "Ray Tune",
-}  # fmt: skip
-#: fixed display order of the frameworks (mfbench's own last)
-FRAMEWORKS = ("Optuna", "hyperopt", "SMAC", "hpbandster", "Keras Tuner", "DEHB", "Ray Tune", "mfbench")
-
-
-def framework_of(optimizer: str) -> str:
-    """The library that decides for ``optimizer``: its adapter module in the registry, ``ray-*``
-    for Ray Tune, else mfbench's own (random, grid, GA, OptiML and unknown names)."""
-    from mfbench.optimizers.base import REGISTRY
-
-    if optimizer.startswith("ray-"):
-        return "Ray Tune"
-    target = REGISTRY.get(optimizer, "")
-    module = target.split(":")[0].rsplit(".", 1)[-1]
-    return _MODULE_FRAMEWORK.get(module, "mfbench")
 
 
 def macro_prf(cm: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
