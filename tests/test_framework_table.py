@@ -155,3 +155,34 @@ def test_surrogate_benchmark_says_not_modelled(tmp_path):
     assert m["test_precision"] == pytest.approx((P0 + 1) / 2) and m["test_recall"] == pytest.approx((R0 + 1) / 2)
     assert m["test_f1"] == pytest.approx((F0 + 1) / 2) and m["test_confusion"][0][:2] == [18, 2]
     assert framework_of("smac-hb") == "SMAC" and framework_of("ray-asha") == "Ray Tune" and framework_of("ga") == "mfbench"
+
+
+def test_pooled_table_by_hand():
+    """Pooled over benchmarks, each weighing the same whatever its seeds; a benchmark missing an optimizer left out."""
+    from mfbench.analysis.framework_table import pooled_table
+
+    inf = np.inf
+    runs = [  # (benchmark, optimizer, seed, final normalized regret, fraction to 1 pt, repeats)
+        ("A", "tpe", 0, 0.1, 0.5, 1), ("A", "tpe", 1, 0.3, inf, 0), ("A", "random", 0, 0.2, inf, 0),
+        ("A", "random", 1, 0.2, inf, 0),
+        ("B", "tpe", 0, 0.0, 0.2, 0), ("B", "tpe", 1, 0.0, 0.4, 0), ("B", "tpe", 2, 0.0, 0.6, 1),
+        ("B", "random", 0, 0.1, inf, 0), ("B", "random", 1, 0.1, inf, 0), ("B", "random", 2, 0.0, inf, 0),
+        ("C", "tpe", 0, 0.9, inf, 0),  # random has no run on C: C cannot be ranked and is left out
+    ]
+    finals = pd.DataFrame([{"benchmark": b, "optimizer": o, "seed": s, "framework": framework_of(o),
+                            "normalized_regret": r, "fraction_to_0.01": f, "time_to_0.01": f * 100,
+                            "fraction_to_0.005": inf, "time_to_0.005": inf, "evaluations": 10,
+                            "overhead_per_eval_s": 0.002 if o == "tpe" else 0.001, "repeats": rep}
+                           for b, o, s, r, f, rep in runs])
+    head, rows = pooled_table(finals)
+    cells = {r[1]: dict(zip(head, r)) for r in rows}
+    assert [r[0] for r in rows] == ["Optuna", "mfbench"]
+    tpe, rnd = cells["tpe"], cells["random"]
+    # ranks: A seed 0 tpe 1, seed 1 tpe 2 -> 1.5; B: 1, 1, 1.5 (tie) -> 7/6; pooled (1.5 + 7/6) / 2 = 4/3
+    assert tpe["mean rank"] == "1.33" and rnd["mean rank"] == "1.67" and tpe["benchmarks"] == "2"
+    # regret: A mean 0.2, B 0.0 -> 0.1 (per-run pooling would give 0.08); random (0.2 + 0.2 / 3) / 2
+    assert tpe["normalized regret"] == "0.1000" and rnd["normalized regret"] == "0.1333"
+    assert tpe["reached \u22641 pt"] == "80 %" and tpe["reached \u22640.5 pt"] == "0 %"
+    assert tpe["budget to \u22641 pt"] == "50 %" and rnd["budget to \u22641 pt"] == "not reached"
+    assert tpe["overhead / eval"] == "2 ms" and tpe["repeats %"] == "4 %" and rnd["repeats %"] == "0 %"
+    assert pooled_table(finals[finals["benchmark"] == "A"])[1] == []  # nothing to pool from one benchmark

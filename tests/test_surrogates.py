@@ -103,6 +103,23 @@ def test_packed_trees_match_scikit_learn():
     P = packed.predict_rows(Q)
     for k, name in enumerate(packed.names):
         np.testing.assert_allclose(P[:, k], models[name].predict(Q), rtol=1e-10, atol=1e-12)
+    # boosting: scikit-learn's bits (a running sum from the baseline), so results never depend on numba
+    np.testing.assert_array_equal(P[:, packed.names.index("hist_gbm")], models["hist_gbm"].predict(Q))
+
+
+def test_packed_trees_give_the_compiled_kernels_bits():
+    """Without numba (the ``fast`` extra) a surrogate answers through ``PackedTrees``: the same
+    bits as the compiled kernel, so a light install replays exactly the same study."""
+    from sklearn.ensemble import ExtraTreesRegressor
+
+    rng = np.random.default_rng(3)
+    X = rng.random((300, 5))
+    y = X[:, 0] * 2 + np.sin(4 * X[:, 1]) + (X[:, 2] > 0.5) + rng.normal(0, 0.1, 300)
+    with limit_threads(1):
+        models = {f: make_model(f, 0, 20, threads=1).fit(X, y) for f in ("hist_gbm", "hist_gbm_small")}
+        models["small_forest"] = ExtraTreesRegressor(10, max_leaf_nodes=40, random_state=0).fit(X, y)
+    Q = np.vstack([rng.random((40, 5)), X[:5] * 1.5 - 0.2])
+    np.testing.assert_array_equal(PackedTrees(models).predict_rows(Q), BitvectorTrees(models).predict(Q, threads=1))
 
 
 def test_bitvector_trees_match_scikit_learn_on_one_row_and_split_batches():

@@ -157,8 +157,11 @@ def run_finals(replay: Any, sources: dict[str, tuple[Any | None, str]] | None = 
                "evaluations": len(g), "epochs": int(last["epochs_used"]),
                "overhead_per_eval_s": float(g["overhead_seconds"].mean()) if "overhead_seconds" in g else math.nan,
                "repeats": int(g["repeat"].sum()) if "repeat" in g else 0}
+        row["normalized_regret"] = float(last["normalized_regret"])
+        frac = g["budget_fraction"].to_numpy(dtype=float)
         for d in TARGETS:
             row[f"time_to_{d:g}"] = _first_time(t, np.nan_to_num(inc_val, nan=math.inf), best_val + d)
+            row[f"fraction_to_{d:g}"] = _first_time(frac, np.nan_to_num(inc_val, nan=math.inf), best_val + d)
         src = (sources or {}).get(b, (None, NA_SURROGATE))[0]
         cm = src.metrics(row["incumbent_config_id"]) if src is not None else None
         for k in ("test_precision", "test_recall", "test_f1"):
@@ -216,3 +219,46 @@ def best_confusions(finals: pd.DataFrame, benchmark: str) -> list[dict[str, Any]
                     "test_acc": float(r["test_acc"]), "confusion": cm.astype(int).tolist(),
                     "normalized": normalize_rows(cm).tolist()})
     return out
+
+
+POOLED_COLUMNS = ["framework", "optimizer", "benchmarks", "mean rank", "normalized regret", "reached \u22641 pt",
+                  "reached \u22640.5 pt", "budget to \u22641 pt", "overhead / eval", "repeats %"]
+
+
+def pooled_table(finals: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
+    """The framework table pooled over benchmarks, in the metrics that are comparable across them.
+
+    Accuracies, precision and recall are not: a point of accuracy means something else on
+    each task, so they stay in the per-benchmark tables. Pooled, with every benchmark
+    weighted equally whatever its number of seeds:
+
+    - mean rank: within each (benchmark, seed) the optimizers ranked by final normalized regret
+      (1 = best, ties share), averaged over seeds, then over benchmarks;
+    - normalized regret: final, mean over seeds, then over benchmarks;
+    - reached: the fraction of all runs whose incumbent got within 1 / 0.5 accuracy points of
+      their benchmark's best;
+    - budget to within 1 point: the fraction of its budget a run had spent when it got there,
+      median over all runs (a run that never got there counts as infinitely late);
+    - overhead per evaluation (mean over runs) and repeated evaluations as a share of all.
+
+    Benchmarks where some optimizer lacks a run are left out (ranks need every optimizer).
+    """
+    opts = sorted(finals["optimizer"].unique())
+    complete = [b for b, g in finals.groupby("benchmark") if set(g["optimizer"]) == set(opts)]
+    sub = finals[finals["benchmark"].isin(complete)].copy()
+    if len(complete) < 2:
+        return POOLED_COLUMNS, []
+    sub["rank"] = sub.groupby(["benchmark", "seed"])["normalized_regret"].rank(method="average")
+    per_bench = sub.groupby(["optimizer", "benchmark"])[["rank", "normalized_regret"]].mean()
+    pooled = per_bench.groupby("optimizer").mean()
+    order = {f: i for i, f in enumerate(FRAMEWORKS)}
+    rows = []
+    for (fw, o), g in sorted(sub.groupby(["framework", "optimizer"]), key=lambda kv: (order.get(kv[0][0], 99), kv[0][1])):
+        reached = [f"{100 * float(np.isfinite(g[f'time_to_{d:g}'].to_numpy(dtype=float)).mean()):.0f} %" for d in TARGETS]
+        median = float(np.median(g["fraction_to_0.01"].to_numpy(dtype=float)))
+        when = "not reached" if not math.isfinite(median) else f"{100 * median:.0f} %"
+        share = g["repeats"].sum() / max(int(g["evaluations"].sum()), 1)
+        rows.append([fw, o, str(g["benchmark"].nunique()), f"{pooled.loc[o, 'rank']:.2f}",
+                     f"{pooled.loc[o, 'normalized_regret']:.4f}", *reached, when,
+                     f"{1000 * g['overhead_per_eval_s'].mean():.3g} ms", f"{100 * share:.0f} %"])
+    return POOLED_COLUMNS, rows

@@ -392,7 +392,13 @@ def write_report(run_dir: str | Path, out_dir: str | Path | None = None, budgets
     data_file("final_average_rank.csv", avg_rank.rename("average_rank").rename_axis("optimizer").reset_index())
 
     # --- framework table and confusion matrices of each framework's best final incumbent
-    from mfbench.analysis.framework_table import best_confusions, class_metric_source, framework_table, run_finals
+    from mfbench.analysis.framework_table import (
+        best_confusions,
+        class_metric_source,
+        framework_table,
+        pooled_table,
+        run_finals,
+    )
 
     sources = {b: class_metric_source(replay.manifest, b) for b in benches}
     finals = run_finals(replay, sources)
@@ -415,6 +421,8 @@ def write_report(run_dir: str | Path, out_dir: str | Path | None = None, budgets
                    "normalized per true class (rows).", [cjson])
     fw_csv = data_file("framework_runs.csv", finals.drop(columns=["test_confusion"]))
     summary["framework_table"] = {b: [dict(zip(head, r)) for r in fw_rows] for b, head, fw_rows in fw_tables}
+    pooled = pooled_table(finals)
+    summary["framework_table_pooled"] = [dict(zip(pooled[0], r)) for r in pooled[1]]
 
     # --- exclusions and manifest
     excl_csv = data_file("exclusions.csv", replay.exclusions)
@@ -425,7 +433,7 @@ def write_report(run_dir: str | Path, out_dir: str | Path | None = None, budgets
     data_file("summary.json", summary)
 
     ctx = _Context(replay, summary, comparisons, figures, ftable, avg_rank, final_csv, excl_csv, blocks_rule,
-                   budgets, alpha, floor, fw_tables, fw_csv)
+                   budgets, alpha, floor, fw_tables, fw_csv, pooled)
     (out / "report.md").write_text(_markdown(ctx))
     index = out / "index.html"
     index.write_text(_html(ctx))
@@ -449,6 +457,7 @@ class _Context:
     floor: float
     fw_tables: list[tuple[str, list[str], list[list[str]]]] = field(default_factory=list)
     fw_csv: str = ""
+    pooled: tuple[list[str], list[list[str]]] = ([], [])
 
 
 SECTIONS = [
@@ -475,6 +484,15 @@ FRAMEWORK_NOTE = (
     "reached\" when fewer than half got there) and, in parentheses, the fraction of seeds that got there. "
     "Evaluations, epochs: per run, mean over seeds. Overhead / eval: the optimizer's own measured wall time per "
     "evaluation (ask + tell). Repeats: evaluations of a (configuration, budget, mode) the run had evaluated already.")
+
+POOLED_NOTE = (
+    "Pooled over the benchmarks, in what is comparable across them (accuracy, precision and recall are not: a point "
+    "means something else on each task, so they stay in the tables per benchmark). Every benchmark weighs the same. "
+    "Mean rank: the optimizers ranked by final normalized regret within each (benchmark, seed), averaged over seeds "
+    "and then benchmarks (1 = best). Normalized regret: final, mean over seeds, then benchmarks. Reached: share of "
+    "all runs whose incumbent got within 1 / 0.5 accuracy points of its benchmark's best. Budget to \u22641 pt: the "
+    "share of its budget a run had spent when it got there, median over all runs. Repeats %: repeated evaluations "
+    "as a share of all evaluations.")
 
 
 def _method_text(ctx: _Context) -> list[str]:
@@ -592,6 +610,8 @@ def _markdown(ctx: _Context) -> str:
     lines += [f"## {titles['frameworks']}", "", FRAMEWORK_NOTE, ""]
     for b, head, rows in ctx.fw_tables:
         lines += [f"### {b}", "", *_md_table(head, rows), ""]
+    if ctx.pooled[1]:
+        lines += [f"### pooled over {ctx.pooled[1][0][2]} benchmarks", "", POOLED_NOTE, "", *_md_table(*ctx.pooled), ""]
     lines += [f"Data (one row per run): [{Path(ctx.fw_csv).name}]({ctx.fw_csv})", ""]
     for key in ("confusion", "cd", "pairwise", "anytime", "rank"):
         lines += [f"## {titles[key]}", ""]
@@ -680,6 +700,9 @@ def _html(ctx: _Context) -> str:
     parts.append(f"<h2 id='frameworks'>{titles['frameworks']}</h2><p>{_h(FRAMEWORK_NOTE)}</p>")
     for b, head, rows in ctx.fw_tables:
         parts.append(f"<h3>{_h(b)}</h3><div class='wide'>" + _html_table(head, rows) + "</div>")
+    if ctx.pooled[1]:
+        parts.append(f"<h3>pooled over {_h(ctx.pooled[1][0][2])} benchmarks</h3><p>{_h(POOLED_NOTE)}</p>"
+                     "<div class='wide'>" + _html_table(*ctx.pooled) + "</div>")
     parts.append(f"<p>Data (one row per run): <a href='{ctx.fw_csv}'>{_h(Path(ctx.fw_csv).name)}</a></p>")
     for key in ("confusion", "cd", "pairwise", "anytime", "rank"):
         parts.append(f"<h2 id='{key}'>{titles[key]}</h2>")

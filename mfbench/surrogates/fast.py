@@ -10,7 +10,9 @@ millisecond per model for one row, and walks a whole batch once per tree for man
   2015), per tree a 64-bit mask of the leaves still reachable, over blocks of rows; the sum
   over trees runs in scikit-learn's order, so its predictions are scikit-learn's bits.
 - ``PackedTrees`` (numpy, any tree size): every tree's node index in one array, one vectorized
-  step per tree level; for a few rows when numba is missing or a forest's trees are deep.
+  step per tree level; for a few rows when numba is missing or a forest's trees are deep. It
+  sums the trees in the same order as ``BitvectorTrees``, so where both apply they give the
+  same bits: numba (the ``fast`` extra) changes the speed of a batch, never a result.
 
 Both read the arrays of the fitted estimators, and the tests check them against
 ``estimator.predict``. Feature rows never hold NaN (the encoder writes ``INACTIVE``), so
@@ -141,6 +143,9 @@ class PackedTrees:
         self.value = np.concatenate(value).astype(np.float64)
         self.roots = np.asarray(roots, dtype=np.intp)
         self.owner = np.asarray(owner, dtype=np.intp)
+        # each model's trees are contiguous (models are packed one after the other)
+        bounds = np.searchsorted(self.owner, np.arange(self.n_models + 1))
+        self._spans = list(zip(bounds[:-1].tolist(), bounds[1:].tolist()))
 
     def predict_rows(self, X: np.ndarray) -> np.ndarray:
         """``(n_rows, n_models)`` predictions for a few rows (meant for 1-4)."""
@@ -151,14 +156,19 @@ class PackedTrees:
             node = self.roots
             for _ in range(self.depth):
                 node = np.where(xx[self.feat[node]] <= self.thr[node], self.left[node], self.right[node])
-            out[r] = self.base + np.bincount(self.owner, weights=self.value[node], minlength=self.n_models)
+            leaves = self.value[node]
+            for k, (a, b) in enumerate(self._spans):
+                # a running sum from the baseline, tree after tree: scikit-learn's (and the compiled
+                # kernel's) order, so a machine without numba gets the same bits (a pairwise or
+                # bincount sum differs in the last digits, and a tie between configurations may flip)
+                out[r, k] = np.add.accumulate(np.concatenate(([self.base[k]], leaves[a:b])))[-1]
         return out
 
 
 def numba_available() -> bool:
     try:
         import numba  # noqa: F401
-    except ImportError:  # pragma: no cover  (numba is a dependency; this guards broken installs)
+    except ImportError:  # the `fast` extra is not installed: PackedTrees answers, with the same bits
         return False
     return True
 
