@@ -86,6 +86,13 @@ class Optimizer:
         """What the run's manifest records of this optimizer: every option that decides behaviour."""
         return {"name": self.name, "seed": self.seed, **self.options}
 
+    def describe(self) -> dict[str, Any]:
+        """What a study's manifest records of this optimizer: its settings, how a crash reaches
+        its library (the failure policy) and what it can do (its capabilities)."""
+        caps = self.capabilities
+        return {**self.settings(), "on_crash": self.on_crash,
+                "capabilities": {"multi_fidelity": caps.multi_fidelity, "continuation": caps.continuation}}
+
     def library_header(self, library: str, distribution: str | None = None) -> dict[str, Any]:
         """The head of an adapter's ``settings()``: the optimizer's name and seed, and the library
         that decides its behaviour at its installed version (``distribution``: the package name

@@ -179,7 +179,7 @@ def run_job(job: Job) -> dict[str, Any]:
                    count_overhead=job.count_overhead, max_evals=job.max_evals, validate=job.validate,
                    benchmark=job.label)  # fmt: skip
         out.update(status="ok", n_evals=traj.n_evals, stopped_by=traj.stopped_by,
-                   columns=traj.columns(dict(job.optimum), dict(job.bounds)), settings=jsonable({**opt.settings(), "on_crash": opt.on_crash}, strict=False))
+                   columns=traj.columns(dict(job.optimum), dict(job.bounds)), settings=jsonable(opt.describe(), strict=False))
     except Exception as exc:  # one run's failure never stops the study
         out["error"] = f"{type(exc).__name__}: {exc}"[:1000]
         out["traceback"] = traceback.format_exc()[-4000:]

@@ -200,8 +200,7 @@ def tune(
         command=command, clock="wall", seeds=sorted(set(old.get("seeds", [])) | {int(seed)}), workers=1,
         count_overhead=True, budget={"spec": str(budget), "seconds": {label: budget_seconds}},
         benchmarks={label: benchmark}, device=device,
-        optimizers={**old.get("optimizers", {}), opt_name: jsonable({**opt.settings(), "on_crash": opt.on_crash},
-                                                                     strict=False)},
+        optimizers={**old.get("optimizers", {}), opt_name: jsonable(opt.describe(), strict=False)},
         runs=[runs[k] for k in sorted(runs)], optimum_source="best-found", python_hash_seed=None,
         noise_seeds="the run seed, for every evaluation",
     )
