@@ -750,3 +750,13 @@ def _html(ctx: _Context) -> str:
              else "<p>No run was excluded.</p>")
     parts.append(f"<p>Data: <a href='{ctx.excl_csv}'>{_h(Path(ctx.excl_csv).name)}</a></p></body></html>")
     return "\n".join(parts)
+
+
+def write_report_safely(run_dir: Path, out_dir: Path | None = None) -> Path | None:
+    """``write_report`` after a study: a problem is a warning (the study is done and saved), not an error."""
+    try:
+        return write_report(run_dir, out_dir if out_dir is not None else run_dir / "report")
+    except Exception as exc:  # the study is done and saved; a report problem must not hide that
+        log.warning("the report could not be written (%s: %s); run `mfbench report %s` to retry",
+                    type(exc).__name__, exc, run_dir)  # fmt: skip
+        return None

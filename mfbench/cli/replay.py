@@ -63,9 +63,13 @@ def run(args) -> int:
             benchmarks=benchmarks, optimizers="all" if opts == ["all"] else opts,
             seeds=parse_int_list(args.seeds, "--seeds"), budget=args.budget, workers=args.workers, jobs=args.jobs,
             dask=args.dask, ray=args.ray, out=args.out, count_overhead=args.count_overhead, max_evals=args.max_evals,
-            progress=not args.no_progress, report=not args.no_report,
+            progress=not args.no_progress,
             command=" ".join(["mfbench", *sys.argv[1:]]), quiet=not verbose,
         )  # fmt: skip
+        if not args.no_report:
+            from mfbench.analysis.report import write_report_safely
+
+            res.report = write_report_safely(res.out)
     print_summary(res)
     return 1 if res.all_failed else 0
 

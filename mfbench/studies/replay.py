@@ -316,7 +316,7 @@ class ReplayResult:
     failed: int = 0
     failures: list[dict[str, Any]] = field(default_factory=list)
     summary: list[dict[str, Any]] = field(default_factory=list)
-    report: Path | None = None
+    report: Path | None = None  # set by the caller that writes the report (cli/replay)
     seconds: float = 0.0
     notices: list[str] = field(default_factory=list)  # once per optimizer: an exhausted space
 
@@ -408,7 +408,6 @@ def replay(
     max_evals: int = DEFAULT_MAX_EVALS,
     validate: bool = True,
     progress: bool = True,
-    report: bool = False,
     command: str | None = None,
     quiet: bool = True,
 ) -> ReplayResult:
@@ -539,8 +538,6 @@ def replay(
 
     result.notices = notices([r for r in run_list if (r["benchmark"], r["optimizer"], r["seed"]) in requested])
     result.seconds = time.perf_counter() - t_start
-    if report:
-        result.report = write_report_if_available(run_dir)
     return result
 
 
@@ -600,14 +597,3 @@ def summarize(frame: Any, runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
                      "mean_repeats": float(sel["repeats"].mean()) if len(sel) else math.nan,
                      "mean_overhead_seconds": float(sel["overhead"].mean()) if len(sel) else math.nan})  # fmt: skip
     return rows
-
-
-def write_report_if_available(run_dir: Path, out_dir: Path | None = None) -> Path | None:
-    from mfbench.analysis.report import write_report
-
-    try:
-        return write_report(run_dir, out_dir if out_dir is not None else run_dir / "report")
-    except Exception as exc:  # the study is done and saved; a report problem must not hide that
-        log.warning("the report could not be written (%s: %s); run `mfbench report %s` to retry",
-                    type(exc).__name__, exc, run_dir)  # fmt: skip
-        return None
