@@ -77,9 +77,9 @@ def ranking_agreement(surrogate: str | Path, table: str | Path, optimizers: Any,
     from mfbench.studies.replay import replay
 
     specs = [str(table), f"{surrogate}@{table}"]
-    res = replay(specs, optimizers, seeds, budget, jobs=jobs, out=out, progress=progress, report=False)
+    res = replay(specs, optimizers, seeds, budget, jobs=jobs, out=out, progress=progress)
     other = [max(int(s) for s in seeds) + 1 + i for i in range(len(seeds))]  # disjoint, as many
-    res_other = replay([str(table)], optimizers, other, budget, jobs=jobs, out=out, progress=progress, report=False)
+    res_other = replay([str(table)], optimizers, other, budget, jobs=jobs, out=out, progress=progress)
     frame = pd.read_parquet(Path(out) / "trajectories.parquet")
     final = frame.sort_values("eval_index").groupby(["benchmark", "optimizer", "seed"])["normalized_regret"].last()
     labels = list(dict.fromkeys(frame["benchmark"]))
