@@ -201,3 +201,29 @@ def test_replay_on_a_tiny_table(tmp_path):
     assert (df["benchmark"] == label).all() and (df["budget"] == 9).all()
     assert (df["sim_time"] <= man["budget"]["seconds"][label]).all()
     assert (df["regret"] >= -1e-9).all() and df["regret"].iloc[-1] <= df["regret"].iloc[0]
+
+
+def test_seeds_per_benchmark_are_run_recorded_and_paired_per_benchmark(tmp_path, monkeypatch):
+    """The default study gives its benchmarks different seeds; the report pairs seeds within each
+    benchmark and counts nothing missing on the benchmark that was not asked for more."""
+    from mfbench.analysis.report import load_replay
+    from mfbench.studies import replay as replay_mod
+
+    out = tmp_path / "study"
+    seeds = {BENCH: [0, 1], "synthetic-cnn": [0, 1, 2, 3]}
+    res = replay([BENCH, "synthetic-cnn"], ["random"], seeds, "3x", jobs=2, out=out, progress=False)
+    assert (res.ok, res.failed) == (6, 0)
+    man = json.loads((out / "manifest.json").read_text())
+    assert man["seeds_by_benchmark"] == seeds and man["seeds"] == [0, 1, 2, 3]
+    rep = load_replay(out)
+    assert rep.seeds == seeds and rep.exclusions.empty and rep.n_expected_runs == 6
+    # a rerun with one list for both benchmarks adds seed 2 to the grid and keeps what was asked before
+    again = replay([BENCH, "synthetic-cnn"], ["random"], [2], "3x", jobs=1, out=out, progress=False)
+    assert (again.ran, again.skipped) == (1, 1)
+    assert json.loads((out / "manifest.json").read_text())["seeds_by_benchmark"] == {BENCH: [0, 1, 2],
+                                                                                       "synthetic-cnn": [0, 1, 2, 3]}
+    # with no benchmarks and no seeds named, the default study's own seeds per benchmark
+    monkeypatch.setattr(replay_mod, "default_benchmarks", lambda: [BENCH])
+    monkeypatch.setattr(replay_mod, "DEFAULT_STUDY_SEEDS", {BENCH: (5,)})
+    res = replay(None, ["random"], None, "3x", jobs=1, out=tmp_path / "default", progress=False)
+    assert json.loads((tmp_path / "default" / "manifest.json").read_text())["seeds_by_benchmark"] == {BENCH: [5]}

@@ -102,11 +102,19 @@ def load_study(run_dir: str | Path) -> StudyData:
     optimizers = list(dict.fromkeys([*manifest.get("optimizers", {}), *traj["optimizer"].unique(),
                                      *(k[1] for k in runs)]))
     seeds = sorted({int(s) for s in manifest.get("seeds", [])} | {k[2] for k in have} | {k[2] for k in runs})
+    by_bench = manifest.get("seeds_by_benchmark") if isinstance(manifest.get("seeds_by_benchmark"), dict) else {}
+
+    def seeds_of(b: str) -> list[int]:
+        """The seeds asked for on ``b`` (a study may give benchmarks different seeds) and any it ran."""
+        if b not in by_bench:
+            return seeds
+        return sorted({int(s) for s in by_bench[b]} | {k[2] for k in have if k[0] == b} | {k[2] for k in runs if k[0] == b})
+
     excl: list[dict[str, Any]] = []
     usable: set[tuple] = set()
     for b in benchmarks:
         for o in optimizers:
-            for s in seeds:
+            for s in seeds_of(b):
                 key, run = (b, o, s), runs.get((b, o, s), {})
                 status = run.get("status")
                 if key in failures or status == "failed":
@@ -121,14 +129,14 @@ def load_study(run_dir: str | Path) -> StudyData:
                     usable.add(key)
                     continue
                 excl.append({"benchmark": b, "optimizer": o, "seed": s, "reason": reason})
-    n_expected = len(benchmarks) * len(optimizers) * len(seeds)
+    n_expected = len(optimizers) * sum(len(seeds_of(b)) for b in benchmarks)
     dropped_opt = {o: "no usable run on any benchmark" for o in optimizers if not any(k[1] == o for k in usable)}
     optimizers = [o for o in optimizers if o not in dropped_opt]
     paired: dict[str, list[int]] = {}
     dropped_bench: dict[str, str] = {}
     for b in benchmarks:
-        ok = [s for s in seeds if all((b, o, s) in usable for o in optimizers)]
-        for s in seeds:
+        ok = [s for s in seeds_of(b) if all((b, o, s) in usable for o in optimizers)]
+        for s in seeds_of(b):
             if s in ok:
                 continue
             lacking = [o for o in optimizers if (b, o, s) not in usable]

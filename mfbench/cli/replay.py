@@ -9,7 +9,7 @@ from pathlib import Path
 
 def add_parser(sub, name, help_):
     p = sub.add_parser(name, help=help_, description=help_ + ". With no options: the default study "
-                       "(digits-grid and digits-cnn-surrogate, every usable optimizer, seeds 0-9, budget 30x) "
+                       "(digits-grid with seeds 0-9 and digits-cnn-surrogate with seeds 0-29, every usable optimizer, budget 10x) "
                        "into runs/default, then the report.")  # fmt: skip
     p.add_argument("--benchmarks", default=None,
                    help="comma-separated names or table/surrogate paths (default: the shipped ones; "
@@ -18,8 +18,9 @@ def add_parser(sub, name, help_):
                    help="comma-separated suites, added to --benchmarks: digits (the shipped CNN benchmarks), "
                         "lcbench (YAHPO Gym's 34 LCBench tasks; needs the lcbench extra), all")  # fmt: skip
     p.add_argument("--optimizers", default=None, help="comma-separated names or module:Class targets, or all (default: every usable one)")
-    p.add_argument("--seeds", default="0-9", help="run seeds: 0,1,2 or 0-19")
-    p.add_argument("--budget", default="30x", help="per run: 50x (full-budget trainings) or seconds (3600)")
+    p.add_argument("--seeds", default=None, help="run seeds: 0,1,2 or 0-19 (default: 0-9; the default study: 0-9 on "
+                   "digits-grid, 0-29 on digits-cnn-surrogate)")
+    p.add_argument("--budget", default="10x", help="per run: 50x (full-budget trainings) or seconds (3600)")
     p.add_argument("--workers", type=int, default=1, help="simulated parallel workers per run")
     p.add_argument("--jobs", type=int, default=None, help="runs in parallel on this machine (default: cores)")
     p.add_argument("--dask", default=None, metavar="ADDRESS", help="scheduler address of an existing Dask cluster")
@@ -61,7 +62,7 @@ def run(args) -> int:
             preparing("replay: loading the benchmarks and the optimizers' libraries")
         res = replay(
             benchmarks=benchmarks, optimizers="all" if opts == ["all"] else opts,
-            seeds=parse_int_list(args.seeds, "--seeds"), budget=args.budget, workers=args.workers, jobs=args.jobs,
+            seeds=None if args.seeds is None else parse_int_list(args.seeds, "--seeds"), budget=args.budget, workers=args.workers, jobs=args.jobs,
             dask=args.dask, ray=args.ray, out=args.out, count_overhead=args.count_overhead, max_evals=args.max_evals,
             progress=not args.no_progress,
             command=" ".join(["mfbench", *sys.argv[1:]]), quiet=not verbose,

@@ -44,7 +44,8 @@ def hardware() -> dict[str, Any]:
     return {"host": platform.node(), "cpu": cpu, "cores": os.cpu_count()}
 
 
-def study_manifest(*, command: str | None, clock: str, seeds: list[int], workers: int, count_overhead: bool,
+def study_manifest(*, command: str | None, clock: str, seeds: list[int], seeds_by_benchmark: dict[str, list[int]],
+                   workers: int, count_overhead: bool,
                    budget: dict[str, Any], benchmarks: dict[str, Any], optimizers: dict[str, Any],
                    runs: list[dict[str, Any]], noise_seeds: str, optimum_source: str,
                    python_hash_seed: str | None, study: dict[str, Any] | None = None,
@@ -52,7 +53,8 @@ def study_manifest(*, command: str | None, clock: str, seeds: list[int], workers
     """The manifest of a study folder. ``clock``: ``"simulated"`` (replay) or ``"wall"`` (tune);
     ``optimum_source``: ``"benchmark"`` (each benchmark's known optimum) or ``"best-found"``
     (the best incumbent of the study's runs, for the real objective); ``noise_seeds``: how an
-    evaluation's objective seed is derived, in words."""
+    evaluation's objective seed is derived, in words; ``seeds_by_benchmark``: the seeds asked
+    for on each benchmark (a report pairs seeds within a benchmark)."""
     from mfbench import __version__
 
     failures = [{k: r[k] for k in ("benchmark", "optimizer", "seed", "error")} for r in runs
@@ -64,6 +66,8 @@ def study_manifest(*, command: str | None, clock: str, seeds: list[int], workers
         "versions": versions(),
         "hardware": hardware() | ({"device": device} if device is not None else {}),
         "seeds": seeds,
+        # the seeds asked for on each benchmark (a report pairs seeds within a benchmark)
+        "seeds_by_benchmark": seeds_by_benchmark,
         "workers": workers,
         "count_overhead": bool(count_overhead),
         "clock": clock,

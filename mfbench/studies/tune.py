@@ -197,7 +197,8 @@ def tune(
         "objective": jsonable(man, strict=False),
     }
     manifest = study_manifest(
-        command=command, clock="wall", seeds=sorted(set(old.get("seeds", [])) | {int(seed)}), workers=1,
+        command=command, clock="wall", seeds=sorted(set(old.get("seeds", [])) | {int(seed)}),
+        seeds_by_benchmark={label: sorted(set(old.get("seeds", [])) | {int(seed)})}, workers=1,
         count_overhead=True, budget={"spec": str(budget), "seconds": {label: budget_seconds}},
         benchmarks={label: benchmark}, device=device,
         optimizers={**old.get("optimizers", {}), opt_name: jsonable(opt.describe(), strict=False)},
