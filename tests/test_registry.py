@@ -57,3 +57,14 @@ def test_smac_sizes_its_initial_design_by_the_runs_length():
     assert for_objective(cls, objective, seed=0, full_budgets=30.0, n_initial=3).n_initial == 3
     assert "initial_design_trials" not in for_objective(get_optimizer_class("random"), objective, 0,
                                                         full_budgets=30.0).settings()
+
+
+def test_every_library_optimizer_is_credited_to_its_library():
+    """The report groups optimizers by the library that decides for them; an adapter moved or
+    renamed must not silently count as mfbench's own."""
+    from mfbench.optimizers.registry import FRAMEWORKS, framework_of
+
+    library = {"tpe": "Optuna", "hyperopt-tpe": "hyperopt", "smac-bo-gp": "SMAC", "bohb": "hpbandster",
+               "kt-bo": "Keras Tuner", "dehb": "DEHB", "ray-asha": "Ray Tune", "ga": "mfbench", "optiml": "mfbench"}
+    assert {n: framework_of(n) for n in library} == library
+    assert {framework_of(n) for n in REGISTRY} == set(FRAMEWORKS)
