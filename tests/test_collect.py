@@ -57,31 +57,32 @@ def test_plan_follows_fidelity_semantics(config_file):
 
 
 def test_small_real_collect_and_sigkill_resume(tmp_path, config_file):
+    """``kill -9`` at a seeded random moment of the command's measured duration, wherever it
+    lands (before the table exists, mid-way, after the end: nothing is polled to aim it): the
+    trials in the killed table are the uninterrupted run's, and the same command completes it
+    to the identical table, saying how many it found. (More moments, worker processes and
+    committed rows across kills: tests/test_faults.py.)"""
+    import random
+
     full = tmp_path / "full.sqlite"
+    t0 = time.perf_counter()
     subprocess.run(_cli(full, config_file), check=True, capture_output=True)
+    duration = time.perf_counter() - t0
     n_full, rows_full = _rows(full)
     assert n_full == 14
 
     killed = tmp_path / "killed.sqlite"
     proc = subprocess.Popen(_cli(killed, config_file), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 300
-    while time.time() < deadline:
-        if killed.exists():
-            try:
-                con = sqlite3.connect(killed)
-                n = con.execute("SELECT COUNT(*) FROM runs").fetchone()[0]
-                con.close()
-            except sqlite3.OperationalError:
-                n = 0
-            if n >= 3:
-                break
-        time.sleep(0.05)
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
-    n_mid, _ = _rows(killed)
-    assert 3 <= n_mid < 14, "the kill must land mid-way"
+    try:
+        # drawn where a mid-way kill is likely, but not required: the assertions hold at any moment
+        assert proc.wait(timeout=random.Random(57).uniform(0.25, 0.9) * duration) == 0  # it ended first
+    except subprocess.TimeoutExpired:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+    n_mid, rows_mid = _rows(killed) if killed.exists() and killed.stat().st_size else (0, [])
+    assert set(rows_mid) <= set(rows_full)  # whatever was committed is right
     out = subprocess.run(_cli(killed, config_file), check=True, capture_output=True, text=True)
-    assert f"{n_mid} already in the table" in out.stdout
+    assert f"{n_mid} already in the table; ran {14 - n_mid}:" in out.stdout
     assert _rows(killed) == (n_full, rows_full)  # the same trials, identical metrics, none twice
 
 

@@ -96,3 +96,55 @@ def test_tables_on_read_only_media(tiny, tmp_path, wal):
     assert r.returncode == 0, r.stderr
     assert r.stdout.split() == ["6", "6"]
     assert _listing(folder) == {"t#1.sqlite"}
+
+
+SHIPPED = sorted((Path(__file__).resolve().parents[1] / "tabular").glob("*.sqlite"))
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.name)
+def test_shipped_tables_are_at_rest_in_rollback_journal_mode(path):
+    """Header bytes 18-19 are 1,1 in rollback-journal (DELETE) mode, 2,2 in WAL mode."""
+    assert path.read_bytes()[18:20] == b"\x01\x01"
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.name)
+def test_reading_a_shipped_table_in_a_writable_folder_leaves_no_file(path, tmp_path, capsys):
+    """Through the tabular objective and through ``info``: no -wal/-shm beside the copy (as a
+    table at rest in WAL mode leaves), and the copy itself unchanged."""
+    import hashlib
+
+    from mfbench.objectives.registry import load_benchmark
+
+    copy = tmp_path / path.name
+    shutil.copy(path, copy)
+    digest = hashlib.sha256(copy.read_bytes()).hexdigest()
+    bench = load_benchmark(str(copy), noise="mean")
+    assert 0 <= bench.evaluate(bench.configs[0], bench.budgets[0], 0).val_error <= 1
+    assert main(["info", str(copy)]) == 0
+    capsys.readouterr()
+    assert _listing(tmp_path) == {path.name}
+    assert hashlib.sha256(copy.read_bytes()).hexdigest() == digest
+
+
+def test_a_table_written_by_collect_is_left_in_rollback_journal_mode(tmp_path, monkeypatch):
+    """collect may write in WAL mode; the table it leaves is in DELETE mode (a synthetic trainer
+    in place of torch: this is about the file, not the training)."""
+    from support import synthetic_trial
+
+    import mfbench.tables.collect
+    from mfbench.objectives.synthetic import SyntheticObjective
+    from mfbench.tables.collect import collect
+    from mfbench.training.space import get_space
+
+    def fake_local(todo, *a, **k):
+        obj = SyntheticObjective(get_space("cnn"), [1, 3])
+        return iter([synthetic_trial(obj, j.config, j.seed, j.schedule_epochs) for j in todo])
+
+    monkeypatch.setattr(mfbench.tables.collect, "_execute_local", fake_local)
+    db = tmp_path / "c.sqlite"
+    s = collect(dataset="digits", space="cnn", db=db, design="random", n_configs=3, seeds=[0], budgets=[1, 3],
+                progress=False)  # fmt: skip
+    assert s.ran > 0 and db.read_bytes()[18:20] == b"\x01\x01"
+    assert _listing(tmp_path) == {"c.sqlite"}
+    load_table(db)
+    assert _listing(tmp_path) == {"c.sqlite"}

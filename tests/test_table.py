@@ -161,3 +161,41 @@ def test_timing_outliers_across_compute_twins(tmp_path):
     con.close()
     found = timing_outliers(db, ratio=5, min_seconds=0.1)
     assert {r["run_id"] for r in found} == slowed and {r["why"] for r in found} == {"twins"}
+
+
+def test_a_writer_stopped_while_creating_leaves_a_file_the_next_one_creates(tmp_path, monkeypatch):
+    """Schema and meta are written in one transaction: a writer stopped between them (here by
+    an interrupt in the middle of the meta) leaves an empty table, which the next writer
+    creates -- never a table without meta, which every later collect would refuse."""
+    import mfbench.tables.table
+
+    db = tmp_path / "t.sqlite"
+    real = mfbench.tables.table._meta_value
+
+    def interrupted(v):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(mfbench.tables.table, "_meta_value", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        TableWriter.open(db, META)
+    monkeypatch.setattr(mfbench.tables.table, "_meta_value", real)
+    w = TableWriter.open(db, META)  # the same writer again: creates it
+    w.close()
+    check_table_file(db)
+
+
+def test_a_second_writer_is_refused_before_it_opens_the_file(tmp_path):
+    """The writer lock is taken before SQLite opens the file for writing (or creates its
+    schema): the refused writer changes nothing, not even the journal mode."""
+    db = tmp_path / "t.sqlite"
+    first = TableWriter.open(db, META)
+    try:
+        before = db.read_bytes()
+        with pytest.raises(UsageError, match="being written by another mfbench process"):
+            TableWriter.open(db, META)
+        assert db.read_bytes() == before
+        with pytest.raises(UsageError, match="being written by another mfbench process"):
+            TableWriter.open(tmp_path / "t.sqlite", META)
+    finally:
+        first.close()
+    TableWriter.open(db, META).close()

@@ -10,6 +10,8 @@ the same rules:
   is refused instead of overwritten.
 - ``atomic_write_text``: write beside the target, then rename, so a crash leaves the old file or
   the new one, never half of one.
+- ``hold_exclusive``: one writer at a time on a table or a study folder, refused with one line
+  while another process holds it.
 """
 
 from __future__ import annotations
@@ -17,7 +19,6 @@ from __future__ import annotations
 import math
 import os
 import sqlite3
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -109,15 +110,16 @@ def check_output_file(out: str | Path, inputs: tuple[str | Path, ...], option: s
 
 
 def atomic_write_text(path: str | Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file in the same folder and a rename."""
+    """Write ``text`` to ``path`` through a temporary file in the same folder and a rename. The
+    temporary is ``.NAME.PID.tmp``: one writer per path per process, and a temporary whose
+    process is gone is known stale (``studies.replay.remove_stale_temporaries``)."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
+        tmp.write_text(text)
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
 
 
@@ -138,3 +140,33 @@ def jsonable(value: Any, *, strict: bool = True) -> Any:
     if value is None or isinstance(value, (bool, int, str)):
         return value
     return str(value)
+
+
+class Held:
+    """An exclusive ``flock`` held on a file or folder until ``release`` (or the process ends)."""
+
+    def __init__(self, fd: int | None):
+        self.fd = fd
+
+    def release(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+
+def hold_exclusive(path: str | Path, busy: str) -> Held:
+    """Take an exclusive, non-blocking ``flock`` on ``path`` (an existing file or folder), or
+    raise ``UsageError(busy)``. ``flock`` on the path itself, not on a lock file: nothing is left
+    behind, and the lock of a process killed with SIGKILL goes with it (no stale lock to clear).
+    SQLite's own locks are ``fcntl`` ones, independent of this one."""
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: no lock (SQLite's transactions still keep each trial whole)
+        return Held(None)
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        raise UsageError(busy) from None
+    return Held(fd)

@@ -165,8 +165,9 @@ def captured_call(fn: Callable[[Any], dict[str, Any]], job: Any, path: str | Non
 def quiet_terminal(log_path: str | Path, enabled: bool = True) -> Iterator[None]:
     """For the block, descriptors 1 and 2 (and so every print, warning and log line of this
     process and of the processes it starts) go to a temporary file that is appended to
-    ``log_path`` at the end, when ``log_path``'s folder exists (a study that was refused for bad
-    input leaves nothing behind); ``terminal()`` is the real standard error meanwhile. When the
+    ``log_path`` at the end, when ``log_path``'s folder exists and the block was not refused as
+    bad input (a refused study -- bad input, or another replay writing the folder -- changes
+    nothing there); ``terminal()`` is the real standard error meanwhile. When the
     block fails with anything but a bad-input error, what was captured is shown, so that a crash
     is never silent. ``enabled=False`` (``--verbose``): everything stays on the terminal."""
     global _TERMINAL
@@ -196,7 +197,8 @@ def quiet_terminal(log_path: str | Path, enabled: bool = True) -> Iterator[None]
         data = tmp.read()
         tmp.close()
         log_path = Path(log_path)
-        if data and log_path.parent.is_dir():
+        refused = isinstance(failed, UsageError)  # a refused command changes nothing, not even a log
+        if data and log_path.parent.is_dir() and not refused:
             with open(log_path, "ab") as f:
                 f.write(f"--- {t0}: {' '.join(sys.argv)}\n".encode() + data)
         if failed is not None and not isinstance(failed, (UsageError, KeyboardInterrupt)) and data:

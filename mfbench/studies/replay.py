@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from mfbench.core.errors import UsageError, read_json
-from mfbench.core.io import atomic_write_text, jsonable
+from mfbench.core.io import atomic_write_text, hold_exclusive, jsonable
 from mfbench.core.progress import RunProgress
 from mfbench.execution.pool import dask_client, dask_results, loky_results
 from mfbench.execution.runner import COLUMNS, DEFAULT_MAX_EVALS, parse_budget, run
@@ -273,6 +273,22 @@ def write_run(columns: dict[str, list], path: Path) -> None:
     write_parquet_atomic(pa.Table.from_pydict(columns, schema=trajectory_schema()), path)
 
 
+def remove_stale_temporaries(run_dir: Path) -> list[Path]:
+    """Delete the ``.NAME.PID.tmp`` files of ``write_parquet_atomic`` and ``core.io.atomic_write_text`` whose process is gone (a replay
+    killed while writing a run or the merge): they hold nothing committed -- the run is missing
+    and done again -- and would otherwise pile up. A live process's temporaries are left alone."""
+    removed = []
+    for f in [*run_dir.glob(".*.tmp"), *(run_dir / "runs").glob(".*.tmp")]:
+        try:
+            os.kill(int(f.name.rsplit(".", 2)[1]), 0)
+        except ProcessLookupError:
+            f.unlink(missing_ok=True)
+            removed.append(f)
+        except (ValueError, IndexError, OSError):  # not ours, or a process of another user
+            continue
+    return removed
+
+
 def set_aside_unreadable_runs(run_dir: Path) -> list[Path]:
     """Move per-run files that cannot be read with the run schema (a disk fault, a hand edit)
     to ``RUN_DIR/unreadable/``: their runs are then missing, so this replay reruns them instead
@@ -458,13 +474,7 @@ def replay(
     study = {"budget_spec": str(budget), "workers": workers, "count_overhead": bool(count_overhead),
              "max_evals": int(max_evals), "trajectory_format": TRAJECTORY_FORMAT}  # fmt: skip
     manifest_path = run_dir / "manifest.json"
-    old = read_study_manifest(manifest_path)
-    if old:
-        differs = {k: (old.get("study", {}).get(k), v) for k, v in study.items() if old.get("study", {}).get(k) != v}
-        if differs:
-            raise UsageError(f"{run_dir} holds a study with other settings "
-                             f"({', '.join(f'{k}: {a} there, {b} here' for k, (a, b) in differs.items())}); "
-                             "use another --out")  # fmt: skip
+    _check_same_study(run_dir, read_study_manifest(manifest_path), study)  # before anything is created
 
     bench_info: dict[str, dict[str, Any]] = {}
     budget_seconds: dict[str, float] = {}
@@ -491,76 +501,95 @@ def replay(
     if dask is not None and ray is None:
         _check_dask_reachable(dask)  # before the study folder is created
     (run_dir / "runs").mkdir(parents=True, exist_ok=True)
-    set_aside_unreadable_runs(run_dir)
-    todo = [j for j in all_jobs if not (run_dir / "runs" / j.filename).exists()]
-    result = ReplayResult(out=run_dir, skipped=len(all_jobs) - len(todo))
-    log.info("replay: %d benchmarks x %d optimizers x %s seeds = %d runs; %d already done, %d to run",
-             len(specs), len(targets), "/".join(str(len(seeds_of(lb))) for _, lb in job_specs), len(all_jobs),
-             result.skipped, len(todo))  # fmt: skip
+    # one replay at a time per study folder: two at once would run every run twice and each
+    # write a manifest missing the other's runs; the second is refused with one line
+    held = hold_exclusive(run_dir, f"{run_dir} is being written by another mfbench replay; wait for it to finish, "
+                                   "or use another --out")  # fmt: skip
+    try:
+        old = read_study_manifest(manifest_path)  # again, under the lock: a replay may have finished meanwhile
+        _check_same_study(run_dir, old, study)
+        remove_stale_temporaries(run_dir)
+        set_aside_unreadable_runs(run_dir)
+        todo = [j for j in all_jobs if not (run_dir / "runs" / j.filename).exists()]
+        result = ReplayResult(out=run_dir, skipped=len(all_jobs) - len(todo))
+        log.info("replay: %d benchmarks x %d optimizers x %s seeds = %d runs; %d already done, %d to run",
+                 len(specs), len(targets), "/".join(str(len(seeds_of(lb))) for _, lb in job_specs), len(all_jobs),
+                 result.skipped, len(todo))  # fmt: skip
 
-    runs: dict[tuple, dict[str, Any]] = {(r["benchmark"], r["optimizer"], r["seed"]): r for r in old.get("runs", [])
-                                         if r.get("status") != "ok"  # a finished run whose file is gone is not
-                                         or (run_dir / "runs" / run_filename(r["benchmark"], r["optimizer"], r["seed"])).exists()}  # fmt: skip
-    settings: dict[str, Any] = dict(old.get("optimizers", {}))
-    if todo:
-        if ray is not None:
-            results: Iterable[dict[str, Any]] = _execute_ray(todo, ray)
-        elif dask is not None:
-            results = _execute_dask(todo, dask)
-        else:
-            results = _execute_local(todo, jobs or os.cpu_count() or 1, run_dir / "logs" if quiet else None)
-        with RunProgress(len(todo), enabled=progress) as bar:
-            for res in results:
-                label, opt, seed = res["key"]
-                entry = {"benchmark": label, "optimizer": opt, "seed": seed, "status": res["status"],
-                         "error": res["error"], "n_evals": res["n_evals"], "wall_seconds": res["wall_seconds"],
-                         "stopped_by": res.get("stopped_by"), "log": res.get("log")}  # fmt: skip
-                if res["status"] == "ok":
-                    write_run(res["columns"], run_dir / "runs" / run_filename(label, opt, seed))
-                    if opt not in settings or seed < settings[opt].get("seed", math.inf):
-                        settings[opt] = res["settings"]
-                else:
-                    log.warning("run %s / %s / seed %d failed: %s", label, opt, seed, res["error"])
-                    log.debug("%s", res.get("traceback", ""))
-                runs[(label, opt, seed)] = entry
-                result.ran += 1
-                bar.advance(res["status"])
+        runs: dict[tuple, dict[str, Any]] = {(r["benchmark"], r["optimizer"], r["seed"]): r for r in old.get("runs", [])
+                                             if r.get("status") != "ok"  # a finished run whose file is gone is not
+                                             or (run_dir / "runs" / run_filename(r["benchmark"], r["optimizer"], r["seed"])).exists()}  # fmt: skip
+        settings: dict[str, Any] = dict(old.get("optimizers", {}))
+        if todo:
+            if ray is not None:
+                results: Iterable[dict[str, Any]] = _execute_ray(todo, ray)
+            elif dask is not None:
+                results = _execute_dask(todo, dask)
+            else:
+                results = _execute_local(todo, jobs or os.cpu_count() or 1, run_dir / "logs" if quiet else None)
+            with RunProgress(len(todo), enabled=progress) as bar:
+                for res in results:
+                    label, opt, seed = res["key"]
+                    entry = {"benchmark": label, "optimizer": opt, "seed": seed, "status": res["status"],
+                             "error": res["error"], "n_evals": res["n_evals"], "wall_seconds": res["wall_seconds"],
+                             "stopped_by": res.get("stopped_by"), "log": res.get("log")}  # fmt: skip
+                    if res["status"] == "ok":
+                        write_run(res["columns"], run_dir / "runs" / run_filename(label, opt, seed))
+                        if opt not in settings or seed < settings[opt].get("seed", math.inf):
+                            settings[opt] = res["settings"]
+                    else:
+                        log.warning("run %s / %s / seed %d failed: %s", label, opt, seed, res["error"])
+                        log.debug("%s", res.get("traceback", ""))
+                    runs[(label, opt, seed)] = entry
+                    result.ran += 1
+                    bar.advance(res["status"])
 
-    # runs finished by an earlier replay whose manifest was lost still count
-    for j in all_jobs:
-        if j.key not in runs and (run_dir / "runs" / j.filename).exists():
-            runs[j.key] = {"benchmark": j.label, "optimizer": j.optimizer, "seed": j.seed, "status": "ok",
-                           "error": None, "n_evals": None, "wall_seconds": None, "stopped_by": None}  # fmt: skip
-    requested = {j.key for j in all_jobs}
-    result.ok = sum(1 for k in requested if runs.get(k, {}).get("status") == "ok")
-    result.failed = sum(1 for k in requested if runs.get(k, {}).get("status") == "failed")
+        # runs finished by an earlier replay whose manifest was lost still count
+        for j in all_jobs:
+            if j.key not in runs and (run_dir / "runs" / j.filename).exists():
+                runs[j.key] = {"benchmark": j.label, "optimizer": j.optimizer, "seed": j.seed, "status": "ok",
+                               "error": None, "n_evals": None, "wall_seconds": None, "stopped_by": None}  # fmt: skip
+        requested = {j.key for j in all_jobs}
+        result.ok = sum(1 for k in requested if runs.get(k, {}).get("status") == "ok")
+        result.failed = sum(1 for k in requested if runs.get(k, {}).get("status") == "failed")
 
-    frame = merge_runs(run_dir)
-    run_list = [runs[k] for k in sorted(runs)]
-    old_seeds_by_benchmark = old.get("seeds_by_benchmark") or {b: list(old.get("seeds", []))
-                                                                for b in old.get("benchmarks", {})}
-    manifest = study_manifest(
-        command=command, clock="simulated",
-        seeds=sorted(set(old.get("seeds", [])) | {x for _, lb in job_specs for x in seeds_of(lb)}),
-        seeds_by_benchmark={**old_seeds_by_benchmark,
-                            **{lb: sorted(set(old_seeds_by_benchmark.get(lb, [])) | set(seeds_of(lb)))
-                               for _, lb in job_specs}},
-        workers=workers, count_overhead=count_overhead,
-        budget={"spec": str(budget), "seconds": {**old.get("budget", {}).get("seconds", {}), **budget_seconds}},
-        benchmarks={**old.get("benchmarks", {}), **bench_info}, optimizers=settings, runs=run_list, study=study,
-        optimum_source="benchmark", python_hash_seed=HASH_SEED,
-        noise_seeds=("a training started by evaluation i of run seed s has the objective seed "
-                     "splitmix64(splitmix64(s) ^ i) >> 32 (mfbench.core.seeds.eval_seed); every continuation of it "
-                     "keeps that seed (its lineage)"),
-    )
-    result.failures = [f for f in manifest["failures"] if (f["benchmark"], f["optimizer"], f["seed"]) in requested]
-    atomic_write_text(manifest_path, json.dumps(manifest, indent=1, default=str))
-    result.summary = summarize(frame, run_list)
-    from mfbench.core.runlog import notices
+        frame = merge_runs(run_dir)
+        run_list = [runs[k] for k in sorted(runs)]
+        old_seeds_by_benchmark = old.get("seeds_by_benchmark") or {b: list(old.get("seeds", []))
+                                                                    for b in old.get("benchmarks", {})}
+        manifest = study_manifest(
+            command=command, clock="simulated",
+            seeds=sorted(set(old.get("seeds", [])) | {x for _, lb in job_specs for x in seeds_of(lb)}),
+            seeds_by_benchmark={**old_seeds_by_benchmark,
+                                **{lb: sorted(set(old_seeds_by_benchmark.get(lb, [])) | set(seeds_of(lb)))
+                                   for _, lb in job_specs}},
+            workers=workers, count_overhead=count_overhead,
+            budget={"spec": str(budget), "seconds": {**old.get("budget", {}).get("seconds", {}), **budget_seconds}},
+            benchmarks={**old.get("benchmarks", {}), **bench_info}, optimizers=settings, runs=run_list, study=study,
+            optimum_source="benchmark", python_hash_seed=HASH_SEED,
+            noise_seeds=("a training started by evaluation i of run seed s has the objective seed "
+                         "splitmix64(splitmix64(s) ^ i) >> 32 (mfbench.core.seeds.eval_seed); every continuation of "
+                         "it keeps that seed (its lineage)"),
+        )
+        result.failures = [f for f in manifest["failures"] if (f["benchmark"], f["optimizer"], f["seed"]) in requested]
+        atomic_write_text(manifest_path, json.dumps(manifest, indent=1, default=str))
+        result.summary = summarize(frame, run_list)
+        from mfbench.core.runlog import notices
 
-    result.notices = notices([r for r in run_list if (r["benchmark"], r["optimizer"], r["seed"]) in requested])
-    result.seconds = time.perf_counter() - t_start
-    return result
+        result.notices = notices([r for r in run_list if (r["benchmark"], r["optimizer"], r["seed"]) in requested])
+        result.seconds = time.perf_counter() - t_start
+        return result
+    finally:
+        held.release()
+
+
+def _check_same_study(run_dir: Path, old: dict[str, Any], study: dict[str, Any]) -> None:
+    """Refuse to add runs to a folder that holds a study with other settings."""
+    differs = {k: (old.get("study", {}).get(k), v) for k, v in study.items() if old.get("study", {}).get(k) != v}
+    if old and differs:
+        raise UsageError(f"{run_dir} holds a study with other settings "
+                         f"({', '.join(f'{k}: {a} there, {b} here' for k, (a, b) in differs.items())}); "
+                         "use another --out")  # fmt: skip
 
 
 def read_study_manifest(path: Path) -> dict[str, Any]:

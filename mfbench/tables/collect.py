@@ -349,7 +349,7 @@ def collect(
     ``trainer``: ``lone`` (one process step per trial, ``train.py``) or ``fused`` (groups of at
     most ``group_size`` trials with the same network shapes trained as one model, ``fused.py``;
     k-fold datasets are trained lone). Each run records which trainer made it."""
-    from mfbench.tables.table import TableWriter, planned_done_keys, table_meta
+    from mfbench.tables.table import TableWriter, blank_table, planned_done_keys, table_meta
     from mfbench.training.data import load_dataset
 
     check_collect_options(db=db, n_configs=n_configs, seeds=seeds, budgets=budgets, workers=workers, device=device,
@@ -370,13 +370,8 @@ def collect(
         log.info("plan: %s", plan.describe())
         return Summary(planned=len(plan.jobs), skipped=len(plan.jobs) - len(plan.todo))
     n_workers, gpu_slots = resolve_slots(device, workers, trials_per_gpu) if dask is None else (1, None)
-    created = not Path(db).exists()
-    writer = TableWriter.open(db, meta)
-    try:
-        writer.lock()
-    except BaseException:
-        writer.close()
-        raise
+    created = blank_table(Path(db))
+    writer = TableWriter.open(db, meta)  # the writer lock first: a second collect is refused here
     try:
         existing = json.loads(dict(writer.con.execute("SELECT key, value FROM meta")).get("seeds", "[]"))
         writer.set_meta("seeds", sorted(set(existing) | {int(s) for s in seeds}))
@@ -408,10 +403,10 @@ def collect(
             empty = created and not writer.done_keys()
         except Exception:  # noqa: BLE001  (a broken connection: keep the file)
             empty = False
-        writer.close()
         if empty:  # this run created the table and wrote no trial: leave nothing behind (e.g. --dask unreachable)
-            for suffix in ("", "-wal", "-shm", "-journal"):
-                Path(f"{db}{suffix}").unlink(missing_ok=True)
+            writer.discard()
+        else:
+            writer.close()
         raise
     finally:
         writer.close()
@@ -473,7 +468,8 @@ def _drive(results: Iterator[Any], writer: Any, summary: Summary, todo: list[Job
     t0 = time.perf_counter()
     with TrialProgress(len(todo), total_epochs, enabled=progress) as bar:
         for res in results:
-            writer.write(res)
+            if not writer.write(res):  # already in the table: not counted as this run's
+                continue
             summary.ran += 1
             setattr(summary, res.status, getattr(summary, res.status) + 1)
             summary.epochs += len(res.epochs)

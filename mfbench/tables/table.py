@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from mfbench.core.errors import UsageError
-from mfbench.core.io import connect_readonly
+from mfbench.core.io import Held, connect_readonly, hold_exclusive
 from mfbench.core.types import STATUSES
 from mfbench.training.records import EPOCH_FIELDS, TrialResult
 
@@ -108,49 +108,45 @@ class TableWriter:
         self.path = path
 
     @classmethod
-    def open(cls, path: str | Path, meta: Mapping[str, Any]) -> TableWriter:
+    def open(cls, path: str | Path, meta: Mapping[str, Any], lock: bool = True) -> TableWriter:
         """Open ``path`` for appending, creating it with ``meta`` if it does not exist.
         An existing table whose identity (dataset, space, ladder, split, folds) differs from
-        ``meta`` is refused: appending would mix two benchmarks in one file."""
+        ``meta`` is refused: appending would mix two benchmarks in one file.
+
+        ``lock``: hold the table as its only writer until ``close`` -- taken before the schema is
+        written or SQLite opens the file for writing, so that of two ``collect`` started at once
+        on one new file, one creates and writes it and the other is refused with one line,
+        touching nothing (see ``fileguard.hold_exclusive``)."""
         p = Path(path)
-        if p.exists() and p.stat().st_size > 0:
-            check_table_file(p)
-            ro = connect_readonly(p)  # identity first, read-only: a refusal changes nothing (not even WAL mode)
-            try:
-                check_identity(p, read_meta(ro), meta)
-            finally:
-                ro.close()
-            con = _connect(p)
-            _add_trainer_column(con)
-            return cls(con, p)
-        p.parent.mkdir(parents=True, exist_ok=True)
-        con = _connect(p)
-        with con:
-            con.execute(f"PRAGMA application_id={APPLICATION_ID}")
-            con.executescript(SCHEMA)
-            values = {"schema_version": SCHEMA_VERSION, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **meta}
-            con.executemany(
-                "INSERT OR REPLACE INTO meta VALUES (?, ?)", [(k, _meta_value(v)) for k, v in values.items()]
-            )
-        return cls(con, p)
+        checked = not blank_table(p)
+        if checked:
+            _check_appendable(p, meta)  # read-only: a refusal changes nothing (not even WAL mode)
+        else:
+            p.parent.mkdir(parents=True, exist_ok=True)
+            os.close(os.open(p, os.O_WRONLY | os.O_CREAT, 0o666))  # an empty file to lock
+        held = hold_exclusive(p, f"{p} is being written by another mfbench process; wait for it to "
+                                 "finish, or use another --db") if lock else Held(None)  # fmt: skip
+        try:
+            if not blank_table(p):
+                if not checked:  # another writer created it between our look and our lock
+                    _check_appendable(p, meta)
+                con = _connect(p)
+                _add_trainer_column(con)
+            else:
+                con = _connect(p)
+                _create(con, meta)
+        except BaseException:
+            held.release()
+            raise
+        writer = cls(con, p)
+        writer._held = held
+        return writer
 
     def lock(self) -> None:
-        """Hold the table as its only writer until ``close``: a second ``collect`` (or ``tune``)
-        on the same file is refused instead of training everything again beside the first.
-        ``flock`` on the file itself (SQLite's own locks are ``fcntl`` ones: independent), so no
-        lock file is left behind and a killed writer's lock goes with its process."""
-        try:
-            import fcntl
-        except ImportError:  # not POSIX: SQLite's transactions still keep each trial whole
-            return
-        fh = open(self.path, "rb")  # noqa: SIM115  (held until close)
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            fh.close()
-            raise UsageError(f"{self.path} is being written by another mfbench process; wait for it to "
-                             "finish, or use another --db") from None  # fmt: skip
-        self._lock = fh
+        """Kept for callers that opened with ``lock=False``: take the writer lock now."""
+        if getattr(self, "_held", None) is None or self._held.fd is None:
+            self._held = hold_exclusive(self.path, f"{self.path} is being written by another mfbench process; "
+                                                   "wait for it to finish, or use another --db")  # fmt: skip
 
     def done_keys(self) -> set[tuple[str, int, int]]:
         """(config_id, seed, schedule_epochs) of every trial already recorded, whatever its status."""
@@ -198,10 +194,74 @@ class TableWriter:
             pass
         else:
             close_writer(self.con)
-        lock = getattr(self, "_lock", None)
-        if lock is not None:
-            lock.close()
-            self._lock = None
+        held = getattr(self, "_held", None)
+        if held is not None:
+            held.release()
+
+    def discard(self) -> None:
+        """Close and delete the table (and SQLite's files beside it) while still holding the
+        lock, so that no other writer can have opened it in between: for a collect that created
+        the table and then failed before writing any trial."""
+        try:
+            self.con.close()
+        finally:
+            for suffix in ("", "-wal", "-shm", "-journal"):
+                Path(f"{self.path}{suffix}").unlink(missing_ok=True)
+            self.close()
+
+
+def blank_table(p: Path) -> bool:
+    """Whether ``p`` holds no table at all: absent, empty, or an SQLite file without a single
+    table nor another application's mark (what a writer killed while creating it leaves:
+    ``journal_mode=WAL`` writes the header before the schema's transaction commits). Creating the
+    schema there loses nothing."""
+    if not p.exists() or (p.is_file() and p.stat().st_size == 0):
+        return True
+    try:
+        with open(p, "rb") as fh:
+            if fh.read(16) != b"SQLite format 3\x00":
+                return False
+        con = connect_readonly(p)
+        try:
+            app = con.execute("PRAGMA application_id").fetchone()[0]
+            return app in (0, APPLICATION_ID) and con.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()[0] == 0
+        finally:
+            con.close()
+    except (OSError, sqlite3.DatabaseError, UsageError):
+        return False
+
+
+def _check_appendable(p: Path, meta: Mapping[str, Any]) -> None:
+    """An mfbench table of this schema whose identity agrees with ``meta``, read read-only."""
+    check_table_file(p)
+    ro = connect_readonly(p)
+    try:
+        check_identity(p, read_meta(ro), meta)
+    finally:
+        ro.close()
+
+
+def _create(con: sqlite3.Connection, meta: Mapping[str, Any]) -> None:
+    """Write the schema and ``meta`` into an empty file in one transaction: a writer killed
+    while creating leaves an empty file (created again by the next ``collect``), never a table
+    without its meta (which every later ``collect`` would refuse)."""
+    values = {"schema_version": SCHEMA_VERSION, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **meta}
+    level = con.isolation_level
+    con.isolation_level = None  # explicit BEGIN/COMMIT: DDL inside the one transaction
+    try:
+        con.execute("BEGIN IMMEDIATE")
+        con.execute(f"PRAGMA application_id={APPLICATION_ID}")
+        for statement in SCHEMA.split(";"):
+            if statement.strip():
+                con.execute(statement)
+        con.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", [(k, _meta_value(v)) for k, v in values.items()])
+        con.execute("COMMIT")
+    except BaseException:
+        if con.in_transaction:
+            con.execute("ROLLBACK")
+        raise
+    finally:
+        con.isolation_level = level
 
 
 def check_identity(p: Path, have: Mapping[str, str], meta: Mapping[str, Any]) -> None:
@@ -217,7 +277,7 @@ def planned_done_keys(path: str | Path, meta: Mapping[str, Any]) -> set[tuple[st
     """What a collect into ``path`` would skip, read without writing (a dry run): the trials
     there, after the same identity check; nothing when the table does not exist yet."""
     p = Path(path)
-    if not p.exists() or p.stat().st_size == 0:
+    if blank_table(p):
         return set()
     check_table_file(p)
     con = connect_readonly(p)
