@@ -104,6 +104,10 @@ def _cli_without(modules: list[str], *args: str, cwd: Path) -> subprocess.Comple
      '".[optimizers]"'),
     (["distributed"], ["replay", "--benchmarks", "synthetic-grid", "--optimizers", "random", "--dask",
                        "tcp://127.0.0.1:1", "--out", "{tmp}/o"], '".[dask]"'),
+    (["ray"], ["collect", "--dataset", "digits", "--db", "{tmp}/t.sqlite", "--n-configs", "1", "--ray", "local"],
+     '".[ray]"'),
+    (["ray"], ["replay", "--benchmarks", "synthetic-grid", "--optimizers", "random", "--ray", "local", "--out",
+               "{tmp}/o"], '".[ray]"'),
 ])  # fmt: skip
 def test_a_missing_extra_is_one_line_naming_the_install(tmp_path, modules, args, fix):
     proc = _cli_without(modules, *[a.format(tmp=tmp_path) for a in args], cwd=tmp_path)

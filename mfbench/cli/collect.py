@@ -25,6 +25,9 @@ def add_parser(sub, name, help_):
                    "(first every seed and schedule of a configuration) trained as one model")
     p.add_argument("--group-size", type=int, default=12, help="most trials in one fused group (--trainer fused)")
     p.add_argument("--dask", default=None, metavar="ADDRESS", help="scheduler address of an existing Dask cluster")
+    p.add_argument("--ray", default=None, metavar="ADDRESS",
+                   help="run each training as a Ray task: HOST:PORT of a Ray cluster, auto, or local (needs the ray "
+                   "extra); --trials-per-gpu N gives each 1/N of a GPU")
     p.add_argument("--data-dir", default=None)
     p.add_argument("--folds", type=int, default=0, help="k-fold cross-validation over train+validation (k >= 2)")
     p.add_argument("--max-trials", type=int, default=None, help="stop after this many trials (resume later)")
@@ -50,7 +53,7 @@ def run(args) -> int:
     s = collect(
         dataset=args.dataset, space=args.space, db=args.db, design=args.design, n_configs=args.n_configs,
         seeds=parse_int_list(args.seeds, "--seeds"), budgets=parse_int_list(args.budgets, "--budgets"),
-        workers=args.workers, device=args.device, trials_per_gpu=tpg, dask=args.dask, data_dir=args.data_dir,
+        workers=args.workers, device=args.device, trials_per_gpu=tpg, dask=args.dask, ray=args.ray, data_dir=args.data_dir,
         folds=args.folds, design_seed=args.design_seed, config_file=args.config_file, benchmark=args.benchmark,
         progress=not args.no_progress, dry_run=args.dry_run, max_trials=args.max_trials,
         trainer=args.trainer, group_size=args.group_size,

@@ -2,7 +2,7 @@
 
 Resumable by construction: the table's ``UNIQUE (config_id, seed, schedule_epochs)`` is the
 plan's to-do list, every trial is committed whole, and the driver is the only writer. Workers
-(local processes, packed GPU slots, or a Dask cluster) only train and return results.
+(local processes, packed GPU slots, a Dask cluster, or Ray tasks) only train and return results.
 """
 
 from __future__ import annotations
@@ -277,6 +277,31 @@ def _execute_dask(todo: list[Any], data: DataSpec, device: str, address: Any, th
                                 lambda unit: keys[id(unit)], resources=resources)
 
 
+#: what a local worker inherits from the driver and a training may read: passed to Ray's workers
+#: through the runtime environment (a Ray worker does not inherit the driver's environment)
+WORKER_ENV = ("PYTHONHASHSEED", "MFBENCH_CACHE", "MFBENCH_DATA")
+
+
+def _execute_ray(todo: list[Any], data: DataSpec, device: str, address: str, threads: int | None = None,
+                 fn: Any = None, trials_per_gpu: int = 1) -> Iterator[Any]:  # fmt: skip
+    """Each unit one Ray task: ``num_cpus`` = the trial's torch threads (1 unless ``threads``),
+    and on GPUs ``num_gpus = 1 / trials_per_gpu`` (Ray packs that many on one GPU and gives each
+    its ``CUDA_VISIBLE_DEVICES``). ``device`` ``auto`` trains on GPUs if the cluster has any."""
+    from mfbench.execution.ray_engine import cluster_cpus, cluster_gpus, connected, run_tasks
+
+    env = {k: os.environ[k] for k in WORKER_ENV if k in os.environ}
+    with connected(address, env):
+        gpus, cpus = cluster_gpus(), cluster_cpus()
+        if device == "cuda" and not gpus:
+            raise UsageError(f"--device cuda but the Ray cluster at {address} declares no GPU")
+        cuda = device == "cuda" or (device == "auto" and gpus > 0)
+        n_cpus = threads or 1
+        if n_cpus > cpus:
+            raise UsageError(f"{n_cpus} threads per trial: the Ray cluster at {address} has {cpus:g} CPUs")
+        yield from run_tasks(todo, fn or run_job, (data, "cuda" if cuda else "cpu", n_cpus), env=env,
+                             num_cpus=n_cpus, num_gpus=1 / trials_per_gpu if cuda else 0)  # fmt: skip
+
+
 def _dask_key(i: int, unit: Any) -> str:
     job = unit[0] if isinstance(unit, tuple) else unit
     kind = f"group{len(unit)}" if isinstance(unit, tuple) else "trial"
@@ -328,6 +353,7 @@ def collect(
     device: str = "cpu",
     trials_per_gpu: str | int = 1,
     dask: Any = None,
+    ray: str | None = None,
     data_dir: str | None = None,
     folds: int = 0,
     design_seed: int = 0,
@@ -348,13 +374,19 @@ def collect(
 
     ``trainer``: ``lone`` (one process step per trial, ``train.py``) or ``fused`` (groups of at
     most ``group_size`` trials with the same network shapes trained as one model, ``fused.py``;
-    k-fold datasets are trained lone). Each run records which trainer made it."""
+    k-fold datasets are trained lone). Each run records which trainer made it.
+
+    ``ray``: run each training (or fused group) as a Ray task on the cluster at ``HOST:PORT``,
+    ``auto`` or ``local`` (``mfbench.execution.ray_engine``); the cluster's resources set how many run at
+    once, ``trials_per_gpu`` how many share a GPU."""
     from mfbench.tables.table import TableWriter, blank_table, planned_done_keys, table_meta
     from mfbench.training.data import load_dataset
 
     check_collect_options(db=db, n_configs=n_configs, seeds=seeds, budgets=budgets, workers=workers, device=device,
                           trials_per_gpu=trials_per_gpu, folds=folds, design_seed=design_seed, benchmark=benchmark,
                           max_trials=max_trials, threads=threads)  # fmt: skip
+    if ray is not None:
+        check_ray_options(ray, dask=dask, workers=workers, trials_per_gpu=trials_per_gpu, connect=not dry_run)
     if trainer not in TRAINERS:
         raise UsageError(f"--trainer must be one of {', '.join(TRAINERS)}")
     if group_size < 1:
@@ -369,7 +401,7 @@ def collect(
         plan = make_plan(configs, seeds, budgets, planned_done_keys(db, meta))
         log.info("plan: %s", plan.describe())
         return Summary(planned=len(plan.jobs), skipped=len(plan.jobs) - len(plan.todo))
-    n_workers, gpu_slots = resolve_slots(device, workers, trials_per_gpu) if dask is None else (1, None)
+    n_workers, gpu_slots = resolve_slots(device, workers, trials_per_gpu) if dask is None and ray is None else (1, None)
     created = blank_table(Path(db))
     writer = TableWriter.open(db, meta)  # the writer lock first: a second collect is refused here
     try:
@@ -393,6 +425,8 @@ def collect(
             fn = run_group
         if dask is not None:
             results = _execute_dask(units, data, "cuda" if device == "cuda" else "cpu", dask, threads, fn)
+        elif ray is not None:
+            results = _execute_ray(units, data, device, ray, threads, fn, int(trials_per_gpu))
         else:
             results = _execute_local(units, data, device, n_workers, gpu_slots, threads, fn)
         results = _flatten(results, want)
@@ -403,7 +437,7 @@ def collect(
             empty = created and not writer.done_keys()
         except Exception:  # noqa: BLE001  (a broken connection: keep the file)
             empty = False
-        if empty:  # this run created the table and wrote no trial: leave nothing behind (e.g. --dask unreachable)
+        if empty:  # this run created the table and wrote no trial: leave nothing behind (e.g. --dask unreachable, --ray short of GPUs)
             writer.discard()
         else:
             writer.close()
@@ -459,6 +493,25 @@ def check_collect_options(*, db: str | Path, n_configs: int | None, seeds: Seque
             if not os.access(parent, os.W_OK) and not p.exists():
                 raise UsageError(f"--db {p}: cannot create a file in {parent}")
             break
+
+
+def check_ray_options(address: str, *, dask: Any, workers: int, trials_per_gpu: str | int,
+                      connect: bool = True) -> None:  # fmt: skip
+    """``--ray`` beside options that contradict it, refused in one line; then Ray installed and the
+    cluster reachable (``connect``), all before any file is created."""
+    from mfbench.execution.ray_engine import check_engine, require_ray
+
+    if dask is not None:
+        raise UsageError("--dask and --ray are two engines: give one")
+    if workers != 1:
+        raise UsageError("--workers counts local processes; with --ray the cluster's CPUs and GPUs "
+                         "decide how many trainings run at once")  # fmt: skip
+    if trials_per_gpu == "auto":
+        raise UsageError("--trials-per-gpu auto measures this machine's GPU; with --ray give a number")
+    if connect:
+        check_engine(address)
+    else:
+        require_ray()
 
 
 def _drive(results: Iterator[Any], writer: Any, summary: Summary, todo: list[Job], progress: bool) -> None:
