@@ -1,18 +1,23 @@
-"""Query throughput of the two cheap objectives, single and batched, measured side by side.
+"""Query throughput of the cheap objectives, single and batched, measured side by side.
 
     python scripts/bench_objectives.py [--grid tabular/digits-grid.sqlite] [--surrogate DIR]
+    PYTHONPATH=. python scripts/bench_objectives.py --only lcbench [--lcbench-task 3945]
 
 Without arguments it builds a complete synthetic grid table (144 configs) and fits a small
 surrogate on a synthetic 200-config table in a temporary folder; with the shipped files it
 measures those. Prints microseconds per single query and queries per second batched.
 Goals (issue 4): tabular <= 20 us single, >= 1e6/s batched; surrogate <= 1 ms single,
->= 1e5/s batched.
+>= 1e5/s batched. LCBench (issue 20; when its data is found): the raw ONNX model and mfbench's
+single and batched queries on the same configs, interleaved in one run, with their ratios
+(``scripts/bench_lcbench.py`` holds that part and adds yahpo_gym where its venv exists); goals
+>= 50,000 configs/s batched and <= 100 us a single query.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -61,14 +66,51 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=1_000_000, help="tabular batch size")
     ap.add_argument("--surrogate-batch", type=int, default=100_000)
     ap.add_argument("--threads", type=int, default=None, help="OpenMP threads for batched surrogate predictions")
+    ap.add_argument("--only", default="tabular,surrogate,lcbench", help="comma-separated: tabular, surrogate, lcbench")
+    ap.add_argument("--lcbench-task", default="3945")
+    ap.add_argument("--lcbench-n", type=int, default=10_000, help="LCBench configs per batched measurement")
+    ap.add_argument("--repeat", type=int, default=5, help="LCBench: best of this many interleaved rounds")
     args = ap.parse_args()
+    only = set(args.only.split(","))
+    if "tabular" in only or "surrogate" in only:
+        cheap_cnn_objectives(args, only)
+    if "lcbench" in only:
+        lcbench_objective(args)
 
-    from support import make_tiny_table
 
+def lcbench_objective(args: argparse.Namespace) -> None:
+    """The raw ONNX model beside mfbench's LCBench paths (``bench_lcbench.plan_for``)."""
+    import onnxruntime
+    from bench_lcbench import measure, plan_for, print_table  # scripts/ is this script's folder
+
+    from mfbench.core.errors import UsageError
+    from mfbench.objectives import lcbench
+
+    try:
+        o = lcbench.LCBenchObjective(args.lcbench_task)
+    except UsageError as exc:
+        print(f"lcbench: skipped ({exc})")
+        return
+    rows = measure(plan_for(o, args.lcbench_n), args.repeat)
+    print_table(rows, f"lcbench/{o.task}, onnxruntime {onnxruntime.__version__}, one intra-op thread; "
+                      f"best of {args.repeat}")  # fmt: skip
+    raw = next(r for r in rows if r[0].endswith("-row calls"))
+    top = next(r for r in rows if "predict_arrays" in r[0] and "budget 48" in r[0])
+    low = next(r for r in rows if "predict_arrays" in r[0] and "budget 3" in r[0])
+    print(f"raw model {1 / raw[3]:,.0f} rows/s cpu; mfbench batched {1 / low[3]:,.0f} configs/s at budget 3 "
+          f"(x{raw[3] / low[3]:.2f} of raw), {1 / top[3]:,.0f} at budget 48 (x{raw[3] / top[3]:.2f}: "
+          f"{top[1]} model rows per config for the cost's running maximum)")  # fmt: skip
+
+
+def cheap_cnn_objectives(args: argparse.Namespace, only: set[str]) -> None:
+    """The tabular and surrogate objectives (issue 4's goals)."""
     from mfbench.objectives.surrogate import SurrogateObjective
     from mfbench.objectives.tabular import TabularObjective
     from mfbench.surrogates import fit_surrogate
     from mfbench.surrogates.model import PREDICT_CHUNK, limit_threads, sample_natives
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the tiny tables of the tests
+    from support import make_tiny_table
 
     tmp = Path(tempfile.mkdtemp(prefix="mfbench-bench-"))
     grid = args.grid or make_tiny_table(tmp / "grid.sqlite", "cnn-grid", None, (0, 1, 2), (1, 3, 9, 27))
@@ -76,21 +118,24 @@ def main() -> None:
     C = len(tab.configs)
     print(f"cpu cores: {os.cpu_count()}; tabular: {grid} ({C} configs, ladder {tab.budgets})")
 
-    single = per_call(lambda i: tab.evaluate(tab.configs[i % C], tab.max_budget, i), 20_000)
-    print(f"tabular  single evaluate (scratch)       {us(single)}")
-    single = per_call(lambda i: tab.evaluate(tab.configs[i % C], 9, i, mode="continue", resume_from=3), 20_000)
-    print(f"tabular  single evaluate (continue)      {us(single)}")
-    rng = np.random.default_rng(0)
-    rows = rng.integers(0, C, args.batch)
-    seeds = np.arange(args.batch)
-    t = best_of(lambda: tab.lookup(rows, tab.max_budget, seeds))
-    print(f"tabular  batched lookup (index arrays)   {rate(args.batch, t)}  ({args.batch:,} per call)")
-    cfgs = [tab.configs[i] for i in rows[:100_000]]
-    t = best_of(lambda: tab.rows_of(cfgs), 1)
-    print(f"tabular  configs -> rows                 {rate(len(cfgs), t)}")
-    t = best_of(lambda: tab.evaluate_batch(cfgs, tab.max_budget, range(len(cfgs))), 1)
-    print(f"tabular  evaluate_batch -> Result list   {rate(len(cfgs), t)}")
+    if "tabular" in only:
+        single = per_call(lambda i: tab.evaluate(tab.configs[i % C], tab.max_budget, i), 20_000)
+        print(f"tabular  single evaluate (scratch)       {us(single)}")
+        single = per_call(lambda i: tab.evaluate(tab.configs[i % C], 9, i, mode="continue", resume_from=3), 20_000)
+        print(f"tabular  single evaluate (continue)      {us(single)}")
+        rng = np.random.default_rng(0)
+        rows = rng.integers(0, C, args.batch)
+        seeds = np.arange(args.batch)
+        t = best_of(lambda: tab.lookup(rows, tab.max_budget, seeds))
+        print(f"tabular  batched lookup (index arrays)   {rate(args.batch, t)}  ({args.batch:,} per call)")
+        cfgs = [tab.configs[i] for i in rows[:100_000]]
+        t = best_of(lambda: tab.rows_of(cfgs), 1)
+        print(f"tabular  configs -> rows                 {rate(len(cfgs), t)}")
+        t = best_of(lambda: tab.evaluate_batch(cfgs, tab.max_budget, range(len(cfgs))), 1)
+        print(f"tabular  evaluate_batch -> Result list   {rate(len(cfgs), t)}")
 
+    if "surrogate" not in only:
+        return
     if args.surrogate:
         sur = SurrogateObjective(args.surrogate, threads=args.threads)
     else:

@@ -223,3 +223,72 @@ def test_benchmarks_and_info_commands_state_the_semantics(capsys):
     assert main(["info", "lcbench/3945"]) == 0
     assert json.loads(capsys.readouterr().out)["optimum"] == pytest.approx(
         lcbench.LCBenchObjective("3945").optimum["val_error"])
+
+
+def test_every_optimizer_constructs_on_the_lcbench_ladder(obj):
+    """``--optimizers all`` on ladder 3..48: each optimizer builds and its first ask is on the
+    ladder (Keras Tuner's and Ray's Hyperband used to refuse a ladder that does not start at 1)."""
+    from mfbench.optimizers.base import available, get_optimizer_class, make_optimizer
+
+    for name in available():
+        try:
+            get_optimizer_class(name)
+        except UsageError:  # an optional library that is not installed here
+            continue
+        trial = make_optimizer(name, obj.space, obj.budgets, 0).ask()
+        assert trial.budget in obj.budgets, name
+
+
+class _InUnits:
+    """The LCBench objective seen on the ladder 1..16 (units of its smallest rung, 3 epochs)."""
+
+    def __init__(self, o):
+        self.o, self.space, self.budgets = o, o.space, [b // 3 for b in o.budgets]
+
+    def evaluate(self, config, budget, seed, *, mode="scratch", resume_from=None):
+        return self.o.evaluate(config, budget * 3, seed, mode=mode,
+                               resume_from=None if resume_from is None else resume_from * 3)  # fmt: skip
+
+
+@pytest.mark.parametrize("name", ["kt-hyperband", "ray-hyperband", "ray-bohb"])
+def test_hyperband_ports_count_in_units_of_the_smallest_rung(obj, name):
+    """On ladder 3..48 the library runs its own Hyperband on 1..16 (eta 2) in units of 3 epochs:
+    the trials are valid, their budgets exactly the ladder, the same for the same seed, and each
+    is the trial the library asks on the ladder 1..16, its budgets times 3."""
+    from support import drive
+
+    from mfbench.optimizers.base import make_optimizer
+
+    def trials(objective, ladder):
+        opt = make_optimizer(name, obj.space, ladder, 1)
+        return opt, [(t.config, t.budget, t.mode, t.resume_from) for t, _ in drive(opt, objective, 70)]
+
+    opt, got = trials(obj, obj.budgets)  # drive checks each config against the space and the ladder
+    assert {b for _, b, _, _ in got} == set(obj.budgets)
+    assert all(m == "continue" and r in (0, *obj.budgets[:-1]) for _, _, m, r in got)
+    unit = opt.settings().get("epoch_unit", opt.settings().get("time_unit"))
+    assert unit == 3
+    assert trials(obj, obj.budgets)[1] == got  # deterministic
+    _, in_units = trials(_InUnits(obj), [1, 2, 4, 8, 16])
+    assert [(c, b * 3, m, r * 3) for c, b, m, r in in_units] == got
+
+
+def test_a_report_on_part_of_the_lcbench_study_says_it_is_partial(tmp_path):
+    """Two tasks of the suite, one run not run: the report says 'Partial study', how many runs
+    have not run and how many of the suite's 34 tasks it holds."""
+    from mfbench.analysis.report import write_report
+    from mfbench.studies.replay import replay
+
+    out = tmp_path / "study"
+    replay(["lcbench/3945", "lcbench/7593"], ["random", "hyperband"], [0, 1], "2x", jobs=1, out=out,
+           progress=False, max_evals=30)  # fmt: skip
+    manifest = json.loads((out / "manifest.json").read_text())
+    gone = next(r for r in manifest["runs"] if r["optimizer"] == "random" and r["seed"] == 1)
+    manifest["runs"].remove(gone)  # as if that run had not run yet
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    from mfbench.studies.replay import run_filename
+
+    (out / "runs" / run_filename(gone["benchmark"], "random", 1)).unlink()
+    text = (write_report(out, tmp_path / "rep", min_benchmark_blocks=2).parent / "report.md").read_text()
+    assert "**Partial study**: 1 of the study's 8 runs have not run (yet)" in text
+    assert "the study holds 2 of the 34 tasks of suite lcbench, 2 of them analysed" in text

@@ -92,10 +92,12 @@ def test_space_conversion_round_trip():
 
 
 def test_kt_hyperband_refuses_a_ladder_it_cannot_make():
+    """A ladder r0 * eta**k is keras-tuner's 1..eta**K in units of r0; any other is refused."""
     cs = get_space("cnn")
-    with pytest.raises(UsageError, match="start at 1"):
-        make_optimizer("kt-hyperband", cs, [3, 9, 27], seed=0)
-    assert make_optimizer("kt-hyperband", cs, [1, 3, 9], seed=0).settings()["rungs"] == [1, 3, 9]
+    s = make_optimizer("kt-hyperband", cs, [3, 9, 27], seed=0).settings()
+    assert (s["rungs"], s["epoch_unit"], s["max_epochs"], s["factor"]) == ([3, 9, 27], 3, 9, 3)
+    s = make_optimizer("kt-hyperband", cs, [1, 3, 9], seed=0).settings()
+    assert (s["rungs"], s["epoch_unit"], s["max_epochs"]) == ([1, 3, 9], 1, 9)
     for name in ("dehb", "kt-hyperband"):
         with pytest.raises(UsageError):
             make_optimizer(name, cs, [1, 2, 9], seed=0)

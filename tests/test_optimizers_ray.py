@@ -98,11 +98,20 @@ def test_hyperband_brackets_are_li_et_al_on_the_ladder():
 
 
 @pytest.mark.parametrize("name", ["ray-hyperband", "ray-bohb"])
-@pytest.mark.parametrize("ladder", [[3, 9, 27], [1, 3, 9, 27, 81, 243, 729]])
+@pytest.mark.parametrize("ladder", [[1, 3, 9, 27, 81, 243, 729], [2, 6, 18, 54, 162, 486, 1458]])
 def test_hyperband_refuses_a_ladder_ray_would_round(name, ladder):
-    """No minimum budget (brackets start at max_t / eta**s) and ``int(729 * 3**-6) == 0``."""
+    """No minimum budget (brackets start at max_t / eta**s) and ``int(729 * 3**-6) == 0``, in
+    units of the smallest rung too."""
     with pytest.raises(UsageError, match="Ray's Hyperband brackets climb"):
         make_optimizer(name, get_space("cnn"), ladder, 0)
+
+
+@pytest.mark.parametrize("name", ["ray-hyperband", "ray-bohb"])
+def test_hyperband_counts_in_units_of_the_smallest_rung(name):
+    """Ladder 3, 9, 27 is Ray's 1, 3, 9 in units of 3: max_t 9, brackets on the ladder."""
+    s = make_optimizer(name, get_space("cnn"), [3, 9, 27], 0).settings()
+    assert (s["max_t"], s["time_unit"]) == (9, 3)
+    assert sorted(s["brackets"], key=len) == [[27], [9, 27], [3, 9, 27]]
 
 
 def test_asha_keeps_its_decisions_where_ray_drops_the_top_milestone():

@@ -503,10 +503,30 @@ POOLED_NOTE = (
     "as a share of all evaluations.")
 
 
+def _partial_text(r: StudyData) -> list[str]:
+    """Say plainly when the analysed runs are not a whole study: runs of the study's grid not run
+    (yet), or, for a suite whose members the study does not all hold (LCBench's 34 tasks run a
+    few at a time), how many of its members are here: a ranking over part of a suite is not the
+    suite's ranking."""
+    out = []
+    not_run = int((r.exclusions["reason"] == "missing: no trajectory (not run)").sum()) if len(r.exclusions) else 0
+    if not_run:
+        out.append(f"{not_run} of the study's {r.n_expected_runs} runs have not run (yet)")
+    from mfbench.objectives.lcbench import TASKS
+
+    lc = {f"lcbench-{t}" for t in TASKS}
+    have = lc & set(r.manifest.get("benchmarks", {}))
+    if have and have != lc:
+        out.append(f"the study holds {len(have)} of the {len(lc)} tasks of suite lcbench, "
+                   f"{len(lc & set(r.benchmarks))} of them analysed")  # fmt: skip
+    return [f"**Partial study**: {'; '.join(out)}."] if out else []
+
+
 def _method_text(ctx: _Context) -> list[str]:
     r = ctx.replay
     n_used = sum(len(s) for s in r.seeds.values()) * len(r.optimizers)
     return [
+        *_partial_text(r),
         f"Replay `{r.run_dir}`: {len(r.benchmarks)} benchmark(s), {len(r.optimizers)} optimizer(s); "
         f"{n_used} of {r.n_expected_runs} runs analysed, {len(r.exclusions)} left out (listed under Excluded runs).",
         "Metric: the incumbent's normalized regret, (incumbent \u2212 best) / (worst \u2212 best) with the benchmark's "

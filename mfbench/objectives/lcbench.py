@@ -17,8 +17,8 @@ Semantics (why they are what they are):
   geometric ladder with an integer ratio; no such ladder ends at 52 with more than three
   rungs. 48 keeps 92 % of LCBench's schedule (the incumbent is scored at epoch 48), and five
   rungs give the multi-fidelity optimizers a 16x range. Epochs 49..52 are not used. (Epoch 48
-  ranks configs like epoch 52 does, Spearman 0.999; epoch 27 only 0.96. keras-tuner's
-  Hyperband cannot use this ladder: it only fits ladders that start at 1.)
+  ranks configs like epoch 52 does, Spearman 0.999; epoch 27 only 0.96. keras-tuner's and
+  Ray's Hyperband, which count from 1, run on it in units of 3 epochs: Hyperband's 1..16.)
 - **Metrics**: the optimized ``val_error`` is ``1 - val_accuracy / 100`` (YAHPO's
   ``val_accuracy`` is in percent); ``test_error`` is ``1 - test_balanced_accuracy`` (a
   fraction; LCBench has no plain test accuracy). ``val_balanced_error``, ``val_cross_entropy``

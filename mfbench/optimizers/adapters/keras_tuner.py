@@ -6,12 +6,17 @@ The ConfigSpace space becomes keras-tuner ``HyperParameters``: categoricals are 
 their log scale, and every ``parent == v`` / ``parent in {...}`` condition a
 ``conditional_scope``. Values come back with inactive hyperparameters absent.
 
-Hyperband's ``tuner/epochs`` are ``ceil(max_epochs / factor**k)``; with ``max_epochs`` the top of
-the ladder and ``factor`` its ratio they are the ladder exactly when the ladder starts at 1
-(asserted at construction). Keras Tuner's Hyperband *continues* a promoted trial from the
-checkpoint of the trial it was promoted from (``tuner/initial_epoch``): its trials are
-``mode="continue"`` with ``resume_from = tuner/initial_epoch`` (0 for a bracket's first round,
-i.e. the first epochs of the longest schedule), which is what the library does.
+Hyperband's ``tuner/epochs`` are ``ceil(max_epochs / factor**k)`` with a fixed ``min_epochs = 1``.
+Hyperband (Li et al.) is defined in units of resource, and a ladder ``r0 * eta**k`` is Keras
+Tuner's ladder ``1, eta, ..., eta**K`` counted in units of ``r0``: the oracle gets ``max_epochs =
+max / r0`` and ``factor = eta`` and each of its epochs is ``r0`` of the benchmark's budget
+(``epoch_unit`` in the settings; 1 for ladders that start at 1, where nothing changes). The
+library still decides every bracket, promotion and budget; the rungs it yields, times the unit,
+must be the ladder exactly (checked at construction, one line otherwise). Keras Tuner's
+Hyperband *continues* a promoted trial from the checkpoint of the trial it was promoted from
+(``tuner/initial_epoch``): its trials are ``mode="continue"`` with ``resume_from =
+tuner/initial_epoch`` (0 for a bracket's first round, i.e. the first epochs of the longest
+schedule), which is what the library does.
 """
 
 from __future__ import annotations
@@ -126,6 +131,8 @@ def from_keras_tuner(space: ConfigurationSpace, values: dict[str, Any]) -> dict[
 
 class _KerasTuner(Optimizer):
     _option_defaults: ClassVar[dict[str, Any]] = {}
+    #: the benchmark budget of one keras-tuner epoch (Hyperband counts in the ladder's smallest rung)
+    unit: int = 1
 
     def __init__(self, space: ConfigurationSpace, budgets: Sequence[int], seed: int, **options: Any):
         opts = self.resolve_options(options, self._option_defaults)
@@ -167,7 +174,7 @@ class _KerasTuner(Optimizer):
         loss = self.observe(result).loss
         kt_trial = trial.info["kt_trial"]
         with _quiet():
-            self.oracle.update_trial(kt_trial.trial_id, {OBJECTIVE: loss}, step=int(trial.budget))
+            self.oracle.update_trial(kt_trial.trial_id, {OBJECTIVE: loss}, step=int(trial.budget) // self.unit)
             kt_trial.status = "COMPLETED"
             self.oracle.end_trial(kt_trial)
 
@@ -220,16 +227,20 @@ class KerasTunerHyperband(_KerasTuner):
 
     def __init__(self, space: ConfigurationSpace, budgets: Sequence[int], seed: int, **options: Any):
         self.eta = ladder_eta([int(b) for b in budgets])
+        #: the benchmark budget of one keras-tuner epoch: the ladder's smallest rung
+        self.unit = int(budgets[0])
         super().__init__(space, budgets, seed, **options)
         o = self.oracle
-        rungs = sorted({o._get_epochs(b, r) for b in range(o._get_num_brackets()) for r in range(b + 1)})
+        rungs = sorted({o._get_epochs(b, r) * self.unit
+                        for b in range(o._get_num_brackets()) for r in range(b + 1)})  # fmt: skip
         if rungs != self.budgets:
-            raise UsageError(f"{self.name}: keras-tuner's Hyperband (min_epochs=1) yields the epochs {rungs}, "
-                             f"not the ladder {self.budgets}; it fits only ladders that start at 1")  # fmt: skip
+            raise UsageError(f"{self.name}: keras-tuner's Hyperband (min_epochs=1, max_epochs={o.max_epochs}, "
+                             f"factor={o.factor}) in units of {self.unit} yields {rungs}, not the ladder "
+                             f"{self.budgets}")  # fmt: skip
 
     def _make_oracle(self, hps: kt.HyperParameters) -> Any:
         return kt.oracles.HyperbandOracle(
-            objective=kt.Objective(OBJECTIVE, direction="min"), max_epochs=self.max_budget, factor=self.eta,
+            objective=kt.Objective(OBJECTIVE, direction="min"), max_epochs=self.max_budget // self.unit, factor=self.eta,
             hyperband_iterations=None, hyperparameters=hps, allow_new_entries=False, tune_new_entries=False,
             seed=self.kt_seed,
         )  # fmt: skip
@@ -237,8 +248,8 @@ class KerasTunerHyperband(_KerasTuner):
     def ask(self) -> Trial:
         kt_trial, tuner_id = self._create()
         values = kt_trial.hyperparameters.values
-        budget = self.check_budget(values["tuner/epochs"])
-        resume_from = int(values["tuner/initial_epoch"])
+        budget = self.check_budget(int(values["tuner/epochs"]) * self.unit)
+        resume_from = int(values["tuner/initial_epoch"]) * self.unit
         if resume_from and resume_from not in self.budgets:
             raise AssertionError(f"{self.name}: resumes from epoch {resume_from}, not a rung of {self.budgets}")
         if not self._opts["continuation"]:
@@ -253,6 +264,7 @@ class KerasTunerHyperband(_KerasTuner):
     def settings(self) -> dict[str, Any]:
         o = self.oracle
         return {**super().settings(), "max_epochs": o.max_epochs, "min_epochs": o.min_epochs, "factor": o.factor,
+                "epoch_unit": self.unit,
                 "hyperband_iterations": "unbounded", "rungs": self.budgets,
                 "mode": ("continue (resume_from = tuner/initial_epoch)" if self._opts["continuation"]
                          else "scratch at each rung (the objective cannot continue)")}  # fmt: skip

@@ -28,9 +28,12 @@ trainings, else as a fresh training at that budget (Ray's own checkpoint/restore
 The ladder must be exactly Ray's: ASHA's decision points (its milestones below ``max_t``) must
 be the ladder's rungs below the top, and every Hyperband bracket must climb a suffix of the
 ladder with one bracket per rung. Ray computes these with floating-point logarithms and ``int``
-truncation, and Hyperband has no minimum budget (its brackets start at ``max_t / eta**s``), so a
-ladder that does not start at 1, or one that Ray rounds (1..729 at eta 3 loses its smallest
-bracket), is refused at construction rather than run on other rungs.
+truncation, and Hyperband has no minimum budget (its brackets start at ``max_t / eta**s``).
+Hyperband (Li et al.) is defined in units of resource: a ladder ``r0 * eta**k`` is Ray's ladder
+``1, eta, ..., eta**K`` counted in units of ``r0``, so ``ray-hyperband`` and ``ray-bohb`` give Ray
+``max_t = max / r0`` and report ``epochs / r0`` (``time_unit`` in the settings; 1 for ladders that
+start at 1). Ray still decides every bracket and decision; a ladder it rounds (1..729 at eta 3
+loses its smallest bracket) is refused at construction rather than run on other rungs.
 
 ``AsyncHyperBandScheduler.on_trial_add`` and hpbandster's KDE draw from numpy's *global*
 generator: each instance owns a private copy of that state and swaps it in around every library
@@ -170,6 +173,8 @@ class _RayTune(Optimizer):
     on_crash = ("Ray's trial ERROR path (scheduler.on_trial_error, searcher.on_trial_complete(error=True), "
                 "max_failures=0)")  # fmt: skip
     _option_defaults: ClassVar[dict[str, Any]] = {}
+    #: the benchmark budget of one unit of Ray's ``time_attr`` (Hyperband's: the smallest rung)
+    unit: int = 1
 
     def __init__(self, space: ConfigurationSpace, budgets: Sequence[int], seed: int, continuation: bool = True,
                  **options: Any):  # fmt: skip
@@ -263,7 +268,7 @@ class _RayTune(Optimizer):
                 self.controller.error_trial(rt)
                 return
             self._epochs[rt.trial_id] = int(trial.budget)
-            report = {METRIC: obs.loss, TIME_ATTR: int(trial.budget), "training_iteration": rt.last_result.get(
+            report = {METRIC: obs.loss, TIME_ATTR: int(trial.budget) // self.unit, "training_iteration": rt.last_result.get(
                 "training_iteration", 0) + 1, "trial_id": rt.trial_id}  # fmt: skip
             flat = flatten_dict(report)
             decision = self.scheduler.on_trial_result(self.controller, rt, flat)
@@ -328,9 +333,19 @@ class RayASHA(_RayTune):
 
 
 class _RayHyperbandFamily(_RayTune):
+    @property
+    def unit(self) -> int:  # type: ignore[override]
+        """Ray's Hyperband counts in units of the ladder's smallest rung (it has no minimum budget)."""
+        return int(self.budgets[0])
+
+    @property
+    def max_t(self) -> int:
+        return self.max_budget // self.unit
+
     def brackets(self) -> list[list[int]]:
-        """Each bracket's rungs, in the order Ray creates them, computed with the scheduler's own
-        ``_get_r0`` and ``_Bracket.successive_halving``'s ``int(min(r * eta, max_t))``."""
+        """Each bracket's rungs in benchmark budgets, in the order Ray creates them, computed with
+        the scheduler's own ``_get_r0`` and ``_Bracket.successive_halving``'s
+        ``int(min(r * eta, max_t))`` in its units, times the unit."""
         sch = self.scheduler
         out = []
         for s in self._bracket_order():
@@ -339,7 +354,7 @@ class _RayHyperbandFamily(_RayTune):
             for _ in range(s):
                 r = int(min(r * sch._eta, sch._max_t_attr))
                 rungs.append(r)
-            out.append(rungs)
+            out.append([int(r) * self.unit for r in rungs])
         return out
 
     def _bracket_order(self) -> list[int]:
@@ -354,20 +369,20 @@ class _RayHyperbandFamily(_RayTune):
         if sorted(brackets, key=len) != want:
             raise UsageError(f"{self.name}: Ray's Hyperband brackets climb {brackets}, not the ladder "
                              f"{self.budgets} (one bracket per rung): Ray computes them from max_t alone "
-                             "(no minimum budget) and rounds, so it accepts only ladders 1, eta, eta**2, ... "
-                             "that it does not round")  # fmt: skip
+                             "(no minimum budget) and rounds, in units of "
+                             f"{self.unit} (the smallest rung): it accepts only ladders it does not round")  # fmt: skip
 
     def _next_milestone(self, rt: RayTrial) -> int:
         bracket, _ = self.scheduler._trial_info[rt]
-        return int(bracket._cumul_r)
+        return int(bracket._cumul_r) * self.unit
 
     def _bracket_info(self, rt: RayTrial) -> dict[str, Any]:
         bracket, band = self.scheduler._trial_info[rt]
-        s = len(self.budgets) - 1 - self.budgets.index(int(bracket._r0))  # the rungs it climbs, less one
+        s = len(self.budgets) - 1 - self.budgets.index(int(bracket._r0) * self.unit)  # the rungs it climbs, less one
         return {"bracket": (band, s)}
 
     def settings(self) -> dict[str, Any]:
-        return {**super().settings(), "max_t": self.max_budget, "reduction_factor": self.eta,
+        return {**super().settings(), "max_t": self.max_t, "time_unit": self.unit, "reduction_factor": self.eta,
                 "s_max_1": self.scheduler._s_max_1, "brackets": self.brackets(),
                 "bracket_sizes": self.bracket_sizes(), "halving": "n = ceil(n / eta) (Ray)"}  # fmt: skip
 
@@ -383,7 +398,7 @@ class RayHyperband(_RayHyperbandFamily):
             time_attr=TIME_ATTR,
             metric=METRIC,
             mode="min",
-            max_t=self.max_budget,
+            max_t=self.max_t,
             reduction_factor=self.eta,
             stop_last_trials=bool(self._opts["stop_last_trials"]),
         )
@@ -402,7 +417,7 @@ class RayBOHB(_RayHyperbandFamily):
     _option_defaults: ClassVar[dict[str, Any]] = {"bohb_config": None}
 
     def _make_scheduler(self) -> TrialScheduler:
-        return HyperBandForBOHB(time_attr=TIME_ATTR, metric=METRIC, mode="min", max_t=self.max_budget,
+        return HyperBandForBOHB(time_attr=TIME_ATTR, metric=METRIC, mode="min", max_t=self.max_t,
                                 reduction_factor=self.eta)  # fmt: skip
 
     def _bracket_order(self) -> list[int]:
