@@ -92,14 +92,17 @@ def lcbench_objective(args: argparse.Namespace) -> None:
         print(f"lcbench: skipped ({exc})")
         return
     rows = measure(plan_for(o, args.lcbench_n), args.repeat)
-    print_table(rows, f"lcbench/{o.task}, onnxruntime {onnxruntime.__version__}, one intra-op thread; "
-                      f"best of {args.repeat}")  # fmt: skip
+    print_table(
+        rows, f"lcbench/{o.task}, onnxruntime {onnxruntime.__version__}, one intra-op thread; best of {args.repeat}"
+    )
     raw = next(r for r in rows if r[0].endswith("-row calls"))
     top = next(r for r in rows if "predict_arrays" in r[0] and "budget 48" in r[0])
     low = next(r for r in rows if "predict_arrays" in r[0] and "budget 3" in r[0])
-    print(f"raw model {1 / raw[3]:,.0f} rows/s cpu; mfbench batched {1 / low[3]:,.0f} configs/s at budget 3 "
-          f"(x{raw[3] / low[3]:.2f} of raw), {1 / top[3]:,.0f} at budget 48 (x{raw[3] / top[3]:.2f}: "
-          f"{top[1]} model rows per config for the cost's running maximum)")  # fmt: skip
+    print(
+        f"raw model {1 / raw[3]:,.0f} rows/s cpu; mfbench batched {1 / low[3]:,.0f} configs/s at budget 3 "
+        f"(x{raw[3] / low[3]:.2f} of raw), {1 / top[3]:,.0f} at budget 48 (x{raw[3] / top[3]:.2f}: "
+        f"{top[1]} model rows per config for the cost's running maximum)"
+    )
 
 
 def cheap_cnn_objectives(args: argparse.Namespace, only: set[str]) -> None:
@@ -141,8 +144,15 @@ def cheap_cnn_objectives(args: argparse.Namespace, only: set[str]) -> None:
     else:
         t0 = time.perf_counter()
         table = make_tiny_table(tmp / "cnn.sqlite", "cnn", 200, (0, 1, 2), (1, 3, 9, 27))
-        fit_surrogate(table, tmp / "surr", families=("extra_trees", "hist_gbm"), folds=3, n_estimators=100,
-                      n_reference=2000, threads=args.threads or 1)  # fmt: skip
+        fit_surrogate(
+            table,
+            tmp / "surr",
+            families=("extra_trees", "hist_gbm"),
+            folds=3,
+            n_estimators=100,
+            n_reference=2000,
+            threads=args.threads or 1,
+        )
         sur = SurrogateObjective(tmp / "surr", threads=args.threads)
         print(f"(fitted a synthetic surrogate in {time.perf_counter() - t0:.0f} s)")
     fams = {k: v["family"] for k, v in sur.surrogate.manifest["models"].items()}
@@ -169,8 +179,11 @@ def cheap_cnn_objectives(args: argparse.Namespace, only: set[str]) -> None:
     X = sur.encoder.rows(sur.encoder.encode_configs(batch), sur.max_budget, sur.max_budget)
     surr = sur.surrogate
     t = best_of(lambda: surr.predict_rows(X), 2)
-    print(f"surrogate   of which all {len(surr.models)} models        {rate(len(batch), t)}"
-          f"  (compiled: {surr._bits.names if surr._bits else []})")
+    print(
+        f"surrogate   of which all {len(surr.models)} models        {rate(len(batch), t)}"
+        f"  (compiled: {surr._bits.names if surr._bits else []})"
+    )
+
     # scikit-learn's own predict, for comparison, in the cache-sized chunks that made it 1.5x
     # faster (the path every model took before the compiled one)
     def sk(model):

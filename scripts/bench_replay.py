@@ -112,11 +112,11 @@ def jobs_speedup(bench: str, budget: str, seeds: int) -> tuple[float, float, int
     times = {}
     try:
         for jobs in (2, 1):  # 2 first: both workers start (and load the benchmark) in its warm-up
-            replay([bench], ["random"], list(range(100, 104)), "2x", jobs=jobs, out=tmp / f"warm{jobs}",
-                   progress=False)  # fmt: skip
+            replay([bench], ["random"], list(range(100, 104)), "2x", jobs=jobs, out=tmp / f"warm{jobs}", progress=False)
             t0 = time.perf_counter()
-            res = replay([bench], ["random"], list(range(seeds)), budget, jobs=jobs, out=tmp / f"j{jobs}",
-                         progress=False)  # fmt: skip
+            res = replay(
+                [bench], ["random"], list(range(seeds)), budget, jobs=jobs, out=tmp / f"j{jobs}", progress=False
+            )
             times[jobs] = time.perf_counter() - t0
             assert res.ok == seeds, res.failures
         evals = int(sum(r["mean_evals"] for r in res.summary))

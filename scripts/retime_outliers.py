@@ -29,8 +29,10 @@ def main() -> int:
     print(f"{'run':>5} {'config':<17} {'seed':>4} {'sched':>5} {'why':<8} {'epoch':>5} {'seconds':>9} {'typical':>8}")
     for r in rows:
         ep = "" if r["epoch"] is None else r["epoch"]
-        print(f"{r['run_id']:>5} {r['config_id']:<17} {r['seed']:>4} {r['schedule_epochs']:>5} {r['why']:<8} "
-              f"{ep:>5} {r['seconds']:>9.1f} {r['typical']:>8.2f}")
+        print(
+            f"{r['run_id']:>5} {r['config_id']:<17} {r['seed']:>4} {r['schedule_epochs']:>5} {r['why']:<8} "
+            f"{ep:>5} {r['seconds']:>9.1f} {r['typical']:>8.2f}"
+        )
     print(f"{len(rows)} runs with artefact timings in {a.db}")
     if a.drop and rows:
         n = drop_runs(a.db, [r["run_id"] for r in rows])

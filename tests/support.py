@@ -34,8 +34,14 @@ if TYPE_CHECKING:
 LADDER = (1, 3, 9, 27)
 
 
-def synthetic_trial(obj: SyntheticObjective, config: dict, seed: int, schedule_epochs: int,
-                    noise: float = 0.02, diverge_at: int | None = None) -> TrialResult:
+def synthetic_trial(
+    obj: SyntheticObjective,
+    config: dict,
+    seed: int,
+    schedule_epochs: int,
+    noise: float = 0.02,
+    diverge_at: int | None = None,
+) -> TrialResult:
     """A fake trial whose val error decays towards the objective's value, with seeded noise."""
     from mfbench.training.records import EpochRecord, TrialResult
 
@@ -44,26 +50,54 @@ def synthetic_trial(obj: SyntheticObjective, config: dict, seed: int, schedule_e
     recs = []
     for e in range(1, schedule_epochs + 1):
         err = float(np.clip(final + (0.9 - final) * math.exp(-3.0 * e / schedule_epochs) + noise * rng.normal(), 0, 1))
-        recs.append(EpochRecord(
-            epoch=e, train_loss=err * 2, train_acc=1 - err * 0.8, val_loss=err * 2.2, val_acc=1 - err,
-            val_precision=1 - err, val_recall=1 - err, val_f1=1 - err * 1.05, test_loss=err * 2.3,
-            test_acc=1 - err - 0.01, test_f1=1 - err * 1.06, lr=0.01, train_seconds=0.1 + 0.001 * config.get("width", 16),
-            eval_seconds=0.01,
-        ))  # fmt: skip
+        recs.append(
+            EpochRecord(
+                epoch=e,
+                train_loss=err * 2,
+                train_acc=1 - err * 0.8,
+                val_loss=err * 2.2,
+                val_acc=1 - err,
+                val_precision=1 - err,
+                val_recall=1 - err,
+                val_f1=1 - err * 1.05,
+                test_loss=err * 2.3,
+                test_acc=1 - err - 0.01,
+                test_f1=1 - err * 1.06,
+                lr=0.01,
+                train_seconds=0.1 + 0.001 * config.get("width", 16),
+                eval_seconds=0.01,
+            )
+        )
     status, reason = "ok", ""
     if diverge_at is not None and diverge_at <= schedule_epochs:
         recs = recs[:diverge_at]
         recs[-1].train_loss = float("nan")
         status, reason = "diverged", f"non-finite training loss at epoch {diverge_at}"
-    return TrialResult(config=config, config_id=config_id(config), seed=seed, schedule_epochs=schedule_epochs,
-                       status=status, reason=reason, epochs=recs, n_params=1000, flops=10000, device="synthetic",
-                       host="test")  # fmt: skip
+    return TrialResult(
+        config=config,
+        config_id=config_id(config),
+        seed=seed,
+        schedule_epochs=schedule_epochs,
+        status=status,
+        reason=reason,
+        epochs=recs,
+        n_params=1000,
+        flops=10000,
+        device="synthetic",
+        host="test",
+    )
 
 
-def make_tiny_table(path: str | Path, space: str = "cnn-grid", n_configs: int | None = 12,
-                    seeds: Sequence[int] = (0, 1), budgets: Sequence[int] = (1, 3, 9),
-                    design_seed: int = 0, diverge: dict[str, int] | None = None,
-                    fail: Sequence[str] = ()) -> Path:
+def make_tiny_table(
+    path: str | Path,
+    space: str = "cnn-grid",
+    n_configs: int | None = 12,
+    seeds: Sequence[int] = (0, 1),
+    budgets: Sequence[int] = (1, 3, 9),
+    design_seed: int = 0,
+    diverge: dict[str, int] | None = None,
+    fail: Sequence[str] = (),
+) -> Path:
     """Write a small, complete table of synthetic learning curves and return its path.
 
     ``space="cnn-grid"`` takes the first ``n_configs`` grid points (all when None);
@@ -79,9 +113,14 @@ def make_tiny_table(path: str | Path, space: str = "cnn-grid", n_configs: int | 
         configs = sample_configs(cs, n_configs or 12, design_seed, "random")
     obj = SyntheticObjective(cs, budgets)
     meta = {
-        "benchmark": Path(path).stem, "dataset": "synthetic", "space_name": space,
-        "budgets": sorted(budgets), "split": {"n_classes": 10}, "folds": 0, "seeds": list(seeds),
-    }  # fmt: skip
+        "benchmark": Path(path).stem,
+        "dataset": "synthetic",
+        "space_name": space,
+        "budgets": sorted(budgets),
+        "split": {"n_classes": 10},
+        "folds": 0,
+        "seeds": list(seeds),
+    }
     writer = TableWriter.open(path, meta)
     try:
         for job in make_plan(configs, seeds, budgets).jobs:
@@ -142,8 +181,9 @@ def best_true_value(objective: Objective, history: list[tuple[Any, Result]], ful
     return objective.true_value(min(cands, key=lambda x: x[0])[1])[0]
 
 
-def drive_parallel(optimizer: Any, objective: Objective, n_tells: int, workers: int,
-                   seed: int = 0) -> tuple[list[tuple[Any, Result]], list[Any]]:
+def drive_parallel(
+    optimizer: Any, objective: Objective, n_tells: int, workers: int, seed: int = 0
+) -> tuple[list[tuple[Any, Result]], list[Any]]:
     """Keep ``workers`` asks outstanding and tell one of them, picked at random, until
     ``n_tells`` results are told: the out-of-order results of a pool of workers. Returns the
     told ``(trial, result)`` pairs and the trials still pending."""
@@ -166,8 +206,15 @@ def regret(objective: Objective, history: list[tuple[Any, Result]], full_budget_
     return best_true_value(objective, history, full_budget_only) - objective.optimum["val_error"]
 
 
-def regrets(name: str, objective: Objective, seeds: Sequence[int], *, n_evals: int | None = None,
-            epochs: int | None = None, **options: Any) -> list[float]:
+def regrets(
+    name: str,
+    objective: Objective,
+    seeds: Sequence[int],
+    *,
+    n_evals: int | None = None,
+    epochs: int | None = None,
+    **options: Any,
+) -> list[float]:
     """:func:`regret` per seed of optimizer ``name`` built for ``objective``: after ``n_evals``
     evaluations (incumbent among all of them), or once ``epochs`` training epochs are spent
     (incumbent among the max-budget evaluations, which is how a multi-fidelity run is judged).
@@ -202,8 +249,9 @@ def median_regrets(jobs: Sequence[Mapping[str, Any]]) -> list[float]:
     return out
 
 
-def median_regrets_in_subprocess(jobs: Sequence[Mapping[str, Any]], hashseed: str,
-                                 timeout: float = 1200) -> list[float]:
+def median_regrets_in_subprocess(
+    jobs: Sequence[Mapping[str, Any]], hashseed: str, timeout: float = 1200
+) -> list[float]:
     """:func:`median_regrets` in a fresh interpreter with ``PYTHONHASHSEED=hashseed``: for
     libraries whose choices depend on the hash seed (SMAC iterates sets), measured under the
     condition that replay runs them."""
@@ -228,8 +276,12 @@ def bowl_space(kind: str = "log") -> ConfigurationSpace:
     elif kind == "2d":
         hps = [Float("x", (0.0, 1.0)), Float("y", (0.0, 1.0))]
     elif kind == "mixed":
-        hps = [Float("x", (0.0, 1.0)), Float("lr", (1e-4, 1.0), log=True), Integer("n", (1, 64), log=True),
-               Categorical("c", ["a", "b", "c"])]  # fmt: skip
+        hps = [
+            Float("x", (0.0, 1.0)),
+            Float("lr", (1e-4, 1.0), log=True),
+            Integer("n", (1, 64), log=True),
+            Categorical("c", ["a", "b", "c"]),
+        ]
     else:
         raise ValueError(f"bowl_space: unknown kind {kind!r}; known: 2d, log, mixed, uniform")
     cs = ConfigurationSpace(name="bowl2" if kind == "2d" else "bowl")
@@ -245,8 +297,9 @@ def named_space(name: str) -> ConfigurationSpace:
     return get_space(name)
 
 
-def tiny_tabular(directory: str | Path, space: str = "cnn-grid",
-                 budgets: Sequence[int] = (1, 3, 9)) -> TabularObjective:
+def tiny_tabular(
+    directory: str | Path, space: str = "cnn-grid", budgets: Sequence[int] = (1, 3, 9)
+) -> TabularObjective:
     """A ``TabularObjective`` over a complete tiny synthetic table written in ``directory``
     (every point of ``cnn-grid``, two seeds)."""
     return TabularObjective(make_tiny_table(Path(directory) / "tiny.sqlite", space, n_configs=None, budgets=budgets))
@@ -255,8 +308,16 @@ def tiny_tabular(directory: str | Path, space: str = "cnn-grid",
 # -------------------------------------------------------------- determinism across processes
 
 
-def asks(name: str, space: str, n: int, seed: int, ladder: Sequence[int] = LADDER,
-         options: Mapping[str, Any] | None = None, noise: float = 0.05, info: Sequence[str] = ()) -> list[list[Any]]:
+def asks(
+    name: str,
+    space: str,
+    n: int,
+    seed: int,
+    ladder: Sequence[int] = LADDER,
+    options: Mapping[str, Any] | None = None,
+    noise: float = 0.05,
+    info: Sequence[str] = (),
+) -> list[list[Any]]:
     """The first ``n`` trials that optimizer ``name`` asks, each told at once (:func:`drive`), on a
     ``SyntheticObjective`` over :func:`named_space` ``space``: rows ``[config, budget, mode,
     resume_from, *(trial.info.get(key) for key in info)]`` as JSON natives, so that the rows of
@@ -282,22 +343,32 @@ print(json.dumps(getattr(support, sys.argv[1])(json.loads(sys.argv[2]))))
 """
 
 
-def in_fresh_interpreters(function: str, jobs: Sequence[Mapping[str, Any]], hashseeds: Sequence[int | str],
-                          timeout: float) -> list[Any]:
+def in_fresh_interpreters(
+    function: str, jobs: Sequence[Mapping[str, Any]], hashseeds: Sequence[int | str], timeout: float
+) -> list[Any]:
     """``support.<function>(jobs)`` in one fresh interpreter per entry of ``hashseeds``
     (its ``PYTHONHASHSEED``), all started at once; one JSON result per interpreter. The timeout
     only guards against a hang on a loaded machine."""
     payload = json.dumps([dict(job) for job in jobs])
-    procs = [subprocess.Popen([sys.executable, "-c", _CHILD_SCRIPT, function, payload], stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONHASHSEED": str(h), "PYTHONPATH": _child_path()})
-             for h in hashseeds]  # fmt: skip
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", _CHILD_SCRIPT, function, payload],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "PYTHONHASHSEED": str(h), "PYTHONPATH": _child_path()},
+        )
+        for h in hashseeds
+    ]
     results = []
     try:
         for h, proc in zip(hashseeds, procs, strict=True):
             out, err = proc.communicate(timeout=timeout)
             if proc.returncode != 0:
-                raise AssertionError(f"{function} in a fresh interpreter (PYTHONHASHSEED={h}) exited with status "
-                                     f"{proc.returncode}:\n{err[-4000:]}")  # fmt: skip
+                raise AssertionError(
+                    f"{function} in a fresh interpreter (PYTHONHASHSEED={h}) exited with status "
+                    f"{proc.returncode}:\n{err[-4000:]}"
+                )
             results.append(json.loads(out.strip().splitlines()[-1]))
     finally:
         for proc in procs:
@@ -312,8 +383,9 @@ def all_asks(jobs: Sequence[Mapping[str, Any]]) -> list[list[list[Any]]]:
     return [asks(**job) for job in jobs]
 
 
-def asks_in_subprocess(jobs: Sequence[Mapping[str, Any]], hashseeds: Sequence[int | str] = (0, 0),
-                       timeout: float = 1800) -> list[list[list[list[Any]]]]:
+def asks_in_subprocess(
+    jobs: Sequence[Mapping[str, Any]], hashseeds: Sequence[int | str] = (0, 0), timeout: float = 1800
+) -> list[list[list[list[Any]]]]:
     """``[asks(**job) for job in jobs]`` in one fresh interpreter per entry of ``hashseeds``;
     returns one list of job results per interpreter.
 

@@ -21,8 +21,15 @@ def root(tmp_path_factory):
     root = tmp_path_factory.mktemp("data")
     make_tiny_table(root / "tabular" / "digits-grid.sqlite", "cnn-grid", None, (0, 1), LADDER)
     make_tiny_table(root / "tabular" / "digits-cnn.sqlite", "cnn", 30, (0, 1), LADDER)
-    fit_surrogate(root / "tabular" / "digits-cnn.sqlite", root / "surrogates" / "digits-cnn",
-                  families=("extra_trees",), folds=2, n_estimators=4, n_reference=50, threads=1)  # fmt: skip
+    fit_surrogate(
+        root / "tabular" / "digits-cnn.sqlite",
+        root / "surrogates" / "digits-cnn",
+        families=("extra_trees",),
+        folds=2,
+        n_estimators=4,
+        n_reference=50,
+        threads=1,
+    )
     return root
 
 

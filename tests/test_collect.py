@@ -39,9 +39,30 @@ def _rows(db):
 
 
 def _cli(db, config_file, *extra):
-    return [sys.executable, "-m", "mfbench", "collect", "--dataset", "digits", "--space", "cnn", "--design", "file",
-            "--config-file", str(config_file), "--seeds", "0,1", "--budgets", "1,2,3", "--db", str(db),
-            "--device", "cpu", "--no-progress", *extra]  # fmt: skip
+    return [
+        sys.executable,
+        "-m",
+        "mfbench",
+        "collect",
+        "--dataset",
+        "digits",
+        "--space",
+        "cnn",
+        "--design",
+        "file",
+        "--config-file",
+        str(config_file),
+        "--seeds",
+        "0,1",
+        "--budgets",
+        "1,2,3",
+        "--db",
+        str(db),
+        "--device",
+        "cpu",
+        "--no-progress",
+        *extra,
+    ]
 
 
 def test_plan_follows_fidelity_semantics(config_file):
@@ -93,8 +114,9 @@ def test_workers_end_when_the_driver_is_killed(tmp_path, config_file):
     import psutil
 
     db = tmp_path / "k.sqlite"
-    proc = subprocess.Popen(_cli(db, config_file, "--workers", "2"), stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)  # fmt: skip
+    proc = subprocess.Popen(
+        _cli(db, config_file, "--workers", "2"), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     driver = psutil.Process(proc.pid)
     deadline = time.time() + 120
     workers: list = []
@@ -108,11 +130,32 @@ def test_workers_end_when_the_driver_is_killed(tmp_path, config_file):
 
 def test_contradicting_options_are_refused(tmp_path, config_file):
     db = tmp_path / "t.sqlite"
-    collect(dataset="digits", space="cnn", db=db, design="file", config_file=str(config_file), seeds=[0],
-            budgets=[1], progress=False, max_trials=1)  # fmt: skip
+    collect(
+        dataset="digits",
+        space="cnn",
+        db=db,
+        design="file",
+        config_file=str(config_file),
+        seeds=[0],
+        budgets=[1],
+        progress=False,
+        max_trials=1,
+    )
     for change, word in [({"budgets": [1, 3]}, "budgets"), ({"space": "cnn-grid", "design": "grid"}, "space_name")]:
-        kw = dict(dataset="digits", space="cnn", db=db, design="file", config_file=str(config_file), seeds=[0],
-                  budgets=[1], progress=False, dry_run=True) | change  # fmt: skip
+        kw = (
+            dict(
+                dataset="digits",
+                space="cnn",
+                db=db,
+                design="file",
+                config_file=str(config_file),
+                seeds=[0],
+                budgets=[1],
+                progress=False,
+                dry_run=True,
+            )
+            | change
+        )
         with pytest.raises(UsageError, match=word):
             collect(**kw)
     out = subprocess.run(_cli(db, config_file), capture_output=True, text=True)
@@ -125,8 +168,16 @@ def test_contradicting_options_are_refused(tmp_path, config_file):
 def test_dask_local_cluster_writes_the_same_rows(tmp_path, config_file):
     from distributed import Client, LocalCluster
 
-    kw = dict(dataset="digits", space="cnn", design="file", config_file=str(config_file), seeds=[0],
-              budgets=[1, 2], progress=False, threads=1)  # fmt: skip
+    kw = dict(
+        dataset="digits",
+        space="cnn",
+        design="file",
+        config_file=str(config_file),
+        seeds=[0],
+        budgets=[1, 2],
+        progress=False,
+        threads=1,
+    )
     collect(db=tmp_path / "local.sqlite", **kw)
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
         with Client(cluster) as client:
@@ -137,8 +188,16 @@ def test_dask_local_cluster_writes_the_same_rows(tmp_path, config_file):
 
 @pytest.mark.slow  # trains real CNNs
 def test_parallel_workers_write_the_same_rows(tmp_path, config_file):
-    kw = dict(dataset="digits", space="cnn", design="file", config_file=str(config_file), seeds=[0],
-              budgets=[1, 2], progress=False, threads=1)  # fmt: skip
+    kw = dict(
+        dataset="digits",
+        space="cnn",
+        design="file",
+        config_file=str(config_file),
+        seeds=[0],
+        budgets=[1, 2],
+        progress=False,
+        threads=1,
+    )
     collect(db=tmp_path / "one.sqlite", **kw)
     collect(db=tmp_path / "two.sqlite", workers=2, **kw)
     assert _rows(tmp_path / "two.sqlite") == _rows(tmp_path / "one.sqlite")

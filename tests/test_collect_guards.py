@@ -24,30 +24,52 @@ def work(tmp_path, monkeypatch, tiny_config):
 
 
 def argv(db, *extra):
-    return ["collect", "--dataset", "digits", "--space", "cnn", "--design", "file", "--config-file", "configs.json",
-            "--seeds", "0", "--budgets", "1,2", "--db", str(db), "--device", "cpu", "--no-progress", *extra]  # fmt: skip
+    return [
+        "collect",
+        "--dataset",
+        "digits",
+        "--space",
+        "cnn",
+        "--design",
+        "file",
+        "--config-file",
+        "configs.json",
+        "--seeds",
+        "0",
+        "--budgets",
+        "1,2",
+        "--db",
+        str(db),
+        "--device",
+        "cpu",
+        "--no-progress",
+        *extra,
+    ]
 
 
 def digest(folder: Path) -> dict[str, str]:
     return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir()) if p.is_file()}
 
 
-@pytest.mark.parametrize("extra, words", [
-    (["--max-trials", "0"], "--max-trials"),
-    (["--max-trials", "-3"], "--max-trials"),
-    (["--folds", "-1"], "--folds"),
-    (["--folds", "1"], "--folds"),
-    (["--design-seed", "-1"], "--design-seed"),
-    (["--design", "sobol", "--n-configs", "1000000000"], "--n-configs"),
-    (["--design", "sobol", "--n-configs", "0"], "--n-configs"),
-    (["--seeds", "0,0"], "--seeds"),
-    (["--seeds", "-5"], "--seeds"),
-    (["--budgets", "0,1"], "--budgets"),
-    (["--budgets", "3,3"], "--budgets"),
-    (["--benchmark", "../../x"], "--benchmark"),
-    (["--trials-per-gpu", "0"], "--trials-per-gpu"),
-    (["--workers", "0"], "--workers"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "extra, words",
+    [
+        (["--max-trials", "0"], "--max-trials"),
+        (["--max-trials", "-3"], "--max-trials"),
+        (["--folds", "-1"], "--folds"),
+        (["--folds", "1"], "--folds"),
+        (["--design-seed", "-1"], "--design-seed"),
+        (["--design", "sobol", "--n-configs", "1000000000"], "--n-configs"),
+        (["--design", "sobol", "--n-configs", "0"], "--n-configs"),
+        (["--seeds", "0,0"], "--seeds"),
+        (["--seeds", "-5"], "--seeds"),
+        (["--budgets", "0,1"], "--budgets"),
+        (["--budgets", "3,3"], "--budgets"),
+        (["--benchmark", "../../x"], "--benchmark"),
+        (["--trials-per-gpu", "0"], "--trials-per-gpu"),
+        (["--workers", "0"], "--workers"),
+    ],
+)
 def test_bad_options_create_nothing(work, capsys, extra, words):
     before = digest(work)
     assert main(argv("t.sqlite", *extra)) == 2
@@ -107,6 +129,15 @@ def test_a_second_writer_is_refused_with_one_line(work, capsys):
         assert [digest(work)[f] for f in main_files] == [before[f] for f in main_files]
     finally:
         first.close()
-    s = collect(dataset="digits", space="cnn", db=work / "t.sqlite", design="file", config_file="configs.json",
-                seeds=[0], budgets=[1, 2], progress=False, max_trials=1)  # fmt: skip
+    s = collect(
+        dataset="digits",
+        space="cnn",
+        db=work / "t.sqlite",
+        design="file",
+        config_file="configs.json",
+        seeds=[0],
+        budgets=[1, 2],
+        progress=False,
+        max_trials=1,
+    )
     assert s.ran == 1  # the lock went with the first writer's close

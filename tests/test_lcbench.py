@@ -33,8 +33,10 @@ def obj():
 
 def _configs(o, n, seed=0):
     o.space.seed(seed)
-    return [{k: (int(v) if k in lcbench.INTEGERS else float(v)) for k, v in dict(c).items()}
-            for c in (o.space.sample_configuration(n) if n > 1 else [o.space.sample_configuration()])]  # fmt: skip
+    return [
+        {k: (int(v) if k in lcbench.INTEGERS else float(v)) for k, v in dict(c).items()}
+        for c in (o.space.sample_configuration(n) if n > 1 else [o.space.sample_configuration()])
+    ]
 
 
 def test_answers_equal_yahpo_gym_on_recorded_queries():
@@ -67,11 +69,25 @@ def test_space_ladder_and_references(obj):
 
 #: configurations whose predicted cumulative ``time`` falls between rungs 24 and 48 on task 3945
 NON_MONOTONE = [
-    {"batch_size": 116, "learning_rate": 0.0866847197835, "max_dropout": 0.323117166897, "max_units": 1011,
-     "momentum": 0.8689255662265, "num_layers": 2, "weight_decay": 0.0024074345191},
-    {"batch_size": 82, "learning_rate": 0.0910736373111, "max_dropout": 0.7380495801797, "max_units": 125,
-     "momentum": 0.3881431871865, "num_layers": 2, "weight_decay": 0.0004548453363},
-]  # fmt: skip
+    {
+        "batch_size": 116,
+        "learning_rate": 0.0866847197835,
+        "max_dropout": 0.323117166897,
+        "max_units": 1011,
+        "momentum": 0.8689255662265,
+        "num_layers": 2,
+        "weight_decay": 0.0024074345191,
+    },
+    {
+        "batch_size": 82,
+        "learning_rate": 0.0910736373111,
+        "max_dropout": 0.7380495801797,
+        "max_units": 125,
+        "momentum": 0.3881431871865,
+        "num_layers": 2,
+        "weight_decay": 0.0004548453363,
+    },
+]
 
 
 def test_prefix_fidelity_and_monotone_continuation_costs(obj):
@@ -117,8 +133,11 @@ def test_names_suites_and_refusals(tmp_path, monkeypatch, capsys):
     from mfbench.objectives.registry import expand_suites, load_benchmark, suite
 
     assert len(suite("lcbench")) == 34 and suite("lcbench")[0] == "lcbench/3945"
-    assert expand_suites(["digits", "lcbench/3945", "lcbench"])[:3] == ["digits-grid", "digits-cnn-surrogate",
-                                                                      "lcbench/3945"]  # fmt: skip
+    assert expand_suites(["digits", "lcbench/3945", "lcbench"])[:3] == [
+        "digits-grid",
+        "digits-cnn-surrogate",
+        "lcbench/3945",
+    ]
     assert len(expand_suites(["all"])) == 36
     assert load_benchmark("lcbench/3945").name == load_benchmark("lcbench-3945").name == "lcbench-3945"
     with pytest.raises(UsageError, match="unknown LCBench task '9999'"):
@@ -219,10 +238,15 @@ def test_benchmarks_and_info_commands_state_the_semantics(capsys):
     assert [r["name"] for r in rows] == lcbench.benchmark_names()
     for r in rows:
         assert r["ladder"] == [3, 6, 12, 24, 48] and r["dimensions"] == 7 and "prefix" in r["fidelity"]
-        assert "deterministic" in r["noise"] and r["optimum_source"].startswith("search") and "yahpo_gym" in r["faithfulness"]
+        assert (
+            "deterministic" in r["noise"]
+            and r["optimum_source"].startswith("search")
+            and "yahpo_gym" in r["faithfulness"]
+        )
     assert main(["info", "lcbench/3945"]) == 0
     assert json.loads(capsys.readouterr().out)["optimum"] == pytest.approx(
-        lcbench.LCBenchObjective("3945").optimum["val_error"])
+        lcbench.LCBenchObjective("3945").optimum["val_error"]
+    )
 
 
 def test_every_optimizer_constructs_on_the_lcbench_ladder(obj):
@@ -246,8 +270,9 @@ class _InUnits:
         self.o, self.space, self.budgets = o, o.space, [b // 3 for b in o.budgets]
 
     def evaluate(self, config, budget, seed, *, mode="scratch", resume_from=None):
-        return self.o.evaluate(config, budget * 3, seed, mode=mode,
-                               resume_from=None if resume_from is None else resume_from * 3)  # fmt: skip
+        return self.o.evaluate(
+            config, budget * 3, seed, mode=mode, resume_from=None if resume_from is None else resume_from * 3
+        )
 
 
 @pytest.mark.parametrize("name", ["kt-hyperband", "ray-hyperband", "ray-bohb"])
@@ -280,8 +305,16 @@ def test_a_report_on_part_of_the_lcbench_study_says_it_is_partial(tmp_path):
     from mfbench.studies.replay import replay
 
     out = tmp_path / "study"
-    replay(["lcbench/3945", "lcbench/7593"], ["random", "hyperband"], [0, 1], "2x", jobs=1, out=out,
-           progress=False, max_evals=30)  # fmt: skip
+    replay(
+        ["lcbench/3945", "lcbench/7593"],
+        ["random", "hyperband"],
+        [0, 1],
+        "2x",
+        jobs=1,
+        out=out,
+        progress=False,
+        max_evals=30,
+    )
     manifest = json.loads((out / "manifest.json").read_text())
     gone = next(r for r in manifest["runs"] if r["optimizer"] == "random" and r["seed"] == 1)
     manifest["runs"].remove(gone)  # as if that run had not run yet

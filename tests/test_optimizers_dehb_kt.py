@@ -75,10 +75,22 @@ def test_space_conversion_round_trip():
     by_name = {hp.name: hp for hp in hps.space}
     assert by_name["width"].sampling == "log" and by_name["learning_rate"].sampling == "log"
     assert by_name["momentum"].conditions and by_name["vgg_convs"].conditions
-    cfg = {"architecture": "vgg", "vgg_convs": 3, "width": 32, "kernel_size": 5, "activation": "gelu",
-           "dropout": 0.5, "batch_norm": False, "optimizer": "adam", "learning_rate": 1.0000000000000002,
-           "weight_decay": 1e-6, "batch_size": 16, "lr_schedule": "constant", "augmentation": "none",
-           "label_smoothing": 0.2}  # fmt: skip
+    cfg = {
+        "architecture": "vgg",
+        "vgg_convs": 3,
+        "width": 32,
+        "kernel_size": 5,
+        "activation": "gelu",
+        "dropout": 0.5,
+        "batch_norm": False,
+        "optimizer": "adam",
+        "learning_rate": 1.0000000000000002,
+        "weight_decay": 1e-6,
+        "batch_size": 16,
+        "lr_schedule": "constant",
+        "augmentation": "none",
+        "label_smoothing": 0.2,
+    }
     back = from_keras_tuner(cnn, {**cfg, "tuner/epochs": 3})
     assert back["learning_rate"] == 1.0 and "tuner/epochs" not in back and "momentum" not in back
     # a condition keras-tuner cannot express is refused with one clear line
@@ -142,8 +154,11 @@ def test_nonfinite_results_do_not_break_the_libraries():
 
 def test_deterministic_across_processes():
     # kt-bo: its random phase on the CNN spaces, its GP (cheap in 3 dimensions) on the bowl
-    runs = [(space, name, n, {}) for name, n in (("dehb", 50), ("kt-hyperband", 40), ("kt-bo", 4))
-            for space in ("cnn", "cnn-grid")] + [("bowl:uniform", "kt-bo", 5, FAST_BO)]  # fmt: skip
+    runs = [
+        (space, name, n, {})
+        for name, n in (("dehb", 50), ("kt-hyperband", 40), ("kt-bo", 4))
+        for space in ("cnn", "cnn-grid")
+    ] + [("bowl:uniform", "kt-bo", 5, FAST_BO)]
     jobs, keys = [], []
     for space, name, n, opts in runs:
         for seed in (0,) if space.startswith("bowl") else (0, 1):  # one GP ask costs seconds

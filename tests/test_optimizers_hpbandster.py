@@ -110,11 +110,16 @@ def test_global_rng_is_private():
 
 
 def test_deterministic_across_processes():
-    runs = [(space, name, seed, n) for space, seeds, n in (("cnn", (0,), 30), ("cnn-grid", (0,), 30),
-                                                           ("bowl:uniform", (0, 1), 40))
-            for name in NAMES for seed in seeds]  # fmt: skip
-    jobs = [{"name": name, "space": space, "n": n, "seed": seed, "noise": 0.02, "info": ["model_based_pick"]}
-            for space, name, seed, n in runs]  # fmt: skip
+    runs = [
+        (space, name, seed, n)
+        for space, seeds, n in (("cnn", (0,), 30), ("cnn-grid", (0,), 30), ("bowl:uniform", (0, 1), 40))
+        for name in NAMES
+        for seed in seeds
+    ]
+    jobs = [
+        {"name": name, "space": space, "n": n, "seed": seed, "noise": 0.02, "info": ["model_based_pick"]}
+        for space, name, seed, n in runs
+    ]
     keys = [f"{space.partition(':')[0]}/{name}/{seed}" for space, name, seed, _ in runs]
     outs = [dict(zip(keys, out, strict=True)) for out in asks_in_subprocess(jobs, timeout=600)]
     assert outs[0] == outs[1]

@@ -52,8 +52,13 @@ def test_pruned_trainings_climb_the_exact_ladder_by_continuation(name):
 
 def test_pruners_settings_match_the_ladder():
     asha = make_optimizer("tpe-asha", get_space("cnn"), LADDER, 0).settings()
-    assert asha["pruner"] == {"name": "SuccessiveHalvingPruner", "min_resource": 1, "reduction_factor": 3,
-                              "min_early_stopping_rate": 0, "bootstrap_count": 0}  # fmt: skip
+    assert asha["pruner"] == {
+        "name": "SuccessiveHalvingPruner",
+        "min_resource": 1,
+        "reduction_factor": 3,
+        "min_early_stopping_rate": 0,
+        "bootstrap_count": 0,
+    }
     hb = make_optimizer("tpe-hb", get_space("cnn"), LADDER, 0).settings()
     assert hb["pruner"]["n_brackets"] == 4 and not hb["pruner"]["n_brackets_fixed"]
     assert hb["sampler"]["multivariate"] is True and hb["sampler"]["constant_liar"] is True

@@ -253,8 +253,10 @@ def test_ray_asha_proposes_what_rays_tuner_proposes(tmp_path):
         if tid not in reached:
             order.append(tid)
         reached[tid] = (round(t.config["x"], 12), t.budget)  # Ray stores configs to 13 digits
-        opt.tell(t, Result(val_error=_tiny(t.config, t.budget), cost_seconds=1.0,
-                           cost_epochs=t.budget - (t.resume_from or 0)))  # fmt: skip
+        opt.tell(
+            t,
+            Result(val_error=_tiny(t.config, t.budget), cost_seconds=1.0, cost_epochs=t.budget - (t.resume_from or 0)),
+        )
     ours = [reached[tid] for tid in order]
     assert {b for _, b in ours} == {1, 9}  # ASHA stopped some at the first rung
 
@@ -262,12 +264,18 @@ def test_ray_asha_proposes_what_rays_tuner_proposes(tmp_path):
     try:
         np.random.seed(seed)
         tuner = tune.Tuner(
-            _tiny_trainable, param_space=ray_param_space(cs),
+            _tiny_trainable,
+            param_space=ray_param_space(cs),
             tune_config=tune.TuneConfig(
-                metric="val_error", mode="min", num_samples=n, max_concurrent_trials=1,
+                metric="val_error",
+                mode="min",
+                num_samples=n,
+                max_concurrent_trials=1,
                 scheduler=AsyncHyperBandScheduler(time_attr="epochs", max_t=9, grace_period=1, reduction_factor=3),
-                search_alg=BasicVariantGenerator(random_state=seed)),
-            run_config=tune.RunConfig(storage_path=str(tmp_path), verbose=0))  # fmt: skip
+                search_alg=BasicVariantGenerator(random_state=seed),
+            ),
+            run_config=tune.RunConfig(storage_path=str(tmp_path), verbose=0),
+        )
         grid = tuner.fit()
     finally:
         ray.shutdown()
@@ -328,8 +336,10 @@ def test_ray_hyperband_and_bohb_propose_what_rays_tuner_proposes(tmp_path, name)
             break
         created = int(t.info["ray_trial"].experiment_tag.split("_")[0])  # Ray's trial counter
         reached[tid] = (created, round(t.config["x"], 12), t.budget)  # Ray stores configs to 13 digits
-        opt.tell(t, Result(val_error=_tiny(t.config, t.budget), cost_seconds=1.0,
-                           cost_epochs=t.budget - (t.resume_from or 0)))  # fmt: skip
+        opt.tell(
+            t,
+            Result(val_error=_tiny(t.config, t.budget), cost_seconds=1.0, cost_epochs=t.budget - (t.resume_from or 0)),
+        )
     ours = sorted(reached.values())  # in the order Ray created the trials
     assert {b for _, _, b in ours} == {1, 3, 9}  # Hyperband stopped some at each rung
 
@@ -339,8 +349,9 @@ def test_ray_hyperband_and_bohb_propose_what_rays_tuner_proposes(tmp_path, name)
         trials: ClassVar[list] = []
 
         def on_experiment_end(self, trials, **info):
-            Created.trials = [(int(t.experiment_tag.split("_")[0]), round(t.config["x"], 12),
-                               t.last_result["epochs"]) for t in trials]  # fmt: skip
+            Created.trials = [
+                (int(t.experiment_tag.split("_")[0]), round(t.config["x"], 12), t.last_result["epochs"]) for t in trials
+            ]
 
     if name == "ray-hyperband":
         scheduler = HyperBandScheduler(time_attr="epochs", max_t=9, reduction_factor=3, stop_last_trials=True)
@@ -353,10 +364,18 @@ def test_ray_hyperband_and_bohb_propose_what_rays_tuner_proposes(tmp_path, name)
     try:
         np.random.seed(seed)  # what the adapter's private generator starts from (hpbandster's KDE draws from it)
         tuner = tune.Tuner(
-            _tiny_trainable, **space,
-            tune_config=tune.TuneConfig(metric="val_error", mode="min", num_samples=n, scheduler=scheduler,
-                                        search_alg=search_alg, reuse_actors=False),
-            run_config=tune.RunConfig(storage_path=str(tmp_path), verbose=0, callbacks=[Created()]))  # fmt: skip
+            _tiny_trainable,
+            **space,
+            tune_config=tune.TuneConfig(
+                metric="val_error",
+                mode="min",
+                num_samples=n,
+                scheduler=scheduler,
+                search_alg=search_alg,
+                reuse_actors=False,
+            ),
+            run_config=tune.RunConfig(storage_path=str(tmp_path), verbose=0, callbacks=[Created()]),
+        )
         tuner.fit()
     finally:
         ray.shutdown()

@@ -172,8 +172,9 @@ def test_adapter_reproduces_smac_optimize():
 
     with tempfile.TemporaryDirectory() as d:  # n_trials=10 caps SMAC's initial design at 2, like n_initial
         sc = Scenario(opt._space, deterministic=True, n_trials=n, seed=1, output_directory=Path(d))
-        HPO(sc, train, initial_design=HPO.get_initial_design(sc, n_configs=2), overwrite=True,
-            logging_level=False).optimize()  # fmt: skip
+        HPO(
+            sc, train, initial_design=HPO.get_initial_design(sc, n_configs=2), overwrite=True, logging_level=False
+        ).optimize()
     assert ours == theirs
 
 
@@ -182,20 +183,40 @@ SEEDS8 = list(range(8))
 BEAT_RANDOM = {
     # GP, 10 evaluations, against random search with 20 on the 2-D bowl (ratio 0.15 / 0.12
     # under PYTHONHASHSEED 3 / 6640)
-    "smac-bo-gp": (dict(name="smac-bo-gp", space="bowl:2d", ladder=LADDER, seeds=SEEDS8, n_evals=10,
-                        options={"n_initial": 3, "deterministic": True}),
-                   dict(name="random", space="bowl:2d", ladder=LADDER, seeds=SEEDS8, n_evals=20), 0.6),
+    "smac-bo-gp": (
+        dict(
+            name="smac-bo-gp",
+            space="bowl:2d",
+            ladder=LADDER,
+            seeds=SEEDS8,
+            n_evals=10,
+            options={"n_initial": 3, "deterministic": True},
+        ),
+        dict(name="random", space="bowl:2d", ladder=LADDER, seeds=SEEDS8, n_evals=20),
+        0.6,
+    ),
     # RF + Hyperband, 20 full-budget equivalents on the 1-3-9 ladder (ratio 0.24 / 0.33)
-    "smac-hb": (dict(name="smac-hb", space="bowl", ladder=SHORT, seeds=SEEDS8, epochs=20 * SHORT[-1],
-                     options={"n_initial": 5}),
-                dict(name="random", space="bowl", ladder=SHORT, seeds=SEEDS8, epochs=20 * SHORT[-1]), 0.6),
+    "smac-hb": (
+        dict(name="smac-hb", space="bowl", ladder=SHORT, seeds=SEEDS8, epochs=20 * SHORT[-1], options={"n_initial": 5}),
+        dict(name="random", space="bowl", ladder=SHORT, seeds=SEEDS8, epochs=20 * SHORT[-1]),
+        0.6,
+    ),
     # RF, 30 evaluations on the 3-D bowl: SMAC's random forest interpolates a smooth bowl
     # poorly and needs more evaluations to beat random search reliably (ratio 0.86 / 0.52;
     # on the 2-D bowl with 20: 0.64 / 0.56 / 1.11 under 3 / 6640 / 11): only "not worse"
-    "smac-bo-rf": (dict(name="smac-bo-rf", space="bowl", ladder=LADDER, seeds=SEEDS8, n_evals=30,
-                        options={"n_initial": 5, "deterministic": True}),
-                   dict(name="random", space="bowl", ladder=LADDER, seeds=SEEDS8, n_evals=30), 1.0),
-}  # fmt: skip
+    "smac-bo-rf": (
+        dict(
+            name="smac-bo-rf",
+            space="bowl",
+            ladder=LADDER,
+            seeds=SEEDS8,
+            n_evals=30,
+            options={"n_initial": 5, "deterministic": True},
+        ),
+        dict(name="random", space="bowl", ladder=LADDER, seeds=SEEDS8, n_evals=30),
+        1.0,
+    ),
+}
 
 
 @pytest.mark.slow

@@ -37,8 +37,10 @@ def test_only_valid_configs_and_no_duplicate_evaluations(space):
 
 
 def test_deterministic_across_processes():
-    jobs = [{"name": "optiml", "space": space, "n": 25, "seed": 11, "options": SMALL, "noise": 0.02}
-            for space in ("cnn", "cnn-grid")]  # fmt: skip
+    jobs = [
+        {"name": "optiml", "space": space, "n": 25, "seed": 11, "options": SMALL, "noise": 0.02}
+        for space in ("cnn", "cnn-grid")
+    ]
     a, b = asks_in_subprocess(jobs, hashseeds=(0, 12345))
     assert a == b
     assert asks(**jobs[0]) == a[0]
@@ -180,6 +182,8 @@ def test_parallel_asks_never_block():
 def test_optiml_beats_random_search_on_an_easy_bowl():
     obj = SyntheticObjective(bowl_space("mixed"), (1, 3, 9, 27), noise=0.01)
     epochs = 30 * 27  # 30 full-budget trainings
-    res = {"random": mean_regret("random", obj, range(3), epochs=epochs),
-           "optiml": mean_regret("optiml", obj, range(3), epochs=epochs, **SMALL)}  # fmt: skip
+    res = {
+        "random": mean_regret("random", obj, range(3), epochs=epochs),
+        "optiml": mean_regret("optiml", obj, range(3), epochs=epochs, **SMALL),
+    }
     assert res["optiml"] < 0.7 * res["random"], res

@@ -89,8 +89,10 @@ def test_tables_on_read_only_media(tiny, tmp_path, wal):
         con.execute("PRAGMA journal_mode=WAL")
         con.close()
         assert path.read_bytes()[18:20] == b"\x02\x02"
-    code = (f"from mfbench.tables.table import load_table, info; t = load_table({str(path)!r}); "
-            f"print(info({str(path)!r})['configs'], t.status.shape[0])")  # fmt: skip
+    code = (
+        f"from mfbench.tables.table import load_table, info; t = load_table({str(path)!r}); "
+        f"print(info({str(path)!r})['configs'], t.status.shape[0])"
+    )
     script = f'mount -o bind,ro {folder} {folder} && cd {os.getcwd()} && {sys.executable} -c "{code}"'
     r = subprocess.run(["unshare", "-m", "sh", "-c", script], capture_output=True, text=True, timeout=120, check=False)
     assert r.returncode == 0, r.stderr
@@ -142,8 +144,9 @@ def test_a_table_written_by_collect_is_left_in_rollback_journal_mode(tmp_path, m
 
     monkeypatch.setattr(mfbench.tables.collect, "_execute_local", fake_local)
     db = tmp_path / "c.sqlite"
-    s = collect(dataset="digits", space="cnn", db=db, design="random", n_configs=3, seeds=[0], budgets=[1, 3],
-                progress=False)  # fmt: skip
+    s = collect(
+        dataset="digits", space="cnn", db=db, design="random", n_configs=3, seeds=[0], budgets=[1, 3], progress=False
+    )
     assert s.ran > 0 and db.read_bytes()[18:20] == b"\x01\x01"
     assert _listing(tmp_path) == {"c.sqlite"}
     load_table(db)

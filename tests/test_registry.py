@@ -55,8 +55,10 @@ def test_smac_sizes_its_initial_design_by_the_runs_length():
     assert for_objective(cls, objective, seed=0).settings()["initial_design_trials"] == 100
     # an explicit option wins over the hint, and an optimizer without budget_option gets none
     assert for_objective(cls, objective, seed=0, full_budgets=30.0, n_initial=3).n_initial == 3
-    assert "initial_design_trials" not in for_objective(get_optimizer_class("random"), objective, 0,
-                                                        full_budgets=30.0).settings()
+    assert (
+        "initial_design_trials"
+        not in for_objective(get_optimizer_class("random"), objective, 0, full_budgets=30.0).settings()
+    )
 
 
 def test_every_library_optimizer_is_credited_to_its_library():
@@ -64,7 +66,16 @@ def test_every_library_optimizer_is_credited_to_its_library():
     renamed must not silently count as mfbench's own."""
     from mfbench.optimizers.registry import FRAMEWORKS, framework_of
 
-    library = {"tpe": "Optuna", "hyperopt-tpe": "hyperopt", "smac-bo-gp": "SMAC", "bohb": "hpbandster",
-               "kt-bo": "Keras Tuner", "dehb": "DEHB", "ray-asha": "Ray Tune", "ga": "mfbench", "optiml": "mfbench"}
+    library = {
+        "tpe": "Optuna",
+        "hyperopt-tpe": "hyperopt",
+        "smac-bo-gp": "SMAC",
+        "bohb": "hpbandster",
+        "kt-bo": "Keras Tuner",
+        "dehb": "DEHB",
+        "ray-asha": "Ray Tune",
+        "ga": "mfbench",
+        "optiml": "mfbench",
+    }
     assert {n: framework_of(n) for n in library} == library
     assert {framework_of(n) for n in REGISTRY} == set(FRAMEWORKS)

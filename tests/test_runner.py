@@ -125,12 +125,14 @@ def test_noise_seed_is_a_stable_hash_of_run_seed_and_index(grid):
     obj = Recording(cs, (1, 3, 9, 27), noise=0.05)
     traj = run(obj, RandomSearch(cs, obj.budgets, 3), seed=3, budget_seconds=270.0)
     assert obj.seeds == [eval_seed(3, i) for i in range(len(obj.seeds))]
-    again = run(Recording(cs, (1, 3, 9, 27), noise=0.05), RandomSearch(cs, obj.budgets, 3), seed=3,
-                budget_seconds=270.0)  # fmt: skip
+    again = run(
+        Recording(cs, (1, 3, 9, 27), noise=0.05), RandomSearch(cs, obj.budgets, 3), seed=3, budget_seconds=270.0
+    )
     cols = [c for c in traj.data if c != "overhead_seconds"]
     assert {c: traj.data[c] for c in cols} == {c: again.data[c] for c in cols}
-    other = run(Recording(cs, (1, 3, 9, 27), noise=0.05), RandomSearch(cs, obj.budgets, 3), seed=4,
-                budget_seconds=270.0)  # fmt: skip
+    other = run(
+        Recording(cs, (1, 3, 9, 27), noise=0.05), RandomSearch(cs, obj.budgets, 3), seed=4, budget_seconds=270.0
+    )
     assert other.data["val_error"] != traj.data["val_error"]
 
 
@@ -145,7 +147,11 @@ def test_incumbent_is_best_observed_at_highest_budget_scored_noise_free(grid):
         cands = [(d["val_error"][i], i) for i in range(n + 1) if d["budget"][i] == top]
         best_i = min(cands)[1]
         assert d["incumbent_config_id"][n] == d["config_id"][best_i]
-        cfg = next(c for c in configs if __import__("mfbench.training.space").training.space.config_id(c) == d["config_id"][best_i])
+        cfg = next(
+            c
+            for c in configs
+            if __import__("mfbench.training.space").training.space.config_id(c) == d["config_id"][best_i]
+        )
         assert (d["incumbent_val_error"][n], d["incumbent_test_error"][n]) == obj.true_value(cfg)
     worst = max(obj.true_value(c)[0] for c in configs)
     cols = traj.columns(obj.optimum, {"best": obj.optimum["val_error"], "worst": worst})
@@ -200,14 +206,21 @@ def test_invalid_trials_are_refused(grid):
     cnn = get_space("cnn")
     c = dict(next(c for c in sample_configs(cnn, 20, 0, "random") if c["batch_norm"]), batch_norm=1)
     with pytest.raises(ValueError, match="space's own values"):
-        run(SyntheticObjective(cnn, (1, 3, 9, 27)), Scripted(cnn, obj.budgets, 0, [(0, 27, "scratch", None)], [c]),
-            seed=0, budget_seconds=100.0)  # fmt: skip
+        run(
+            SyntheticObjective(cnn, (1, 3, 9, 27)),
+            Scripted(cnn, obj.budgets, 0, [(0, 27, "scratch", None)], [c]),
+            seed=0,
+            budget_seconds=100.0,
+        )
     # ... also after the valid twin was seen (1 == True: the runner's id cache must not match them)
     twin = dict(c, batch_norm=True)
     with pytest.raises(ValueError, match="space's own values"):
-        run(SyntheticObjective(cnn, (1, 3, 9, 27)),
+        run(
+            SyntheticObjective(cnn, (1, 3, 9, 27)),
             Scripted(cnn, obj.budgets, 0, [(0, 27, "scratch", None), (1, 27, "scratch", None)], [twin, c]),
-            seed=0, budget_seconds=1000.0)  # fmt: skip
+            seed=0,
+            budget_seconds=1000.0,
+        )
     with pytest.raises(ValueError, match="continue from 9 to 9"):
         run(obj, Scripted(cs, obj.budgets, 0, [(0, 9, "continue", 9)], configs), seed=0, budget_seconds=100.0)
     obj.supports_continuation = False

@@ -81,8 +81,23 @@ def test_float_text_equals_the_round_trip_on_many_floats():
     rng = np.random.default_rng(0)
     vals = list(10 ** rng.uniform(-310, 308, 50_000) * rng.choice([-1, 1], 50_000)) + list(rng.uniform(0, 1, 20_000))
     vals += [i / 8 for i in range(-400, 400)] + [float(i) for i in range(-50, 50)]
-    vals += [0.0, -0.0, 1e-4, 9.99999999999e-5, 1e11, 1e12, 99999999999.95, 999999999999.5, 1e15, 1e16, 1e17,
-             5e-324, 2.2250738585072014e-308, 1e-300, 1.7976931348623157e308]  # fmt: skip
+    vals += [
+        0.0,
+        -0.0,
+        1e-4,
+        9.99999999999e-5,
+        1e11,
+        1e12,
+        99999999999.95,
+        999999999999.5,
+        1e15,
+        1e16,
+        1e17,
+        5e-324,
+        2.2250738585072014e-308,
+        1e-300,
+        1.7976931348623157e308,
+    ]
     assert [_float_text(float(v)) for v in vals] == [repr(float("%.12g" % float(v))) for v in vals]  # noqa: UP031
 
 

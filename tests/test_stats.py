@@ -15,16 +15,41 @@ from mfbench.cli import main
 from mfbench.core.errors import UsageError
 
 NAMES = ["C4.5", "C4.5+m", "C4.5+cf", "C4.5+m+cf"]
-DATASETS = ["adult (sample)", "breast cancer", "breast cancer wisconsin", "cmc", "ionosphere", "iris",
-            "liver disorders", "lung cancer", "lymphography", "mushroom", "primary tumor", "rheum", "voting", "wine"]
+DATASETS = [
+    "adult (sample)",
+    "breast cancer",
+    "breast cancer wisconsin",
+    "cmc",
+    "ionosphere",
+    "iris",
+    "liver disorders",
+    "lung cancer",
+    "lymphography",
+    "mushroom",
+    "primary tumor",
+    "rheum",
+    "voting",
+    "wine",
+]
 # Demšar (2006), Table 6: AUC, higher is better.
-AUC = np.array([
-    [0.763, 0.768, 0.771, 0.798], [0.599, 0.591, 0.590, 0.569], [0.954, 0.971, 0.968, 0.967],
-    [0.628, 0.661, 0.654, 0.657], [0.882, 0.888, 0.886, 0.898], [0.936, 0.931, 0.916, 0.931],
-    [0.661, 0.668, 0.609, 0.685], [0.583, 0.583, 0.563, 0.625], [0.775, 0.838, 0.866, 0.875],
-    [1.000, 1.000, 1.000, 1.000], [0.940, 0.962, 0.965, 0.962], [0.619, 0.666, 0.614, 0.669],
-    [0.972, 0.981, 0.975, 0.975], [0.957, 0.978, 0.946, 0.970],
-])
+AUC = np.array(
+    [
+        [0.763, 0.768, 0.771, 0.798],
+        [0.599, 0.591, 0.590, 0.569],
+        [0.954, 0.971, 0.968, 0.967],
+        [0.628, 0.661, 0.654, 0.657],
+        [0.882, 0.888, 0.886, 0.898],
+        [0.936, 0.931, 0.916, 0.931],
+        [0.661, 0.668, 0.609, 0.685],
+        [0.583, 0.583, 0.563, 0.625],
+        [0.775, 0.838, 0.866, 0.875],
+        [1.000, 1.000, 1.000, 1.000],
+        [0.940, 0.962, 0.965, 0.962],
+        [0.619, 0.666, 0.614, 0.669],
+        [0.972, 0.981, 0.975, 0.975],
+        [0.957, 0.978, 0.946, 0.970],
+    ]
+)
 
 
 def table6(exact_voting: bool = True) -> pd.DataFrame:
@@ -111,8 +136,9 @@ def test_wilcoxon_zsplit_reproduces_demsar_table2():
 def test_wilcoxon_holm_is_adjusted_and_cliques():
     rng = np.random.default_rng(1)
     base = rng.normal(size=12)
-    x = pd.DataFrame({"a": base, "b": base + 2 + rng.normal(0, 0.1, 12), "c": base + 2 + rng.normal(0, 0.1, 12),
-                      "d": base})  # a == d exactly: all zero differences
+    x = pd.DataFrame(
+        {"a": base, "b": base + 2 + rng.normal(0, 0.1, 12), "c": base + 2 + rng.normal(0, 0.1, 12), "d": base}
+    )  # a == d exactly: all zero differences
     holm, raw = S.wilcoxon_holm(x)
     assert (holm.to_numpy() >= raw.to_numpy() - 1e-15).all()
     assert holm.loc["a", "d"] == 1.0

@@ -86,8 +86,12 @@ def test_foreign_files_are_refused(tmp_path):
     con.execute("UPDATE meta SET value=? WHERE key='schema_version'", (str(SCHEMA_VERSION + 1),))
     con.commit()
     con.close()
-    for path, words in [(text, "not an SQLite"), (other, "another application"), (old, "schema version"),
-                        (tmp_path / "missing.sqlite", "no such table")]:  # fmt: skip
+    for path, words in [
+        (text, "not an SQLite"),
+        (other, "another application"),
+        (old, "schema version"),
+        (tmp_path / "missing.sqlite", "no such table"),
+    ]:
         with pytest.raises(UsageError, match=words):
             check_table_file(path)
         out = subprocess.run([sys.executable, "-m", "mfbench", "info", str(path)], capture_output=True, text=True)
@@ -155,8 +159,11 @@ def test_timing_outliers_across_compute_twins(tmp_path):
         groups.setdefault(compute_signature(j), []).append(cid)
     victim = next(g for g in groups.values() if len(g) >= 3)[0]
     with con:
-        con.execute("UPDATE epochs SET train_seconds = train_seconds * 8 WHERE run_id IN "
-                    "(SELECT run_id FROM runs WHERE config_id = ?)", (victim,))  # fmt: skip
+        con.execute(
+            "UPDATE epochs SET train_seconds = train_seconds * 8 WHERE run_id IN "
+            "(SELECT run_id FROM runs WHERE config_id = ?)",
+            (victim,),
+        )
         slowed = {r[0] for r in con.execute("SELECT run_id FROM runs WHERE config_id = ?", (victim,))}
     con.close()
     found = timing_outliers(db, ratio=5, min_seconds=0.1)

@@ -17,8 +17,29 @@ pytestmark = pytest.mark.slow
 def test_tiny_tune_trains_appends_and_writes_a_replay_format(tmp_path, capsys):
     pytest.importorskip("mfbench.objectives.base", reason="RealObjective").RealObjective  # noqa: B018
     db, out = tmp_path / "live.sqlite", tmp_path / "tune"
-    code = main(["tune", "--dataset", "digits", "--optimizer", "random", "--budget", "3x", "--device", "cpu",
-                 "--db", str(db), "--space", "cnn-grid", "--budgets", "1,2", "--out", str(out), "--seed", "5"])
+    code = main(
+        [
+            "tune",
+            "--dataset",
+            "digits",
+            "--optimizer",
+            "random",
+            "--budget",
+            "3x",
+            "--device",
+            "cpu",
+            "--db",
+            str(db),
+            "--space",
+            "cnn-grid",
+            "--budgets",
+            "1,2",
+            "--out",
+            str(out),
+            "--seed",
+            "5",
+        ]
+    )
     assert code == 0, capsys.readouterr().err
 
     man = json.loads((out / "manifest.json").read_text())

@@ -93,8 +93,9 @@ def _real_source(obj_info: dict[str, Any]) -> tuple[ConfusionSource | None, str]
     top = int(max(budgets))
     con = connect_readonly(db)
     try:
-        rows = con.execute("SELECT config_id, test_confusion FROM runs WHERE status = 'ok' AND schedule_epochs = ?",
-                           (top,)).fetchall()
+        rows = con.execute(
+            "SELECT config_id, test_confusion FROM runs WHERE status = 'ok' AND schedule_epochs = ?", (top,)
+        ).fetchall()
     except sqlite3.Error as exc:
         return None, f"n/a: trainings database unreadable ({exc.__class__.__name__})"
     finally:
@@ -113,8 +114,14 @@ def _real_source(obj_info: dict[str, Any]) -> tuple[ConfusionSource | None, str]
             return None
         stack = np.stack(cms[cid])
         p, r, f = (float(np.mean(x)) for x in macro_prf(stack))
-        return {"test_precision": p, "test_recall": r, "test_f1": f, "test_confusion": stack.sum(axis=0).astype(int).tolist(),
-                "epoch": top, "n_seeds": len(stack)}
+        return {
+            "test_precision": p,
+            "test_recall": r,
+            "test_f1": f,
+            "test_confusion": stack.sum(axis=0).astype(int).tolist(),
+            "epoch": top,
+            "n_seeds": len(stack),
+        }
 
     return ConfusionSource(lookup, top, [str(i) for i in range(k)]), ""
 
@@ -133,7 +140,12 @@ def class_metric_source(manifest: dict[str, Any], benchmark: str) -> tuple[Confu
         return _tabular_source(obj_info)
     if kind == "real":
         return _real_source(obj_info)
-    return None, NA_SURROGATE if kind in ("surrogate", "lcbench", "yahpo", "synthetic") else f"n/a: {kind or 'unknown'} benchmark"
+    return None, NA_SURROGATE if kind in (
+        "surrogate",
+        "lcbench",
+        "yahpo",
+        "synthetic",
+    ) else f"n/a: {kind or 'unknown'} benchmark"
 
 
 def _first_time(t: np.ndarray, inc_val: np.ndarray, threshold: float) -> float:
@@ -151,12 +163,19 @@ def run_finals(replay: Any, sources: dict[str, tuple[Any | None, str]] | None = 
         best_val = float((info.get("optimum") or {}).get("val_error", math.nan))
         inc_val = g["incumbent_val_error"].to_numpy(dtype=float)
         t = g["sim_time"].to_numpy(dtype=float)
-        row = {"benchmark": b, "optimizer": o, "seed": int(s), "framework": framework_of(o),
-               "incumbent_config_id": str(last.get("incumbent_config_id", "")),
-               "val_acc": 1.0 - float(last["incumbent_val_error"]), "test_acc": 1.0 - float(last["incumbent_test_error"]),
-               "evaluations": len(g), "epochs": int(last["epochs_used"]),
-               "overhead_per_eval_s": float(g["overhead_seconds"].mean()) if "overhead_seconds" in g else math.nan,
-               "repeats": int(g["repeat"].sum()) if "repeat" in g else 0}
+        row = {
+            "benchmark": b,
+            "optimizer": o,
+            "seed": int(s),
+            "framework": framework_of(o),
+            "incumbent_config_id": str(last.get("incumbent_config_id", "")),
+            "val_acc": 1.0 - float(last["incumbent_val_error"]),
+            "test_acc": 1.0 - float(last["incumbent_test_error"]),
+            "evaluations": len(g),
+            "epochs": int(last["epochs_used"]),
+            "overhead_per_eval_s": float(g["overhead_seconds"].mean()) if "overhead_seconds" in g else math.nan,
+            "repeats": int(g["repeat"].sum()) if "repeat" in g else 0,
+        }
         row["normalized_regret"] = float(last["normalized_regret"])
         frac = g["budget_fraction"].to_numpy(dtype=float)
         for d in TARGETS:
@@ -187,8 +206,21 @@ def _time_cell(v: np.ndarray) -> str:
     return f"{when} ({100 * frac:.0f} %)"
 
 
-COLUMNS = ["framework", "optimizer", "test acc %", "precision %", "recall %", "F1 %", "val acc %",
-           "time to \u22641 pt", "time to \u22640.5 pt", "evaluations", "epochs", "overhead / eval", "repeats"]
+COLUMNS = [
+    "framework",
+    "optimizer",
+    "test acc %",
+    "precision %",
+    "recall %",
+    "F1 %",
+    "val acc %",
+    "time to \u22641 pt",
+    "time to \u22640.5 pt",
+    "evaluations",
+    "epochs",
+    "overhead / eval",
+    "repeats",
+]
 
 
 def framework_table(finals: pd.DataFrame, benchmark: str, na_reason: str = "") -> tuple[list[str], list[list[str]]]:
@@ -196,12 +228,27 @@ def framework_table(finals: pd.DataFrame, benchmark: str, na_reason: str = "") -
     sub = finals[finals["benchmark"] == benchmark]
     order = {f: i for i, f in enumerate(FRAMEWORKS)}
     rows = []
-    for (fw, o), g in sorted(sub.groupby(["framework", "optimizer"]), key=lambda kv: (order.get(kv[0][0], 99), kv[0][1])):
-        cls = [(_ms(g[k].to_numpy(dtype=float)) or (na_reason or "n/a")) for k in ("test_precision", "test_recall", "test_f1")]
-        rows.append([fw, o, _ms(g["test_acc"].to_numpy(dtype=float)), *cls, _ms(g["val_acc"].to_numpy(dtype=float)),
-                     *(_time_cell(g[f"time_to_{d:g}"].to_numpy(dtype=float)) for d in TARGETS),
-                     f"{g['evaluations'].mean():.1f}", f"{g['epochs'].mean():.0f}",
-                     f"{1000 * g['overhead_per_eval_s'].mean():.3g} ms", f"{g['repeats'].mean():.1f}"])
+    for (fw, o), g in sorted(
+        sub.groupby(["framework", "optimizer"]), key=lambda kv: (order.get(kv[0][0], 99), kv[0][1])
+    ):
+        cls = [
+            (_ms(g[k].to_numpy(dtype=float)) or (na_reason or "n/a"))
+            for k in ("test_precision", "test_recall", "test_f1")
+        ]
+        rows.append(
+            [
+                fw,
+                o,
+                _ms(g["test_acc"].to_numpy(dtype=float)),
+                *cls,
+                _ms(g["val_acc"].to_numpy(dtype=float)),
+                *(_time_cell(g[f"time_to_{d:g}"].to_numpy(dtype=float)) for d in TARGETS),
+                f"{g['evaluations'].mean():.1f}",
+                f"{g['epochs'].mean():.0f}",
+                f"{1000 * g['overhead_per_eval_s'].mean():.3g} ms",
+                f"{g['repeats'].mean():.1f}",
+            ]
+        )
     return COLUMNS, rows
 
 
@@ -214,15 +261,33 @@ def best_confusions(finals: pd.DataFrame, benchmark: str) -> list[dict[str, Any]
     for fw, g in sorted(sub.groupby("framework"), key=lambda kv: order.get(kv[0], 99)):
         r = g.sort_values(["val_acc", "test_acc"], ascending=False, kind="stable").iloc[0]
         cm = np.asarray(r["test_confusion"], dtype=float)
-        out.append({"framework": fw, "optimizer": r["optimizer"], "seed": int(r["seed"]),
-                    "config_id": r["incumbent_config_id"], "val_acc": float(r["val_acc"]),
-                    "test_acc": float(r["test_acc"]), "confusion": cm.astype(int).tolist(),
-                    "normalized": normalize_rows(cm).tolist()})
+        out.append(
+            {
+                "framework": fw,
+                "optimizer": r["optimizer"],
+                "seed": int(r["seed"]),
+                "config_id": r["incumbent_config_id"],
+                "val_acc": float(r["val_acc"]),
+                "test_acc": float(r["test_acc"]),
+                "confusion": cm.astype(int).tolist(),
+                "normalized": normalize_rows(cm).tolist(),
+            }
+        )
     return out
 
 
-POOLED_COLUMNS = ["framework", "optimizer", "benchmarks", "mean rank", "normalized regret", "reached \u22641 pt",
-                  "reached \u22640.5 pt", "budget to \u22641 pt", "overhead / eval", "repeats %"]
+POOLED_COLUMNS = [
+    "framework",
+    "optimizer",
+    "benchmarks",
+    "mean rank",
+    "normalized regret",
+    "reached \u22641 pt",
+    "reached \u22640.5 pt",
+    "budget to \u22641 pt",
+    "overhead / eval",
+    "repeats %",
+]
 
 
 def pooled_table(finals: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
@@ -253,12 +318,26 @@ def pooled_table(finals: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
     pooled = per_bench.groupby("optimizer").mean()
     order = {f: i for i, f in enumerate(FRAMEWORKS)}
     rows = []
-    for (fw, o), g in sorted(sub.groupby(["framework", "optimizer"]), key=lambda kv: (order.get(kv[0][0], 99), kv[0][1])):
-        reached = [f"{100 * float(np.isfinite(g[f'time_to_{d:g}'].to_numpy(dtype=float)).mean()):.0f} %" for d in TARGETS]
+    for (fw, o), g in sorted(
+        sub.groupby(["framework", "optimizer"]), key=lambda kv: (order.get(kv[0][0], 99), kv[0][1])
+    ):
+        reached = [
+            f"{100 * float(np.isfinite(g[f'time_to_{d:g}'].to_numpy(dtype=float)).mean()):.0f} %" for d in TARGETS
+        ]
         median = float(np.median(g["fraction_to_0.01"].to_numpy(dtype=float)))
         when = "not reached" if not math.isfinite(median) else f"{100 * median:.0f} %"
         share = g["repeats"].sum() / max(int(g["evaluations"].sum()), 1)
-        rows.append([fw, o, str(g["benchmark"].nunique()), f"{pooled.loc[o, 'rank']:.2f}",
-                     f"{pooled.loc[o, 'normalized_regret']:.4f}", *reached, when,
-                     f"{1000 * g['overhead_per_eval_s'].mean():.3g} ms", f"{100 * share:.0f} %"])
+        rows.append(
+            [
+                fw,
+                o,
+                str(g["benchmark"].nunique()),
+                f"{pooled.loc[o, 'rank']:.2f}",
+                f"{pooled.loc[o, 'normalized_regret']:.4f}",
+                *reached,
+                when,
+                f"{1000 * g['overhead_per_eval_s'].mean():.3g} ms",
+                f"{100 * share:.0f} %",
+            ]
+        )
     return POOLED_COLUMNS, rows

@@ -90,8 +90,15 @@ def plot_confusions(panels: Sequence[dict], *, labels: Sequence[str], title: str
         for i in range(k):
             for j in range(k):
                 if m[i, j] >= 0.005 and (i != j or k <= 12):
-                    ax.text(j, i, f"{100 * m[i, j]:.0f}", ha="center", va="center", fontsize=6 if k > 6 else 8,
-                            color="white" if m[i, j] > 0.6 else "black")
+                    ax.text(
+                        j,
+                        i,
+                        f"{100 * m[i, j]:.0f}",
+                        ha="center",
+                        va="center",
+                        fontsize=6 if k > 6 else 8,
+                        color="white" if m[i, j] > 0.6 else "black",
+                    )
         ax.set_xticks(range(k), labels, fontsize=7)
         ax.set_yticks(range(k), labels, fontsize=7)
         ax.set_xlabel("predicted", fontsize=8)
@@ -138,8 +145,9 @@ def _bar_levels(intervals: list[tuple[float, float]], gap: float) -> list[int]:
     return levels
 
 
-def plot_cd(comp: Comparison, *, title: str, colors: Mapping[str, tuple] | None = None,
-            blocks_note: str | None = None) -> Figure:
+def plot_cd(
+    comp: Comparison, *, title: str, colors: Mapping[str, tuple] | None = None, blocks_note: str | None = None
+) -> Figure:
     """Demšar-style critical-difference diagram: best (rank 1) on the right, CD bar on top.
 
     Bars join methods whose average ranks differ by at most the Nemenyi CD. They are drawn
@@ -178,11 +186,18 @@ def plot_cd(comp: Comparison, *, title: str, colors: Mapping[str, tuple] | None 
         ax.plot([k, k - cd], [1.45, 1.45], color="k", lw=1.6)
         for x in (k, k - cd):
             ax.plot([x, x], [1.35, 1.55], color="k", lw=1.2)
-        ax.text(k - cd / 2, 1.62, f"CD = {cd:.2f} (Nemenyi, \u03b1 = {comp.alpha:g})", ha="center", va="bottom",
-                fontsize=9)
+        ax.text(
+            k - cd / 2, 1.62, f"CD = {cd:.2f} (Nemenyi, \u03b1 = {comp.alpha:g})", ha="center", va="bottom", fontsize=9
+        )
     else:
-        ax.text(k, 1.45, f"CD = {cd:.2f} (Nemenyi, \u03b1 = {comp.alpha:g}) exceeds the rank range", ha="left",
-                va="center", fontsize=9)
+        ax.text(
+            k,
+            1.45,
+            f"CD = {cd:.2f} (Nemenyi, \u03b1 = {comp.alpha:g}) exceeds the rank range",
+            ha="left",
+            va="center",
+            fontsize=9,
+        )
     # clique bars
     for (lo, hi), lev in zip(intervals, levels, strict=True):
         y = bar_top - lev * bar_step
@@ -196,21 +211,37 @@ def plot_cd(comp: Comparison, *, title: str, colors: Mapping[str, tuple] | None 
             ax.plot([r, r, end], [0, y, y], color=c, lw=1.6, zorder=3)
             ax.plot([r], [0], marker="o", color=c, ms=6, zorder=5)
             label = f"({r:.2f})  {m}" if side == "right" else f"{m}  ({r:.2f})"
-            ax.text(end - 0.04 if side == "right" else end + 0.04, y, label, ha="left" if side == "right" else "right",
-                    va="center", fontsize=10, clip_on=False)
-    stats_line = (f"Friedman \u03c7\u00b2 = {comp.friedman_chi2:.2f} (p = {comp.friedman_p:.3g}),  "
-                  f"Iman\u2013Davenport F = {comp.iman_davenport_f:.2f} (p = {comp.iman_davenport_p:.3g}),  "
-                  f"N = {comp.n_blocks} blocks")
+            ax.text(
+                end - 0.04 if side == "right" else end + 0.04,
+                y,
+                label,
+                ha="left" if side == "right" else "right",
+                va="center",
+                fontsize=10,
+                clip_on=False,
+            )
+    stats_line = (
+        f"Friedman \u03c7\u00b2 = {comp.friedman_chi2:.2f} (p = {comp.friedman_p:.3g}),  "
+        f"Iman\u2013Davenport F = {comp.iman_davenport_f:.2f} (p = {comp.iman_davenport_p:.3g}),  "
+        f"N = {comp.n_blocks} blocks"
+    )
     ax.set_title(title + ("\n" + blocks_note if blocks_note else ""), fontsize=11, pad=4, loc="center")
     ax.text((k + 1) / 2, 2.05, stats_line, ha="center", va="bottom", fontsize=8.5, color="0.25")
     if comp.significant:
         note = f"bars: no significant difference (Nemenyi CD, \u03b1 = {comp.alpha:g})"
         ax.text((k + 1) / 2, bottom + 0.05, note, ha="center", va="bottom", fontsize=8.5, color="0.3")
     else:
-        ax.text((k + 1) / 2, bottom + 0.05,
-                f"not significant (Friedman p = {comp.friedman_p:.3g}, Iman\u2013Davenport p = "
-                f"{comp.iman_davenport_p:.3g} \u2265 \u03b1 = {comp.alpha:g}): no post-hoc bars",
-                ha="center", va="bottom", fontsize=9.5, color="#b00020", fontweight="bold")
+        ax.text(
+            (k + 1) / 2,
+            bottom + 0.05,
+            f"not significant (Friedman p = {comp.friedman_p:.3g}, Iman\u2013Davenport p = "
+            f"{comp.iman_davenport_p:.3g} \u2265 \u03b1 = {comp.alpha:g}): no post-hoc bars",
+            ha="center",
+            va="bottom",
+            fontsize=9.5,
+            color="#b00020",
+            fontweight="bold",
+        )
     return fig
 
 
@@ -218,12 +249,26 @@ def _band(ax, x, mean, se, floor, color, ls, label):
     m = np.clip(mean, floor, None)
     ax.plot(x, m, drawstyle="steps-post", color=color, ls=ls, lw=1.8, label=label)
     if np.any(se > 0):
-        ax.fill_between(x, np.clip(mean - se, floor, None), np.clip(mean + se, floor, None), step="post",
-                        color=color, alpha=0.18, lw=0)
+        ax.fill_between(
+            x,
+            np.clip(mean - se, floor, None),
+            np.clip(mean + se, floor, None),
+            step="post",
+            color=color,
+            alpha=0.18,
+            lw=0,
+        )
 
 
-def plot_anytime(benchmark: str, panels: Sequence[tuple[str, pd.DataFrame]], *, colors: Mapping[str, tuple],
-                 styles: Mapping[str, str] | None = None, floor: float = 1e-4, n_seeds: int | None = None) -> Figure:
+def plot_anytime(
+    benchmark: str,
+    panels: Sequence[tuple[str, pd.DataFrame]],
+    *,
+    colors: Mapping[str, tuple],
+    styles: Mapping[str, str] | None = None,
+    floor: float = 1e-4,
+    n_seeds: int | None = None,
+) -> Figure:
     """Mean ± standard error of incumbent regret over seeds, one log-log panel per x quantity.
 
     Each panel frame has columns ``x, method, mean, se`` on a common grid of x values.
@@ -232,8 +277,16 @@ def plot_anytime(benchmark: str, panels: Sequence[tuple[str, pd.DataFrame]], *, 
     fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 3.9), sharey=True, squeeze=False)
     for ax, (xlabel, frame) in zip(axes[0], panels, strict=True):
         for m, g in frame.groupby("method", sort=False):
-            _band(ax, g["x"].to_numpy(), g["mean"].to_numpy(), g["se"].to_numpy(), floor, colors.get(m, "k"),
-                  styles.get(m, "-"), m)
+            _band(
+                ax,
+                g["x"].to_numpy(),
+                g["mean"].to_numpy(),
+                g["se"].to_numpy(),
+                floor,
+                colors.get(m, "k"),
+                styles.get(m, "-"),
+                m,
+            )
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xlabel(xlabel)
@@ -249,13 +302,21 @@ def plot_anytime(benchmark: str, panels: Sequence[tuple[str, pd.DataFrame]], *, 
     fig.tight_layout()
     # beside the panels, one column per 12 methods: the saved bounding box grows to hold it,
     # whatever the number of methods (below the panels it left a gap or overlapped)
-    fig.legend(handles, labels, loc="center left", ncol=1 + (len(labels) - 1) // 12, frameon=False,
-               bbox_to_anchor=(1.0, 0.5), fontsize=9)
+    fig.legend(
+        handles,
+        labels,
+        loc="center left",
+        ncol=1 + (len(labels) - 1) // 12,
+        frameon=False,
+        bbox_to_anchor=(1.0, 0.5),
+        fontsize=9,
+    )
     return fig
 
 
-def plot_anytime_by_framework(benchmark: str, xlabel: str, frame: pd.DataFrame, *, floor: float = 1e-4,
-                              n_seeds: int | None = None) -> Figure:
+def plot_anytime_by_framework(
+    benchmark: str, xlabel: str, frame: pd.DataFrame, *, floor: float = 1e-4, n_seeds: int | None = None
+) -> Figure:
     """Small multiples: one panel per framework, its algorithms in distinct colours and dashes,
     every other optimizer as a thin grey line (the shared reference), same axes in all panels.
 
@@ -271,8 +332,9 @@ def plot_anytime_by_framework(benchmark: str, xlabel: str, frame: pd.DataFrame, 
     fws = list(dict.fromkeys(fws))
     cols = min(len(fws), 4)
     rows = math.ceil(len(fws) / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(3.6 * cols, 2.9 * rows + 0.5), sharex=True, sharey=True,
-                             squeeze=False)
+    fig, axes = plt.subplots(
+        rows, cols, figsize=(3.6 * cols, 2.9 * rows + 0.5), sharex=True, sharey=True, squeeze=False
+    )
     by = {m: g for m, g in frame.groupby("method", sort=False)}
     cmap = plt.get_cmap("tab10")
     for ax, fw in zip(axes.ravel(), fws, strict=False):
@@ -282,14 +344,22 @@ def plot_anytime_by_framework(benchmark: str, xlabel: str, frame: pd.DataFrame, 
                 ax.plot(g["x"], np.clip(g["mean"], floor, None), drawstyle="steps-post", color="0.78", lw=0.8, zorder=1)
         for i, m in enumerate(groups[fw]):
             g = by[m]
-            _band(ax, g["x"].to_numpy(), g["mean"].to_numpy(), g["se"].to_numpy(), floor, cmap(i % 10),
-                  FRAMEWORK_DASHES[i % len(FRAMEWORK_DASHES)], m)
+            _band(
+                ax,
+                g["x"].to_numpy(),
+                g["mean"].to_numpy(),
+                g["se"].to_numpy(),
+                floor,
+                cmap(i % 10),
+                FRAMEWORK_DASHES[i % len(FRAMEWORK_DASHES)],
+                m,
+            )
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_title(fw, fontsize=10)
         ax.grid(True, which="major", alpha=0.3)
         ax.legend(fontsize=7.5, loc="lower left", frameon=True, framealpha=0.85)
-    for ax in axes.ravel()[len(fws):]:
+    for ax in axes.ravel()[len(fws) :]:
         ax.axis("off")
     for ax in axes[:, 0]:
         ax.set_ylabel("normalized regret (log)", fontsize=8)
@@ -307,16 +377,29 @@ def _legend_label(method: str) -> str:
     return f"{method} ({framework_of(method)})"
 
 
-def plot_rank_over_time(frame: pd.DataFrame, *, colors: Mapping[str, tuple], styles: Mapping[str, str] | None = None,
-                        title: str, xlabel: str) -> Figure:
+def plot_rank_over_time(
+    frame: pd.DataFrame,
+    *,
+    colors: Mapping[str, tuple],
+    styles: Mapping[str, str] | None = None,
+    title: str,
+    xlabel: str,
+) -> Figure:
     """Average rank (1 = best) of each method against a common x grid; ``frame``: x, method, rank."""
     styles = styles or {}
     methods = list(dict.fromkeys(frame["method"]))
     fig, ax = plt.subplots(figsize=(8.0, 4.2))
     for m in order_by_framework(methods):
         g = frame[frame["method"] == m]
-        ax.plot(g["x"], g["rank"], drawstyle="steps-post", color=colors.get(m, "k"), ls=styles.get(m, "-"), lw=1.8,
-                label=_legend_label(m))
+        ax.plot(
+            g["x"],
+            g["rank"],
+            drawstyle="steps-post",
+            color=colors.get(m, "k"),
+            ls=styles.get(m, "-"),
+            lw=1.8,
+            label=_legend_label(m),
+        )
     ax.set_xscale("log")
     ax.set_ylim(len(methods) + 0.2, 0.8)  # rank 1 (best) at the top
     ax.set_xlabel(xlabel)
@@ -324,8 +407,9 @@ def plot_rank_over_time(frame: pd.DataFrame, *, colors: Mapping[str, tuple], sty
     ax.set_title(title, fontsize=11)
     ax.grid(True, alpha=0.3)
     # one column per 12 methods, so that a long legend stays beside the axes, clear of the title
-    ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False, ncol=1 + (len(methods) - 1) // 12,
-              fontsize=9)
+    ax.legend(
+        loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False, ncol=1 + (len(methods) - 1) // 12, fontsize=9
+    )
     fig.tight_layout()
     return fig
 
@@ -349,8 +433,16 @@ def plot_pvalues(p: pd.DataFrame, *, alpha: float, title: str) -> Figure:
             if i == j:
                 continue
             v = vals[i, j]
-            ax.text(j, i, f"{v:.2g}" + ("*" if v < alpha else ""), ha="center", va="center", fontsize=8.5,
-                    color="white" if norm(max(v, norm.vmin)) < 0.6 else "black", fontweight="bold" if v < alpha else "normal")
+            ax.text(
+                j,
+                i,
+                f"{v:.2g}" + ("*" if v < alpha else ""),
+                ha="center",
+                va="center",
+                fontsize=8.5,
+                color="white" if norm(max(v, norm.vmin)) < 0.6 else "black",
+                fontweight="bold" if v < alpha else "normal",
+            )
     cb = fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
     cb.set_label("Holm-adjusted p-value (Wilcoxon signed-rank)")
     ax.set_title(title + f"\n* = significant at \u03b1 = {alpha:g}", fontsize=10)

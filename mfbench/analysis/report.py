@@ -37,8 +37,7 @@ from mfbench.core.errors import UsageError, read_json
 
 log = logging.getLogger(__name__)
 
-REQUIRED_COLUMNS = ("benchmark", "optimizer", "seed", "sim_time", "budget_fraction", "epochs_used",
-                    "normalized_regret")
+REQUIRED_COLUMNS = ("benchmark", "optimizer", "seed", "sim_time", "budget_fraction", "epochs_used", "normalized_regret")
 RUN_KEY = ["benchmark", "optimizer", "seed"]
 GRID_POINTS = 200
 FRACTION_TOL = 1e-9
@@ -97,10 +96,12 @@ def load_study(run_dir: str | Path) -> StudyData:
 
     runs, failures = keyed(manifest.get("runs", [])), keyed(manifest.get("failures", []))
     have = set(traj[RUN_KEY].drop_duplicates().itertuples(index=False, name=None))
-    benchmarks = list(dict.fromkeys([*manifest.get("benchmarks", {}), *traj["benchmark"].unique(),
-                                     *(k[0] for k in runs)]))
-    optimizers = list(dict.fromkeys([*manifest.get("optimizers", {}), *traj["optimizer"].unique(),
-                                     *(k[1] for k in runs)]))
+    benchmarks = list(
+        dict.fromkeys([*manifest.get("benchmarks", {}), *traj["benchmark"].unique(), *(k[0] for k in runs)])
+    )
+    optimizers = list(
+        dict.fromkeys([*manifest.get("optimizers", {}), *traj["optimizer"].unique(), *(k[1] for k in runs)])
+    )
     seeds = sorted({int(s) for s in manifest.get("seeds", [])} | {k[2] for k in have} | {k[2] for k in runs})
     by_bench = manifest.get("seeds_by_benchmark") if isinstance(manifest.get("seeds_by_benchmark"), dict) else {}
 
@@ -108,7 +109,9 @@ def load_study(run_dir: str | Path) -> StudyData:
         """The seeds asked for on ``b`` (a study may give benchmarks different seeds) and any it ran."""
         if b not in by_bench:
             return seeds
-        return sorted({int(s) for s in by_bench[b]} | {k[2] for k in have if k[0] == b} | {k[2] for k in runs if k[0] == b})
+        return sorted(
+            {int(s) for s in by_bench[b]} | {k[2] for k in have if k[0] == b} | {k[2] for k in runs if k[0] == b}
+        )
 
     excl: list[dict[str, Any]] = []
     usable: set[tuple] = set()
@@ -123,8 +126,11 @@ def load_study(run_dir: str | Path) -> StudyData:
                 elif status not in (None, "ok"):
                     reason = f"status {status!r}: {run.get('error') or 'no error message'}"
                 elif key not in have:
-                    reason = ("missing: listed as ok in the manifest but has no trajectory rows" if status == "ok"
-                              else "missing: no trajectory (not run)")
+                    reason = (
+                        "missing: listed as ok in the manifest but has no trajectory rows"
+                        if status == "ok"
+                        else "missing: no trajectory (not run)"
+                    )
                 else:
                     usable.add(key)
                     continue
@@ -142,23 +148,33 @@ def load_study(run_dir: str | Path) -> StudyData:
             lacking = [o for o in optimizers if (b, o, s) not in usable]
             for o in optimizers:
                 if (b, o, s) in usable:
-                    excl.append({"benchmark": b, "optimizer": o, "seed": s,
-                                 "reason": "dropped to keep seeds paired: no usable run of " + ", ".join(lacking)})
+                    excl.append(
+                        {
+                            "benchmark": b,
+                            "optimizer": o,
+                            "seed": s,
+                            "reason": "dropped to keep seeds paired: no usable run of " + ", ".join(lacking),
+                        }
+                    )
         if ok and optimizers:
             paired[b] = ok
         else:
             dropped_bench[b] = "no seed on which every optimizer has a usable run"
     benchmarks = [b for b in benchmarks if b in paired]
     if not benchmarks or not optimizers:
-        raise UsageError(f"{run_dir}: no usable runs to report ({len(excl)} excluded, e.g. "
-                         f"{excl[0]['reason'] if excl else 'no trajectories'})")
-    keep = pd.MultiIndex.from_tuples([(b, o, s) for b in benchmarks for o in optimizers for s in paired[b]],
-                                     names=RUN_KEY)
+        raise UsageError(
+            f"{run_dir}: no usable runs to report ({len(excl)} excluded, e.g. "
+            f"{excl[0]['reason'] if excl else 'no trajectories'})"
+        )
+    keep = pd.MultiIndex.from_tuples(
+        [(b, o, s) for b in benchmarks for o in optimizers for s in paired[b]], names=RUN_KEY
+    )
     idx = pd.MultiIndex.from_frame(traj[RUN_KEY])
     traj = traj[idx.isin(keep)].reset_index(drop=True)
     exclusions = pd.DataFrame(excl, columns=["benchmark", "optimizer", "seed", "reason"])
-    return StudyData(run_dir, manifest, traj, benchmarks, optimizers, paired, exclusions, dropped_bench, dropped_opt,
-                  n_expected)
+    return StudyData(
+        run_dir, manifest, traj, benchmarks, optimizers, paired, exclusions, dropped_bench, dropped_opt, n_expected
+    )
 
 
 def _step(x: np.ndarray, v: np.ndarray, grid: np.ndarray) -> np.ndarray:
@@ -198,8 +214,10 @@ def score_tables(replay: StudyData, fraction: float, min_benchmark_blocks: int =
     opts = replay.optimizers
     if len(replay.benchmarks) >= min_benchmark_blocks:
         return {None: pd.DataFrame({b: vals[b].mean(axis=1) for b in replay.benchmarks}, index=opts).T}
-    return {b: pd.DataFrame(vals[b].T, index=[f"seed {s}" for s in replay.seeds[b]], columns=opts)
-            for b in replay.benchmarks}
+    return {
+        b: pd.DataFrame(vals[b].T, index=[f"seed {s}" for s in replay.seeds[b]], columns=opts)
+        for b in replay.benchmarks
+    }
 
 
 def _mean_se(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -225,6 +243,7 @@ def _fmt(x: float) -> str:
 
 def _json(obj: Any) -> str:
     """Compact JSON for a table cell: floats to 6 significant digits (0.06, not 0.060000000000000005)."""
+
     def short(o: Any) -> Any:
         if isinstance(o, float):
             return float(f"{o:.6g}")
@@ -257,8 +276,15 @@ class _Figure:
     data: list[str]
 
 
-def write_report(run_dir: str | Path, out_dir: str | Path | None = None, budgets: Sequence[float] = (0.25, 1.0),
-                 alpha: float = 0.05, *, min_benchmark_blocks: int = 5, floor: float = 1e-4) -> Path:
+def write_report(
+    run_dir: str | Path,
+    out_dir: str | Path | None = None,
+    budgets: Sequence[float] = (0.25, 1.0),
+    alpha: float = 0.05,
+    *,
+    min_benchmark_blocks: int = 5,
+    floor: float = 1e-4,
+) -> Path:
     """Write the report of a replay directory; return the path of its ``index.html``."""
     from mfbench.analysis import plots
     from mfbench.analysis.stats import compare_optimizers, rank_scores, split_half
@@ -275,9 +301,15 @@ def write_report(run_dir: str | Path, out_dir: str | Path | None = None, budgets
     opts, benches = replay.optimizers, replay.benchmarks
     colors, styles = plots.framework_styles(opts)
     figures: dict[str, list[_Figure]] = {"cd": [], "pairwise": [], "anytime": [], "rank": [], "confusion": []}
-    summary: dict[str, Any] = {"run_dir": str(replay.run_dir), "alpha": alpha, "budgets": budgets, "floor": floor,
-                               "optimizers": opts, "benchmarks": benches,
-                               "seeds": {b: s for b, s in replay.seeds.items()}}
+    summary: dict[str, Any] = {
+        "run_dir": str(replay.run_dir),
+        "alpha": alpha,
+        "budgets": budgets,
+        "floor": floor,
+        "optimizers": opts,
+        "benchmarks": benches,
+        "seeds": {b: s for b, s in replay.seeds.items()},
+    }
 
     def data_file(name: str, obj: pd.DataFrame | dict) -> str:
         path = data_dir / name
@@ -293,10 +325,12 @@ def write_report(run_dir: str | Path, out_dir: str | Path | None = None, budgets
 
     # --- blocks rule and the comparisons at each budget fraction
     by_benchmarks = len(benches) >= min_benchmark_blocks
-    blocks_rule = (f"blocks = the {len(benches)} benchmarks (normalized regret averaged over the paired seeds of each)"
-                   if by_benchmarks else
-                   f"blocks = the seeds of one benchmark (fewer than {min_benchmark_blocks} benchmarks: "
-                   f"{len(benches)}), one diagram per benchmark")
+    blocks_rule = (
+        f"blocks = the {len(benches)} benchmarks (normalized regret averaged over the paired seeds of each)"
+        if by_benchmarks
+        else f"blocks = the seeds of one benchmark (fewer than {min_benchmark_blocks} benchmarks: "
+        f"{len(benches)}), one diagram per benchmark"
+    )
     summary["blocks"] = "benchmarks" if by_benchmarks else "seeds"
     summary["blocks_rule"] = blocks_rule
     comparisons: list[dict[str, Any]] = []
@@ -304,8 +338,11 @@ def write_report(run_dir: str | Path, out_dir: str | Path | None = None, budgets
         for b, scores in score_tables(replay, f, min_benchmark_blocks).items():
             tag = f"f{f:g}" + (f"_{_slug(b)}" if b else "")
             where = _fraction_label(f) + (f", {b}" if b else "")
-            note = (f"blocks: {scores.shape[0]} benchmarks (seed-averaged)" if b is None
-                    else f"blocks: {scores.shape[0]} seeds of benchmark {b}")
+            note = (
+                f"blocks: {scores.shape[0]} benchmarks (seed-averaged)"
+                if b is None
+                else f"blocks: {scores.shape[0]} seeds of benchmark {b}"
+            )
             scores_csv = data_file(f"scores_{tag}.csv", scores.rename_axis("block").reset_index())
             entry: dict[str, Any] = {"budget_fraction": f, "benchmark": b, "tag": tag, "blocks_note": note}
             try:
@@ -315,24 +352,43 @@ def write_report(run_dir: str | Path, out_dir: str | Path | None = None, budgets
                 comparisons.append(entry)
                 continue
             rel = split_half(scores, block_word="benchmarks" if b is None else "seeds")
-            stats_json = data_file(f"stats_{tag}.json", {"budget_fraction": f, "benchmark": b,
-                                                         "metric": "normalized regret (lower is better)",
-                                                         **comp.to_dict(), "split_half": rel.to_dict()})
+            stats_json = data_file(
+                f"stats_{tag}.json",
+                {
+                    "budget_fraction": f,
+                    "benchmark": b,
+                    "metric": "normalized regret (lower is better)",
+                    **comp.to_dict(),
+                    "split_half": rel.to_dict(),
+                },
+            )
             order = list(comp.average_ranks.sort_values().index)
             pmat = comp.wilcoxon_holm_p.loc[order, order]
             p_csv = data_file(f"pvalues_{tag}.csv", pmat.rename_axis("method").reset_index())
             entry.update({"comparison": comp, "stats": comp.to_dict(), "split_half": rel.to_dict()})
             comparisons.append(entry)
-            figure("cd", plots.plot_cd(comp, title=f"Critical difference at {where} (normalized regret)",
-                                       colors=colors, blocks_note=note + "\n" + rel.short()),
-                   f"cd_{tag}", f"Average ranks at {where}; {note}. Lower rank = better. "
-                   f"Bars: Nemenyi CD at \u03b1 = {alpha:g}, drawn only if the Iman\u2013Davenport test rejects. "
-                   f"Would the verdict reproduce? {rel.reading()}.",
-                   [scores_csv, stats_json])
-            figure("pairwise", plots.plot_pvalues(pmat, alpha=alpha,
-                                                  title=f"Pairwise Wilcoxon signed-rank at {where}"),
-                   f"pvalues_{tag}", f"Holm-adjusted two-sided Wilcoxon signed-rank p-values at {where} "
-                   f"({note}; zero differences split)." + _power_note(comp), [p_csv, stats_json])
+            figure(
+                "cd",
+                plots.plot_cd(
+                    comp,
+                    title=f"Critical difference at {where} (normalized regret)",
+                    colors=colors,
+                    blocks_note=note + "\n" + rel.short(),
+                ),
+                f"cd_{tag}",
+                f"Average ranks at {where}; {note}. Lower rank = better. "
+                f"Bars: Nemenyi CD at \u03b1 = {alpha:g}, drawn only if the Iman\u2013Davenport test rejects. "
+                f"Would the verdict reproduce? {rel.reading()}.",
+                [scores_csv, stats_json],
+            )
+            figure(
+                "pairwise",
+                plots.plot_pvalues(pmat, alpha=alpha, title=f"Pairwise Wilcoxon signed-rank at {where}"),
+                f"pvalues_{tag}",
+                f"Holm-adjusted two-sided Wilcoxon signed-rank p-values at {where} "
+                f"({note}; zero differences split)." + _power_note(comp),
+                [p_csv, stats_json],
+            )
     summary["comparisons"] = [{k: v for k, v in c.items() if k != "comparison"} for c in comparisons]
 
     # --- anytime curves per benchmark
@@ -341,27 +397,47 @@ def write_report(run_dir: str | Path, out_dir: str | Path | None = None, budgets
         secs = (replay.manifest.get("budget", {}).get("seconds", {}) or {}).get(b)
         tpos = t["sim_time"][t["sim_time"] > 0]
         # grids start a little before the first result, where every curve is still at 1.0
-        tgrid = _grid(0.5 * float(tpos.min()) if len(tpos) else 1.0, max(float(secs or 0.0), float(t["sim_time"].max())))
+        tgrid = _grid(
+            0.5 * float(tpos.min()) if len(tpos) else 1.0, max(float(secs or 0.0), float(t["sim_time"].max()))
+        )
         epos = t["epochs_used"][t["epochs_used"] > 0]
         egrid = _grid(0.5 * float(epos.min()) if len(epos) else 1.0, float(t["epochs_used"].max()))
         panels, files = [], []
-        for col, xlabel, grid in (("sim_time", "simulated time (s, log)", tgrid),
-                                  ("epochs_used", "epochs used (cumulative training epochs, log)", egrid)):
+        for col, xlabel, grid in (
+            ("sim_time", "simulated time (s, log)", tgrid),
+            ("epochs_used", "epochs used (cumulative training epochs, log)", egrid),
+        ):
             arr = curves(replay, b, col, grid)
             mean, se = _mean_se(arr)
-            frame = pd.DataFrame({"x": np.tile(grid, len(opts)), "method": np.repeat(opts, len(grid)),
-                                  "mean": mean.ravel(), "se": se.ravel(), "n_seeds": arr.shape[1]})
+            frame = pd.DataFrame(
+                {
+                    "x": np.tile(grid, len(opts)),
+                    "method": np.repeat(opts, len(grid)),
+                    "mean": mean.ravel(),
+                    "se": se.ravel(),
+                    "n_seeds": arr.shape[1],
+                }
+            )
             files.append(data_file(f"anytime_{col}_{_slug(b)}.csv", frame))
             panels.append((xlabel, frame))
         n_seeds = len(replay.seeds[b])
-        figure("anytime", plots.plot_anytime(b, panels, colors=colors, styles=styles, floor=floor, n_seeds=n_seeds),
-               f"anytime_{_slug(b)}", f"{b}: incumbent normalized regret, mean \u00b1 standard error over {n_seeds} "
-               f"seeds, against simulated time and against cumulative epochs (log axes; regret clipped at "
-               f"{floor:g} for display; 1.0 before the first result). Colour: framework; dash and shade: algorithm.",
-               files)
-        figure("anytime", plots.plot_anytime_by_framework(b, panels[0][0], panels[0][1], floor=floor, n_seeds=n_seeds),
-               f"anytime_frameworks_{_slug(b)}", f"{b}: the same curves against simulated time, one panel per "
-               "framework; every other optimizer in grey as the shared reference.", files[:1])
+        figure(
+            "anytime",
+            plots.plot_anytime(b, panels, colors=colors, styles=styles, floor=floor, n_seeds=n_seeds),
+            f"anytime_{_slug(b)}",
+            f"{b}: incumbent normalized regret, mean \u00b1 standard error over {n_seeds} "
+            f"seeds, against simulated time and against cumulative epochs (log axes; regret clipped at "
+            f"{floor:g} for display; 1.0 before the first result). Colour: framework; dash and shade: algorithm.",
+            files,
+        )
+        figure(
+            "anytime",
+            plots.plot_anytime_by_framework(b, panels[0][0], panels[0][1], floor=floor, n_seeds=n_seeds),
+            f"anytime_frameworks_{_slug(b)}",
+            f"{b}: the same curves against simulated time, one panel per "
+            "framework; every other optimizer in grey as the shared reference.",
+            files[:1],
+        )
 
     # --- average rank over time (budget fraction, common to all benchmarks)
     firsts = replay.trajectories.groupby(RUN_KEY, sort=False)["budget_fraction"].min()
@@ -375,14 +451,23 @@ def write_report(run_dir: str | Path, out_dir: str | Path | None = None, budgets
         blocks = np.concatenate([per_bench[b].transpose(1, 0, 2) for b in benches])  # (sum seeds, O, G)
         rank_note = f"across {blocks.shape[0]} (benchmark, seed) blocks ({len(benches)} benchmark(s))"
     mean_rank = sst.rankdata(blocks, method="average", axis=1).mean(axis=0)  # (O, G)
-    rframe = pd.DataFrame({"x": np.tile(fgrid, len(opts)), "method": np.repeat(opts, len(fgrid)),
-                           "rank": mean_rank.ravel()})
+    rframe = pd.DataFrame(
+        {"x": np.tile(fgrid, len(opts)), "method": np.repeat(opts, len(fgrid)), "rank": mean_rank.ravel()}
+    )
     rcsv = data_file("rank_over_time.csv", rframe)
-    figure("rank", plots.plot_rank_over_time(rframe, colors=colors, styles=styles,
-                                             title=f"Average rank over time {rank_note}",
-                                             xlabel="fraction of the replay budget (simulated time / total, log)"),
-           "rank_over_time", f"Average rank (1 = best) of the incumbent's normalized regret {rank_note}; "
-           "ties share the average rank.", [rcsv])
+    figure(
+        "rank",
+        plots.plot_rank_over_time(
+            rframe,
+            colors=colors,
+            styles=styles,
+            title=f"Average rank over time {rank_note}",
+            xlabel="fraction of the replay budget (simulated time / total, log)",
+        ),
+        "rank_over_time",
+        f"Average rank (1 = best) of the incumbent's normalized regret {rank_note}; ties share the average rank.",
+        [rcsv],
+    )
 
     # --- final table: median [IQR] at the full budget, average rank row
     final = values_at(replay, 1.0)
@@ -390,9 +475,17 @@ def write_report(run_dir: str | Path, out_dir: str | Path | None = None, budgets
     for b in benches:
         for i, o in enumerate(opts):
             v = final[b][i]
-            rows.append({"benchmark": b, "optimizer": o, "n_seeds": v.size, "median": float(np.median(v)),
-                         "q25": float(np.percentile(v, 25)), "q75": float(np.percentile(v, 75)),
-                         "mean": float(v.mean())})
+            rows.append(
+                {
+                    "benchmark": b,
+                    "optimizer": o,
+                    "n_seeds": v.size,
+                    "median": float(np.median(v)),
+                    "q25": float(np.percentile(v, 25)),
+                    "q75": float(np.percentile(v, 75)),
+                    "mean": float(v.mean()),
+                }
+            )
     ftable = pd.DataFrame(rows)
     means = ftable.pivot(index="benchmark", columns="optimizer", values="mean").loc[benches, opts]
     avg_rank = rank_scores(means).mean(axis=0)
@@ -418,15 +511,24 @@ def write_report(run_dir: str | Path, out_dir: str | Path | None = None, budgets
         if best:
             src = sources[b][0]
             labels = src.labels if src is not None else [str(i) for i in range(len(best[0]["normalized"]))]
-            cjson = data_file(f"confusion_{_slug(b)}.json", {"benchmark": b, "labels": labels, "panels": best,
-                                                            "epoch": src.epoch if src is not None else None})
-            figure("confusion", plots.plot_confusions(best, labels=labels,
-                                                      title=f"{b}: test confusion of each framework's best final "
-                                                            "incumbent (% of the true class)"),
-                   f"confusion_{_slug(b)}", f"{b}: test-set confusion matrix of the final incumbent with the best "
-                   "validation accuracy among each framework's runs, summed over the table's training seeds of its "
-                   f"full-length runs (epoch {src.epoch if src is not None else '?'}, the largest budget), "
-                   "normalized per true class (rows).", [cjson])
+            cjson = data_file(
+                f"confusion_{_slug(b)}.json",
+                {"benchmark": b, "labels": labels, "panels": best, "epoch": src.epoch if src is not None else None},
+            )
+            figure(
+                "confusion",
+                plots.plot_confusions(
+                    best,
+                    labels=labels,
+                    title=f"{b}: test confusion of each framework's best final incumbent (% of the true class)",
+                ),
+                f"confusion_{_slug(b)}",
+                f"{b}: test-set confusion matrix of the final incumbent with the best "
+                "validation accuracy among each framework's runs, summed over the table's training seeds of its "
+                f"full-length runs (epoch {src.epoch if src is not None else '?'}, the largest budget), "
+                "normalized per true class (rows).",
+                [cjson],
+            )
     fw_csv = data_file("framework_runs.csv", finals.drop(columns=["test_confusion"]))
     summary["framework_table"] = {b: [dict(zip(head, r)) for r in fw_rows] for b, head, fw_rows in fw_tables}
     pooled = pooled_table(finals)
@@ -440,8 +542,23 @@ def write_report(run_dir: str | Path, out_dir: str | Path | None = None, budgets
     summary["final_average_rank"] = {o: float(r) for o, r in avg_rank.items()}
     data_file("summary.json", summary)
 
-    ctx = _Context(replay, summary, comparisons, figures, ftable, avg_rank, final_csv, excl_csv, blocks_rule,
-                   budgets, alpha, floor, fw_tables, fw_csv, pooled)
+    ctx = _Context(
+        replay,
+        summary,
+        comparisons,
+        figures,
+        ftable,
+        avg_rank,
+        final_csv,
+        excl_csv,
+        blocks_rule,
+        budgets,
+        alpha,
+        floor,
+        fw_tables,
+        fw_csv,
+        pooled,
+    )
     (out / "report.md").write_text(_markdown(ctx))
     index = out / "index.html"
     index.write_text(_html(ctx))
@@ -489,9 +606,10 @@ FRAMEWORK_NOTE = (
     "runs (their last epoch = the largest budget), averaged over the table's training seeds; all as mean \u00b1 sd "
     "over the replay's seeds, in %. Time to \u22641 pt / \u22640.5 pt: simulated seconds until the incumbent's "
     "validation accuracy is within 1 / 0.5 accuracy points of the benchmark's best, median over seeds (\"not "
-    "reached\" when fewer than half got there) and, in parentheses, the fraction of seeds that got there. "
+    'reached" when fewer than half got there) and, in parentheses, the fraction of seeds that got there. '
     "Evaluations, epochs: per run, mean over seeds. Overhead / eval: the optimizer's own measured wall time per "
-    "evaluation (ask + tell). Repeats: evaluations of a (configuration, budget, mode) the run had evaluated already.")
+    "evaluation (ask + tell). Repeats: evaluations of a (configuration, budget, mode) the run had evaluated already."
+)
 
 POOLED_NOTE = (
     "Pooled over the benchmarks, in what is comparable across them (accuracy, precision and recall are not: a point "
@@ -500,7 +618,8 @@ POOLED_NOTE = (
     "and then benchmarks (1 = best). Normalized regret: final, mean over seeds, then benchmarks. Reached: share of "
     "all runs whose incumbent got within 1 / 0.5 accuracy points of its benchmark's best. Budget to \u22641 pt: the "
     "share of its budget a run had spent when it got there, median over all runs. Repeats %: repeated evaluations "
-    "as a share of all evaluations.")
+    "as a share of all evaluations."
+)
 
 
 def _partial_text(r: StudyData) -> list[str]:
@@ -517,8 +636,10 @@ def _partial_text(r: StudyData) -> list[str]:
     lc = {f"lcbench-{t}" for t in TASKS}
     have = lc & set(r.manifest.get("benchmarks", {}))
     if have and have != lc:
-        out.append(f"the study holds {len(have)} of the {len(lc)} tasks of suite lcbench, "
-                   f"{len(lc & set(r.benchmarks))} of them analysed")  # fmt: skip
+        out.append(
+            f"the study holds {len(have)} of the {len(lc)} tasks of suite lcbench, "
+            f"{len(lc & set(r.benchmarks))} of them analysed"
+        )
     return [f"**Partial study**: {'; '.join(out)}."] if out else []
 
 
@@ -551,21 +672,27 @@ def _comparison_lines(ctx: _Context) -> list[str]:
             continue
         comp = c["comparison"]
         best = comp.average_ranks.idxmin()
-        verdict = ("methods differ" if comp.significant else "no significant difference")
+        verdict = "methods differ" if comp.significant else "no significant difference"
         sig_pairs = [f"{a} vs {b}" for a, b in comp.nemenyi_pairs()] if comp.significant else []
-        lines.append(f"{where} ({c['blocks_note']}): {verdict} (Friedman p = {_fmt(comp.friedman_p)}, "
-                     f"Iman\u2013Davenport p = {_fmt(comp.iman_davenport_p)}); best average rank: {best} "
-                     f"({comp.average_ranks[best]:.2f}); CD = {comp.critical_difference:.2f}"
-                     + (f"; Nemenyi-significant pairs: {', '.join(sig_pairs)}" if sig_pairs else "") + "."
-                     + _power_note(comp) + f" Reproducibility: {c['split_half']['reading']}.")
+        lines.append(
+            f"{where} ({c['blocks_note']}): {verdict} (Friedman p = {_fmt(comp.friedman_p)}, "
+            f"Iman\u2013Davenport p = {_fmt(comp.iman_davenport_p)}); best average rank: {best} "
+            f"({comp.average_ranks[best]:.2f}); CD = {comp.critical_difference:.2f}"
+            + (f"; Nemenyi-significant pairs: {', '.join(sig_pairs)}" if sig_pairs else "")
+            + "."
+            + _power_note(comp)
+            + f" Reproducibility: {c['split_half']['reading']}."
+        )
     return lines
 
 
 def _power_note(comp) -> str:
     if comp.min_wilcoxon_holm_p < comp.alpha:
         return ""
-    return (f" With N = {comp.n_blocks} blocks and {len(comp.methods)} methods no pair can reach significance in the "
-            f"Holm-corrected Wilcoxon tests: the smallest attainable adjusted p is {comp.min_wilcoxon_holm_p:.3g}.")
+    return (
+        f" With N = {comp.n_blocks} blocks and {len(comp.methods)} methods no pair can reach significance in the "
+        f"Holm-corrected Wilcoxon tests: the smallest attainable adjusted p is {comp.min_wilcoxon_holm_p:.3g}."
+    )
 
 
 def _cell(row: pd.Series) -> str:
@@ -586,21 +713,34 @@ def _final_rows(ctx: _Context) -> tuple[list[str], list[tuple[str, list[tuple[st
         # evaluations of a configuration at a budget and mode the same run had evaluated already
         # (SMAC's first Hyperband bracket, DEHB on a finite grid, a GA on an exhausted space):
         # mean per run, so that a reader sees what part of a budget went to repeats
-        per_run = traj.groupby(["benchmark", "optimizer", "seed"])["repeat"].sum().groupby(
-            ["benchmark", "optimizer"]).mean()  # fmt: skip
+        per_run = (
+            traj.groupby(["benchmark", "optimizer", "seed"])["repeat"].sum().groupby(["benchmark", "optimizer"]).mean()
+        )
         for b in ctx.replay.benchmarks:
-            out.append((f"{b}: repeated evaluations per run",
-                        [(f"{per_run.get((b, o), float('nan')):.1f}", False) for o in opts]))  # fmt: skip
+            out.append(
+                (
+                    f"{b}: repeated evaluations per run",
+                    [(f"{per_run.get((b, o), float('nan')):.1f}", False) for o in opts],
+                )
+            )
     return opts, out
 
 
 def _manifest_items(m: dict[str, Any]) -> list[tuple[str, str]]:
     budget = m.get("budget", {}) or {}
-    return [(k, str(v)) for k, v in [
-        ("command", m.get("command")), ("created", m.get("created")), ("mfbench version", m.get("mfbench_version")),
-        ("seeds", m.get("seeds")), ("workers", m.get("workers")), ("count overhead", m.get("count_overhead")),
-        ("budget", budget.get("spec")),
-    ] if v is not None]
+    return [
+        (k, str(v))
+        for k, v in [
+            ("command", m.get("command")),
+            ("created", m.get("created")),
+            ("mfbench version", m.get("mfbench_version")),
+            ("seeds", m.get("seeds")),
+            ("workers", m.get("workers")),
+            ("count overhead", m.get("count_overhead")),
+            ("budget", budget.get("spec")),
+        ]
+        if v is not None
+    ]
 
 
 def _benchmark_rows(ctx: _Context) -> list[list[str]]:
@@ -609,31 +749,61 @@ def _benchmark_rows(ctx: _Context) -> list[list[str]]:
     rows = []
     for b, info in (m.get("benchmarks", {}) or {}).items():
         info = info or {}
-        extra = {k: v for k, v in info.items() if k not in ("kind", "hash", "ladder", "optimum", "bounds",
-                                                              "full_budget_seconds")}
-        rows.append([b, str(info.get("kind", "")), str(info.get("hash", "")), str(info.get("ladder", "")),
-                     _json(info.get("optimum", "")), _json(info.get("bounds", "")),
-                     _seconds(info.get("full_budget_seconds")), _seconds(secs.get(b)),
-                     _json(extra) if extra else ""])
+        extra = {
+            k: v
+            for k, v in info.items()
+            if k not in ("kind", "hash", "ladder", "optimum", "bounds", "full_budget_seconds")
+        }
+        rows.append(
+            [
+                b,
+                str(info.get("kind", "")),
+                str(info.get("hash", "")),
+                str(info.get("ladder", "")),
+                _json(info.get("optimum", "")),
+                _json(info.get("bounds", "")),
+                _seconds(info.get("full_budget_seconds")),
+                _seconds(secs.get(b)),
+                _json(extra) if extra else "",
+            ]
+        )
     return rows
 
 
-BENCH_HEAD = ["benchmark", "kind", "hash", "ladder (epochs)", "optimum", "bounds", "full-budget s",
-              "replay budget s", "other (e.g. surrogate hashes)"]
+BENCH_HEAD = [
+    "benchmark",
+    "kind",
+    "hash",
+    "ladder (epochs)",
+    "optimum",
+    "bounds",
+    "full-budget s",
+    "replay budget s",
+    "other (e.g. surrogate hashes)",
+]
 
 
 def _md_table(head: list[str], rows: list[list[str]]) -> list[str]:
     def esc(s: str) -> str:
         return str(s).replace("|", "\\|").replace("\n", " ")
 
-    return ["| " + " | ".join(esc(h) for h in head) + " |", "|" + "---|" * len(head),
-            *("| " + " | ".join(esc(c) for c in r) + " |" for r in rows)]
+    return [
+        "| " + " | ".join(esc(h) for h in head) + " |",
+        "|" + "---|" * len(head),
+        *("| " + " | ".join(esc(c) for c in r) + " |" for r in rows),
+    ]
 
 
 def _markdown(ctx: _Context) -> str:
     lines: list[str] = ["# mfbench report", ""]
-    lines += ["## Summary", "", *(f"- {t}" for t in _method_text(ctx)), "", *(f"- {t}" for t in _comparison_lines(ctx)),
-          ""]
+    lines += [
+        "## Summary",
+        "",
+        *(f"- {t}" for t in _method_text(ctx)),
+        "",
+        *(f"- {t}" for t in _comparison_lines(ctx)),
+        "",
+    ]
     titles = dict(SECTIONS)
     lines += [f"## {titles['frameworks']}", "", FRAMEWORK_NOTE, ""]
     for b, head, rows in ctx.fw_tables:
@@ -650,31 +820,57 @@ def _markdown(ctx: _Context) -> str:
             for c in ctx.comparisons:
                 if "comparison" in c:
                     cl = "; ".join("{" + ", ".join(g) + "}" for g in c["comparison"].wilcoxon_cliques) or "none"
-                    lines.append(f"- {_fraction_label(c['budget_fraction'])}"
-                             + (f", {c['benchmark']}" if c["benchmark"] else "") + f": {cl}")
+                    lines.append(
+                        f"- {_fraction_label(c['budget_fraction'])}"
+                        + (f", {c['benchmark']}" if c["benchmark"] else "")
+                        + f": {cl}"
+                    )
             lines.append("")
         for fig in ctx.figures[key]:
-            lines += [f"![{fig.caption}](figures/{fig.stem}.png)", "",
-                  f"*{fig.caption}* [SVG](figures/{fig.stem}.svg) \u00b7 data: "
-                  + ", ".join(f"[{Path(d).name}]({d})" for d in fig.data), ""]
+            lines += [
+                f"![{fig.caption}](figures/{fig.stem}.png)",
+                "",
+                f"*{fig.caption}* [SVG](figures/{fig.stem}.svg) \u00b7 data: "
+                + ", ".join(f"[{Path(d).name}]({d})" for d in fig.data),
+                "",
+            ]
     opts, rows = _final_rows(ctx)
-    lines += [f"## {titles['final']}", "", "Median [interquartile range] over seeds of the final normalized regret "
-          "(at 100 % of the budget; lower is better; best median in bold). Average rank: rank of the seed-mean "
-          "final regret within each benchmark (1 = best), averaged over benchmarks.", ""]
-    lines += _md_table(["benchmark", *opts], [[b, *(f"**{t}**" if bold else t for t, bold in cells)] for b, cells in rows])
+    lines += [
+        f"## {titles['final']}",
+        "",
+        "Median [interquartile range] over seeds of the final normalized regret "
+        "(at 100 % of the budget; lower is better; best median in bold). Average rank: rank of the seed-mean "
+        "final regret within each benchmark (1 = best), averaged over benchmarks.",
+        "",
+    ]
+    lines += _md_table(
+        ["benchmark", *opts], [[b, *(f"**{t}**" if bold else t for t, bold in cells)] for b, cells in rows]
+    )
     lines += ["", f"Data: [{Path(ctx.final_csv).name}]({ctx.final_csv})", ""]
     m = ctx.replay.manifest
     lines += [f"## {titles['manifest']}", ""]
     lines += [f"- {k}: {v}" for k, v in _manifest_items(m)]
-    lines += ["", "Versions:", "", *_md_table(["package", "version"], [[k, str(v)] for k, v in (m.get("versions") or {}).items()])]
-    lines += ["", "Hardware:", "", *_md_table(["key", "value"], [[k, str(v)] for k, v in (m.get("hardware") or {}).items()])]
+    lines += [
+        "",
+        "Versions:",
+        "",
+        *_md_table(["package", "version"], [[k, str(v)] for k, v in (m.get("versions") or {}).items()]),
+    ]
+    lines += [
+        "",
+        "Hardware:",
+        "",
+        *_md_table(["key", "value"], [[k, str(v)] for k, v in (m.get("hardware") or {}).items()]),
+    ]
     lines += ["", "Benchmarks:", "", *_md_table(BENCH_HEAD, _benchmark_rows(ctx))]
     lines += ["", "Optimizers (settings):", ""]
-    lines += [f"- **{o}**: `{json.dumps(s, sort_keys=True, default=str)}`" for o, s in (m.get("optimizers") or {}).items()]
+    lines += [
+        f"- **{o}**: `{json.dumps(s, sort_keys=True, default=str)}`" for o, s in (m.get("optimizers") or {}).items()
+    ]
     lines += ["", f"## {titles['excluded']}", ""]
     lines += _excluded_text(ctx)
     rows_ex = [[r.benchmark, r.optimizer, str(r.seed), r.reason] for r in ctx.replay.exclusions.itertuples()]
-    lines += (_md_table(["benchmark", "optimizer", "seed", "reason"], rows_ex) if rows_ex else ["No run was excluded."])
+    lines += _md_table(["benchmark", "optimizer", "seed", "reason"], rows_ex) if rows_ex else ["No run was excluded."]
     lines += ["", f"Data: [{Path(ctx.excl_csv).name}]({ctx.excl_csv})", ""]
     return "\n".join(lines)
 
@@ -719,18 +915,28 @@ def _md_inline(s: str) -> str:
 
 def _html(ctx: _Context) -> str:
     titles = dict(SECTIONS)
-    parts: list[str] = ["<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
-                    "<title>mfbench report</title>", f"<style>{CSS}</style></head><body>", "<h1>mfbench report</h1>",
-                    "<nav>" + "".join(f"<a href='#{k}'>{_h(t)}</a>" for k, t in SECTIONS) + "</nav>"]
-    parts += [f"<h2 id='summary'>{titles['summary']}</h2><ul>",
-          *(f"<li>{_md_inline(t)}</li>" for t in _method_text(ctx)), "</ul><ul>",
-          *(f"<li>{_h(t)}</li>" for t in _comparison_lines(ctx)), "</ul>"]
+    parts: list[str] = [
+        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
+        "<title>mfbench report</title>",
+        f"<style>{CSS}</style></head><body>",
+        "<h1>mfbench report</h1>",
+        "<nav>" + "".join(f"<a href='#{k}'>{_h(t)}</a>" for k, t in SECTIONS) + "</nav>",
+    ]
+    parts += [
+        f"<h2 id='summary'>{titles['summary']}</h2><ul>",
+        *(f"<li>{_md_inline(t)}</li>" for t in _method_text(ctx)),
+        "</ul><ul>",
+        *(f"<li>{_h(t)}</li>" for t in _comparison_lines(ctx)),
+        "</ul>",
+    ]
     parts.append(f"<h2 id='frameworks'>{titles['frameworks']}</h2><p>{_h(FRAMEWORK_NOTE)}</p>")
     for b, head, rows in ctx.fw_tables:
         parts.append(f"<h3>{_h(b)}</h3><div class='wide'>" + _html_table(head, rows) + "</div>")
     if ctx.pooled[1]:
-        parts.append(f"<h3>pooled over {_h(ctx.pooled[1][0][2])} benchmarks</h3><p>{_h(POOLED_NOTE)}</p>"
-                     "<div class='wide'>" + _html_table(*ctx.pooled) + "</div>")
+        parts.append(
+            f"<h3>pooled over {_h(ctx.pooled[1][0][2])} benchmarks</h3><p>{_h(POOLED_NOTE)}</p>"
+            "<div class='wide'>" + _html_table(*ctx.pooled) + "</div>"
+        )
     parts.append(f"<p>Data (one row per run): <a href='{ctx.fw_csv}'>{_h(Path(ctx.fw_csv).name)}</a></p>")
     for key in ("confusion", "cd", "pairwise", "anytime", "rank"):
         parts.append(f"<h2 id='{key}'>{titles[key]}</h2>")
@@ -746,36 +952,61 @@ def _html(ctx: _Context) -> str:
             parts.append("</ul>")
         for c in ctx.comparisons if key == "cd" else []:
             if "error" in c:
-                parts.append(f"<p class='ns'>{_h(_fraction_label(c['budget_fraction']))}: not computed ({_h(c['error'])})</p>")
+                parts.append(
+                    f"<p class='ns'>{_h(_fraction_label(c['budget_fraction']))}: not computed ({_h(c['error'])})</p>"
+                )
         for fig in ctx.figures[key]:
-            links = (f"<a href='figures/{fig.stem}.png'>PNG</a> \u00b7 <a href='figures/{fig.stem}.svg'>SVG</a> \u00b7 "
-                     "data: " + ", ".join(f"<a href='{d}'>{_h(Path(d).name)}</a>" for d in fig.data))
+            links = (
+                f"<a href='figures/{fig.stem}.png'>PNG</a> \u00b7 <a href='figures/{fig.stem}.svg'>SVG</a> \u00b7 "
+                "data: " + ", ".join(f"<a href='{d}'>{_h(Path(d).name)}</a>" for d in fig.data)
+            )
             width = " style='max-width:640px'" if key == "pairwise" else ""
-            parts.append(f"<figure{width}><img alt='{_h(fig.caption)}' src='data:image/png;base64,{fig.files['base64']}'>"
-                     f"<figcaption>{_h(fig.caption)} {links}</figcaption></figure>")
+            parts.append(
+                f"<figure{width}><img alt='{_h(fig.caption)}' src='data:image/png;base64,{fig.files['base64']}'>"
+                f"<figcaption>{_h(fig.caption)} {links}</figcaption></figure>"
+            )
     opts, rows = _final_rows(ctx)
-    parts.append(f"<h2 id='final'>{titles['final']}</h2><p>Median [interquartile range] over seeds of the final "
-             "normalized regret (at 100 % of the budget; <b>lower is better</b>; best median in bold). Average rank: "
-             "rank of the seed-mean final regret within each benchmark (1 = best), averaged over benchmarks.</p>")
+    parts.append(
+        f"<h2 id='final'>{titles['final']}</h2><p>Median [interquartile range] over seeds of the final "
+        "normalized regret (at 100 % of the budget; <b>lower is better</b>; best median in bold). Average rank: "
+        "rank of the seed-mean final regret within each benchmark (1 = best), averaged over benchmarks.</p>"
+    )
     head = "".join(f"<th>{_h(c)}</th>" for c in ["benchmark", *opts])
-    body = "".join("<tr><th>" + _h(b) + "</th>" + "".join(f"<td class='best'>{_h(t)}</td>" if bold else f"<td>{_h(t)}</td>"
-                                                            for t, bold in cells) + "</tr>" for b, cells in rows)
+    body = "".join(
+        "<tr><th>"
+        + _h(b)
+        + "</th>"
+        + "".join(f"<td class='best'>{_h(t)}</td>" if bold else f"<td>{_h(t)}</td>" for t, bold in cells)
+        + "</tr>"
+        for b, cells in rows
+    )
     parts.append(f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
     parts.append(f"<p>Data: <a href='{ctx.final_csv}'>{_h(Path(ctx.final_csv).name)}</a></p>")
     m = ctx.replay.manifest
     parts.append(f"<h2 id='manifest'>{titles['manifest']}</h2>")
     parts.append(_html_table(["field", "value"], [[k, v] for k, v in _manifest_items(m)]))
-    parts.append("<h3>Versions</h3>" + _html_table(["package", "version"], [[k, v] for k, v in (m.get("versions") or {}).items()]))
-    parts.append("<h3>Hardware</h3>" + _html_table(["key", "value"], [[k, v] for k, v in (m.get("hardware") or {}).items()]))
+    parts.append(
+        "<h3>Versions</h3>"
+        + _html_table(["package", "version"], [[k, v] for k, v in (m.get("versions") or {}).items()])
+    )
+    parts.append(
+        "<h3>Hardware</h3>" + _html_table(["key", "value"], [[k, v] for k, v in (m.get("hardware") or {}).items()])
+    )
     parts.append("<h3>Benchmarks</h3>" + _html_table(BENCH_HEAD, _benchmark_rows(ctx)))
-    parts.append("<h3>Optimizers</h3>" + "".join(
-        f"<details><summary>{_h(o)}</summary><pre>{_h(json.dumps(s, indent=2, sort_keys=True, default=str))}</pre>"
-        "</details>" for o, s in (m.get("optimizers") or {}).items()))
+    parts.append(
+        "<h3>Optimizers</h3>"
+        + "".join(
+            f"<details><summary>{_h(o)}</summary><pre>{_h(json.dumps(s, indent=2, sort_keys=True, default=str))}</pre>"
+            "</details>"
+            for o, s in (m.get("optimizers") or {}).items()
+        )
+    )
     parts.append(f"<h2 id='excluded'>{titles['excluded']}</h2>")
     parts += [f"<p>{_md_inline(t[2:])}</p>" for t in _excluded_text(ctx) if t]
     rows_ex = [[r.benchmark, r.optimizer, str(r.seed), r.reason] for r in ctx.replay.exclusions.itertuples()]
-    parts.append(_html_table(["benchmark", "optimizer", "seed", "reason"], rows_ex) if rows_ex
-             else "<p>No run was excluded.</p>")
+    parts.append(
+        _html_table(["benchmark", "optimizer", "seed", "reason"], rows_ex) if rows_ex else "<p>No run was excluded.</p>"
+    )
     parts.append(f"<p>Data: <a href='{ctx.excl_csv}'>{_h(Path(ctx.excl_csv).name)}</a></p></body></html>")
     return "\n".join(parts)
 
@@ -785,6 +1016,10 @@ def write_report_safely(run_dir: Path, out_dir: Path | None = None) -> Path | No
     try:
         return write_report(run_dir, out_dir if out_dir is not None else run_dir / "report")
     except Exception as exc:  # the study is done and saved; a report problem must not hide that
-        log.warning("the report could not be written (%s: %s); run `mfbench report %s` to retry",
-                    type(exc).__name__, exc, run_dir)  # fmt: skip
+        log.warning(
+            "the report could not be written (%s: %s); run `mfbench report %s` to retry",
+            type(exc).__name__,
+            exc,
+            run_dir,
+        )
         return None

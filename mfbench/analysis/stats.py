@@ -36,12 +36,32 @@ from mfbench.core.errors import UsageError
 log = logging.getLogger(__name__)
 
 #: header names accepted (case-insensitively) for a long-format results table
-BLOCK_NAMES = ("block", "blocks", "dataset", "data_set", "data set", "benchmark", "problem", "task",
-               "instance", "fold", "seed")
-METHOD_NAMES = ("method", "methods", "algorithm", "algorithms", "optimizer", "classifier", "model",
-                "learner", "approach", "system")
-VALUE_NAMES = ("value", "score", "metric", "result", "performance", "error", "accuracy", "auc",
-               "regret", "loss")
+BLOCK_NAMES = (
+    "block",
+    "blocks",
+    "dataset",
+    "data_set",
+    "data set",
+    "benchmark",
+    "problem",
+    "task",
+    "instance",
+    "fold",
+    "seed",
+)
+METHOD_NAMES = (
+    "method",
+    "methods",
+    "algorithm",
+    "algorithms",
+    "optimizer",
+    "classifier",
+    "model",
+    "learner",
+    "approach",
+    "system",
+)
+VALUE_NAMES = ("value", "score", "metric", "result", "performance", "error", "accuracy", "auc", "regret", "loss")
 
 
 def rank_scores(scores: pd.DataFrame, higher_is_better: bool = False) -> pd.DataFrame:
@@ -133,8 +153,14 @@ def wilcoxon_p(a: np.ndarray, b: np.ndarray) -> float:
         return 1.0
     ties = np.unique(np.abs(d)).size < d.size
     if d.size <= 13 and (ties or np.any(d == 0)):
-        res = sst.permutation_test((d,), _signed_rank_plus, permutation_type="samples", vectorized=True,
-                                   n_resamples=np.inf, alternative="two-sided")
+        res = sst.permutation_test(
+            (d,),
+            _signed_rank_plus,
+            permutation_type="samples",
+            vectorized=True,
+            n_resamples=np.inf,
+            alternative="two-sided",
+        )
         return float(min(res.pvalue, 1.0))
     return float(sst.wilcoxon(d, zero_method="zsplit").pvalue)
 
@@ -226,13 +252,19 @@ class Comparison:
 
         pairs = []
         for a, b in combinations(self.methods, 2):
-            pairs.append({"a": a, "b": b,
-                          "rank_difference": float(abs(self.average_ranks[a] - self.average_ranks[b])),
-                          "nemenyi_significant": bool(abs(self.average_ranks[a] - self.average_ranks[b])
-                                                      > self.critical_difference),
-                          "wilcoxon_p": float(self.wilcoxon_raw_p.loc[a, b]),
-                          "wilcoxon_p_holm": float(self.wilcoxon_holm_p.loc[a, b]),
-                          "wilcoxon_holm_significant": bool(self.wilcoxon_holm_p.loc[a, b] < self.alpha)})
+            pairs.append(
+                {
+                    "a": a,
+                    "b": b,
+                    "rank_difference": float(abs(self.average_ranks[a] - self.average_ranks[b])),
+                    "nemenyi_significant": bool(
+                        abs(self.average_ranks[a] - self.average_ranks[b]) > self.critical_difference
+                    ),
+                    "wilcoxon_p": float(self.wilcoxon_raw_p.loc[a, b]),
+                    "wilcoxon_p_holm": float(self.wilcoxon_holm_p.loc[a, b]),
+                    "wilcoxon_holm_significant": bool(self.wilcoxon_holm_p.loc[a, b] < self.alpha),
+                }
+            )
         return {
             "direction": "higher is better" if self.higher_is_better else "lower is better",
             "rank_convention": "rank 1 = best; ties get the average of the ranks they span",
@@ -241,18 +273,30 @@ class Comparison:
             "n_methods": len(self.methods),
             "blocks": [str(b) for b in self.blocks],
             "average_ranks": {m: float(v) for m, v in self.average_ranks.items()},
-            "friedman": {"chi2": num(self.friedman_chi2), "df": len(self.methods) - 1, "p_value": num(self.friedman_p),
-                         "chi2_tie_corrected": num(self.friedman_chi2_tie_corrected)},
-            "iman_davenport": {"F": num(self.iman_davenport_f), "df": list(self.iman_davenport_df),
-                               "p_value": num(self.iman_davenport_p)},
+            "friedman": {
+                "chi2": num(self.friedman_chi2),
+                "df": len(self.methods) - 1,
+                "p_value": num(self.friedman_p),
+                "chi2_tie_corrected": num(self.friedman_chi2_tie_corrected),
+            },
+            "iman_davenport": {
+                "F": num(self.iman_davenport_f),
+                "df": list(self.iman_davenport_df),
+                "p_value": num(self.iman_davenport_p),
+            },
             "omnibus_rejects": self.significant,
             "omnibus_test": "Iman-Davenport F",
-            "critical_difference": {"test": "Nemenyi", "alpha": self.alpha, "q_alpha": self.q_alpha,
-                                    "value": self.critical_difference},
+            "critical_difference": {
+                "test": "Nemenyi",
+                "alpha": self.alpha,
+                "q_alpha": self.q_alpha,
+                "value": self.critical_difference,
+            },
             "cd_cliques": self.cd_cliques,
             "pairwise": pairs,
-            "wilcoxon_holm_p": {a: {b: float(self.wilcoxon_holm_p.loc[a, b]) for b in self.methods}
-                                for a in self.methods},
+            "wilcoxon_holm_p": {
+                a: {b: float(self.wilcoxon_holm_p.loc[a, b]) for b in self.methods} for a in self.methods
+            },
             "wilcoxon_cliques": self.wilcoxon_cliques,
             "wilcoxon": "two-sided signed-rank, zero differences split (zsplit), Holm-adjusted",
             "wilcoxon_min_attainable_p_holm": self.min_wilcoxon_holm_p,
@@ -264,8 +308,10 @@ class Comparison:
 def drop_incomplete(scores: pd.DataFrame) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
     """Remove blocks with a missing cell; return them with the methods they lack."""
     missing = scores.isna()
-    dropped = [{"block": str(b), "reason": "missing value for " + ", ".join(map(str, scores.columns[missing.loc[b]]))}
-               for b in scores.index[missing.any(axis=1)]]
+    dropped = [
+        {"block": str(b), "reason": "missing value for " + ", ".join(map(str, scores.columns[missing.loc[b]]))}
+        for b in scores.index[missing.any(axis=1)]
+    ]
     return scores.loc[~missing.any(axis=1)], dropped
 
 
@@ -282,7 +328,9 @@ def compare_optimizers(scores: pd.DataFrame, *, higher_is_better: bool = False, 
     if k < 2:
         raise UsageError(f"need at least 2 methods to compare, got {k}")
     if n < 2:
-        raise UsageError(f"need at least 2 complete blocks to compare, got {n} ({len(dropped)} dropped for missing values)")
+        raise UsageError(
+            f"need at least 2 complete blocks to compare, got {n} ({len(dropped)} dropped for missing values)"
+        )
     ranks = rank_scores(complete, higher_is_better)
     avg = ranks.mean(axis=0)
     fr = friedman_from_ranks(avg.to_numpy(), n)
@@ -293,13 +341,26 @@ def compare_optimizers(scores: pd.DataFrame, *, higher_is_better: bool = False, 
     cd = q * math.sqrt(k * (k + 1) / (6.0 * n))
     p_holm, p_raw = wilcoxon_holm(complete)
     return Comparison(
-        methods=[str(m) for m in complete.columns], blocks=list(complete.index), higher_is_better=higher_is_better,
-        alpha=alpha, scores=complete, ranks=ranks, average_ranks=avg,
-        friedman_chi2=fr["chi2"], friedman_p=fr["chi2_p"], friedman_chi2_tie_corrected=tie_corrected,
-        iman_davenport_f=fr["iman_davenport_f"], iman_davenport_p=fr["iman_davenport_p"],
-        iman_davenport_df=fr["iman_davenport_df"], critical_difference=cd, q_alpha=q,
-        cd_cliques=cd_cliques(avg, cd), wilcoxon_holm_p=p_holm, wilcoxon_raw_p=p_raw,
-        wilcoxon_cliques=nonsignificant_cliques(p_holm, alpha), dropped_blocks=dropped,
+        methods=[str(m) for m in complete.columns],
+        blocks=list(complete.index),
+        higher_is_better=higher_is_better,
+        alpha=alpha,
+        scores=complete,
+        ranks=ranks,
+        average_ranks=avg,
+        friedman_chi2=fr["chi2"],
+        friedman_p=fr["chi2_p"],
+        friedman_chi2_tie_corrected=tie_corrected,
+        iman_davenport_f=fr["iman_davenport_f"],
+        iman_davenport_p=fr["iman_davenport_p"],
+        iman_davenport_df=fr["iman_davenport_df"],
+        critical_difference=cd,
+        q_alpha=q,
+        cd_cliques=cd_cliques(avg, cd),
+        wilcoxon_holm_p=p_holm,
+        wilcoxon_raw_p=p_raw,
+        wilcoxon_cliques=nonsignificant_cliques(p_holm, alpha),
+        dropped_blocks=dropped,
         split_half=split_half(complete, higher_is_better=higher_is_better),
     )
 
@@ -352,8 +413,10 @@ def load_results(path: str | Path) -> pd.DataFrame:
         for c in wide.columns:
             converted = pd.to_numeric(wide[c], errors="coerce")
             if converted.isna().sum() > wide[c].isna().sum():
-                raise UsageError(f"{path}: column {c!r} holds non-numeric values (long format needs headers "
-                                 f"such as block/method/value)")
+                raise UsageError(
+                    f"{path}: column {c!r} holds non-numeric values (long format needs headers "
+                    f"such as block/method/value)"
+                )
             wide[c] = converted
         if wide.index.duplicated().any():
             raise UsageError(f"{path}: block {wide.index[wide.index.duplicated()][0]!r} appears twice")
@@ -433,11 +496,13 @@ class SplitHalf:
         if not math.isfinite(self.mean):
             return f"reproducibility not measurable ({self.n_blocks} {w}: need at least 4, and rankings that are not all ties)"
         need = self.blocks_for_target
-        need_s = ("no finite number" if math.isinf(need) else "unknown" if not math.isfinite(need) else f"{need:.0f}")
-        return (f"this ranking would {'' if self.reproduces else 'not '}reproduce: \u03c1 = {self.full:.2f} "
-                f"(predicted agreement with a rerun on {self.n_blocks} other {w}; split-half \u03c1 = {self.mean:.2f}, "
-                f"5th percentile {self.p05:.2f}, {self.n_half} vs {self.n_half} {w} over {self.n_splits} random "
-                f"splits); {w} needed for \u03c1 \u2265 {self.target:g}: {need_s}")
+        need_s = "no finite number" if math.isinf(need) else "unknown" if not math.isfinite(need) else f"{need:.0f}"
+        return (
+            f"this ranking would {'' if self.reproduces else 'not '}reproduce: \u03c1 = {self.full:.2f} "
+            f"(predicted agreement with a rerun on {self.n_blocks} other {w}; split-half \u03c1 = {self.mean:.2f}, "
+            f"5th percentile {self.p05:.2f}, {self.n_half} vs {self.n_half} {w} over {self.n_splits} random "
+            f"splits); {w} needed for \u03c1 \u2265 {self.target:g}: {need_s}"
+        )
 
     def short(self) -> str:
         """The reading, short enough for a figure's title."""
@@ -445,27 +510,43 @@ class SplitHalf:
             return f"reproducibility not measurable ({self.n_blocks} {self.block_word})"
         need = self.blocks_for_target
         need_s = "\u221e" if math.isinf(need) else f"{need:.0f}"
-        return (f"would {'' if self.reproduces else 'NOT '}reproduce: \u03c1 = {self.full:.2f} on a rerun "
-                f"(split-half {self.mean:.2f}, 5th pct {self.p05:.2f}); {self.block_word} for \u03c1 \u2265 "
-                f"{self.target:g}: {need_s}")
+        return (
+            f"would {'' if self.reproduces else 'NOT '}reproduce: \u03c1 = {self.full:.2f} on a rerun "
+            f"(split-half {self.mean:.2f}, 5th pct {self.p05:.2f}); {self.block_word} for \u03c1 \u2265 "
+            f"{self.target:g}: {need_s}"
+        )
 
     def to_dict(self) -> dict[str, Any]:
         def num(x: float) -> float | None:
             return float(x) if math.isfinite(x) else None
 
-        return {"n_blocks": self.n_blocks, "n_half": self.n_half, "n_splits": self.n_splits,
-                "n_undefined_splits": self.n_undefined, "split_half_spearman_mean": num(self.mean),
-                "split_half_spearman_p05": num(self.p05), "spearman_brown_full": num(self.full),
-                "target": self.target, "blocks_needed_for_target": (None if not math.isfinite(self.blocks_for_target)
-                                                                   else self.blocks_for_target),
-                "blocks_needed_infinite": bool(math.isinf(self.blocks_for_target)),
-                "reproduces": self.reproduces, "reading": self.reading(),
-                "method": "random halves of the blocks; average ranks of each half; Spearman between halves; "
-                          "Spearman-Brown (factor 2) for the whole study, inverted for the blocks needed"}
+        return {
+            "n_blocks": self.n_blocks,
+            "n_half": self.n_half,
+            "n_splits": self.n_splits,
+            "n_undefined_splits": self.n_undefined,
+            "split_half_spearman_mean": num(self.mean),
+            "split_half_spearman_p05": num(self.p05),
+            "spearman_brown_full": num(self.full),
+            "target": self.target,
+            "blocks_needed_for_target": (None if not math.isfinite(self.blocks_for_target) else self.blocks_for_target),
+            "blocks_needed_infinite": bool(math.isinf(self.blocks_for_target)),
+            "reproduces": self.reproduces,
+            "reading": self.reading(),
+            "method": "random halves of the blocks; average ranks of each half; Spearman between halves; "
+            "Spearman-Brown (factor 2) for the whole study, inverted for the blocks needed",
+        }
 
 
-def split_half(scores: pd.DataFrame, *, higher_is_better: bool = False, n_splits: int = 2000, seed: int = 0,
-               target: float = 0.9, block_word: str = "blocks") -> SplitHalf:
+def split_half(
+    scores: pd.DataFrame,
+    *,
+    higher_is_better: bool = False,
+    n_splits: int = 2000,
+    seed: int = 0,
+    target: float = 0.9,
+    block_word: str = "blocks",
+) -> SplitHalf:
     """Would the ranking reproduce on other blocks? Split-half reliability of the average ranks.
 
     Each of ``n_splits`` random splits draws two disjoint halves of ``n // 2`` blocks (one block
@@ -492,5 +573,15 @@ def split_half(scores: pd.DataFrame, *, higher_is_better: bool = False, n_splits
     if ok.size == 0:
         return SplitHalf(n, h, n_splits, n_splits, math.nan, math.nan, math.nan, math.nan, target, block_word)
     mean = float(ok.mean())
-    return SplitHalf(n, h, n_splits, int(n_splits - ok.size), mean, float(np.percentile(ok, 5)),
-                     spearman_brown(mean, 2.0), blocks_needed(mean, h, target), target, block_word)
+    return SplitHalf(
+        n,
+        h,
+        n_splits,
+        int(n_splits - ok.size),
+        mean,
+        float(np.percentile(ok, 5)),
+        spearman_brown(mean, 2.0),
+        blocks_needed(mean, h, target),
+        target,
+        block_word,
+    )

@@ -9,9 +9,13 @@ from mfbench.core.errors import UsageError
 
 
 def add_parser(sub, name, help_):
-    p = sub.add_parser(name, help=help_, description=help_ + ". RESULTS.csv is long (block, method, value "
-                       "columns; common header names such as dataset/algorithm/score are accepted) or wide (first "
-                       "column the block, one column per method). Blocks with a missing value are dropped and listed.")
+    p = sub.add_parser(
+        name,
+        help=help_,
+        description=help_ + ". RESULTS.csv is long (block, method, value "
+        "columns; common header names such as dataset/algorithm/score are accepted) or wide (first "
+        "column the block, one column per method). Blocks with a missing value are dropped and listed.",
+    )
     p.add_argument("results", help="CSV table of results")
     p.add_argument("--out", help="CD diagram (.png, .svg or .pdf; default: RESULTS_cd.png beside the table)")
     p.add_argument("--json", dest="json_path", help="write the statistics as JSON here")
@@ -41,8 +45,11 @@ def run(args) -> int:
     scores = load_results(args.results)
     comp = compare_optimizers(scores, higher_is_better=args.higher_is_better, alpha=args.alpha)
     direction = "higher is better" if args.higher_is_better else "lower is better"
-    fig = plots.plot_cd(comp, title=args.title or f"{src.name} ({direction})",
-                        blocks_note=f"blocks: {comp.n_blocks} rows of {src.name}\n{comp.split_half.short()}")
+    fig = plots.plot_cd(
+        comp,
+        title=args.title or f"{src.name} ({direction})",
+        blocks_note=f"blocks: {comp.n_blocks} rows of {src.name}\n{comp.split_half.short()}",
+    )
     out.parent.mkdir(parents=True, exist_ok=True)
     try:
         fig.savefig(out, dpi=150, bbox_inches="tight")
@@ -53,11 +60,15 @@ def run(args) -> int:
     print(f"{comp.n_blocks} blocks x {len(comp.methods)} methods ({direction}; rank 1 = best)")
     for m, r in comp.average_ranks.sort_values().items():
         print(f"  {r:6.3f}  {m}")
-    print(f"Friedman chi2 = {comp.friedman_chi2:.3f} (p = {comp.friedman_p:.3g}); Iman-Davenport F = "
-          f"{comp.iman_davenport_f:.3f} (p = {comp.iman_davenport_p:.3g}) -> "
-          f"{'reject' if comp.significant else 'no significant difference'} at alpha = {comp.alpha:g}")
-    print(f"Nemenyi CD = {comp.critical_difference:.3f}; groups: "
-          + ("; ".join("{" + ", ".join(c) + "}" for c in comp.cd_cliques) or "none"))
+    print(
+        f"Friedman chi2 = {comp.friedman_chi2:.3f} (p = {comp.friedman_p:.3g}); Iman-Davenport F = "
+        f"{comp.iman_davenport_f:.3f} (p = {comp.iman_davenport_p:.3g}) -> "
+        f"{'reject' if comp.significant else 'no significant difference'} at alpha = {comp.alpha:g}"
+    )
+    print(
+        f"Nemenyi CD = {comp.critical_difference:.3f}; groups: "
+        + ("; ".join("{" + ", ".join(c) + "}" for c in comp.cd_cliques) or "none")
+    )
     print(f"Would the verdict reproduce? {comp.split_half.reading()}")
     for b in comp.dropped_blocks:
         print(f"dropped block {b['block']}: {b['reason']}")

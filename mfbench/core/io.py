@@ -58,8 +58,16 @@ def connect_readonly(path: str | Path) -> sqlite3.Connection:
 def safe_name(name: object, what: str) -> str:
     """``name`` if it can be one component of a file name (no separator, not ``.``/``..``, no
     NUL, not empty); else a one-line ``UsageError`` naming ``what`` it was."""
-    if not isinstance(name, str) or not name or name in (".", "..") or "\x00" in name \
-            or "/" in name or "\\" in name or os.path.isabs(name) or name != name.strip():  # fmt: skip
+    if (
+        not isinstance(name, str)
+        or not name
+        or name in (".", "..")
+        or "\x00" in name
+        or "/" in name
+        or "\\" in name
+        or os.path.isabs(name)
+        or name != name.strip()
+    ):
         raise UsageError(f"{what} {name!r} is not a plain file name (no separators, '..' or absolute paths)")
     return name
 

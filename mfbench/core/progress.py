@@ -28,9 +28,13 @@ class TrialProgress:
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
             self._progress = Progress(
-                TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                TextColumn("{task.fields[status]}"), TimeRemainingColumn(), transient=False,
-            )  # fmt: skip
+                TextColumn("[bold]{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("{task.fields[status]}"),
+                TimeRemainingColumn(),
+                transient=False,
+            )
             self._progress.start()
             self._task = self._progress.add_task(self.label, total=self.n_epochs, status="")
         return self
@@ -39,8 +43,10 @@ class TrialProgress:
         el = time.perf_counter() - self._t0
         eps = self.epochs_done / el if el > 0 else 0.0
         done = sum(self.counts.values())
-        return (f"{done}/{self.n_trials} {self.label}  ok {self.counts['ok']}  diverged {self.counts['diverged']}  "
-                f"failed {self.counts['failed']}  {eps:.1f} epochs/s")
+        return (
+            f"{done}/{self.n_trials} {self.label}  ok {self.counts['ok']}  diverged {self.counts['diverged']}  "
+            f"failed {self.counts['failed']}  {eps:.1f} epochs/s"
+        )
 
     def advance(self, status: str, epochs: int) -> None:
         self.counts[status] = self.counts.get(status, 0) + 1
@@ -76,9 +82,14 @@ class RunProgress:
             from rich.console import Console
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-            self._bar = Progress(TextColumn("[bold]runs"), BarColumn(), MofNCompleteColumn(),
-                                 TextColumn("{task.fields[status]}"), TimeRemainingColumn(),
-                                 console=Console(file=terminal()))  # fmt: skip
+            self._bar = Progress(
+                TextColumn("[bold]runs"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("{task.fields[status]}"),
+                TimeRemainingColumn(),
+                console=Console(file=terminal()),
+            )
             self._bar.start()
             self._task = self._bar.add_task("runs", total=self.total, status="")
         elif self.enabled:

@@ -127,8 +127,9 @@ def capture(path: str | Path | None) -> Iterator[dict[str, Any]]:
     start = path.stat().st_size if path.exists() else 0
     with open(path, "a", buffering=1) as log_file:
 
-        def show(message: Any, category: type[Warning], filename: str, lineno: int, file: Any = None,
-                 line: str | None = None) -> None:  # fmt: skip
+        def show(
+            message: Any, category: type[Warning], filename: str, lineno: int, file: Any = None, line: str | None = None
+        ) -> None:
             counts["warnings"] += 1
             text = str(message)
             if NOTABLE.search(text) and text not in counts["notable"]:
@@ -225,9 +226,14 @@ def notices(runs: list[dict[str, Any]]) -> list[str]:
         total[r["optimizer"]] = total.get(r["optimizer"], 0) + 1
     lines = []
     for opt, n in sorted(per_opt.items()):
-        what = (f"stopped early in {n['stopped']}" if n["stopped"] == n["runs"] else
-                f"ran out of new configurations in {n['runs']} (stopped early in {n['stopped']})")  # fmt: skip
+        what = (
+            f"stopped early in {n['stopped']}"
+            if n["stopped"] == n["runs"]
+            else f"ran out of new configurations in {n['runs']} (stopped early in {n['stopped']})"
+        )
         detail = f": {n['message']}" if n["message"] else ": every configuration evaluated"
-        lines.append(f"{opt}: exhausted the space of {', '.join(sorted(n['benchmarks']))}, {what} of its "
-                     f"{total[opt]} runs{detail}")  # fmt: skip
+        lines.append(
+            f"{opt}: exhausted the space of {', '.join(sorted(n['benchmarks']))}, {what} of its "
+            f"{total[opt]} runs{detail}"
+        )
     return lines

@@ -48,16 +48,24 @@ def result_or_failure(fut: Any, job: Any, failure: Callable[[Exception, Any], An
         return failure(exc, job)
 
 
-def loky_results(call: Callable[..., Any], jobs: Iterable[Any], args_of: Callable[[Any], tuple], *, workers: int,
-                 env: dict[str, str], failure: Callable[[Exception, Any], Any] | None = None) -> Iterator[Any]:
+def loky_results(
+    call: Callable[..., Any],
+    jobs: Iterable[Any],
+    args_of: Callable[[Any], tuple],
+    *,
+    workers: int,
+    env: dict[str, str],
+    failure: Callable[[Exception, Any], Any] | None = None,
+) -> Iterator[Any]:
     """``call(*args_of(job))`` for every job in a loky pool of ``workers`` processes started with
     ``env`` (even for one worker: a job never shares the driver's globals), as jobs finish."""
     from concurrent.futures import as_completed
 
     from joblib.externals.loky import get_reusable_executor
 
-    executor = get_reusable_executor(max_workers=workers, env=dict(env), timeout=300, initializer=exit_with,
-                                     initargs=(os.getpid(),))  # fmt: skip
+    executor = get_reusable_executor(
+        max_workers=workers, env=dict(env), timeout=300, initializer=exit_with, initargs=(os.getpid(),)
+    )
     futures = {executor.submit(call, *args_of(job)): job for job in jobs}
     try:
         for fut in as_completed(futures):
@@ -85,13 +93,21 @@ def dask_client(address: Any) -> Iterator[Any]:
             client.close()
 
 
-def dask_results(client: Any, call: Callable[..., Any], jobs: Iterable[Any], args_of: Callable[[Any], tuple],
-                 key_of: Callable[[Any], str], *, resources: dict[str, int] | None = None,
-                 failure: Callable[[Exception, Any], Any] | None = None) -> Iterator[Any]:
+def dask_results(
+    client: Any,
+    call: Callable[..., Any],
+    jobs: Iterable[Any],
+    args_of: Callable[[Any], tuple],
+    key_of: Callable[[Any], str],
+    *,
+    resources: dict[str, int] | None = None,
+    failure: Callable[[Exception, Any], Any] | None = None,
+) -> Iterator[Any]:
     """``call(*args_of(job))`` for every job as a Dask task named ``key_of(job)``, as tasks finish."""
     from distributed import as_completed
 
-    futures = {client.submit(call, *args_of(job), resources=resources, pure=False, key=key_of(job)): job
-               for job in jobs}  # fmt: skip
+    futures = {
+        client.submit(call, *args_of(job), resources=resources, pure=False, key=key_of(job)): job for job in jobs
+    }
     for fut in as_completed(list(futures)):
         yield result_or_failure(fut, futures[fut], failure)

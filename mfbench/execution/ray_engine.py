@@ -53,8 +53,10 @@ def _check_reachable(address: str) -> None:
         try:  # RAY_ADDRESS, else the cluster `ray start` last recorded on this machine
             address = canonicalize_bootstrap_address("auto") or ""
         except ConnectionError:
-            raise UsageError("--ray auto: no Ray cluster runs on this machine (start one with "
-                             "`ray start --head`, or give HOST:PORT or local)") from None  # fmt: skip
+            raise UsageError(
+                "--ray auto: no Ray cluster runs on this machine (start one with "
+                "`ray start --head`, or give HOST:PORT or local)"
+            ) from None
     host, sep, port = address.rpartition(":")
     if not sep or not port.isdigit():
         raise UsageError(f"--ray {address!r}: expected HOST:PORT, auto or local")
@@ -78,8 +80,13 @@ def connected(address: str, env: dict[str, str]) -> Iterator[None]:
     if not ray.is_initialized():
         _check_reachable(address)
         try:
-            ray.init(address=None if address == "local" else address, runtime_env={"env_vars": dict(env)},
-                     include_dashboard=False, log_to_driver=False, logging_level="ERROR")  # fmt: skip
+            ray.init(
+                address=None if address == "local" else address,
+                runtime_env={"env_vars": dict(env)},
+                include_dashboard=False,
+                log_to_driver=False,
+                logging_level="ERROR",
+            )
         except (ConnectionError, RuntimeError, ValueError) as exc:
             raise UsageError(f"--ray {address}: cannot reach a Ray cluster: {str(exc).splitlines()[0][:300]}") from None
         started = True
@@ -97,8 +104,16 @@ def cluster_gpus() -> float:
     return float(ray.cluster_resources().get("GPU", 0))
 
 
-def run_tasks(todo: list[Any], fn: Any, args: tuple = (), *, env: dict[str, str], num_cpus: float = 1,
-              num_gpus: float = 0, failure: Any = None) -> Iterator[Any]:  # fmt: skip
+def run_tasks(
+    todo: list[Any],
+    fn: Any,
+    args: tuple = (),
+    *,
+    env: dict[str, str],
+    num_cpus: float = 1,
+    num_gpus: float = 0,
+    failure: Any = None,
+) -> Iterator[Any]:
     """Yield ``fn(job, *args)`` for every job of ``todo``, each one Ray task holding ``num_cpus``
     and ``num_gpus`` (a fraction packs several on one GPU; Ray sets ``CUDA_VISIBLE_DEVICES``), as
     the tasks finish, on the cluster Ray is connected to. A task whose worker was lost raises, or
@@ -126,8 +141,9 @@ def run_tasks(todo: list[Any], fn: Any, args: tuple = (), *, env: dict[str, str]
             ray.cancel(ref, force=True)
 
 
-def execute_ray(todo: list[Any], address: str, run_job: Any, child_env: dict[str, str],
-                failure: Any) -> Iterator[dict[str, Any]]:  # fmt: skip
+def execute_ray(
+    todo: list[Any], address: str, run_job: Any, child_env: dict[str, str], failure: Any
+) -> Iterator[dict[str, Any]]:
     """Yield ``run_job(job)`` for every job of ``todo`` as one-CPU Ray tasks finish (``replay``);
     ``failure(exc, job)`` is the result of a task whose worker was lost."""
     with connected(address, child_env):

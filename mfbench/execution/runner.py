@@ -42,19 +42,36 @@ DEFAULT_MAX_EVALS = 100_000
 
 #: column -> Arrow type name, in the order of the trajectory contract (see ``runs/`` format)
 COLUMNS: dict[str, str] = {
-    "benchmark": "string", "optimizer": "string", "seed": "int64", "eval_index": "int64", "worker": "int64",
-    "sim_time": "float64", "budget_fraction": "float64", "epochs_used": "int64", "budget": "int64",
-    "mode": "string", "config_id": "string", "val_error": "float64", "test_error": "float64",
-    "cost_seconds": "float64", "cost_epochs": "int64", "status": "string", "overhead_seconds": "float64",
-    "incumbent_config_id": "string", "incumbent_val_error": "float64", "incumbent_test_error": "float64",
-    "regret": "float64", "normalized_regret": "float64", "test_regret": "float64",
-    "lineage": "int64", "training_seed": "int64", "repeat": "bool_",
-}  # fmt: skip
+    "benchmark": "string",
+    "optimizer": "string",
+    "seed": "int64",
+    "eval_index": "int64",
+    "worker": "int64",
+    "sim_time": "float64",
+    "budget_fraction": "float64",
+    "epochs_used": "int64",
+    "budget": "int64",
+    "mode": "string",
+    "config_id": "string",
+    "val_error": "float64",
+    "test_error": "float64",
+    "cost_seconds": "float64",
+    "cost_epochs": "int64",
+    "status": "string",
+    "overhead_seconds": "float64",
+    "incumbent_config_id": "string",
+    "incumbent_val_error": "float64",
+    "incumbent_test_error": "float64",
+    "regret": "float64",
+    "normalized_regret": "float64",
+    "test_regret": "float64",
+    "lineage": "int64",
+    "training_seed": "int64",
+    "repeat": "bool_",
+}
 
 #: columns that hold measured wall time: the only ones that differ between two runs of a seed
 TIMING_COLUMNS = ("overhead_seconds",)
-
-
 
 
 def parse_budget(spec: str | float, full_budget_seconds: float | None = None) -> float:
@@ -84,7 +101,6 @@ class AskTell(Protocol):
     def ask(self) -> Trial: ...
 
     def tell(self, trial: Trial, result: Result) -> None: ...
-
 
 
 @dataclass
@@ -128,9 +144,26 @@ class Trajectory:
         return {c: out[c] for c in COLUMNS}
 
 
-_ROW_FIELDS = ("worker", "sim_time", "epochs_used", "budget", "mode", "config_id", "val_error", "test_error",
-               "cost_seconds", "cost_epochs", "status", "overhead_seconds", "incumbent_config_id",
-               "incumbent_val_error", "incumbent_test_error", "lineage", "training_seed", "repeat")  # fmt: skip
+_ROW_FIELDS = (
+    "worker",
+    "sim_time",
+    "epochs_used",
+    "budget",
+    "mode",
+    "config_id",
+    "val_error",
+    "test_error",
+    "cost_seconds",
+    "cost_epochs",
+    "status",
+    "overhead_seconds",
+    "incumbent_config_id",
+    "incumbent_val_error",
+    "incumbent_test_error",
+    "lineage",
+    "training_seed",
+    "repeat",
+)
 
 
 class _Recorder:
@@ -148,8 +181,17 @@ class _Recorder:
         self.inc_test = math.nan
         self.seen: set[tuple[str, int, str]] = set()  # (config id, budget, mode) already evaluated
 
-    def add(self, worker: int, now: float, trial: Trial, cid: str, res: Result, overhead: float, lineage: int,
-            training_seed: int | None) -> None:
+    def add(
+        self,
+        worker: int,
+        now: float,
+        trial: Trial,
+        cid: str,
+        res: Result,
+        overhead: float,
+        lineage: int,
+        training_seed: int | None,
+    ) -> None:
         epochs = int(res.cost_epochs)
         self.epochs_used += epochs
         val = float(res.val_error)
@@ -160,10 +202,28 @@ class _Recorder:
         key = (cid, b, trial.mode)
         repeat = key in self.seen
         self.seen.add(key)
-        self.rows.append((worker, now, self.epochs_used, b, trial.mode, cid, val,
-                          float(res.metrics.get("test_error", math.nan)), float(res.cost_seconds), epochs,
-                          res.status, overhead, self.inc_id, self.inc_val, self.inc_test, lineage,
-                          training_seed, repeat))  # fmt: skip
+        self.rows.append(
+            (
+                worker,
+                now,
+                self.epochs_used,
+                b,
+                trial.mode,
+                cid,
+                val,
+                float(res.metrics.get("test_error", math.nan)),
+                float(res.cost_seconds),
+                epochs,
+                res.status,
+                overhead,
+                self.inc_id,
+                self.inc_val,
+                self.inc_test,
+                lineage,
+                training_seed,
+                repeat,
+            )
+        )
 
 
 _NATIVE = (int, float, str, bool)
@@ -207,8 +267,7 @@ class _Checker:
                     if self.fast_valid.usable:
                         # ConfigSpace takes 1 for True and 3.0 for 3; the config id does not: a
                         # config must hold the space's own values, of their own types
-                        raise UsageError("a value is not one of the space's own values of its type "
-                                         "(e.g. 1 for True)")  # fmt: skip
+                        raise UsageError("a value is not one of the space's own values of its type (e.g. 1 for True)")
                 except UsageError as exc:
                     raise ValueError(f"{self.name} asked for an invalid config {cfg!r}: {exc}") from None
             cid = config_id(cfg)
@@ -256,9 +315,11 @@ class _Lineages:
         idle = self._idle.get((cid, r))
         if not idle:
             known = sorted(ln.epochs for ln in self.items if ln.config_id == cid and ln.longest and not ln.busy)
-            raise ValueError(f"{self.name} asked to continue config {cid} from {r} epochs, but no idle training of "
-                             f"it on the longest schedule stands at {r} epochs in this run (idle ones stand at "
-                             f"{known or 'none'}): a continuation must extend a training it has")  # fmt: skip
+            raise ValueError(
+                f"{self.name} asked to continue config {cid} from {r} epochs, but no idle training of "
+                f"it on the longest schedule stands at {r} epochs in this run (idle ones stand at "
+                f"{known or 'none'}): a continuation must extend a training it has"
+            )
         lid = idle.pop(0)
         self.items[lid].busy = True
         return lid, self.items[lid].seed
@@ -298,8 +359,7 @@ def run(
     """Run ``optimizer`` against ``objective`` in simulated time until the budget is spent."""
     if workers < 1:
         raise UsageError("--workers must be >= 1")
-    traj = Trajectory(benchmark or objective.name, optimizer.name,
-                      int(seed), float(budget_seconds))  # fmt: skip
+    traj = Trajectory(benchmark or objective.name, optimizer.name, int(seed), float(budget_seconds))
     rec = _Recorder(traj, _scorer(objective))
     check = _Checker(objective, traj.optimizer, validate)
     perf = time.perf_counter
@@ -332,8 +392,9 @@ def run(
         cost = res.cost_seconds
         if not cost >= 0 or cost == math.inf:
             raise ValueError(f"objective returned cost {cost!r} for {cid} at budget {trial.budget}")
-        heapq.heappush(heap, (start + (t_ask if count_overhead else 0.0) + cost, worker, dispatched, trial, cid,
-                              res, t_ask, lid))  # fmt: skip
+        heapq.heappush(
+            heap, (start + (t_ask if count_overhead else 0.0) + cost, worker, dispatched, trial, cid, res, t_ask, lid)
+        )
         dispatched += 1
 
     for w in range(workers):
@@ -375,8 +436,7 @@ def run_wall(
 
     ``score`` overrides the incumbent's scoring (a real objective has no noise-free mean);
     ``training_seed(i)`` the seed of evaluation ``i`` (default ``eval_seed(seed, i)``)."""
-    traj = Trajectory(benchmark or objective.name, optimizer.name,
-                      int(seed), float(budget_seconds))  # fmt: skip
+    traj = Trajectory(benchmark or objective.name, optimizer.name, int(seed), float(budget_seconds))
     rec = _Recorder(traj, score or _scorer(objective))
     check = _Checker(objective, traj.optimizer, validate)
     lineages = _Lineages(traj.optimizer)

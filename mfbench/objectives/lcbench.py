@@ -55,17 +55,53 @@ from mfbench.objectives.base import Objective
 
 #: the 34 OpenML task ids of YAHPO's LCBench, in the order of its config_space.json
 TASKS: tuple[str, ...] = (
-    "3945", "7593", "34539", "126025", "126026", "126029", "146212", "167104", "167149", "167152", "167161",
-    "167168", "167181", "167184", "167185", "167190", "167200", "167201", "168329", "168330", "168331", "168335",
-    "168868", "168908", "168910", "189354", "189862", "189865", "189866", "189873", "189905", "189906", "189908",
+    "3945",
+    "7593",
+    "34539",
+    "126025",
+    "126026",
+    "126029",
+    "146212",
+    "167104",
+    "167149",
+    "167152",
+    "167161",
+    "167168",
+    "167181",
+    "167184",
+    "167185",
+    "167190",
+    "167200",
+    "167201",
+    "168329",
+    "168330",
+    "168331",
+    "168335",
+    "168868",
+    "168908",
+    "168910",
+    "189354",
+    "189862",
+    "189865",
+    "189866",
+    "189873",
+    "189905",
+    "189906",
+    "189908",
     "189909",
-)  # fmt: skip
+)
 PREFIX = "lcbench/"
 LADDER: tuple[int, ...] = (3, 6, 12, 24, 48)
 MAX_EPOCH = 52
 #: the model's outputs, in order
-TARGETS = ("time", "val_accuracy", "val_cross_entropy", "val_balanced_accuracy", "test_cross_entropy",
-           "test_balanced_accuracy")  # fmt: skip
+TARGETS = (
+    "time",
+    "val_accuracy",
+    "val_cross_entropy",
+    "val_balanced_accuracy",
+    "test_cross_entropy",
+    "test_balanced_accuracy",
+)
 #: the model's continuous inputs, in order (``epoch`` first)
 INPUTS = ("epoch", "batch_size", "learning_rate", "momentum", "weight_decay", "num_layers", "max_units", "max_dropout")
 HYPERPARAMETERS = INPUTS[1:]
@@ -75,8 +111,10 @@ DATA_VERSION = "yahpo_data v1.0.2 (lcbench)"
 FILES = ("model.onnx", "config_space.json", "encoding.json")
 INSTALL_HINT = 'lcbench benchmarks need onnxruntime: pip install -e ".[lcbench]"'
 DOWNLOAD_HINT = "python -m mfbench download lcbench"
-SEMANTICS = ("one training per config, one schedule (52 epochs); an epoch is a prefix of it: continue is exact, "
-             "scratch at a lower budget is the same prefix at full price")  # fmt: skip
+SEMANTICS = (
+    "one training per config, one schedule (52 epochs); an epoch is a prefix of it: continue is exact, "
+    "scratch at a lower budget is the same prefix at full price"
+)
 NOISE = "none: the YAHPO model is deterministic (seeds change only the optimizers)"
 OPTIMUM_SOURCE = "search: 100k random + local refinement at epoch 48"
 #: scripts/compare_lcbench_yahpo.py, scripts/results/compare_lcbench_yahpo.txt
@@ -89,7 +127,7 @@ _CHUNK = 1024
 
 def task_of(name: str) -> str:
     """``lcbench/3945`` or ``lcbench-3945`` -> ``3945``; a task YAHPO does not have is refused."""
-    task = name[len(PREFIX):] if name.startswith(PREFIX) else name[len("lcbench-"):]
+    task = name[len(PREFIX) :] if name.startswith(PREFIX) else name[len("lcbench-") :]
     if task not in TASKS:
         raise UsageError(f"unknown LCBench task {task!r}; the 34 tasks are: {', '.join(TASKS)}")
     return task
@@ -129,8 +167,10 @@ def find_data_dir(data_dir: str | os.PathLike | None = None) -> Path:
         if all((d / f).is_file() for f in FILES):
             return d.resolve()
     where = ", ".join(str(d) for d in candidates)
-    raise UsageError(f"LCBench data (model.onnx, config_space.json, encoding.json) not found in {where}; "
-                     f"run '{DOWNLOAD_HINT}' or point --data-dir / $MFBENCH_YAHPO_DATA at it")  # fmt: skip
+    raise UsageError(
+        f"LCBench data (model.onnx, config_space.json, encoding.json) not found in {where}; "
+        f"run '{DOWNLOAD_HINT}' or point --data-dir / $MFBENCH_YAHPO_DATA at it"
+    )
 
 
 def sha256_file(path: Path) -> str:
@@ -153,11 +193,15 @@ class Model:
         path = data_dir / "model.onnx"
         self.sha256 = sha256_file(path)
         if self.sha256 != MODEL_SHA256:
-            raise UsageError(f"{path} is not YAHPO's lcbench v1.0.2 model (sha256 {self.sha256[:16]}..., expected "
-                             f"{MODEL_SHA256[:16]}...); run '{DOWNLOAD_HINT}'")  # fmt: skip
+            raise UsageError(
+                f"{path} is not YAHPO's lcbench v1.0.2 model (sha256 {self.sha256[:16]}..., expected "
+                f"{MODEL_SHA256[:16]}...); run '{DOWNLOAD_HINT}'"
+            )
         try:
-            self.codes = {str(k): int(v) for k, v in json.loads((data_dir / "encoding.json").read_text())
-                          ["OpenML_task_id"].items()}  # fmt: skip
+            self.codes = {
+                str(k): int(v)
+                for k, v in json.loads((data_dir / "encoding.json").read_text())["OpenML_task_id"].items()
+            }
             cs = json.loads((data_dir / "config_space.json").read_text())
             self.hp = {h["name"]: h for h in cs["hyperparameters"]}
             tasks = tuple(self.hp["OpenML_task_id"]["choices"])
@@ -245,12 +289,16 @@ def download(dest: str | os.PathLike | None = None, url: str = DEFAULT_URL, time
                 with urllib.request.urlopen(src, timeout=timeout) as resp, open(tmp / name, "wb") as out:
                     shutil.copyfileobj(resp, out)
             except (urllib.error.URLError, OSError, ValueError) as exc:
-                raise UsageError(f"could not fetch {src} ({getattr(exc, 'reason', exc)}); offline? copy the files "
-                                 "into a folder and point $MFBENCH_YAHPO_DATA at it") from None  # fmt: skip
+                raise UsageError(
+                    f"could not fetch {src} ({getattr(exc, 'reason', exc)}); offline? copy the files "
+                    "into a folder and point $MFBENCH_YAHPO_DATA at it"
+                ) from None
             got = sha256_file(tmp / name)
             if got != expected:
-                raise UsageError(f"{src}: sha256 {got[:16]}... is not the expected {expected[:16]}... "
-                                 "(a corrupted or different file); nothing was installed")  # fmt: skip
+                raise UsageError(
+                    f"{src}: sha256 {got[:16]}... is not the expected {expected[:16]}... "
+                    "(a corrupted or different file); nothing was installed"
+                )
         tmp.rename(dest)
     finally:
         if tmp.exists():
@@ -298,8 +346,9 @@ class LCBenchObjective(Objective):
         try:
             return [float(config[k]) for k in HYPERPARAMETERS]
         except KeyError as exc:
-            raise UsageError(f"{self.name}: the config lacks {exc.args[0]!r} (needs {', '.join(HYPERPARAMETERS)})") \
-                from None
+            raise UsageError(
+                f"{self.name}: the config lacks {exc.args[0]!r} (needs {', '.join(HYPERPARAMETERS)})"
+            ) from None
         except (TypeError, ValueError):
             raise UsageError(f"{self.name}: a value of {dict(config)!r} is not a number") from None
 
@@ -311,14 +360,18 @@ class LCBenchObjective(Objective):
         n = X.shape[0]
         rows = np.empty((len(epochs) * n, len(INPUTS)), dtype=np.float32)
         for k, e in enumerate(epochs):
-            rows[k * n:(k + 1) * n, 0] = e
-            rows[k * n:(k + 1) * n, 1:] = X
+            rows[k * n : (k + 1) * n, 0] = e
+            rows[k * n : (k + 1) * n, 1:] = X
         codes = np.ascontiguousarray(np.broadcast_to(self._code, (rows.shape[0], 1)))
         if rows.shape[0] <= _CHUNK:
             out = self.model.predict(codes, rows)
         else:  # cache-sized calls: one call of 10,000 rows runs at half the rate of 1,000-row calls
-            out = np.concatenate([self.model.predict(codes[i:i + _CHUNK], rows[i:i + _CHUNK])
-                                  for i in range(0, rows.shape[0], _CHUNK)])  # fmt: skip
+            out = np.concatenate(
+                [
+                    self.model.predict(codes[i : i + _CHUNK], rows[i : i + _CHUNK])
+                    for i in range(0, rows.shape[0], _CHUNK)
+                ]
+            )
         return out.reshape(len(epochs), n, len(TARGETS))
 
     def _cost_epochs(self, budget: int) -> list[int]:
@@ -377,29 +430,41 @@ class LCBenchObjective(Objective):
 
     @staticmethod
     def _metrics(o: Sequence[float], test_error: float) -> dict[str, float]:
-        return {"test_error": test_error, "val_balanced_error": min(max(1.0 - float(o[_I_VBAL]), 0.0), 1.0),
-                "val_cross_entropy": float(o[_I_VCE]), "test_cross_entropy": float(o[_I_TCE])}  # fmt: skip
+        return {
+            "test_error": test_error,
+            "val_balanced_error": min(max(1.0 - float(o[_I_VBAL]), 0.0), 1.0),
+            "val_cross_entropy": float(o[_I_VCE]),
+            "test_cross_entropy": float(o[_I_TCE]),
+        }
 
     def _curve(self, config: Mapping[str, Any], budget: int) -> dict[str, list[float]]:
         """Every epoch 1..budget of the one training (scratch and continue read the same prefix)."""
         epochs = list(range(1, int(budget) + 1))
         P = self._predict(np.array([self._row(config)], dtype=np.float64), epochs)[:, 0, :]
         val, test = _errors(P)
-        return {"epoch": epochs, "val_error": val.tolist(), "test_error": test.tolist(),
-                "cum_seconds": np.maximum.accumulate(P[:, _I_TIME].astype(np.float64)).tolist()}  # fmt: skip
+        return {
+            "epoch": epochs,
+            "val_error": val.tolist(),
+            "test_error": test.tolist(),
+            "cum_seconds": np.maximum.accumulate(P[:, _I_TIME].astype(np.float64)).tolist(),
+        }
 
     # -- many queries ----------------------------------------------------------------------
 
-    def predict_arrays(self, configs: Sequence[Mapping[str, Any]], budget: int, mode: str = "scratch",
-                       resume_from: Any = None) -> dict[str, np.ndarray]:  # fmt: skip
+    def predict_arrays(
+        self, configs: Sequence[Mapping[str, Any]], budget: int, mode: str = "scratch", resume_from: Any = None
+    ) -> dict[str, np.ndarray]:
         """The vectorized core: ``val_error``, ``test_error``, ``cost_seconds``, ``cost_epochs``
         for many configs at one budget (``resume_from`` a scalar or one per config)."""
         self.check_call(budget, mode, None if np.ndim(resume_from) else resume_from)
         b = int(budget)
         X = self._matrix(configs)
         n = X.shape[0]
-        r = np.zeros(n, dtype=np.int64) if mode == "scratch" or resume_from is None else \
-            np.broadcast_to(np.asarray(resume_from, dtype=np.int64), (n,))  # fmt: skip
+        r = (
+            np.zeros(n, dtype=np.int64)
+            if mode == "scratch" or resume_from is None
+            else np.broadcast_to(np.asarray(resume_from, dtype=np.int64), (n,))
+        )
         epochs = sorted({*self._cost_epochs(b), *(int(v) for v in np.unique(r) if v > 0)})
         P = self._predict(X, epochs)  # (E, n, 6)
         cum = np.maximum.accumulate(P[:, :, _I_TIME].astype(np.float64), axis=0)  # (E, n)
@@ -408,8 +473,7 @@ class LCBenchObjective(Objective):
         c_r = np.where(r > 0, cum[idx, np.arange(n)], 0.0)
         o = P[epochs.index(b)]
         val, test = _errors(o)
-        return {"val_error": val, "test_error": test, "cost_seconds": c_b - c_r, "cost_epochs": b - r,
-                "outputs": o}  # fmt: skip
+        return {"val_error": val, "test_error": test, "cost_seconds": c_b - c_r, "cost_epochs": b - r, "outputs": o}
 
     def evaluate_batch(self, configs, budget, seeds, **kw) -> list[Result]:
         curve = kw.pop("curve", False)
@@ -442,7 +506,9 @@ class LCBenchObjective(Objective):
     def _ref(self) -> dict[str, Any]:
         ref = reference()
         if ref.get("ladder") != list(LADDER) or ref.get("model_sha256") != MODEL_SHA256:
-            raise UsageError(f"{REFERENCE_FILE} was made for another ladder or model; rerun scripts/lcbench_reference.py")
+            raise UsageError(
+                f"{REFERENCE_FILE} was made for another ladder or model; rerun scripts/lcbench_reference.py"
+            )
         return ref["tasks"][self.task]
 
     def full_budget_cost(self) -> float:
@@ -451,7 +517,10 @@ class LCBenchObjective(Objective):
 
     @property
     def optimum(self) -> dict[str, float]:
-        return {"val_error": float(self._ref["optimum"]["val_error"]), "test_error": float(self._ref["optimum"]["test_error"])}
+        return {
+            "val_error": float(self._ref["optimum"]["val_error"]),
+            "test_error": float(self._ref["optimum"]["test_error"]),
+        }
 
     @property
     def optimum_config(self) -> dict[str, Any]:
@@ -463,17 +532,37 @@ class LCBenchObjective(Objective):
 
     def describe(self) -> dict[str, Any]:
         """What ``mfbench benchmarks`` prints about this benchmark."""
-        return {"name": PREFIX + self.task, "kind": self.kind, "dimensions": len(self.space),
-                "ladder": list(LADDER), "fidelity": SEMANTICS, "noise": NOISE,
-                "optimum": self.optimum["val_error"], "optimum_source": OPTIMUM_SOURCE, "faithfulness": FAITHFULNESS,
-                "data": f"{DATA_VERSION}, {self.model.data_dir}"}  # fmt: skip
+        return {
+            "name": PREFIX + self.task,
+            "kind": self.kind,
+            "dimensions": len(self.space),
+            "ladder": list(LADDER),
+            "fidelity": SEMANTICS,
+            "noise": NOISE,
+            "optimum": self.optimum["val_error"],
+            "optimum_source": OPTIMUM_SOURCE,
+            "faithfulness": FAITHFULNESS,
+            "data": f"{DATA_VERSION}, {self.model.data_dir}",
+        }
 
     def manifest(self) -> dict[str, Any]:
-        return {"name": self.name, "kind": self.kind, "task": self.task, "model_sha256": self.model.sha256,
-                "data": DATA_VERSION, "path": str(self.model.data_dir), "ladder": list(LADDER),
-                "fidelity": SEMANTICS, "noise": NOISE, "training_seed": None,
-                "metrics": {"val_error": "1 - val_accuracy/100", "test_error": "1 - test_balanced_accuracy",
-                            "cost_seconds": "running max of time over the rungs up to the budget"}}  # fmt: skip
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "task": self.task,
+            "model_sha256": self.model.sha256,
+            "data": DATA_VERSION,
+            "path": str(self.model.data_dir),
+            "ladder": list(LADDER),
+            "fidelity": SEMANTICS,
+            "noise": NOISE,
+            "training_seed": None,
+            "metrics": {
+                "val_error": "1 - val_accuracy/100",
+                "test_error": "1 - test_balanced_accuracy",
+                "cost_seconds": "running max of time over the rungs up to the budget",
+            },
+        }
 
 
 def load(name: str, **options: Any) -> LCBenchObjective:

@@ -32,9 +32,19 @@ class RealObjective(Objective):
 
     kind = "real"
 
-    def __init__(self, dataset: str = "digits", space: str = "cnn", db: str | Path | None = None,
-                 device: str = "cpu", budgets: Sequence[int] = (1, 3, 9, 27), *, data_dir: str | None = None,
-                 folds: int = 0, name: str | None = None, benchmark: str | None = None):  # fmt: skip
+    def __init__(
+        self,
+        dataset: str = "digits",
+        space: str = "cnn",
+        db: str | Path | None = None,
+        device: str = "cpu",
+        budgets: Sequence[int] = (1, 3, 9, 27),
+        *,
+        data_dir: str | None = None,
+        folds: int = 0,
+        name: str | None = None,
+        benchmark: str | None = None,
+    ):
         from mfbench.training.space import get_space
 
         self.dataset, self.space_name, self.device = dataset, space, device
@@ -92,9 +102,12 @@ class RealObjective(Objective):
             metrics.update(val_f1=recs[b - 1].val_f1, test_f1=recs[b - 1].test_f1)
         res = Result(val, cost, b - r, metrics, trial.status, training_seed=int(seed))
         if curve:
-            res.curve = {"epoch": [e.epoch for e in recs], "val_error": [1 - e.val_acc for e in recs],
-                         "test_error": [1 - e.test_acc for e in recs],
-                         "cum_seconds": np.cumsum([e.train_seconds + e.eval_seconds for e in recs]).tolist()}  # fmt: skip
+            res.curve = {
+                "epoch": [e.epoch for e in recs],
+                "val_error": [1 - e.val_acc for e in recs],
+                "test_error": [1 - e.test_acc for e in recs],
+                "cum_seconds": np.cumsum([e.train_seconds + e.eval_seconds for e in recs]).tolist(),
+            }
         return res
 
     def _observations(self) -> dict[str, dict[int, tuple[float, float]]]:
@@ -143,7 +156,10 @@ class RealObjective(Objective):
     @property
     def bounds(self) -> dict[str, float]:
         m = self._means()
-        return {"best": float(m[:, 0].min()) if len(m) else math.nan, "worst": float(m[:, 0].max()) if len(m) else math.nan}
+        return {
+            "best": float(m[:, 0].min()) if len(m) else math.nan,
+            "worst": float(m[:, 0].max()) if len(m) else math.nan,
+        }
 
     def full_budget_cost(self) -> float:
         """Median seconds of the full-budget trainings recorded so far."""
@@ -153,9 +169,14 @@ class RealObjective(Objective):
 
             con = connect_readonly(self.db)
             try:
-                costs = [c for (c,) in con.execute(
-                    "SELECT SUM(e.train_seconds + e.eval_seconds) FROM runs r JOIN epochs e ON e.run_id = r.run_id"
-                    " WHERE r.schedule_epochs = ? AND r.status = 'ok' GROUP BY r.run_id", (self.max_budget,))]  # fmt: skip
+                costs = [
+                    c
+                    for (c,) in con.execute(
+                        "SELECT SUM(e.train_seconds + e.eval_seconds) FROM runs r JOIN epochs e ON e.run_id = r.run_id"
+                        " WHERE r.schedule_epochs = ? AND r.status = 'ok' GROUP BY r.run_id",
+                        (self.max_budget,),
+                    )
+                ]
             finally:
                 con.close()
         if not costs:
@@ -163,8 +184,15 @@ class RealObjective(Objective):
         return float(np.median(costs))
 
     def manifest(self) -> dict[str, Any]:
-        return {"name": self.name, "kind": self.kind, "dataset": self.dataset, "space": self.space_name,
-                "device": self.device, "budgets": self.budgets, "db": str(self.db) if self.db else None}  # fmt: skip
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "dataset": self.dataset,
+            "space": self.space_name,
+            "device": self.device,
+            "budgets": self.budgets,
+            "db": str(self.db) if self.db else None,
+        }
 
     def close(self) -> None:
         if self._writer is not None:

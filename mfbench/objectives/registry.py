@@ -31,13 +31,26 @@ class Shipped:
 
 
 SHIPPED: dict[str, Shipped] = {
-    "digits-grid": Shipped("exact tabular benchmark: 144-point grid on sklearn digits", "digits", "cnn-grid",
-                           {"tabular": "tabular/digits-grid.sqlite"}),
-    "digits-cnn": Shipped("Sobol sample of the continuous CNN space on sklearn digits", "digits", "cnn",
-                          {"tabular": "tabular/digits-cnn.sqlite", "surrogate": "surrogates/digits-cnn"}),
-    "digits-cnn-surrogate": Shipped("surrogate of digits-cnn over the whole continuous space", "digits", "cnn",
-                                    {"surrogate": "surrogates/digits-cnn"}, default_kind="surrogate"),
-}  # fmt: skip
+    "digits-grid": Shipped(
+        "exact tabular benchmark: 144-point grid on sklearn digits",
+        "digits",
+        "cnn-grid",
+        {"tabular": "tabular/digits-grid.sqlite"},
+    ),
+    "digits-cnn": Shipped(
+        "Sobol sample of the continuous CNN space on sklearn digits",
+        "digits",
+        "cnn",
+        {"tabular": "tabular/digits-cnn.sqlite", "surrogate": "surrogates/digits-cnn"},
+    ),
+    "digits-cnn-surrogate": Shipped(
+        "surrogate of digits-cnn over the whole continuous space",
+        "digits",
+        "cnn",
+        {"surrogate": "surrogates/digits-cnn"},
+        default_kind="surrogate",
+    ),
+}
 
 #: the digits benchmarks of the default study (digits-cnn is the table digits-cnn-surrogate was fitted on)
 DIGITS = ("digits-grid", "digits-cnn-surrogate")
@@ -125,14 +138,18 @@ def _load(name: str, kind: str | None, options: dict[str, Any]) -> Any:
     from mfbench.objectives.surrogate import SurrogateObjective
     from mfbench.objectives.tabular import TabularObjective
 
-    if "@" in name and not Path(name).expanduser().exists():  # SURROGATE@TABLE: the surrogate served on the table's configurations only
+    if (
+        "@" in name and not Path(name).expanduser().exists()
+    ):  # SURROGATE@TABLE: the surrogate served on the table's configurations only
         surr, table = name.split("@", 1)
         if kind not in (None, "surrogate"):
             raise UsageError(f"{name} is a surrogate restricted to a table, not a {kind} benchmark")
         s_obj = _load(surr, "surrogate", {"threads": options["threads"]} if "threads" in options else {})
         t_obj = _load(table, "tabular", {})
         return SurrogateObjective(s_obj.surrogate, name=f"{s_obj.name}@{t_obj.name}", restrict_to=t_obj, **options)
-    if name.startswith("lcbench/") or re.fullmatch(r"lcbench-\d+", name):  # YAHPO Gym's LCBench: its own loader (onnxruntime)
+    if name.startswith("lcbench/") or re.fullmatch(
+        r"lcbench-\d+", name
+    ):  # YAHPO Gym's LCBench: its own loader (onnxruntime)
         if kind not in (None, "surrogate"):
             raise UsageError(f"{name} is YAHPO's surrogate, not a {kind} benchmark")
         from mfbench.objectives.lcbench import load
@@ -142,14 +159,23 @@ def _load(name: str, kind: str | None, options: dict[str, Any]) -> Any:
         s = SHIPPED[name]
         kind = kind or s.default_kind
         if kind == "real":
-            return RealObjective(s.dataset, s.space, options.pop("db", None) or _real_db(name), budgets=s.budgets,
-                                 name=f"{name}-real", benchmark=name, **options)  # fmt: skip
+            return RealObjective(
+                s.dataset,
+                s.space,
+                options.pop("db", None) or _real_db(name),
+                budgets=s.budgets,
+                name=f"{name}-real",
+                benchmark=name,
+                **options,
+            )
         if kind not in s.paths:
             raise UsageError(f"{name} has no {kind} objective; it has: {', '.join([*s.paths, 'real'])}")
         path = data_root() / s.paths[kind]
         if not path.exists():
-            raise UsageError(f"{name}: {path} not found (collect/fit it, or point MFBENCH_DATA at a folder "
-                             "with tabular/ and surrogates/)")  # fmt: skip
+            raise UsageError(
+                f"{name}: {path} not found (collect/fit it, or point MFBENCH_DATA at a folder "
+                "with tabular/ and surrogates/)"
+            )
         cls = TabularObjective if kind == "tabular" else SurrogateObjective
         return cls(path, name=name, **options)
     path = Path(name).expanduser()
@@ -162,14 +188,21 @@ def _load(name: str, kind: str | None, options: dict[str, Any]) -> Any:
             from mfbench.tables.table import load_table
 
             meta = load_table(path).meta
-            return RealObjective(meta["dataset"], meta["space_name"], options.pop("db", None) or _real_db(path.stem),
-                                 budgets=meta["budgets"], benchmark=str(meta.get("benchmark", path.stem)),
-                                 **options)  # fmt: skip
+            return RealObjective(
+                meta["dataset"],
+                meta["space_name"],
+                options.pop("db", None) or _real_db(path.stem),
+                budgets=meta["budgets"],
+                benchmark=str(meta.get("benchmark", path.stem)),
+                **options,
+            )
         if kind == "surrogate":
             raise UsageError(f"{path} is a table; fit a surrogate on it with 'mfbench fit {path} --out DIR'")
         return TabularObjective(path, **options)
-    raise UsageError(f"unknown benchmark {name!r}; known: {', '.join(SHIPPED)}, lcbench/<task> (or a path to a "
-                     ".sqlite table or a surrogate folder)")  # fmt: skip
+    raise UsageError(
+        f"unknown benchmark {name!r}; known: {', '.join(SHIPPED)}, lcbench/<task> (or a path to a "
+        ".sqlite table or a surrogate folder)"
+    )
 
 
 def _real_db(name: str) -> Path:
@@ -178,10 +211,14 @@ def _real_db(name: str) -> Path:
     return cache_dir() / "real" / f"{name}.sqlite"
 
 
-_DIGITS_FIDELITY = ("a schedule per budget (cosine, recorded): scratch reads the training whose schedule ends at the "
-                    "budget; continue reads the prefix of the longest schedule and pays only the extra epochs")  # fmt: skip
-_DIGITS_NOISE = {"tabular": "recorded training seeds (a seed picks one; the incumbent is scored by their mean)",
-                 "surrogate": "a noise model fitted on the per-seed spread (the incumbent is scored by the mean)"}
+_DIGITS_FIDELITY = (
+    "a schedule per budget (cosine, recorded): scratch reads the training whose schedule ends at the "
+    "budget; continue reads the prefix of the longest schedule and pays only the extra epochs"
+)
+_DIGITS_NOISE = {
+    "tabular": "recorded training seeds (a seed picks one; the incumbent is scored by their mean)",
+    "surrogate": "a noise model fitted on the per-seed spread (the incumbent is scored by the mean)",
+}
 
 
 def describe(name: str) -> dict[str, Any]:
@@ -191,8 +228,15 @@ def describe(name: str) -> dict[str, Any]:
     if hasattr(obj, "describe"):
         return obj.describe()
     kind = obj.kind or "?"
-    out = {"name": name, "kind": kind, "dimensions": len(obj.space), "ladder": [int(b) for b in obj.budgets],
-           "fidelity": _DIGITS_FIDELITY, "noise": _DIGITS_NOISE.get(kind, ""), "optimum": obj.optimum["val_error"]}
+    out = {
+        "name": name,
+        "kind": kind,
+        "dimensions": len(obj.space),
+        "ladder": [int(b) for b in obj.budgets],
+        "fidelity": _DIGITS_FIDELITY,
+        "noise": _DIGITS_NOISE.get(kind, ""),
+        "optimum": obj.optimum["val_error"],
+    }
     if kind == "tabular":
         out["optimum_source"] = "exact: best seed-mean of the table"
         out["faithfulness"] = "exact (recorded trainings)"

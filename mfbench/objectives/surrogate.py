@@ -34,8 +34,16 @@ class SurrogateObjective(Objective):
 
     kind = "surrogate"
 
-    def __init__(self, surrogate: Any, noise: str = "sample", *, name: str | None = None,
-                 threads: int | None = None, cache_size: int = 100_000, restrict_to: Any = None):  # fmt: skip
+    def __init__(
+        self,
+        surrogate: Any,
+        noise: str = "sample",
+        *,
+        name: str | None = None,
+        threads: int | None = None,
+        cache_size: int = 100_000,
+        restrict_to: Any = None,
+    ):
         """``restrict_to``: a table (a tabular benchmark of a grid): serve only its
         configurations, with its space, and the optimum, worst value and full-budget cost
         over them: the surrogate's twin of that table, to compare optimizer rankings on both."""
@@ -71,9 +79,13 @@ class SurrogateObjective(Objective):
         i = int(np.argmin(val))
         self.space = tab.space
         self.restricted_to = str(tab.path)
-        self._ref = {"optimum": {"val_error": float(val[i]), "test_error": float(test[i])},
-                     "optimum_config": dict(tab.configs[i]), "worst_val_error": float(np.max(val)),
-                     "full_budget_cost": float(np.median(pred[self._cost_key]) * mb), "n_configs": len(tab.configs)}
+        self._ref = {
+            "optimum": {"val_error": float(val[i]), "test_error": float(test[i])},
+            "optimum_config": dict(tab.configs[i]),
+            "worst_val_error": float(np.max(val)),
+            "full_budget_cost": float(np.median(pred[self._cost_key]) * mb),
+            "n_configs": len(tab.configs),
+        }
 
     def _points(self, budget: float, mode: str) -> list[tuple[int, int, float]]:
         """(epoch, schedule, weight) of the ladder points that make up ``budget``."""
@@ -125,11 +137,18 @@ class SurrogateObjective(Objective):
         self.check_call(budget, mode, resume_from)
         val, test, std, seconds_per_epoch, h = self._means_one(config, budget, mode)
         if self.noise == "sample" and std > 0:
-            z = float(standard_normal(np.atleast_1d(np.uint64(mix64_int(seed, h, self._noise_budget(budget, mode)))))[0])
+            z = float(
+                standard_normal(np.atleast_1d(np.uint64(mix64_int(seed, h, self._noise_budget(budget, mode)))))[0]
+            )
             val, test = min(max(val + std * z, 0.0), 1.0), min(max(test + std * z, 0.0), 1.0)
         epochs = budget - (resume_from or 0) if mode == "continue" else budget
-        res = Result(val, seconds_per_epoch * epochs, int(epochs), {"test_error": test},
-                     training_seed=int(seed) if self.noise == "sample" else None)
+        res = Result(
+            val,
+            seconds_per_epoch * epochs,
+            int(epochs),
+            {"test_error": test},
+            training_seed=int(seed) if self.noise == "sample" else None,
+        )
         if curve:
             res.curve = self._curve(config, budget, mode)
         return res
@@ -138,8 +157,14 @@ class SurrogateObjective(Objective):
         # continue: one draw per training, however far it is resumed (as for a table's seed)
         return self.max_budget if mode == "continue" else int(round(float(budget) * 1000))
 
-    def predict_arrays(self, configs: Sequence[Mapping[str, Any]], budget: float, seeds: Any,
-                       mode: str = "scratch", resume_from: Any = None) -> dict[str, np.ndarray]:  # fmt: skip
+    def predict_arrays(
+        self,
+        configs: Sequence[Mapping[str, Any]],
+        budget: float,
+        seeds: Any,
+        mode: str = "scratch",
+        resume_from: Any = None,
+    ) -> dict[str, np.ndarray]:
         """The vectorized core: ``val_error``, ``test_error``, ``cost_seconds``, ``cost_epochs``
         (and the noise-free ``val_mean``) for many configs at one budget."""
         self.check_call(budget, mode, None if np.ndim(resume_from) else resume_from)
@@ -182,8 +207,12 @@ class SurrogateObjective(Objective):
         else:  # off-ladder schedule: the scratch prediction at each epoch
             vals = [self._means_one(config, e, "scratch") for e in epochs]
             val, test, seconds_per_epoch = (np.array([v[k] for v in vals]) for k in (0, 1, 3))
-        return {"epoch": epochs, "val_error": val.tolist(), "test_error": test.tolist(),
-                "cum_seconds": (seconds_per_epoch * np.asarray(epochs)).tolist()}  # fmt: skip
+        return {
+            "epoch": epochs,
+            "val_error": val.tolist(),
+            "test_error": test.tolist(),
+            "cum_seconds": (seconds_per_epoch * np.asarray(epochs)).tolist(),
+        }
 
     def true_value(self, config: Mapping[str, Any]) -> tuple[float, float]:
         val, test, *_ = self._means_one(config, self.max_budget, "scratch")
@@ -210,8 +239,13 @@ class SurrogateObjective(Objective):
 
     def manifest(self) -> dict[str, Any]:
         m = self.surrogate.manifest
-        return {"name": self.name, "kind": self.kind, "path": str(self.surrogate.path or ""), "noise": self.noise,
-                "data_sha256": m["table"]["data_sha256"], "models": {k: {kk: v.get(kk) for kk in ("family", "sha256")}
-                                                                     for k, v in m["models"].items()},
-                "versions": m.get("versions", {}),
-                **({"restricted_to": self.restricted_to} if self.restricted_to else {})}  # fmt: skip
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "path": str(self.surrogate.path or ""),
+            "noise": self.noise,
+            "data_sha256": m["table"]["data_sha256"],
+            "models": {k: {kk: v.get(kk) for kk in ("family", "sha256")} for k, v in m["models"].items()},
+            "versions": m.get("versions", {}),
+            **({"restricted_to": self.restricted_to} if self.restricted_to else {}),
+        }

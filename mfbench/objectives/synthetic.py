@@ -24,8 +24,14 @@ class SyntheticObjective(Objective):
     the observation noise is Gaussian, seeded by ``(seed, config)``. Cost is linear in epochs.
     """
 
-    def __init__(self, space: ConfigurationSpace, budgets: Sequence[int] = (1, 3, 9, 27),
-                 noise: float = 0.0, seconds_per_epoch: float = 1.0, name: str = "synthetic"):
+    def __init__(
+        self,
+        space: ConfigurationSpace,
+        budgets: Sequence[int] = (1, 3, 9, 27),
+        noise: float = 0.0,
+        seconds_per_epoch: float = 1.0,
+        name: str = "synthetic",
+    ):
         self.space = space
         self.budgets = [int(b) for b in budgets]
         self.noise = float(noise)
@@ -67,8 +73,13 @@ class SyntheticObjective(Objective):
         rng = np.random.default_rng([int(seed) & 0xFFFFFFFF, int(config_id(config), 16) & 0xFFFFFFFF, key])
         val = mean + (self.noise * float(rng.normal()) if self.noise else 0.0)
         epochs = budget - (resume_from or 0) if mode == "continue" else budget
-        return Result(val_error=val, cost_seconds=epochs * self.seconds_per_epoch, cost_epochs=int(epochs),
-                      metrics={"test_error": mean + 0.01}, training_seed=int(seed))
+        return Result(
+            val_error=val,
+            cost_seconds=epochs * self.seconds_per_epoch,
+            cost_epochs=int(epochs),
+            metrics={"test_error": mean + 0.01},
+            training_seed=int(seed),
+        )
 
     def true_value(self, config):
         m = self._mean(config, self.max_budget)
@@ -108,8 +119,13 @@ class SyntheticBenchmark(SyntheticObjective):
         return {"best": self.optimum["val_error"], "worst": float(worst)}
 
     def manifest(self) -> dict[str, Any]:
-        return {"name": self.name, "kind": self.kind, "space": self.space_name, "noise": self.noise,
-                "hash": f"synthetic-{self.space_name}-noise{self.noise}"}  # fmt: skip
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "space": self.space_name,
+            "noise": self.noise,
+            "hash": f"synthetic-{self.space_name}-noise{self.noise}",
+        }
 
 
 #: the synthetic benchmarks replay knows by name -> the space each is defined on

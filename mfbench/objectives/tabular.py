@@ -97,14 +97,22 @@ class TabularObjective(Objective):
         m = tab.metrics
         acc = lambda f: m[f][rows]  # noqa: E731
         self._arrays = {
-            "val_error": 1.0 - acc("val_acc"), "test_error": 1.0 - acc("test_acc"),
-            "val_f1": acc("val_f1"), "test_f1": acc("test_f1"), "train_loss": acc("train_loss"),
-            "val_loss": acc("val_loss"), "test_loss": acc("test_loss"),
-        }  # fmt: skip
+            "val_error": 1.0 - acc("val_acc"),
+            "test_error": 1.0 - acc("test_acc"),
+            "val_f1": acc("val_f1"),
+            "test_f1": acc("test_f1"),
+            "train_loss": acc("train_loss"),
+            "val_loss": acc("val_loss"),
+            "test_loss": acc("test_loss"),
+        }
         secs = np.nan_to_num(acc("train_seconds") + acc("eval_seconds"), nan=0.0)
         n_configs, n_seeds, n_budgets, n_epochs = secs.shape
-        self._cum = np.concatenate([np.zeros((n_configs, n_seeds, n_budgets, 1)), np.cumsum(secs, axis=3)], axis=3)  # [..., e] = first e epochs
-        self._stack = np.stack([self._arrays[f] for f in REPORTED], axis=-1)  # (n_configs, n_seeds, n_budgets, n_epochs, K)
+        self._cum = np.concatenate(
+            [np.zeros((n_configs, n_seeds, n_budgets, 1)), np.cumsum(secs, axis=3)], axis=3
+        )  # [..., e] = first e epochs
+        self._stack = np.stack(
+            [self._arrays[f] for f in REPORTED], axis=-1
+        )  # (n_configs, n_seeds, n_budgets, n_epochs, K)
         self._status = tab.status[rows]
         self._n_epochs = tab.n_epochs[rows]
         self._chance = 1.0 - 1.0 / self.n_classes
@@ -115,8 +123,12 @@ class TabularObjective(Objective):
         self._bidx_list = self._bidx.tolist()
         top_rung, last_epoch = n_budgets - 1, n_epochs - 1
         failed = self._status[:, :, top_rung] == FAILED
-        self._true_val = np.where(failed, self._chance, self._arrays["val_error"][:, :, top_rung, last_epoch]).mean(axis=1)
-        self._true_test = np.where(failed, self._chance, self._arrays["test_error"][:, :, top_rung, last_epoch]).mean(axis=1)
+        self._true_val = np.where(failed, self._chance, self._arrays["val_error"][:, :, top_rung, last_epoch]).mean(
+            axis=1
+        )
+        self._true_test = np.where(failed, self._chance, self._arrays["test_error"][:, :, top_rung, last_epoch]).mean(
+            axis=1
+        )
         self._best = int(np.argmin(self._true_val))
         self.optimum_config = self.configs[self._best]
         # test confusion matrices of the full-length runs (epoch max_budget), and their macro
@@ -137,9 +149,14 @@ class TabularObjective(Objective):
         if not have.any():
             return None
         prf = self._prf_top[row][have].mean(axis=0)
-        return {"test_precision": float(prf[0]), "test_recall": float(prf[1]), "test_f1": float(prf[2]),
-                "test_confusion": self._test_cm[row][have].sum(axis=0).astype(int).tolist(),
-                "epoch": self.max_budget, "n_seeds": int(have.sum())}
+        return {
+            "test_precision": float(prf[0]),
+            "test_recall": float(prf[1]),
+            "test_f1": float(prf[2]),
+            "test_confusion": self._test_cm[row][have].sum(axis=0).astype(int).tolist(),
+            "epoch": self.max_budget,
+            "n_seeds": int(have.sum()),
+        }
 
     def _add_prf(self, res: Result, row: int, s: int | None) -> None:
         """A result at the largest budget also carries test macro precision and recall from the
@@ -163,15 +180,24 @@ class TabularObjective(Objective):
         cid = config_id(config)
         i = self._id_index.get(cid)
         if i is None:
-            raise UsageError(f"configuration {cid} is not in the table {self.name!r} "
-                             f"({len(self.configs)} configs; a tabular objective only knows its own)")  # fmt: skip
+            raise UsageError(
+                f"configuration {cid} is not in the table {self.name!r} "
+                f"({len(self.configs)} configs; a tabular objective only knows its own)"
+            )
         return i
 
     def rows_of(self, configs: Sequence[Mapping[str, Any]]) -> np.ndarray:
         return np.fromiter((self.row_of(c) for c in configs), dtype=np.intp, count=len(configs))
 
-    def lookup(self, rows: Any, budget: Any, seeds: Any, mode: str = "scratch", resume_from: Any = None,
-               fields: Sequence[str] = ("val_error", "test_error")) -> dict[str, np.ndarray]:
+    def lookup(
+        self,
+        rows: Any,
+        budget: Any,
+        seeds: Any,
+        mode: str = "scratch",
+        resume_from: Any = None,
+        fields: Sequence[str] = ("val_error", "test_error"),
+    ) -> dict[str, np.ndarray]:
         """The vectorized core: arrays of ``fields`` plus ``cost_seconds``, ``cost_epochs``,
         ``status`` (codes of ``mfbench.training.train.STATUSES``) for rows x budgets x seeds, and (``noise="sample"``)
         ``seed_index``: which recorded seed each query read (``_results`` turns it into ``training_seed``)."""
@@ -182,8 +208,11 @@ class TabularObjective(Objective):
             raise UsageError(f"mode must be one of {MODES}, got {mode!r}")
         if b.min() < 1 or b.max() > self.max_budget:
             raise UsageError(f"budget outside 1..{self.max_budget}")
-        r = np.zeros(n, dtype=np.intp) if resume_from is None else np.broadcast_to(
-            np.atleast_1d(np.asarray(resume_from, dtype=np.intp)), (n,))  # fmt: skip
+        r = (
+            np.zeros(n, dtype=np.intp)
+            if resume_from is None
+            else np.broadcast_to(np.atleast_1d(np.asarray(resume_from, dtype=np.intp)), (n,))
+        )
         if mode == "scratch":
             j = self._bidx[b]
             if (j < 0).any():
@@ -211,7 +240,9 @@ class TabularObjective(Objective):
                 out[f] = self._arrays[f][rows, :, j, e].mean(axis=1) if n else np.zeros(0)
             out["cost_seconds"] = (self._cum[rows, :, j, b] - self._cum[rows, :, j, r]).mean(axis=1)
             statuses = self._status[rows, :, j]
-            any_ok = ((statuses == OK) | ((statuses == DIVERGED) & (self._n_epochs[rows, :, j] > e[:, None]))).any(axis=1)
+            any_ok = ((statuses == OK) | ((statuses == DIVERGED) & (self._n_epochs[rows, :, j] > e[:, None]))).any(
+                axis=1
+            )
             status = np.where(any_ok, OK, np.where((statuses == DIVERGED).any(axis=1), DIVERGED, FAILED))
             epochs_run = np.zeros(n, dtype=np.intp)  # the status above already accounts for divergence
         # a divergence after the epoch read does not concern this query
@@ -235,8 +266,10 @@ class TabularObjective(Objective):
         ts = [seeds[s] for s in out["seed_index"].tolist()] if "seed_index" in out else [None] * len(val)
         own = ("val_error", "cost_seconds", "cost_epochs", "status", "seed_index")
         extra = [(k, out[k].tolist()) for k in out if k not in own]
-        return [Result(val[i], cost[i], ep[i], {k: v[i] for k, v in extra}, STATUSES[status[i]], training_seed=ts[i])
-                for i in range(len(val))]  # fmt: skip
+        return [
+            Result(val[i], cost[i], ep[i], {k: v[i] for k, v in extra}, STATUSES[status[i]], training_seed=ts[i])
+            for i in range(len(val))
+        ]
 
     def evaluate(self, config, budget, seed, *, mode="scratch", resume_from=None, curve=False) -> Result:
         self.check_call(budget, mode, resume_from)
@@ -260,8 +293,9 @@ class TabularObjective(Objective):
             elif status == DIVERGED:  # diverged before epoch b: the network predicts at chance
                 v[0], v[1] = (self._chance if math.isnan(x) else x for x in v[:2])
             cost = float(self._cum[row, s, j, b] - self._cum[row, s, j, r])
-            res = Result(v[0], cost, b - r, dict(zip(REPORTED[1:], v[1:])), STATUSES[status],
-                         training_seed=self._seed_values[s])
+            res = Result(
+                v[0], cost, b - r, dict(zip(REPORTED[1:], v[1:])), STATUSES[status], training_seed=self._seed_values[s]
+            )
             if b == self.max_budget:
                 self._add_prf(res, row, s)
         else:
@@ -296,8 +330,12 @@ class TabularObjective(Objective):
         else:
             pick = lambda a: a[row, :, j, :budget].mean(axis=0)  # noqa: E731
             cum = self._cum[row, :, j, 1 : budget + 1].mean(axis=0)
-        return {"epoch": list(range(1, budget + 1)), "val_error": pick(self._arrays["val_error"]).tolist(),
-                "test_error": pick(self._arrays["test_error"]).tolist(), "cum_seconds": cum.tolist()}  # fmt: skip
+        return {
+            "epoch": list(range(1, budget + 1)),
+            "val_error": pick(self._arrays["val_error"]).tolist(),
+            "test_error": pick(self._arrays["test_error"]).tolist(),
+            "cum_seconds": cum.tolist(),
+        }
 
     # -- reference values ---------------------------------------------------------------
 
@@ -319,6 +357,12 @@ class TabularObjective(Objective):
     def manifest(self) -> dict[str, Any]:
         from mfbench.surrogates.data import table_digest
 
-        return {"name": self.name, "kind": self.kind, "path": str(self.path), "noise": self.noise,
-                "n_configs": len(self.configs), "budgets": self.budgets,
-                "data_sha256": table_digest(self.table)}  # fmt: skip
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "path": str(self.path),
+            "noise": self.noise,
+            "n_configs": len(self.configs),
+            "budgets": self.budgets,
+            "data_sha256": table_digest(self.table),
+        }

@@ -90,8 +90,11 @@ class Optimizer:
         """What a study's manifest records of this optimizer: its settings, how a crash reaches
         its library (the failure policy) and what it can do (its capabilities)."""
         caps = self.capabilities
-        return {**self.settings(), "on_crash": self.on_crash,
-                "capabilities": {"multi_fidelity": caps.multi_fidelity, "continuation": caps.continuation}}
+        return {
+            **self.settings(),
+            "on_crash": self.on_crash,
+            "capabilities": {"multi_fidelity": caps.multi_fidelity, "continuation": caps.continuation},
+        }
 
     def library_header(self, library: str, distribution: str | None = None) -> dict[str, Any]:
         """The head of an adapter's ``settings()``: the optimizer's name and seed, and the library
@@ -99,8 +102,13 @@ class Optimizer:
         where it differs from ``library``)."""
         from importlib.metadata import version
 
-        return {"name": self.name, "seed": self.seed, "library": library,
-                "library_version": version(distribution or library)}
+        return {
+            "name": self.name,
+            "seed": self.seed,
+            "library": library,
+            "library_version": version(distribution or library),
+        }
+
     def resolve_options(self, options: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:
         """``defaults`` updated with ``options``; an unknown option is a usage error (a typo
         would otherwise silently run the default)."""
@@ -129,8 +137,14 @@ def ladder_eta(budgets: Sequence[int]) -> int:
     return int(eta)
 
 
-def for_objective(cls: type[Optimizer], objective: Any, seed: int, budgets: Sequence[int] | None = None,
-                  full_budgets: float | None = None, **options: Any) -> Optimizer:
+def for_objective(
+    cls: type[Optimizer],
+    objective: Any,
+    seed: int,
+    budgets: Sequence[int] | None = None,
+    full_budgets: float | None = None,
+    **options: Any,
+) -> Optimizer:
     """Construct ``cls`` for ``objective``, telling an optimizer that can continue trainings
     whether this objective can (otherwise it must pay for every rung from scratch), and one
     that sizes itself by the run's length how many largest-budget trainings it affords."""

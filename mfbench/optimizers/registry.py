@@ -36,6 +36,7 @@ REGISTRY: dict[str, str] = {
     "ray-bohb": "mfbench.optimizers.adapters.ray:RayBOHB",
 }
 
+
 def register(name: str, target: str) -> None:
     REGISTRY[name] = target
 
@@ -56,15 +57,22 @@ def get_optimizer_class(name: str) -> type[Optimizer]:
         raise missing(exc, f"optimizer {name!r}") from None
 
 
-def make_optimizer(name: str, space: ConfigurationSpace, budgets: Sequence[int], seed: int, **options: Any) -> Optimizer:
+def make_optimizer(
+    name: str, space: ConfigurationSpace, budgets: Sequence[int], seed: int, **options: Any
+) -> Optimizer:
     return get_optimizer_class(name)(space, budgets, seed, **options)
 
 
 #: the library that makes the decisions, by adapter module (``mfbench.optimizers.adapters.<module>``)
 _ADAPTER_FRAMEWORK = {
-    "optuna": "Optuna", "hyperopt": "hyperopt", "smac": "SMAC", "hpbandster": "hpbandster",
-    "keras_tuner": "Keras Tuner", "dehb": "DEHB", "ray": "Ray Tune",
-}  # fmt: skip
+    "optuna": "Optuna",
+    "hyperopt": "hyperopt",
+    "smac": "SMAC",
+    "hpbandster": "hpbandster",
+    "keras_tuner": "Keras Tuner",
+    "dehb": "DEHB",
+    "ray": "Ray Tune",
+}
 #: fixed display order of the frameworks (mfbench's own last)
 FRAMEWORKS = ("Optuna", "hyperopt", "SMAC", "hpbandster", "Keras Tuner", "DEHB", "Ray Tune", "mfbench")
 

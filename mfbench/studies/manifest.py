@@ -16,8 +16,25 @@ from pathlib import Path
 from typing import Any
 
 #: the libraries whose versions a manifest records (those that decide a trajectory)
-VERSIONED = ("numpy", "scipy", "pandas", "pyarrow", "ConfigSpace", "scikit-learn", "torch", "joblib", "dask",
-             "distributed", "smac", "optuna", "hyperopt", "hpbandster", "dehb", "keras-tuner", "keras")  # fmt: skip
+VERSIONED = (
+    "numpy",
+    "scipy",
+    "pandas",
+    "pyarrow",
+    "ConfigSpace",
+    "scikit-learn",
+    "torch",
+    "joblib",
+    "dask",
+    "distributed",
+    "smac",
+    "optuna",
+    "hyperopt",
+    "hpbandster",
+    "dehb",
+    "keras-tuner",
+    "keras",
+)
 
 
 def versions() -> dict[str, str | None]:
@@ -44,12 +61,24 @@ def hardware() -> dict[str, Any]:
     return {"host": platform.node(), "cpu": cpu, "cores": os.cpu_count()}
 
 
-def study_manifest(*, command: str | None, clock: str, seeds: list[int], seeds_by_benchmark: dict[str, list[int]],
-                   workers: int, count_overhead: bool,
-                   budget: dict[str, Any], benchmarks: dict[str, Any], optimizers: dict[str, Any],
-                   runs: list[dict[str, Any]], noise_seeds: str, optimum_source: str,
-                   python_hash_seed: str | None, study: dict[str, Any] | None = None,
-                   device: str | None = None) -> dict[str, Any]:
+def study_manifest(
+    *,
+    command: str | None,
+    clock: str,
+    seeds: list[int],
+    seeds_by_benchmark: dict[str, list[int]],
+    workers: int,
+    count_overhead: bool,
+    budget: dict[str, Any],
+    benchmarks: dict[str, Any],
+    optimizers: dict[str, Any],
+    runs: list[dict[str, Any]],
+    noise_seeds: str,
+    optimum_source: str,
+    python_hash_seed: str | None,
+    study: dict[str, Any] | None = None,
+    device: str | None = None,
+) -> dict[str, Any]:
     """The manifest of a study folder. ``clock``: ``"simulated"`` (replay) or ``"wall"`` (tune);
     ``optimum_source``: ``"benchmark"`` (each benchmark's known optimum) or ``"best-found"``
     (the best incumbent of the study's runs, for the real objective); ``noise_seeds``: how an
@@ -57,8 +86,7 @@ def study_manifest(*, command: str | None, clock: str, seeds: list[int], seeds_b
     for on each benchmark (a report pairs seeds within a benchmark)."""
     from mfbench import __version__
 
-    failures = [{k: r[k] for k in ("benchmark", "optimizer", "seed", "error")} for r in runs
-                if r["status"] == "failed"]  # fmt: skip
+    failures = [{k: r[k] for k in ("benchmark", "optimizer", "seed", "error")} for r in runs if r["status"] == "failed"]
     return {
         "command": command or " ".join(sys.argv),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),

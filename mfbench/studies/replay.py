@@ -60,8 +60,7 @@ HASH_SEED = "6640"
 
 #: set in every local job process before its interpreter starts (one BLAS thread: the same
 #: floating-point reductions whatever ``--jobs`` is)
-CHILD_ENV = {"PYTHONHASHSEED": HASH_SEED, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
-             "OPENBLAS_NUM_THREADS": "1"}  # fmt: skip
+CHILD_ENV = {"PYTHONHASHSEED": HASH_SEED, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
 
 
 # --------------------------------------------------------------------------------------
@@ -115,11 +114,14 @@ def benchmark_info(objective: Objective) -> dict[str, Any]:
         ident = {k: v for k, v in man.items() if k not in ("path", "name", "db")}
         hash_ = hashlib.sha256(json.dumps(ident, sort_keys=True, default=str).encode()).hexdigest()[:16]
     return {
-        "kind": kind_of(objective), "hash": hash_, "ladder": [int(b) for b in objective.budgets],
+        "kind": kind_of(objective),
+        "hash": hash_,
+        "ladder": [int(b) for b in objective.budgets],
         "optimum": {k: float(v) for k, v in objective.optimum.items()},
         "bounds": {k: float(v) for k, v in objective.bounds.items()},
-        "full_budget_seconds": float(objective.full_budget_cost()), "objective": jsonable(man, strict=False),
-    }  # fmt: skip
+        "full_budget_seconds": float(objective.full_budget_cost()),
+        "objective": jsonable(man, strict=False),
+    }
 
 
 # --------------------------------------------------------------------------------------
@@ -168,12 +170,20 @@ def seed_globals(seed: int) -> None:
 def run_job(job: Job) -> dict[str, Any]:
     """Run one (benchmark, optimizer, seed); never raises for a problem of the run itself."""
     t0 = time.perf_counter()
-    out: dict[str, Any] = {"key": job.key, "status": "failed", "error": None, "n_evals": 0, "columns": None,
-                           "settings": None, "stopped_by": None}  # fmt: skip
+    out: dict[str, Any] = {
+        "key": job.key,
+        "status": "failed",
+        "error": None,
+        "n_evals": 0,
+        "columns": None,
+        "settings": None,
+        "stopped_by": None,
+    }
     try:
         if job.require_fixed_hash and os.environ.get("PYTHONHASHSEED") != HASH_SEED:
-            raise RuntimeError(f"this worker was not started with PYTHONHASHSEED={HASH_SEED}, so the run would "
-                               "not be reproducible")  # fmt: skip
+            raise RuntimeError(
+                f"this worker was not started with PYTHONHASHSEED={HASH_SEED}, so the run would not be reproducible"
+            )
         seed_globals(job.seed)
         objective = load(job.benchmark)
         module, name = job.target.split(":")
@@ -181,11 +191,24 @@ def run_job(job: Job) -> dict[str, Any]:
         full_cost = float(objective.full_budget_cost())
         full_budgets = job.budget_seconds / full_cost if full_cost > 0 else None
         opt = for_objective(cls, objective, job.seed, full_budgets=full_budgets)
-        traj = run(objective, opt, seed=job.seed, budget_seconds=job.budget_seconds, workers=job.workers,
-                   count_overhead=job.count_overhead, max_evals=job.max_evals, validate=job.validate,
-                   benchmark=job.label)  # fmt: skip
-        out.update(status="ok", n_evals=traj.n_evals, stopped_by=traj.stopped_by,
-                   columns=traj.columns(dict(job.optimum), dict(job.bounds)), settings=jsonable(opt.describe(), strict=False))
+        traj = run(
+            objective,
+            opt,
+            seed=job.seed,
+            budget_seconds=job.budget_seconds,
+            workers=job.workers,
+            count_overhead=job.count_overhead,
+            max_evals=job.max_evals,
+            validate=job.validate,
+            benchmark=job.label,
+        )
+        out.update(
+            status="ok",
+            n_evals=traj.n_evals,
+            stopped_by=traj.stopped_by,
+            columns=traj.columns(dict(job.optimum), dict(job.bounds)),
+            settings=jsonable(opt.describe(), strict=False),
+        )
     except Exception as exc:  # one run's failure never stops the study
         out["error"] = f"{type(exc).__name__}: {exc}"[:1000]
         out["traceback"] = traceback.format_exc()[-4000:]
@@ -218,8 +241,9 @@ def _check_dask_reachable(address: Any) -> None:
     try:
         Client(address, timeout="10s").close()
     except Exception as exc:  # noqa: BLE001  (OSError, TimeoutError, ValueError for a malformed address)
-        raise UsageError(f"cannot reach the Dask scheduler at {address!r} ({type(exc).__name__}); "
-                         "is it running?") from None  # fmt: skip
+        raise UsageError(
+            f"cannot reach the Dask scheduler at {address!r} ({type(exc).__name__}); is it running?"
+        ) from None
 
 
 def _execute_dask(todo: list[Job], address: Any) -> Iterator[dict[str, Any]]:
@@ -227,10 +251,13 @@ def _execute_dask(todo: list[Job], address: Any) -> Iterator[dict[str, Any]]:
         seeds = client.run(_hash_seed)
         unfixed = sorted(w for w, s in seeds.items() if s != HASH_SEED)
         if unfixed:
-            raise UsageError(f"Dask workers {', '.join(unfixed)} were not started with PYTHONHASHSEED={HASH_SEED} "
-                             "(the default of a worker started by a nanny, e.g. `dask worker ADDRESS`)")  # fmt: skip
-        yield from dask_results(client, run_job, todo, lambda job: (job,), lambda job: f"replay-{job.filename}",
-                                failure=_lost)
+            raise UsageError(
+                f"Dask workers {', '.join(unfixed)} were not started with PYTHONHASHSEED={HASH_SEED} "
+                "(the default of a worker started by a nanny, e.g. `dask worker ADDRESS`)"
+            )
+        yield from dask_results(
+            client, run_job, todo, lambda job: (job,), lambda job: f"replay-{job.filename}", failure=_lost
+        )
 
 
 def _execute_ray(todo: list[Job], address: str) -> Iterator[dict[str, Any]]:
@@ -240,8 +267,15 @@ def _execute_ray(todo: list[Job], address: str) -> Iterator[dict[str, Any]]:
 
 
 def _lost(exc: Exception, job: Job) -> dict[str, Any]:
-    return {"key": job.key, "status": "failed", "error": f"worker lost: {type(exc).__name__}: {exc}"[:1000],
-            "n_evals": 0, "columns": None, "settings": None, "wall_seconds": math.nan}  # fmt: skip
+    return {
+        "key": job.key,
+        "status": "failed",
+        "error": f"worker lost: {type(exc).__name__}: {exc}"[:1000],
+        "n_evals": 0,
+        "columns": None,
+        "settings": None,
+        "wall_seconds": math.nan,
+    }
 
 
 def _hash_seed() -> str | None:
@@ -318,8 +352,9 @@ def merge_runs(run_dir: Path) -> Any:
     files = sorted((run_dir / "runs").glob("*.parquet"))
     tables = [pq.read_table(f, schema=trajectory_schema()) for f in files]
     table = pa.concat_tables(tables) if tables else trajectory_schema().empty_table()
-    table = table.sort_by([("benchmark", "ascending"), ("optimizer", "ascending"), ("seed", "ascending"),
-                           ("eval_index", "ascending")])  # fmt: skip
+    table = table.sort_by(
+        [("benchmark", "ascending"), ("optimizer", "ascending"), ("seed", "ascending"), ("eval_index", "ascending")]
+    )
     write_parquet_atomic(table, run_dir / "trajectories.parquet")
     return table.to_pandas()
 
@@ -407,8 +442,10 @@ def default_benchmarks() -> list[str]:
         except UsageError as exc:
             log.warning("default benchmark %s is not available: %s", name, exc)
     if not found:
-        raise UsageError(f"none of the shipped benchmarks ({', '.join(DEFAULT_BENCHMARKS)}) is available here; "
-                         f"name some with --benchmarks (e.g. {', '.join(SYNTHETIC)}, or a table's path)")  # fmt: skip
+        raise UsageError(
+            f"none of the shipped benchmarks ({', '.join(DEFAULT_BENCHMARKS)}) is available here; "
+            f"name some with --benchmarks (e.g. {', '.join(SYNTHETIC)}, or a table's path)"
+        )
     return found
 
 
@@ -471,8 +508,13 @@ def replay(
     run_dir = Path(out)
     # format 2: trajectories record lineage, training seed and repeats, and continued trainings
     # keep their seed (issue 15); a folder of format-1 runs would mix two protocols
-    study = {"budget_spec": str(budget), "workers": workers, "count_overhead": bool(count_overhead),
-             "max_evals": int(max_evals), "trajectory_format": TRAJECTORY_FORMAT}  # fmt: skip
+    study = {
+        "budget_spec": str(budget),
+        "workers": workers,
+        "count_overhead": bool(count_overhead),
+        "max_evals": int(max_evals),
+        "trajectory_format": TRAJECTORY_FORMAT,
+    }
     manifest_path = run_dir / "manifest.json"
     _check_same_study(run_dir, read_study_manifest(manifest_path), study)  # before anything is created
 
@@ -493,18 +535,32 @@ def replay(
     if not targets:
         raise UsageError("no optimizer is usable here")
     all_jobs = [
-        Job(spec, label, opt, seed, targets[opt], budget_seconds[label], workers, bool(count_overhead),
-            int(max_evals), validate, optimum=tuple(sorted(bench_info[label]["optimum"].items())),
-            bounds=tuple(sorted(bench_info[label]["bounds"].items())))
-        for spec, label in job_specs for opt in targets for seed in seeds_of(label)
-    ]  # fmt: skip
+        Job(
+            spec,
+            label,
+            opt,
+            seed,
+            targets[opt],
+            budget_seconds[label],
+            workers,
+            bool(count_overhead),
+            int(max_evals),
+            validate,
+            optimum=tuple(sorted(bench_info[label]["optimum"].items())),
+            bounds=tuple(sorted(bench_info[label]["bounds"].items())),
+        )
+        for spec, label in job_specs
+        for opt in targets
+        for seed in seeds_of(label)
+    ]
     if dask is not None and ray is None:
         _check_dask_reachable(dask)  # before the study folder is created
     (run_dir / "runs").mkdir(parents=True, exist_ok=True)
     # one replay at a time per study folder: two at once would run every run twice and each
     # write a manifest missing the other's runs; the second is refused with one line
-    held = hold_exclusive(run_dir, f"{run_dir} is being written by another mfbench replay; wait for it to finish, "
-                                   "or use another --out")  # fmt: skip
+    held = hold_exclusive(
+        run_dir, f"{run_dir} is being written by another mfbench replay; wait for it to finish, or use another --out"
+    )
     try:
         old = read_study_manifest(manifest_path)  # again, under the lock: a replay may have finished meanwhile
         _check_same_study(run_dir, old, study)
@@ -512,13 +568,22 @@ def replay(
         set_aside_unreadable_runs(run_dir)
         todo = [j for j in all_jobs if not (run_dir / "runs" / j.filename).exists()]
         result = ReplayResult(out=run_dir, skipped=len(all_jobs) - len(todo))
-        log.info("replay: %d benchmarks x %d optimizers x %s seeds = %d runs; %d already done, %d to run",
-                 len(specs), len(targets), "/".join(str(len(seeds_of(lb))) for _, lb in job_specs), len(all_jobs),
-                 result.skipped, len(todo))  # fmt: skip
+        log.info(
+            "replay: %d benchmarks x %d optimizers x %s seeds = %d runs; %d already done, %d to run",
+            len(specs),
+            len(targets),
+            "/".join(str(len(seeds_of(lb))) for _, lb in job_specs),
+            len(all_jobs),
+            result.skipped,
+            len(todo),
+        )
 
-        runs: dict[tuple, dict[str, Any]] = {(r["benchmark"], r["optimizer"], r["seed"]): r for r in old.get("runs", [])
-                                             if r.get("status") != "ok"  # a finished run whose file is gone is not
-                                             or (run_dir / "runs" / run_filename(r["benchmark"], r["optimizer"], r["seed"])).exists()}  # fmt: skip
+        runs: dict[tuple, dict[str, Any]] = {
+            (r["benchmark"], r["optimizer"], r["seed"]): r
+            for r in old.get("runs", [])
+            if r.get("status") != "ok"  # a finished run whose file is gone is not
+            or (run_dir / "runs" / run_filename(r["benchmark"], r["optimizer"], r["seed"])).exists()
+        }
         settings: dict[str, Any] = dict(old.get("optimizers", {}))
         if todo:
             if ray is not None:
@@ -530,9 +595,17 @@ def replay(
             with RunProgress(len(todo), enabled=progress) as bar:
                 for res in results:
                     label, opt, seed = res["key"]
-                    entry = {"benchmark": label, "optimizer": opt, "seed": seed, "status": res["status"],
-                             "error": res["error"], "n_evals": res["n_evals"], "wall_seconds": res["wall_seconds"],
-                             "stopped_by": res.get("stopped_by"), "log": res.get("log")}  # fmt: skip
+                    entry = {
+                        "benchmark": label,
+                        "optimizer": opt,
+                        "seed": seed,
+                        "status": res["status"],
+                        "error": res["error"],
+                        "n_evals": res["n_evals"],
+                        "wall_seconds": res["wall_seconds"],
+                        "stopped_by": res.get("stopped_by"),
+                        "log": res.get("log"),
+                    }
                     if res["status"] == "ok":
                         write_run(res["columns"], run_dir / "runs" / run_filename(label, opt, seed))
                         if opt not in settings or seed < settings[opt].get("seed", math.inf):
@@ -547,29 +620,47 @@ def replay(
         # runs finished by an earlier replay whose manifest was lost still count
         for j in all_jobs:
             if j.key not in runs and (run_dir / "runs" / j.filename).exists():
-                runs[j.key] = {"benchmark": j.label, "optimizer": j.optimizer, "seed": j.seed, "status": "ok",
-                               "error": None, "n_evals": None, "wall_seconds": None, "stopped_by": None}  # fmt: skip
+                runs[j.key] = {
+                    "benchmark": j.label,
+                    "optimizer": j.optimizer,
+                    "seed": j.seed,
+                    "status": "ok",
+                    "error": None,
+                    "n_evals": None,
+                    "wall_seconds": None,
+                    "stopped_by": None,
+                }
         requested = {j.key for j in all_jobs}
         result.ok = sum(1 for k in requested if runs.get(k, {}).get("status") == "ok")
         result.failed = sum(1 for k in requested if runs.get(k, {}).get("status") == "failed")
 
         frame = merge_runs(run_dir)
         run_list = [runs[k] for k in sorted(runs)]
-        old_seeds_by_benchmark = old.get("seeds_by_benchmark") or {b: list(old.get("seeds", []))
-                                                                    for b in old.get("benchmarks", {})}
+        old_seeds_by_benchmark = old.get("seeds_by_benchmark") or {
+            b: list(old.get("seeds", [])) for b in old.get("benchmarks", {})
+        }
         manifest = study_manifest(
-            command=command, clock="simulated",
+            command=command,
+            clock="simulated",
             seeds=sorted(set(old.get("seeds", [])) | {x for _, lb in job_specs for x in seeds_of(lb)}),
-            seeds_by_benchmark={**old_seeds_by_benchmark,
-                                **{lb: sorted(set(old_seeds_by_benchmark.get(lb, [])) | set(seeds_of(lb)))
-                                   for _, lb in job_specs}},
-            workers=workers, count_overhead=count_overhead,
+            seeds_by_benchmark={
+                **old_seeds_by_benchmark,
+                **{lb: sorted(set(old_seeds_by_benchmark.get(lb, [])) | set(seeds_of(lb))) for _, lb in job_specs},
+            },
+            workers=workers,
+            count_overhead=count_overhead,
             budget={"spec": str(budget), "seconds": {**old.get("budget", {}).get("seconds", {}), **budget_seconds}},
-            benchmarks={**old.get("benchmarks", {}), **bench_info}, optimizers=settings, runs=run_list, study=study,
-            optimum_source="benchmark", python_hash_seed=HASH_SEED,
-            noise_seeds=("a training started by evaluation i of run seed s has the objective seed "
-                         "splitmix64(splitmix64(s) ^ i) >> 32 (mfbench.core.seeds.eval_seed); every continuation of "
-                         "it keeps that seed (its lineage)"),
+            benchmarks={**old.get("benchmarks", {}), **bench_info},
+            optimizers=settings,
+            runs=run_list,
+            study=study,
+            optimum_source="benchmark",
+            python_hash_seed=HASH_SEED,
+            noise_seeds=(
+                "a training started by evaluation i of run seed s has the objective seed "
+                "splitmix64(splitmix64(s) ^ i) >> 32 (mfbench.core.seeds.eval_seed); every continuation of "
+                "it keeps that seed (its lineage)"
+            ),
         )
         result.failures = [f for f in manifest["failures"] if (f["benchmark"], f["optimizer"], f["seed"]) in requested]
         atomic_write_text(manifest_path, json.dumps(manifest, indent=1, default=str))
@@ -587,9 +678,11 @@ def _check_same_study(run_dir: Path, old: dict[str, Any], study: dict[str, Any])
     """Refuse to add runs to a folder that holds a study with other settings."""
     differs = {k: (old.get("study", {}).get(k), v) for k, v in study.items() if old.get("study", {}).get(k) != v}
     if old and differs:
-        raise UsageError(f"{run_dir} holds a study with other settings "
-                         f"({', '.join(f'{k}: {a} there, {b} here' for k, (a, b) in differs.items())}); "
-                         "use another --out")  # fmt: skip
+        raise UsageError(
+            f"{run_dir} holds a study with other settings "
+            f"({', '.join(f'{k}: {a} there, {b} here' for k, (a, b) in differs.items())}); "
+            "use another --out"
+        )
 
 
 def read_study_manifest(path: Path) -> dict[str, Any]:
@@ -602,9 +695,14 @@ def read_study_manifest(path: Path) -> dict[str, Any]:
 
 #: the top-level keys of a study's manifest that reruns and the report read, with their types
 STUDY_KEYS: dict[str, type | tuple[type, ...]] = {
-    "runs": list, "study": dict, "benchmarks": dict, "optimizers": dict, "seeds": list, "budget": dict,
+    "runs": list,
+    "study": dict,
+    "benchmarks": dict,
+    "optimizers": dict,
+    "seeds": list,
+    "budget": dict,
     "failures": list,
-}  # fmt: skip
+}
 
 
 def check_study_manifest(path: Path, manifest: Any) -> None:
@@ -630,21 +728,35 @@ def summarize(frame: Any, runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for r in runs:
         c = counts.setdefault((r["benchmark"], r["optimizer"]), {"ok": 0, "failed": 0})
         c[r["status"]] = c.get(r["status"], 0) + 1
-    per_run = pd.DataFrame(columns=["benchmark", "optimizer", "regret", "normalized_regret", "n_evals", "overhead",
-                                    "repeats"])  # fmt: skip
+    per_run = pd.DataFrame(
+        columns=["benchmark", "optimizer", "regret", "normalized_regret", "n_evals", "overhead", "repeats"]
+    )
     if len(frame):
         g = frame.groupby(["benchmark", "optimizer", "seed"], sort=True)
-        per_run = pd.DataFrame({"regret": g["regret"].last(), "normalized_regret": g["normalized_regret"].last(),
-                                "n_evals": g["eval_index"].size(),
-                                "overhead": g["overhead_seconds"].mean(), "repeats": g["repeat"].sum()})  # fmt: skip
+        per_run = pd.DataFrame(
+            {
+                "regret": g["regret"].last(),
+                "normalized_regret": g["normalized_regret"].last(),
+                "n_evals": g["eval_index"].size(),
+                "overhead": g["overhead_seconds"].mean(),
+                "repeats": g["repeat"].sum(),
+            }
+        )
         per_run = per_run.reset_index()
     rows = []
     for (bench, opt), c in sorted(counts.items()):
         sel = per_run[(per_run["benchmark"] == bench) & (per_run["optimizer"] == opt)]
-        rows.append({"benchmark": bench, "optimizer": opt, "ok": c.get("ok", 0), "failed": c.get("failed", 0),
-                     "mean_final_regret": float(sel["regret"].mean()) if len(sel) else math.nan,
-                     "mean_final_normalized_regret": float(sel["normalized_regret"].mean()) if len(sel) else math.nan,
-                     "mean_evals": float(sel["n_evals"].mean()) if len(sel) else math.nan,
-                     "mean_repeats": float(sel["repeats"].mean()) if len(sel) else math.nan,
-                     "mean_overhead_seconds": float(sel["overhead"].mean()) if len(sel) else math.nan})  # fmt: skip
+        rows.append(
+            {
+                "benchmark": bench,
+                "optimizer": opt,
+                "ok": c.get("ok", 0),
+                "failed": c.get("failed", 0),
+                "mean_final_regret": float(sel["regret"].mean()) if len(sel) else math.nan,
+                "mean_final_normalized_regret": float(sel["normalized_regret"].mean()) if len(sel) else math.nan,
+                "mean_evals": float(sel["n_evals"].mean()) if len(sel) else math.nan,
+                "mean_repeats": float(sel["repeats"].mean()) if len(sel) else math.nan,
+                "mean_overhead_seconds": float(sel["overhead"].mean()) if len(sel) else math.nan,
+            }
+        )
     return rows

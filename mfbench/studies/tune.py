@@ -64,8 +64,18 @@ def rescore_best_found(run_dir: Path, label: str) -> tuple[dict[str, float], dic
     return optimum, bounds
 
 
-def check_tune_options(*, dataset: str, budget: str | float, device: str, db: str | Path | None, space: str,
-                       out: str | Path | None, budgets: Sequence[int], seed: int, max_evals: int) -> None:  # fmt: skip
+def check_tune_options(
+    *,
+    dataset: str,
+    budget: str | float,
+    device: str,
+    db: str | Path | None,
+    space: str,
+    out: str | Path | None,
+    budgets: Sequence[int],
+    seed: int,
+    max_evals: int,
+) -> None:
     """Everything ``tune`` can check before its calibration training appends to the table: a
     refusal after it would leave a training (or a failed row) behind."""
     from mfbench.training.data import DATASETS
@@ -133,8 +143,17 @@ def tune(
     from mfbench.execution.runner import run_wall
     from mfbench.objectives.real import RealObjective
 
-    check_tune_options(dataset=dataset, budget=budget, device=device, db=db, space=space, out=out, budgets=budgets,
-                       seed=seed, max_evals=max_evals)  # fmt: skip
+    check_tune_options(
+        dataset=dataset,
+        budget=budget,
+        device=device,
+        db=db,
+        space=space,
+        out=out,
+        budgets=budgets,
+        seed=seed,
+        max_evals=max_evals,
+    )
     ((opt_name, target),) = resolve_optimizers([optimizer]).items()
     module, attr = target.split(":")
     try:
@@ -160,13 +179,22 @@ def tune(
 
         default = to_config(default)
         res = objective.evaluate(default, max(budgets), int(seed), mode="scratch")
-        calibration = {"config": default, "budget": max(budgets), "seconds": float(res.cost_seconds),
-                       "val_error": float(res.val_error)}  # fmt: skip
+        calibration = {
+            "config": default,
+            "budget": max(budgets),
+            "seconds": float(res.cost_seconds),
+            "val_error": float(res.val_error),
+        }
         log.info("calibration: a %d-epoch training of the default config took %.1f s", max(budgets), res.cost_seconds)
     budget_seconds = parse_budget(budget, calibration["seconds"] if calibration else None)
 
-    opt = for_objective(cls, objective, int(seed), budgets,
-                        full_budgets=budget_seconds / calibration["seconds"] if calibration else None)
+    opt = for_objective(
+        cls,
+        objective,
+        int(seed),
+        budgets,
+        full_budgets=budget_seconds / calibration["seconds"] if calibration else None,
+    )
 
     def score(config: dict, cid: str, res: Any) -> tuple[float, float]:
         v, t = objective.true_value(config)
@@ -174,35 +202,65 @@ def tune(
             return float(v), float(t)
         return float(res.val_error), float(res.metrics.get("test_error", math.nan))
 
-    traj = run_wall(objective, opt, seed=int(seed), budget_seconds=budget_seconds, max_evals=max_evals,
-                    benchmark=label, score=score, training_seed=lambda i: int(seed))  # fmt: skip
+    traj = run_wall(
+        objective,
+        opt,
+        seed=int(seed),
+        budget_seconds=budget_seconds,
+        max_evals=max_evals,
+        benchmark=label,
+        score=score,
+        training_seed=lambda i: int(seed),
+    )
     if traj.n_evals == 0:
         raise UsageError(f"no evaluation finished within the budget of {budget_seconds:.0f} s; raise --budget")
     nan = {"val_error": math.nan, "test_error": math.nan}
-    write_run(traj.columns(nan, {"best": math.nan, "worst": math.nan}),
-              run_dir / "runs" / run_filename(label, opt_name, seed))  # fmt: skip
+    write_run(
+        traj.columns(nan, {"best": math.nan, "worst": math.nan}), run_dir / "runs" / run_filename(label, opt_name, seed)
+    )
     optimum, bounds = rescore_best_found(run_dir, label)
     frame = merge_runs(run_dir)
-    entry = {"benchmark": label, "optimizer": opt_name, "seed": int(seed), "status": "ok", "error": None,
-             "n_evals": traj.n_evals, "wall_seconds": traj.wall_seconds, "stopped_by": traj.stopped_by,
-             "budget_seconds": budget_seconds}  # fmt: skip
+    entry = {
+        "benchmark": label,
+        "optimizer": opt_name,
+        "seed": int(seed),
+        "status": "ok",
+        "error": None,
+        "n_evals": traj.n_evals,
+        "wall_seconds": traj.wall_seconds,
+        "stopped_by": traj.stopped_by,
+        "budget_seconds": budget_seconds,
+    }
     man = objective.manifest()
     runs = {(r["benchmark"], r["optimizer"], r["seed"]): r for r in old.get("runs", [])}
     runs[(label, opt_name, int(seed))] = entry
     benchmark = {
-        "kind": "real", "hash": man.get("hash") or man.get("table_sha256") or str(db), "ladder": budgets,
-        "optimum": optimum, "bounds": bounds,
+        "kind": "real",
+        "hash": man.get("hash") or man.get("table_sha256") or str(db),
+        "ladder": budgets,
+        "optimum": optimum,
+        "bounds": bounds,
         "full_budget_seconds": calibration["seconds"] if calibration else math.nan,
-        "dataset": dataset, "space": space, "db": str(db), "calibration": calibration,
+        "dataset": dataset,
+        "space": space,
+        "db": str(db),
+        "calibration": calibration,
         "objective": jsonable(man, strict=False),
     }
     manifest = study_manifest(
-        command=command, clock="wall", seeds=sorted(set(old.get("seeds", [])) | {int(seed)}),
-        seeds_by_benchmark={label: sorted(set(old.get("seeds", [])) | {int(seed)})}, workers=1,
-        count_overhead=True, budget={"spec": str(budget), "seconds": {label: budget_seconds}},
-        benchmarks={label: benchmark}, device=device,
+        command=command,
+        clock="wall",
+        seeds=sorted(set(old.get("seeds", [])) | {int(seed)}),
+        seeds_by_benchmark={label: sorted(set(old.get("seeds", [])) | {int(seed)})},
+        workers=1,
+        count_overhead=True,
+        budget={"spec": str(budget), "seconds": {label: budget_seconds}},
+        benchmarks={label: benchmark},
+        device=device,
         optimizers={**old.get("optimizers", {}), opt_name: jsonable(opt.describe(), strict=False)},
-        runs=[runs[k] for k in sorted(runs)], optimum_source="best-found", python_hash_seed=None,
+        runs=[runs[k] for k in sorted(runs)],
+        optimum_source="best-found",
+        python_hash_seed=None,
         noise_seeds="the run seed, for every evaluation",
     )
     atomic_write_text(run_dir / "manifest.json", json.dumps(manifest, indent=1, default=str))

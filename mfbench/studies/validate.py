@@ -39,11 +39,22 @@ def faithfulness(surrogate: Surrogate | str | Path, table_path: str | Path, top:
         pred = surr.predict_rows(surr.encoder.rows(Xc[idx], b, b))["val_error"]
         k = min(top, len(y))
         overlap = len(set(np.argsort(y, kind="stable")[:k]) & set(np.argsort(pred, kind="stable")[:k]))
-        rows.append({"budget": b, **slice_metrics(y, pred), f"top{top}_overlap": overlap, "top_k": k,
-                     "mae": float(np.mean(np.abs(pred - y))) if len(y) else float("nan"),
-                     "seed_spearman": seed_spearman(data.y_seeds["val_error"][m])})  # fmt: skip
-    return {"surrogate": str(surr.path or surr.name), "table": str(table_path), "n_configs": len(data.configs),
-            "per_budget": rows}  # fmt: skip
+        rows.append(
+            {
+                "budget": b,
+                **slice_metrics(y, pred),
+                f"top{top}_overlap": overlap,
+                "top_k": k,
+                "mae": float(np.mean(np.abs(pred - y))) if len(y) else float("nan"),
+                "seed_spearman": seed_spearman(data.y_seeds["val_error"][m]),
+            }
+        )
+    return {
+        "surrogate": str(surr.path or surr.name),
+        "table": str(table_path),
+        "n_configs": len(data.configs),
+        "per_budget": rows,
+    }
 
 
 def print_faithfulness(res: dict[str, Any], top: int = 10) -> None:
@@ -61,8 +72,16 @@ def print_faithfulness(res: dict[str, Any], top: int = 10) -> None:
     Console().print(t)
 
 
-def ranking_agreement(surrogate: str | Path, table: str | Path, optimizers: Any, seeds: Any, budget: str,
-                      out: str | Path, jobs: int | None = None, progress: bool = True) -> dict[str, Any]:  # fmt: skip
+def ranking_agreement(
+    surrogate: str | Path,
+    table: str | Path,
+    optimizers: Any,
+    seeds: Any,
+    budget: str,
+    out: str | Path,
+    jobs: int | None = None,
+    progress: bool = True,
+) -> dict[str, Any]:
     """Replay ``optimizers`` x ``seeds`` on ``table`` and on ``surrogate@table`` (into ``out``,
     resumable) and compare the optimizers' final normalized regrets and mean ranks.
 
@@ -94,9 +113,11 @@ def ranking_agreement(surrogate: str | Path, table: str | Path, optimizers: Any,
     if len(common_opts) < 3:
         raise UsageError(f"ranking agreement needs at least 3 optimizers with runs on both, got {common_opts}")
     # paired: only the seeds on which every optimizer has a run on both benchmarks
-    common_seeds = sorted(int(s) for s in set(per[tab_label].index) & set(per[sur_label].index)
-                          if per[tab_label].loc[s, common_opts].notna().all()
-                          and per[sur_label].loc[s, common_opts].notna().all())  # fmt: skip
+    common_seeds = sorted(
+        int(s)
+        for s in set(per[tab_label].index) & set(per[sur_label].index)
+        if per[tab_label].loc[s, common_opts].notna().all() and per[sur_label].loc[s, common_opts].notna().all()
+    )
     if not common_seeds:
         raise UsageError(f"{out}: no seed has a run of every optimizer on both benchmarks")
     rows, mean_rank, mean_regret = [], {}, {}
@@ -105,9 +126,15 @@ def ranking_agreement(surrogate: str | Path, table: str | Path, optimizers: Any,
         mean_rank[b] = rank_scores(scores).mean()
         mean_regret[b] = scores.mean()
     for o in common_opts:
-        rows.append({"optimizer": o, "table_regret": float(mean_regret[tab_label][o]),
-                     "surrogate_regret": float(mean_regret[sur_label][o]),
-                     "table_rank": float(mean_rank[tab_label][o]), "surrogate_rank": float(mean_rank[sur_label][o])})
+        rows.append(
+            {
+                "optimizer": o,
+                "table_regret": float(mean_regret[tab_label][o]),
+                "surrogate_regret": float(mean_regret[sur_label][o]),
+                "table_rank": float(mean_rank[tab_label][o]),
+                "surrogate_rank": float(mean_rank[sur_label][o]),
+            }
+        )
     tab_other = per[tab_label].reindex(index=other, columns=common_opts).dropna()
     other_rank = rank_scores(tab_other).mean() if len(tab_other) else None
     for r in rows:
@@ -120,38 +147,68 @@ def ranking_agreement(surrogate: str | Path, table: str | Path, optimizers: Any,
     def top(key: str) -> set[str]:
         return {r["optimizer"] for r in sorted(rows, key=lambda r: r[key])[:k]}
 
-    ceiling: dict[str, Any] = {"seeds": [int(s) for s in tab_other.index], "spearman": math.nan,
-                               "kendall": math.nan, f"top{k}_overlap": 0}  # fmt: skip
+    ceiling: dict[str, Any] = {
+        "seeds": [int(s) for s in tab_other.index],
+        "spearman": math.nan,
+        "kendall": math.nan,
+        f"top{k}_overlap": 0,
+    }
     if other_rank is not None:
         ceiling.update(spearman=float(sst.spearmanr(a, c).statistic), kendall=float(sst.kendalltau(a, c).statistic))
         ceiling[f"top{k}_overlap"] = len(top("table_rank") & top("table_rank_other_seeds"))
-    return {"table": tab_label, "surrogate": sur_label, "budget": str(budget), "seeds": common_seeds,
-            "n_failed": res.failed + res_other.failed, "rows": rows,
-            "spearman": float(sst.spearmanr(a, b).statistic), "kendall": float(sst.kendalltau(a, b).statistic),
-            f"top{k}_overlap": len(top("table_rank") & top("surrogate_rank")), "top_k": k,
-            "ceiling": ceiling}  # fmt: skip
+    return {
+        "table": tab_label,
+        "surrogate": sur_label,
+        "budget": str(budget),
+        "seeds": common_seeds,
+        "n_failed": res.failed + res_other.failed,
+        "rows": rows,
+        "spearman": float(sst.spearmanr(a, b).statistic),
+        "kendall": float(sst.kendalltau(a, b).statistic),
+        f"top{k}_overlap": len(top("table_rank") & top("surrogate_rank")),
+        "top_k": k,
+        "ceiling": ceiling,
+    }
 
 
 def print_ranking(res: dict[str, Any]) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    t = Table(title=f"optimizer rankings: {res['table']} vs {res['surrogate']} "
-                    f"({len(res['seeds'])} seeds, budget {res['budget']}, final normalized regret)")  # fmt: skip
-    for c in ("optimizer", "table regret", "surrogate regret", "table rank", "surrogate rank",
-              "table rank, other seeds"):  # fmt: skip
+    t = Table(
+        title=f"optimizer rankings: {res['table']} vs {res['surrogate']} "
+        f"({len(res['seeds'])} seeds, budget {res['budget']}, final normalized regret)"
+    )
+    for c in (
+        "optimizer",
+        "table regret",
+        "surrogate regret",
+        "table rank",
+        "surrogate rank",
+        "table rank, other seeds",
+    ):
         t.add_column(c, justify="left" if c == "optimizer" else "right")
     for r in res["rows"]:
-        t.add_row(r["optimizer"], fmt(r["table_regret"]), fmt(r["surrogate_regret"]), f"{r['table_rank']:.2f}",
-                  f"{r['surrogate_rank']:.2f}", fmt(r.get("table_rank_other_seeds", math.nan)))
+        t.add_row(
+            r["optimizer"],
+            fmt(r["table_regret"]),
+            fmt(r["surrogate_regret"]),
+            f"{r['table_rank']:.2f}",
+            f"{r['surrogate_rank']:.2f}",
+            fmt(r.get("table_rank_other_seeds", math.nan)),
+        )
     Console().print(t)
     k = res["top_k"]
-    print(f"rank agreement: Spearman {res['spearman']:.3f}, Kendall tau {res['kendall']:.3f}, "
-          f"top-{k} overlap {res[f'top{k}_overlap']}/{k}")
+    print(
+        f"rank agreement: Spearman {res['spearman']:.3f}, Kendall tau {res['kendall']:.3f}, "
+        f"top-{k} overlap {res[f'top{k}_overlap']}/{k}"
+    )
     c = res.get("ceiling")
     if c:
-        print(f"noise ceiling (the table against itself on seeds {_seed_text(c['seeds'])}): Spearman "
-              f"{c['spearman']:.3f}, Kendall tau {c['kendall']:.3f}, top-{k} overlap {c[f'top{k}_overlap']}/{k}")
+        print(
+            f"noise ceiling (the table against itself on seeds {_seed_text(c['seeds'])}): Spearman "
+            f"{c['spearman']:.3f}, Kendall tau {c['kendall']:.3f}, top-{k} overlap {c[f'top{k}_overlap']}/{k}"
+        )
 
 
 def _seed_text(seeds: list[int]) -> str:

@@ -14,6 +14,15 @@ from mfbench.surrogates.model import (
 )
 
 __all__ = [
-    "FAMILIES", "Encoder", "Surrogate", "TrainingData", "fit_surrogate", "library_versions",
-    "load_surrogate", "read_manifest", "save_surrogate", "table_digest", "training_data",
-]  # fmt: skip
+    "FAMILIES",
+    "Encoder",
+    "Surrogate",
+    "TrainingData",
+    "fit_surrogate",
+    "library_versions",
+    "load_surrogate",
+    "read_manifest",
+    "save_surrogate",
+    "table_digest",
+    "training_data",
+]

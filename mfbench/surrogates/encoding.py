@@ -156,8 +156,11 @@ class Encoder:
             arr[:] = vals
             seen = np.zeros(n, dtype=bool)
             for j, choice in enumerate(info):
-                m = np.fromiter((v == choice and type(v) is type(choice) for v in vals), bool, n) \
-                    if isinstance(choice, bool) else (arr == choice)
+                m = (
+                    np.fromiter((v == choice and type(v) is type(choice) for v in vals), bool, n)
+                    if isinstance(choice, bool)
+                    else (arr == choice)
+                )
                 X[:, col + j] = m
                 seen |= m
             bad = ~seen & (arr != None)  # noqa: E711 (elementwise on an object array)

@@ -97,8 +97,9 @@ def _parse_cell(v: str) -> Any:
     return {"True": True, "False": False, "true": True, "false": False}.get(v, v)
 
 
-def make_design(space_name: str, design: str, n_configs: int | None, seed: int = 0,
-                config_file: str | None = None) -> list[dict]:
+def make_design(
+    space_name: str, design: str, n_configs: int | None, seed: int = 0, config_file: str | None = None
+) -> list[dict]:
     cs = get_space(space_name)
     if design == "grid":
         return list(iter_grid(cs))
@@ -121,8 +122,9 @@ def schedules_for(config: dict, budgets: Sequence[int]) -> list[int]:
     return [int(b) for b in budgets]
 
 
-def make_plan(configs: list[dict], seeds: Sequence[int], budgets: Sequence[int],
-              done: set[tuple[str, int, int]] = frozenset()) -> Plan:  # type: ignore[assignment]
+def make_plan(
+    configs: list[dict], seeds: Sequence[int], budgets: Sequence[int], done: set[tuple[str, int, int]] = frozenset()
+) -> Plan:  # type: ignore[assignment]
     budgets = sorted(int(b) for b in budgets)
     if budgets[0] < 1 or len(set(budgets)) != len(budgets):
         raise UsageError(f"--budgets must be distinct positive integers, got {budgets}")
@@ -226,8 +228,15 @@ def _cuda_available() -> bool:
     return torch.cuda.is_available()
 
 
-def _execute_local(todo: list[Any], data: DataSpec, device: str, workers: int,
-                   gpu_slots: list[int] | None, threads: int | None = None, fn: Any = None) -> Iterator[Any]:
+def _execute_local(
+    todo: list[Any],
+    data: DataSpec,
+    device: str,
+    workers: int,
+    gpu_slots: list[int] | None,
+    threads: int | None = None,
+    fn: Any = None,
+) -> Iterator[Any]:
     fn = fn or run_job  # run_group for fused groups (it yields lists of results)
     if workers == 1 and gpu_slots is None:
         threads = threads or os.cpu_count() or 1
@@ -245,8 +254,9 @@ def _execute_local(todo: list[Any], data: DataSpec, device: str, workers: int,
             queue.put(g)
     threads = threads or (max(1, (os.cpu_count() or 1) // workers) if gpu_slots is None else 1)
     worker_device = "cuda" if gpu_slots is not None else device
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker,
-                               initargs=(queue, os.getpid()))
+    pool = ProcessPoolExecutor(
+        max_workers=workers, mp_context=ctx, initializer=_init_worker, initargs=(queue, os.getpid())
+    )
     pending: set = set()
     it = iter(todo)
     try:
@@ -267,14 +277,21 @@ def _execute_local(todo: list[Any], data: DataSpec, device: str, workers: int,
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _execute_dask(todo: list[Any], data: DataSpec, device: str, address: Any, threads: int | None = None,
-                  fn: Any = None) -> Iterator[Any]:
+def _execute_dask(
+    todo: list[Any], data: DataSpec, device: str, address: Any, threads: int | None = None, fn: Any = None
+) -> Iterator[Any]:
     fn = fn or run_job
     resources = {"GPU": 1} if device == "cuda" else None
     keys = {id(unit): _dask_key(i, unit) for i, unit in enumerate(todo)}
     with dask_client(address) as client:
-        yield from dask_results(client, fn, todo, lambda unit: (unit, data, device, threads or 1),
-                                lambda unit: keys[id(unit)], resources=resources)
+        yield from dask_results(
+            client,
+            fn,
+            todo,
+            lambda unit: (unit, data, device, threads or 1),
+            lambda unit: keys[id(unit)],
+            resources=resources,
+        )
 
 
 #: what a local worker inherits from the driver and a training may read: passed to Ray's workers
@@ -282,8 +299,15 @@ def _execute_dask(todo: list[Any], data: DataSpec, device: str, address: Any, th
 WORKER_ENV = ("PYTHONHASHSEED", "MFBENCH_CACHE", "MFBENCH_DATA")
 
 
-def _execute_ray(todo: list[Any], data: DataSpec, device: str, address: str, threads: int | None = None,
-                 fn: Any = None, trials_per_gpu: int = 1) -> Iterator[Any]:  # fmt: skip
+def _execute_ray(
+    todo: list[Any],
+    data: DataSpec,
+    device: str,
+    address: str,
+    threads: int | None = None,
+    fn: Any = None,
+    trials_per_gpu: int = 1,
+) -> Iterator[Any]:
     """Each unit one Ray task: ``num_cpus`` = the trial's torch threads (1 unless ``threads``),
     and on GPUs ``num_gpus = 1 / trials_per_gpu`` (Ray packs that many on one GPU and gives each
     its ``CUDA_VISIBLE_DEVICES``). ``device`` ``auto`` trains on GPUs if the cluster has any."""
@@ -298,8 +322,14 @@ def _execute_ray(todo: list[Any], data: DataSpec, device: str, address: str, thr
         n_cpus = threads or 1
         if n_cpus > cpus:
             raise UsageError(f"{n_cpus} threads per trial: the Ray cluster at {address} has {cpus:g} CPUs")
-        yield from run_tasks(todo, fn or run_job, (data, "cuda" if cuda else "cpu", n_cpus), env=env,
-                             num_cpus=n_cpus, num_gpus=1 / trials_per_gpu if cuda else 0)  # fmt: skip
+        yield from run_tasks(
+            todo,
+            fn or run_job,
+            (data, "cuda" if cuda else "cpu", n_cpus),
+            env=env,
+            num_cpus=n_cpus,
+            num_gpus=1 / trials_per_gpu if cuda else 0,
+        )
 
 
 def _dask_key(i: int, unit: Any) -> str:
@@ -382,9 +412,20 @@ def collect(
     from mfbench.tables.table import TableWriter, blank_table, planned_done_keys, table_meta
     from mfbench.training.data import load_dataset
 
-    check_collect_options(db=db, n_configs=n_configs, seeds=seeds, budgets=budgets, workers=workers, device=device,
-                          trials_per_gpu=trials_per_gpu, folds=folds, design_seed=design_seed, benchmark=benchmark,
-                          max_trials=max_trials, threads=threads)  # fmt: skip
+    check_collect_options(
+        db=db,
+        n_configs=n_configs,
+        seeds=seeds,
+        budgets=budgets,
+        workers=workers,
+        device=device,
+        trials_per_gpu=trials_per_gpu,
+        folds=folds,
+        design_seed=design_seed,
+        benchmark=benchmark,
+        max_trials=max_trials,
+        threads=threads,
+    )
     if ray is not None:
         check_ray_options(ray, dask=dask, workers=workers, trials_per_gpu=trials_per_gpu, connect=not dry_run)
     if trainer not in TRAINERS:
@@ -450,9 +491,21 @@ def collect(
 MAX_CONFIGS = 1_000_000
 
 
-def check_collect_options(*, db: str | Path, n_configs: int | None, seeds: Sequence[int], budgets: Sequence[int],
-                          workers: int, device: str, trials_per_gpu: str | int, folds: int, design_seed: int,
-                          benchmark: str | None, max_trials: int | None, threads: int | None) -> None:  # fmt: skip
+def check_collect_options(
+    *,
+    db: str | Path,
+    n_configs: int | None,
+    seeds: Sequence[int],
+    budgets: Sequence[int],
+    workers: int,
+    device: str,
+    trials_per_gpu: str | int,
+    folds: int,
+    design_seed: int,
+    benchmark: str | None,
+    max_trials: int | None,
+    threads: int | None,
+) -> None:
     """Every option of ``collect`` that can be checked without the dataset, before any file is
     created: each refused with one line naming it."""
     from mfbench.core.io import safe_name
@@ -495,8 +548,9 @@ def check_collect_options(*, db: str | Path, n_configs: int | None, seeds: Seque
             break
 
 
-def check_ray_options(address: str, *, dask: Any, workers: int, trials_per_gpu: str | int,
-                      connect: bool = True) -> None:  # fmt: skip
+def check_ray_options(
+    address: str, *, dask: Any, workers: int, trials_per_gpu: str | int, connect: bool = True
+) -> None:
     """``--ray`` beside options that contradict it, refused in one line; then Ray installed and the
     cluster reachable (``connect``), all before any file is created."""
     from mfbench.execution.ray_engine import check_engine, require_ray
@@ -504,8 +558,10 @@ def check_ray_options(address: str, *, dask: Any, workers: int, trials_per_gpu: 
     if dask is not None:
         raise UsageError("--dask and --ray are two engines: give one")
     if workers != 1:
-        raise UsageError("--workers counts local processes; with --ray the cluster's CPUs and GPUs "
-                         "decide how many trainings run at once")  # fmt: skip
+        raise UsageError(
+            "--workers counts local processes; with --ray the cluster's CPUs and GPUs "
+            "decide how many trainings run at once"
+        )
     if trials_per_gpu == "auto":
         raise UsageError("--trials-per-gpu auto measures this machine's GPU; with --ray give a number")
     if connect:

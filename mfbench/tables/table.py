@@ -124,8 +124,13 @@ class TableWriter:
         else:
             p.parent.mkdir(parents=True, exist_ok=True)
             os.close(os.open(p, os.O_WRONLY | os.O_CREAT, 0o666))  # an empty file to lock
-        held = hold_exclusive(p, f"{p} is being written by another mfbench process; wait for it to "
-                                 "finish, or use another --db") if lock else Held(None)  # fmt: skip
+        held = (
+            hold_exclusive(
+                p, f"{p} is being written by another mfbench process; wait for it to finish, or use another --db"
+            )
+            if lock
+            else Held(None)
+        )
         try:
             if not blank_table(p):
                 if not checked:  # another writer created it between our look and our lock
@@ -145,8 +150,10 @@ class TableWriter:
     def lock(self) -> None:
         """Kept for callers that opened with ``lock=False``: take the writer lock now."""
         if getattr(self, "_held", None) is None or self._held.fd is None:
-            self._held = hold_exclusive(self.path, f"{self.path} is being written by another mfbench process; "
-                                                   "wait for it to finish, or use another --db")  # fmt: skip
+            self._held = hold_exclusive(
+                self.path,
+                f"{self.path} is being written by another mfbench process; wait for it to finish, or use another --db",
+            )
 
     def done_keys(self) -> set[tuple[str, int, int]]:
         """(config_id, seed, schedule_epochs) of every trial already recorded, whatever its status."""
@@ -160,9 +167,7 @@ class TableWriter:
         """Commit one whole trial (config, run, all its epochs) in one transaction.
         Returns False, writing nothing, when the trial is already there."""
         with self.con:
-            cur = self.con.execute(
-                "SELECT 1 FROM runs WHERE config_id=? AND seed=? AND schedule_epochs=?", trial.key
-            )
+            cur = self.con.execute("SELECT 1 FROM runs WHERE config_id=? AND seed=? AND schedule_epochs=?", trial.key)
             if cur.fetchone():
                 return False
             self.con.execute(
@@ -174,12 +179,26 @@ class TableWriter:
                 " torch_version, cuda_version, n_params, flops, peak_memory_bytes, started, finished,"
                 " val_confusion, test_confusion, trainer) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
-                    trial.config_id, trial.seed, trial.schedule_epochs, trial.status, trial.reason,
-                    len(trial.epochs), trial.host, trial.device, trial.torch_version, trial.cuda_version,
-                    trial.n_params, trial.flops, trial.peak_memory_bytes, trial.started, trial.finished,
-                    json.dumps(trial.val_confusion), json.dumps(trial.test_confusion), trial.trainer,
+                    trial.config_id,
+                    trial.seed,
+                    trial.schedule_epochs,
+                    trial.status,
+                    trial.reason,
+                    len(trial.epochs),
+                    trial.host,
+                    trial.device,
+                    trial.torch_version,
+                    trial.cuda_version,
+                    trial.n_params,
+                    trial.flops,
+                    trial.peak_memory_bytes,
+                    trial.started,
+                    trial.finished,
+                    json.dumps(trial.val_confusion),
+                    json.dumps(trial.test_confusion),
+                    trial.trainer,
                 ),
-            )  # fmt: skip
+            )
             run_id = cur.lastrowid
             self.con.executemany(
                 f"INSERT INTO epochs VALUES (?, ?, {', '.join('?' * len(EPOCH_FIELDS))})",
@@ -269,8 +288,9 @@ def check_identity(p: Path, have: Mapping[str, str], meta: Mapping[str, Any]) ->
     from ``meta``: it would mix two benchmarks in one file."""
     for key in IDENTITY_KEYS:
         if key in meta and have.get(key) != _meta_value(meta[key]):
-            raise UsageError(f"{p} was collected with {key}={have.get(key)}, not {_meta_value(meta[key])}; "
-                             "use another --db")  # fmt: skip
+            raise UsageError(
+                f"{p} was collected with {key}={have.get(key)}, not {_meta_value(meta[key])}; use another --db"
+            )
 
 
 def planned_done_keys(path: str | Path, meta: Mapping[str, Any]) -> set[tuple[str, int, int]]:
@@ -377,7 +397,8 @@ def load_table(path: str | Path) -> Table:
         runs = con.execute(
             "SELECT run_id, config_id, seed, schedule_epochs, status, reason, n_epochs, n_params, flops,"
             " device, host, peak_memory_bytes, started, finished,"
-            + (" trainer" if _has_trainer_column(con) else " 'lone'") + " FROM runs"
+            + (" trainer" if _has_trainer_column(con) else " 'lone'")
+            + " FROM runs"
         ).fetchall()
         ep = con.execute(f"SELECT run_id, epoch, {', '.join(EPOCH_FIELDS)} FROM epochs").fetchall()
     finally:
@@ -413,10 +434,22 @@ def load_table(path: str | Path) -> Table:
         c, s = index[cid], seed_index[int(seed)]
         n_params[c], flops[c] = npar or 0, fl or 0
         run_dicts.append(
-            dict(run_id=run_id, config_id=cid, seed=int(seed), schedule_epochs=int(sched), status=st,
-                 reason=reason, n_epochs=int(ne), device=devname, host=host, peak_memory_bytes=peak,
-                 started=started, finished=finished, trainer=trainer)
-        )  # fmt: skip
+            dict(
+                run_id=run_id,
+                config_id=cid,
+                seed=int(seed),
+                schedule_epochs=int(sched),
+                status=st,
+                reason=reason,
+                n_epochs=int(ne),
+                device=devname,
+                host=host,
+                peak_memory_bytes=peak,
+                started=started,
+                finished=finished,
+                trainer=trainer,
+            )
+        )
         curve = per_run[pos]
         if st != "ok":  # after a divergence (or failure) the model is worth chance
             curve[ne:, acc_fields] = chance
@@ -432,8 +465,9 @@ def load_table(path: str | Path) -> Table:
                 metrics[f][c, s, b, :length] = curve[:length, fi]
             status[c, s, b] = STATUS_CODE[st]
             n_epochs[c, s, b] = min(int(ne), length)
-    return Table(str(path), meta, configs, config_ids, seeds, budgets, metrics, status, n_epochs,
-                 n_params, flops, run_dicts)  # fmt: skip
+    return Table(
+        str(path), meta, configs, config_ids, seeds, budgets, metrics, status, n_epochs, n_params, flops, run_dicts
+    )
 
 
 # --------------------------------------------------------------------------------------

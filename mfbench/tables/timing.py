@@ -64,8 +64,12 @@ def timing_outliers(path: str | Path, ratio: float = 5.0, min_seconds: float = 2
     paused = e[(e["s"] > limit) & (e["s"] > min_seconds)]
     for rid, grp in paused.groupby("run_id"):
         worst = grp.loc[grp["s"].idxmax()]
-        out[int(rid)] = {"why": "paused", "epoch": int(worst["epoch"]), "seconds": float(worst["s"]),
-                         "typical": float(med[worst.name])}  # fmt: skip
+        out[int(rid)] = {
+            "why": "paused",
+            "epoch": int(worst["epoch"]),
+            "seconds": float(worst["s"]),
+            "typical": float(med[worst.name]),
+        }
     run_med = per_run.median().rename("m").to_frame().join(runs["config_id"])
     for _cid, grp in run_med.groupby("config_id"):
         if len(grp) < 2:
@@ -87,8 +91,15 @@ def timing_outliers(path: str | Path, ratio: float = 5.0, min_seconds: float = 2
     rows = []
     for rid, info in sorted(out.items()):
         r = runs.loc[rid]
-        rows.append({"run_id": rid, "config_id": str(r["config_id"]), "seed": int(r["seed"]),
-                     "schedule_epochs": int(r["schedule_epochs"]), **info})  # fmt: skip
+        rows.append(
+            {
+                "run_id": rid,
+                "config_id": str(r["config_id"]),
+                "seed": int(r["seed"]),
+                "schedule_epochs": int(r["schedule_epochs"]),
+                **info,
+            }
+        )
     return rows
 
 

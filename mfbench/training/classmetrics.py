@@ -23,7 +23,9 @@ def macro_prf(cm: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         f = np.where(p + r > 0, 2 * p * r / np.where(p + r > 0, p + r, 1.0), 0.0)
         labels = (true > 0) | (pred > 0)
         n = labels.sum(axis=-1)
-        out = [np.where(n > 0, np.where(labels, x, 0.0).sum(axis=-1) / np.where(n > 0, n, 1), np.nan) for x in (p, r, f)]
+        out = [
+            np.where(n > 0, np.where(labels, x, 0.0).sum(axis=-1) / np.where(n > 0, n, 1), np.nan) for x in (p, r, f)
+        ]
     missing = np.isnan(cm).any(axis=(-2, -1))
     return tuple(np.where(missing, np.nan, x) for x in out)  # type: ignore[return-value]
 
@@ -54,8 +56,10 @@ def table_test_confusions(table) -> np.ndarray | None:
     try:
         con = connect_readonly(table.path)
         try:
-            rows = con.execute("SELECT config_id, seed, schedule_epochs, test_confusion FROM runs "
-                               "WHERE status = 'ok' AND test_confusion IS NOT NULL").fetchall()
+            rows = con.execute(
+                "SELECT config_id, seed, schedule_epochs, test_confusion FROM runs "
+                "WHERE status = 'ok' AND test_confusion IS NOT NULL"
+            ).fetchall()
         finally:
             con.close()
     except (sqlite3.Error, UsageError):  # no table file at that path any more: no matrices

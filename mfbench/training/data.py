@@ -92,9 +92,7 @@ def _stratified_split(y: np.ndarray, seed: int) -> Split:
     idx = np.arange(len(y))
     f_train, f_val, f_test = SPLIT_FRACTIONS
     rest, test = train_test_split(idx, test_size=f_test, stratify=y, random_state=seed)
-    train, val = train_test_split(
-        rest, test_size=f_val / (f_train + f_val), stratify=y[rest], random_state=seed + 1
-    )
+    train, val = train_test_split(rest, test_size=f_val / (f_train + f_val), stratify=y[rest], random_state=seed + 1)
     return Split(np.sort(train), np.sort(val), np.sort(test))
 
 
@@ -167,9 +165,7 @@ def _load_torchvision(name: str, cls_name: str, data_dir: str | None) -> tuple[n
 _CACHE: dict[tuple, Dataset] = {}
 
 
-def load_dataset(
-    name: str, data_dir: str | None = None, split_seed: int = 0, folds: int = 0
-) -> Dataset:
+def load_dataset(name: str, data_dir: str | None = None, split_seed: int = 0, folds: int = 0) -> Dataset:
     """Load ``name`` with a fixed stratified 60/20/20 split (and ``folds``-fold CV over
     train+validation when ``folds >= 2``). Cached per process."""
     key = (name, data_dir, split_seed, folds)

@@ -51,8 +51,17 @@ from mfbench.training.train import (
 )
 
 #: hyperparameters that decide a network's shapes and a step's batch: members must share them
-SHAPE_KEYS = ("architecture", "resnet_blocks", "vgg_convs", "inception_modules", "width", "kernel_size",
-              "activation", "batch_norm", "batch_size")  # fmt: skip
+SHAPE_KEYS = (
+    "architecture",
+    "resnet_blocks",
+    "vgg_convs",
+    "inception_modules",
+    "width",
+    "kernel_size",
+    "activation",
+    "batch_norm",
+    "batch_size",
+)
 
 #: torch's defaults, which train.py's optimizers use
 ADAM_BETAS, ADAM_EPS = (0.9, 0.999), 1e-8
@@ -63,7 +72,9 @@ ELEMENTWISE = (nn.Identity, nn.ReLU, nn.Tanh, nn.Sigmoid, nn.GELU, nn.MaxPool2d)
 
 def fuse_key(config: Mapping[str, Any]) -> tuple:
     """Trials with equal keys can be trained as one fused model."""
-    return tuple((k, config.get(k)) for k in SHAPE_KEYS) + (("augmented", config.get("augmentation", "none") != "none"),)
+    return tuple((k, config.get(k)) for k in SHAPE_KEYS) + (
+        ("augmented", config.get("augmentation", "none") != "none"),
+    )
 
 
 @dataclass(frozen=True)
@@ -95,8 +106,9 @@ class _Stack:
         self.flat = flat.requires_grad_(True)
         self.buffers = {
             n: torch.stack([dict(m.named_buffers())[n].detach().clone() for m in models])
-            for n, b in self.template.named_buffers() if b.is_floating_point()
-        }  # fmt: skip
+            for n, b in self.template.named_buffers()
+            if b.is_floating_point()
+        }
         self.prefix = {mod: name for name, mod in self.template.named_modules()}
 
     def sizes(self) -> list[int]:
@@ -139,9 +151,16 @@ def _forward(st: _Stack, x: torch.Tensor, training: bool, masks: torch.Tensor | 
             return F.conv2d(x, w, None if b is None else b.reshape(-1), mod.stride, mod.padding, mod.dilation, m)
         if isinstance(mod, nn.BatchNorm2d):
             p = st.prefix[mod]
-            return F.batch_norm(x, st.buffers[p + ".running_mean"].view(-1), st.buffers[p + ".running_var"].view(-1),
-                                P[p + ".weight"].reshape(-1), P[p + ".bias"].reshape(-1), training, mod.momentum,
-                                mod.eps)  # fmt: skip
+            return F.batch_norm(
+                x,
+                st.buffers[p + ".running_mean"].view(-1),
+                st.buffers[p + ".running_var"].view(-1),
+                P[p + ".weight"].reshape(-1),
+                P[p + ".bias"].reshape(-1),
+                training,
+                mod.momentum,
+                mod.eps,
+            )
         if isinstance(mod, ELEMENTWISE):
             return mod(x)
         if isinstance(mod, BasicBlock):
@@ -182,8 +201,9 @@ class _Optim:
                 raise ValueError(f"unknown optimizer {k!r}")
         dev, dt = st.flat.device, st.flat.dtype
         self.wd = torch.tensor([float(c.get("weight_decay", 0.0)) for c in configs], device=dev, dtype=dt)
-        self.mom = torch.tensor([float(c.get("momentum", 0.0)) if c["optimizer"] != "adam" else 0.0 for c in configs],
-                                device=dev, dtype=dt)  # fmt: skip
+        self.mom = torch.tensor(
+            [float(c.get("momentum", 0.0)) if c["optimizer"] != "adam" else 0.0 for c in configs], device=dev, dtype=dt
+        )
         self.kind_id = torch.tensor([("sgd", "adam", "rmsprop").index(k) for k in self.kinds], device=dev)
         self.state: dict[str, torch.Tensor] = {}
         self.steps = 0
@@ -282,8 +302,9 @@ def fused_augment(x: torch.Tensor, kind: str, gens: Sequence[torch.Generator | N
     return x.view(mm, b, c, h, w)
 
 
-def _dropout_masks(p: Sequence[float], gens: Sequence[torch.Generator], shape: tuple[int, int],
-                   like: torch.Tensor) -> torch.Tensor | None:
+def _dropout_masks(
+    p: Sequence[float], gens: Sequence[torch.Generator], shape: tuple[int, int], like: torch.Tensor
+) -> torch.Tensor | None:
     """``(M, B, C)`` masks drawn as torch's CPU dropout draws them (``bernoulli_(1 - p)`` then
     ``/ (1 - p)``) from each member's own dropout generator; ones for members without dropout."""
     if not any(q > 0 for q in p):
@@ -291,7 +312,9 @@ def _dropout_masks(p: Sequence[float], gens: Sequence[torch.Generator], shape: t
     out = []
     for q, g in zip(p, gens):
         if q > 0:
-            out.append(torch.empty(shape, dtype=like.dtype, device=like.device).bernoulli_(1 - q, generator=g).div_(1 - q))
+            out.append(
+                torch.empty(shape, dtype=like.dtype, device=like.device).bernoulli_(1 - q, generator=g).div_(1 - q)
+            )
         else:
             out.append(torch.ones(shape, dtype=like.dtype, device=like.device))
     return torch.stack(out)
@@ -314,8 +337,13 @@ def _loss(logits: torch.Tensor, y: torch.Tensor, smoothing: torch.Tensor | None)
 # --------------------------------------------------------------------------------------
 
 
-def train_group(members: Sequence[Member], dataset: Dataset, device: str = "cpu",
-                amp: bool | None = None, channels_last: bool = True) -> list[TrialResult]:
+def train_group(
+    members: Sequence[Member],
+    dataset: Dataset,
+    device: str = "cpu",
+    amp: bool | None = None,
+    channels_last: bool = True,
+) -> list[TrialResult]:
     """Train ``members`` (same ``fuse_key``) as one fused model; one ``TrialResult`` per member,
     in order, with per-epoch records and confusion matrices as ``train.train_trial`` gives them.
     Never raises for a problem of the trials: each result says ``failed`` with the reason.
@@ -325,10 +353,15 @@ def train_group(members: Sequence[Member], dataset: Dataset, device: str = "cpu"
     digits nets, on NHWC 0.65-1.3x (2-core CPU, scripts/bench_fused.py)."""
     cfgs = [to_config(m.config) for m in members]
     results = [
-        TrialResult(config=c, config_id=config_id(c), seed=int(m.seed), schedule_epochs=int(m.schedule_epochs),
-                    torch_version=torch.__version__)
+        TrialResult(
+            config=c,
+            config_id=config_id(c),
+            seed=int(m.seed),
+            schedule_epochs=int(m.schedule_epochs),
+            torch_version=torch.__version__,
+        )
         for c, m in zip(cfgs, members)
-    ]  # fmt: skip
+    ]
     for r in results:
         r.host, r.started, r.trainer = platform.node(), time.time(), "fused"
     try:
@@ -351,8 +384,15 @@ def train_group(members: Sequence[Member], dataset: Dataset, device: str = "cpu"
     return results
 
 
-def _train(cfgs: list[dict], members: Sequence[Member], results: list[TrialResult], ds: Dataset,
-           dev: torch.device, amp: bool | None, channels_last: bool) -> None:
+def _train(
+    cfgs: list[dict],
+    members: Sequence[Member],
+    results: list[TrialResult],
+    ds: Dataset,
+    dev: torch.device,
+    amp: bool | None,
+    channels_last: bool,
+) -> None:
     t = _on_device(ds, dev)
     k = ds.n_classes
     c, h, w = ds.shape
@@ -360,8 +400,10 @@ def _train(cfgs: list[dict], members: Sequence[Member], results: list[TrialResul
     amp = cuda and (default_amp(ds.shape) if amp is None else amp)
     dtype = torch.get_default_dtype()
     sp = ds.split
-    idx = {n: torch.from_numpy(np.asarray(a, dtype=np.int64)).to(dev) for n, a in
-           (("train", sp.train), ("val", sp.val), ("test", sp.test))}  # fmt: skip
+    idx = {
+        n: torch.from_numpy(np.asarray(a, dtype=np.int64)).to(dev)
+        for n, a in (("train", sp.train), ("val", sp.val), ("test", sp.test))
+    }
     x_tr, y_tr = t["x"][idx["train"]], t["y"][idx["train"]]
     evals = [(t["x"][idx[n]], t["y"][idx[n]]) for n in ("val", "test")]
 
@@ -390,8 +432,12 @@ def _train(cfgs: list[dict], members: Sequence[Member], results: list[TrialResul
 
     active = list(range(len(members)))  # original member indices, in stack order
     g_shuffle = [torch.Generator(device=dev).manual_seed(derive_seed(m.seed, "shuffle")) for m in members]
-    g_aug = [torch.Generator(device=dev).manual_seed(derive_seed(m.seed, "augment"))
-             if cf.get("augmentation", "none") != "none" else None for cf, m in zip(cfgs, members)]  # fmt: skip
+    g_aug = [
+        torch.Generator(device=dev).manual_seed(derive_seed(m.seed, "augment"))
+        if cf.get("augmentation", "none") != "none"
+        else None
+        for cf, m in zip(cfgs, members)
+    ]
     # train.py draws dropout from the global generator seeded per trial: one generator each here
     g_drop = [torch.Generator(device=dev).manual_seed(derive_seed(m.seed, "dropout")) for m in members]
     drop_p = [float(cf.get("dropout", 0.0)) for cf in cfgs]
@@ -405,8 +451,11 @@ def _train(cfgs: list[dict], members: Sequence[Member], results: list[TrialResul
         t0 = time.perf_counter()
         epoch_lr = [lr_at(i, step) for i in active]
         perms = torch.stack([torch.randperm(n, generator=g_shuffle[i], device=dev) for i in active])
-        smoothing = (torch.tensor([smooth_all[i] for i in active], device=dev, dtype=dtype)
-                     if any(smooth_all[i] for i in active) else None)  # fmt: skip
+        smoothing = (
+            torch.tensor([smooth_all[i] for i in active], device=dev, dtype=dtype)
+            if any(smooth_all[i] for i in active)
+            else None
+        )
         loss_sum = torch.zeros(mm, device=dev, dtype=dtype)
         correct = torch.zeros(mm, device=dev, dtype=torch.long)
         seen = 0
@@ -451,12 +500,21 @@ def _train(cfgs: list[dict], members: Sequence[Member], results: list[TrialResul
             p, r, f1 = macro_prf(cm_va)
             _, _, tf1 = macro_prf(cm_te)
             rec = EpochRecord(
-                epoch=epoch, train_loss=train_loss[j], train_acc=train_acc[j],
-                val_loss=ev[0][0][j], val_acc=float(np.trace(cm_va) / cm_va.sum()),
-                val_precision=p, val_recall=r, val_f1=f1,
-                test_loss=ev[1][0][j], test_acc=float(np.trace(cm_te) / cm_te.sum()), test_f1=tf1,
-                lr=epoch_lr[j], train_seconds=(t1 - t0) / mm, eval_seconds=(t2 - t1) / mm,
-            )  # fmt: skip
+                epoch=epoch,
+                train_loss=train_loss[j],
+                train_acc=train_acc[j],
+                val_loss=ev[0][0][j],
+                val_acc=float(np.trace(cm_va) / cm_va.sum()),
+                val_precision=p,
+                val_recall=r,
+                val_f1=f1,
+                test_loss=ev[1][0][j],
+                test_acc=float(np.trace(cm_te) / cm_te.sum()),
+                test_f1=tf1,
+                lr=epoch_lr[j],
+                train_seconds=(t1 - t0) / mm,
+                eval_seconds=(t2 - t1) / mm,
+            )
             res = results[i]
             res.epochs.append(rec)
             res.val_confusion, res.test_confusion = cm_va.astype(int).tolist(), cm_te.astype(int).tolist()
@@ -484,8 +542,16 @@ def _finish(res: TrialResult, dev: torch.device) -> None:
 
 
 @torch.no_grad()
-def _evaluate(st: _Stack, x: torch.Tensor, y: torch.Tensor, mean: torch.Tensor, std: torch.Tensor, k: int,
-              amp: bool, channels_last: bool) -> tuple[list[float], list[np.ndarray]]:
+def _evaluate(
+    st: _Stack,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    mean: torch.Tensor,
+    std: torch.Tensor,
+    k: int,
+    amp: bool,
+    channels_last: bool,
+) -> tuple[list[float], list[np.ndarray]]:
     """Loss and confusion matrix of every member on the same images (chunks of 2048, as train.py)."""
     mm = st.m
     outs = []

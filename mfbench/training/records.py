@@ -11,12 +11,20 @@ from dataclasses import dataclass, field
 from typing import Any
 
 EPOCH_FIELDS = (
-    "train_loss", "train_acc",
-    "val_loss", "val_acc", "val_precision", "val_recall", "val_f1",
-    "test_loss", "test_acc", "test_f1",
-    "lr", "train_seconds", "eval_seconds",
-)  # fmt: skip
-
+    "train_loss",
+    "train_acc",
+    "val_loss",
+    "val_acc",
+    "val_precision",
+    "val_recall",
+    "val_f1",
+    "test_loss",
+    "test_acc",
+    "test_f1",
+    "lr",
+    "train_seconds",
+    "eval_seconds",
+)
 
 
 @dataclass

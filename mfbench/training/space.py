@@ -312,8 +312,10 @@ class FastValidator:
         scopes, unsupported = activation_scopes(cs)
         self.usable = not cs.forbidden_clauses and not unsupported
         self.rules: list[tuple[str, Any, Any, list[tuple[str, frozenset]]]] = []
-        conds = {child: [(parent, frozenset(_typed(v) for v in values)) for parent, values in pairs]
-                 for child, pairs in scopes.items()}  # fmt: skip
+        conds = {
+            child: [(parent, frozenset(_typed(v) for v in values)) for parent, values in pairs]
+            for child, pairs in scopes.items()
+        }
         for name in cs.keys():  # topological: parents first
             hp = cs[name]
             if isinstance(hp, Constant):

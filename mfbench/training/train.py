@@ -134,13 +134,15 @@ def _make_optimizer(config: Mapping[str, Any], params: Any) -> torch.optim.Optim
     # (torch picks it on CUDA by default, not on the CPU); bit-identical results, 5-35% faster
     # steps for the small CPU nets (tests/test_train.py checks the equality)
     if name == "sgd":
-        return torch.optim.SGD(params, lr=lr, momentum=float(config.get("momentum", 0.0)), weight_decay=wd,
-                               foreach=True)
+        return torch.optim.SGD(
+            params, lr=lr, momentum=float(config.get("momentum", 0.0)), weight_decay=wd, foreach=True
+        )
     if name == "adam":
         return torch.optim.Adam(params, lr=lr, weight_decay=wd, foreach=True)
     if name == "rmsprop":
-        return torch.optim.RMSprop(params, lr=lr, momentum=float(config.get("momentum", 0.0)), weight_decay=wd,
-                                   foreach=True)
+        return torch.optim.RMSprop(
+            params, lr=lr, momentum=float(config.get("momentum", 0.0)), weight_decay=wd, foreach=True
+        )
     raise ValueError(f"unknown optimizer {name!r}")
 
 
@@ -184,8 +186,10 @@ def _train_split(
         xf = (xb.to(torch.get_default_dtype()) / 255.0 - t["mean"]) / t["std"]
         return xf.contiguous(memory_format=mem_format)
 
-    idx = {name: torch.from_numpy(np.asarray(a, dtype=np.int64)).to(dev) for name, a in
-           (("train", train_idx), ("val", val_idx), ("test", test_idx))}  # fmt: skip
+    idx = {
+        name: torch.from_numpy(np.asarray(a, dtype=np.int64)).to(dev)
+        for name, a in (("train", train_idx), ("val", val_idx), ("test", test_idx))
+    }
     x_tr, y_tr = t["x"][idx["train"]], t["y"][idx["train"]]
     x_va, y_va = t["x"][idx["val"]], t["y"][idx["val"]]
     x_te, y_te = t["x"][idx["test"]], t["y"][idx["test"]]
@@ -305,8 +309,13 @@ def train_trial(
     ``amp``: bf16 autocast and channels_last on CUDA (default: ``default_amp``, on for inputs of
     at least 24x24; ignored on the CPU); scripts/bench_train.py measures both."""
     cfg = to_config(config)
-    res = TrialResult(config=cfg, config_id=config_id(cfg), seed=int(seed), schedule_epochs=int(schedule_epochs),
-                      torch_version=torch.__version__)
+    res = TrialResult(
+        config=cfg,
+        config_id=config_id(cfg),
+        seed=int(seed),
+        schedule_epochs=int(schedule_epochs),
+        torch_version=torch.__version__,
+    )
     res.host = platform.node()
     res.started = time.time()
     epochs = int(epochs or schedule_epochs)
@@ -316,16 +325,23 @@ def train_trial(
         res.cuda_version = torch.version.cuda or ""
         if dev.type == "cuda":
             torch.cuda.reset_peak_memory_stats(dev)
-        splits = (
-            [(tr, va) for tr, va in dataset.folds] if dataset.folds else [(dataset.split.train, dataset.split.val)]
-        )
+        splits = [(tr, va) for tr, va in dataset.folds] if dataset.folds else [(dataset.split.train, dataset.split.val)]
         per_fold, statuses, cms_va, cms_te = [], [], [], []
         model = None
         for f, (tr, va) in enumerate(splits):
             fold_seed = seed if not dataset.folds else derive_seed(seed, f"fold{f}")
             st, recs, cm_va, cm_te, model = _train_split(
-                cfg, dataset, tr, va, dataset.split.test, fold_seed, schedule_epochs, epochs, dev,
-                on_epoch if len(splits) == 1 else None, amp,
+                cfg,
+                dataset,
+                tr,
+                va,
+                dataset.split.test,
+                fold_seed,
+                schedule_epochs,
+                epochs,
+                dev,
+                on_epoch if len(splits) == 1 else None,
+                amp,
             )
             per_fold.append(recs)
             statuses.append(st)

@@ -54,8 +54,7 @@ def hpbandster_rng(owner: Any) -> Iterator[None]:
         np.random.set_state(outer)
 
 
-def from_ordinal_indices(space: ConfigurationSpace, config: dict[str, Any],
-                         ordinals: dict[str, Any]) -> dict[str, Any]:  # fmt: skip
+def from_ordinal_indices(space: ConfigurationSpace, config: dict[str, Any], ordinals: dict[str, Any]) -> dict[str, Any]:
     """A config from a library that saw each ordinal hyperparameter as the integer index of its
     value (hpbandster's BOHB KDE, and Ray's ``TuneBOHB`` over it, refuse ordinals): indices
     mapped back to ``ordinals[name]``'s values, then validated against ``space``."""

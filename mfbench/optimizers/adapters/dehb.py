@@ -44,9 +44,14 @@ class DEHBOptimizer(Optimizer):
     name = "dehb"
     capabilities: ClassVar[Capabilities] = Capabilities(multi_fidelity=True, continuation=False)
     _option_defaults: ClassVar[dict[str, Any]] = {
-        "mutation_factor": 0.5, "crossover_prob": 0.5, "strategy": "rand1_bin",
-        "boundary_fix_type": "random", "async_strategy": "immediate", "min_clip": None, "max_clip": None,
-    }  # fmt: skip
+        "mutation_factor": 0.5,
+        "crossover_prob": 0.5,
+        "strategy": "rand1_bin",
+        "boundary_fix_type": "random",
+        "async_strategy": "immediate",
+        "min_clip": None,
+        "max_clip": None,
+    }
 
     def __init__(self, space: ConfigurationSpace, budgets: Sequence[int], seed: int, **options: Any):
         opts = self.resolve_options(options, self._option_defaults)
@@ -57,12 +62,22 @@ class DEHBOptimizer(Optimizer):
         self._workdir = tempfile.TemporaryDirectory(prefix="mfbench-dehb-")  # DEHB's output_path
         lib_opts = dict(self._opts)
         with _quiet():
-            self._dehb = _QuietDEHB(cs=self._lib_space, min_fidelity=self.budgets[0], max_fidelity=self.max_budget,
-                                    eta=self.eta, seed=self.seed, n_workers=1, save_freq="end",
-                                    output_path=self._workdir.name, **lib_opts)  # fmt: skip
+            self._dehb = _QuietDEHB(
+                cs=self._lib_space,
+                min_fidelity=self.budgets[0],
+                max_fidelity=self.max_budget,
+                eta=self.eta,
+                seed=self.seed,
+                n_workers=1,
+                save_freq="end",
+                output_path=self._workdir.name,
+                **lib_opts,
+            )
         rungs = [self.check_budget(f) for f in self._dehb.fidelities]  # asserts each is on the ladder
         if rungs != self.budgets:
-            raise AssertionError(f"{self.name}: DEHB's fidelities {list(self._dehb.fidelities)} != ladder {self.budgets}")
+            raise AssertionError(
+                f"{self.name}: DEHB's fidelities {list(self._dehb.fidelities)} != ladder {self.budgets}"
+            )
 
     def ask(self) -> Trial:
         with _quiet():
@@ -82,12 +97,16 @@ class DEHBOptimizer(Optimizer):
         d = self._dehb
         return {
             **self.library_header("dehb"),
-            "driver": "DEHB.ask/tell (n_workers=1, no Dask client)", "eta": self.eta,
-            "min_fidelity": self.budgets[0], "max_fidelity": self.max_budget,
+            "driver": "DEHB.ask/tell (n_workers=1, no Dask client)",
+            "eta": self.eta,
+            "min_fidelity": self.budgets[0],
+            "max_fidelity": self.max_budget,
             "fidelities": [self.check_budget(f) for f in d.fidelities],
             "max_pop_size": {str(self.check_budget(f)): int(n) for f, n in d._max_pop_size.items()},
-            "max_age": str(d.max_age), "mode": "scratch", **self._opts,
-        }  # fmt: skip
+            "max_age": str(d.max_age),
+            "mode": "scratch",
+            **self._opts,
+        }
 
 
 __all__ = ["DEHBOptimizer"]

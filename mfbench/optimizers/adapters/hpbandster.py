@@ -57,9 +57,14 @@ def ordinals_as_indices(space: ConfigurationSpace) -> tuple[ConfigurationSpace, 
             seq = list(hp["sequence"])
             seqs[hp["name"]] = seq
             doc["hyperparameters"][i] = {
-                "type": "uniform_int", "name": hp["name"], "lower": 0, "upper": len(seq) - 1,
-                "default_value": seq.index(hp["default_value"]), "log": False, "meta": hp.get("meta"),
-            }  # fmt: skip
+                "type": "uniform_int",
+                "name": hp["name"],
+                "lower": 0,
+                "upper": len(seq) - 1,
+                "default_value": seq.index(hp["default_value"]),
+                "log": False,
+                "meta": hp.get("meta"),
+            }
 
     def remap(node: Any) -> None:
         if isinstance(node, list):
@@ -85,6 +90,7 @@ def ordinals_as_indices(space: ConfigurationSpace) -> tuple[ConfigurationSpace, 
 
 class _HpBandSter(Optimizer):
     """The master loop of ``hpbandster.core.master.Master.run``, one ask/tell at a time."""
+
     on_crash = "hpbandster's crash path (loss = +inf: CRASHED, +inf in the KDE)"
 
     capabilities: ClassVar[Capabilities] = Capabilities(multi_fidelity=True, continuation=False)
@@ -149,8 +155,12 @@ class _HpBandSter(Optimizer):
                     if next_run is None:
                         raise RuntimeError(f"{self.name}: a new hpbandster iteration ({index}) has nothing to run")
             config_id, config, budget = next_run
-        return Trial(config=self._from_library(config), budget=self.check_budget(budget), mode="scratch",
-                     info={"config_id": config_id, "config": config, "budget": budget})
+        return Trial(
+            config=self._from_library(config),
+            budget=self.check_budget(budget),
+            mode="scratch",
+            info={"config_id": config_id, "config": config, "budget": budget},
+        )
 
     def tell(self, trial: Trial, result: Result) -> None:
         info = trial.info
@@ -166,11 +176,15 @@ class _HpBandSter(Optimizer):
     def settings(self) -> dict[str, Any]:
         out = {
             **self.library_header("hpbandster"),
-            "driver": "in-process Master.run loop (no Pyro)", "eta": self.eta, "min_budget": self.min_budget,
-            "max_budget": self.max_budget, "max_SH_iter": self._master.max_SH_iter,
-            "rungs": [self.check_budget(r) for r in self._rungs], "mode": "scratch",
+            "driver": "in-process Master.run loop (no Pyro)",
+            "eta": self.eta,
+            "min_budget": self.min_budget,
+            "max_budget": self.max_budget,
+            "max_SH_iter": self._master.max_SH_iter,
+            "rungs": [self.check_budget(r) for r in self._rungs],
+            "mode": "scratch",
             "global_numpy_rng": "private state per instance",
-        }  # fmt: skip
+        }
         out.update(self._opts)
         if self._ordinals:
             out["space_conversion"] = {"ordinal_to_integer_index": sorted(self._ordinals)}
@@ -198,8 +212,14 @@ class BOHB(_HpBandSter):
 
     name = "bohb"
     _library_master = _HpBandSterBOHB
-    _option_defaults = {"min_points_in_model": None, "top_n_percent": 15, "num_samples": 64,
-                        "random_fraction": 1 / 3, "bandwidth_factor": 3, "min_bandwidth": 1e-3}
+    _option_defaults = {
+        "min_points_in_model": None,
+        "top_n_percent": 15,
+        "num_samples": 64,
+        "random_fraction": 1 / 3,
+        "bandwidth_factor": 3,
+        "min_bandwidth": 1e-3,
+    }
 
     def _library_space(self, space: ConfigurationSpace) -> tuple[ConfigurationSpace, dict[str, list]]:
         lib_space, seqs = ordinals_as_indices(space)  # a new space, built from JSON
@@ -219,8 +239,12 @@ class BOHB(_HpBandSter):
 
     def settings(self) -> dict[str, Any]:
         cg = self.config_generator
-        return {**super().settings(), "config_generator": "BOHB KDE", "min_points_in_model": cg.min_points_in_model,
-                "kde_bandwidth": "normal_reference"}
+        return {
+            **super().settings(),
+            "config_generator": "BOHB KDE",
+            "min_points_in_model": cg.min_points_in_model,
+            "kde_bandwidth": "normal_reference",
+        }
 
 
 __all__ = ["BOHB", "Hyperband", "hpbandster_rungs", "ordinals_as_indices"]

@@ -160,17 +160,29 @@ class HyperoptTPE(Optimizer):
     capabilities = Capabilities(multi_fidelity=False, continuation=False)
     on_crash = "hyperopt's STATUS_FAIL"
 
-    def __init__(self, space: ConfigurationSpace, budgets: Sequence[int], seed: int,
-                 n_startup_jobs: int = 20, n_EI_candidates: int = 24, gamma: float = 0.25,
-                 prior_weight: float = 1.0, **options: Any):
+    def __init__(
+        self,
+        space: ConfigurationSpace,
+        budgets: Sequence[int],
+        seed: int,
+        n_startup_jobs: int = 20,
+        n_EI_candidates: int = 24,
+        gamma: float = 0.25,
+        prior_weight: float = 1.0,
+        **options: Any,
+    ):
         super().__init__(space, budgets, seed, **options)
         if options:
             raise UsageError(f"{self.name}: unknown options {sorted(options)}")
         if space.forbidden_clauses:
             raise UsageError(f"{self.name}: hyperopt cannot express the forbidden clauses of space {space.name!r}")
         self.hspace = HyperoptSpace(space)
-        self.tpe_options = {"n_startup_jobs": int(n_startup_jobs), "n_EI_candidates": int(n_EI_candidates),
-                            "gamma": float(gamma), "prior_weight": float(prior_weight)}  # fmt: skip
+        self.tpe_options = {
+            "n_startup_jobs": int(n_startup_jobs),
+            "n_EI_candidates": int(n_EI_candidates),
+            "gamma": float(gamma),
+            "prior_weight": float(prior_weight),
+        }
         self._algo = partial(tpe.suggest, verbose=False, **self.tpe_options)
         self._domain = Domain(_never_called, self.hspace.expr)
         self._trials = Trials()

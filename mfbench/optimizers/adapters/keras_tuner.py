@@ -77,8 +77,9 @@ def _scopes(space: ConfigurationSpace) -> dict[str, list[tuple[str, list[Any]]]]
     """Per child, the (parent, allowed values) pairs that must all hold for it to be active."""
     out, other = activation_scopes(space)
     if other:
-        raise UsageError(f"keras-tuner's conditional scopes express only 'parent in values'; "
-                         f"space {space.name!r} has {other[0]}")  # fmt: skip
+        raise UsageError(
+            f"keras-tuner's conditional scopes express only 'parent in values'; space {space.name!r} has {other[0]}"
+        )
     if space.forbidden_clauses:
         raise UsageError(f"keras-tuner has no forbidden clauses; space {space.name!r} has some")
     return out
@@ -102,11 +103,21 @@ def to_keras_tuner(space: ConfigurationSpace) -> kt.HyperParameters:
             elif isinstance(hp, OrdinalHyperparameter):
                 hps.Choice(name, [native(v) for v in hp.sequence], ordered=True, default=native(hp.default_value))
             elif isinstance(hp, UniformIntegerHyperparameter):
-                hps.Int(name, int(hp.lower), int(hp.upper), sampling="log" if hp.log else "linear",
-                        default=int(hp.default_value))  # fmt: skip
+                hps.Int(
+                    name,
+                    int(hp.lower),
+                    int(hp.upper),
+                    sampling="log" if hp.log else "linear",
+                    default=int(hp.default_value),
+                )
             elif isinstance(hp, UniformFloatHyperparameter):
-                hps.Float(name, float(hp.lower), float(hp.upper), sampling="log" if hp.log else "linear",
-                          default=float(hp.default_value))  # fmt: skip
+                hps.Float(
+                    name,
+                    float(hp.lower),
+                    float(hp.upper),
+                    sampling="log" if hp.log else "linear",
+                    default=float(hp.default_value),
+                )
             else:
                 raise UsageError(f"keras-tuner has no counterpart of {type(hp).__name__} ({name})")
     return hps
@@ -122,10 +133,15 @@ def from_keras_tuner(space: ConfigurationSpace, values: dict[str, Any]) -> dict[
             cfg[name] = type(v)(min(max(v, hp.lower), hp.upper))
         elif isinstance(hp, (CategoricalHyperparameter, OrdinalHyperparameter, Constant)):
             # keras-tuner hands a boolean choice back as 0/1: give back the space's own value
-            values = [hp.value] if isinstance(hp, Constant) else (
-                hp.choices if isinstance(hp, CategoricalHyperparameter) else hp.sequence)
-            cfg[name] = next((native(c) for c in values if native(c) == v and type(native(c)) is type(v)),
-                             next((native(c) for c in values if native(c) == v), v))  # fmt: skip
+            values = (
+                [hp.value]
+                if isinstance(hp, Constant)
+                else (hp.choices if isinstance(hp, CategoricalHyperparameter) else hp.sequence)
+            )
+            cfg[name] = next(
+                (native(c) for c in values if native(c) == v and type(native(c)) is type(v)),
+                next((native(c) for c in values if native(c) == v), v),
+            )
     return validate_config(space, cfg)
 
 
@@ -162,9 +178,11 @@ class _KerasTuner(Optimizer):
         with _quiet():
             trial = self.oracle.create_trial(tuner_id)
         if trial.status != "RUNNING":
-            raise SearchExhausted(f"{self.name}: keras-tuner's oracle answered {trial.status!r} instead of a trial "
-                               f"(it gives up after {self.oracle._max_collisions} draws that repeat a configuration "
-                               f"already tried: the search space is exhausted)")  # fmt: skip
+            raise SearchExhausted(
+                f"{self.name}: keras-tuner's oracle answered {trial.status!r} instead of a trial "
+                f"(it gives up after {self.oracle._max_collisions} draws that repeat a configuration "
+                f"already tried: the search space is exhausted)"
+            )
         return trial, tuner_id
 
     def tell(self, trial: Trial, result: Result) -> None:
@@ -181,10 +199,13 @@ class _KerasTuner(Optimizer):
     def settings(self) -> dict[str, Any]:
         return {
             **self.library_header("keras-tuner"),
-            "keras_backend": os.environ.get("KERAS_BACKEND"), "oracle": type(self.oracle).__name__,
-            "oracle_seed": self.kt_seed, "objective": f"{OBJECTIVE} (min)",
-            "driver": "oracle.create_trial/update_trial/end_trial", **self._opts,
-        }  # fmt: skip
+            "keras_backend": os.environ.get("KERAS_BACKEND"),
+            "oracle": type(self.oracle).__name__,
+            "oracle_seed": self.kt_seed,
+            "objective": f"{OBJECTIVE} (min)",
+            "driver": "oracle.create_trial/update_trial/end_trial",
+            **self._opts,
+        }
 
 
 class KerasTunerBO(_KerasTuner):
@@ -196,24 +217,38 @@ class KerasTunerBO(_KerasTuner):
 
     def _make_oracle(self, hps: kt.HyperParameters) -> Any:
         return kt.oracles.BayesianOptimizationOracle(
-            objective=kt.Objective(OBJECTIVE, direction="min"), max_trials=None, hyperparameters=hps,
-            allow_new_entries=False, tune_new_entries=False, seed=self.kt_seed,
-            num_initial_points=self._opts["num_initial_points"], alpha=self._opts["alpha"], beta=self._opts["beta"],
+            objective=kt.Objective(OBJECTIVE, direction="min"),
+            max_trials=None,
+            hyperparameters=hps,
+            allow_new_entries=False,
+            tune_new_entries=False,
+            seed=self.kt_seed,
+            num_initial_points=self._opts["num_initial_points"],
+            alpha=self._opts["alpha"],
+            beta=self._opts["beta"],
             max_consecutive_failed_trials=3,
-        )  # fmt: skip
+        )
 
     def ask(self) -> Trial:
         kt_trial, tuner_id = self._create()
         config = from_keras_tuner(self.space, kt_trial.hyperparameters.values)
-        return Trial(config=config, budget=self.max_budget, mode="scratch",
-                     info={"kt_trial": kt_trial, "tuner_id": tuner_id})
+        return Trial(
+            config=config, budget=self.max_budget, mode="scratch", info={"kt_trial": kt_trial, "tuner_id": tuner_id}
+        )
 
     def settings(self) -> dict[str, Any]:
         o = self.oracle
         n_init = o.num_initial_points or max(3 * len(o.hyperparameters.space), 3)
-        return {**super().settings(), "num_initial_points": n_init, "max_trials": None,
-                "kernel": "Matern(nu=2.5)", "gp_n_restarts_optimizer": 20, "acquisition": "UCB (L-BFGS-B, 50 starts)",
-                "budget": self.max_budget, "mode": "scratch"}  # fmt: skip
+        return {
+            **super().settings(),
+            "num_initial_points": n_init,
+            "max_trials": None,
+            "kernel": "Matern(nu=2.5)",
+            "gp_n_restarts_optimizer": 20,
+            "acquisition": "UCB (L-BFGS-B, 50 starts)",
+            "budget": self.max_budget,
+            "mode": "scratch",
+        }
 
 
 class KerasTunerHyperband(_KerasTuner):
@@ -231,19 +266,25 @@ class KerasTunerHyperband(_KerasTuner):
         self.unit = int(budgets[0])
         super().__init__(space, budgets, seed, **options)
         o = self.oracle
-        rungs = sorted({o._get_epochs(b, r) * self.unit
-                        for b in range(o._get_num_brackets()) for r in range(b + 1)})  # fmt: skip
+        rungs = sorted({o._get_epochs(b, r) * self.unit for b in range(o._get_num_brackets()) for r in range(b + 1)})
         if rungs != self.budgets:
-            raise UsageError(f"{self.name}: keras-tuner's Hyperband (min_epochs=1, max_epochs={o.max_epochs}, "
-                             f"factor={o.factor}) in units of {self.unit} yields {rungs}, not the ladder "
-                             f"{self.budgets}")  # fmt: skip
+            raise UsageError(
+                f"{self.name}: keras-tuner's Hyperband (min_epochs=1, max_epochs={o.max_epochs}, "
+                f"factor={o.factor}) in units of {self.unit} yields {rungs}, not the ladder "
+                f"{self.budgets}"
+            )
 
     def _make_oracle(self, hps: kt.HyperParameters) -> Any:
         return kt.oracles.HyperbandOracle(
-            objective=kt.Objective(OBJECTIVE, direction="min"), max_epochs=self.max_budget // self.unit, factor=self.eta,
-            hyperband_iterations=None, hyperparameters=hps, allow_new_entries=False, tune_new_entries=False,
+            objective=kt.Objective(OBJECTIVE, direction="min"),
+            max_epochs=self.max_budget // self.unit,
+            factor=self.eta,
+            hyperband_iterations=None,
+            hyperparameters=hps,
+            allow_new_entries=False,
+            tune_new_entries=False,
             seed=self.kt_seed,
-        )  # fmt: skip
+        )
 
     def ask(self) -> Trial:
         kt_trial, tuner_id = self._create()
@@ -256,18 +297,36 @@ class KerasTunerHyperband(_KerasTuner):
             mode, resume_from = "scratch", None
         else:
             mode = "continue"
-        return Trial(config=from_keras_tuner(self.space, values), budget=budget, mode=mode,
-                     resume_from=resume_from,
-                     info={"kt_trial": kt_trial, "tuner_id": tuner_id, "bracket": values["tuner/bracket"],
-                           "round": values["tuner/round"], "from_trial": values.get("tuner/trial_id")})  # fmt: skip
+        return Trial(
+            config=from_keras_tuner(self.space, values),
+            budget=budget,
+            mode=mode,
+            resume_from=resume_from,
+            info={
+                "kt_trial": kt_trial,
+                "tuner_id": tuner_id,
+                "bracket": values["tuner/bracket"],
+                "round": values["tuner/round"],
+                "from_trial": values.get("tuner/trial_id"),
+            },
+        )
 
     def settings(self) -> dict[str, Any]:
         o = self.oracle
-        return {**super().settings(), "max_epochs": o.max_epochs, "min_epochs": o.min_epochs, "factor": o.factor,
-                "epoch_unit": self.unit,
-                "hyperband_iterations": "unbounded", "rungs": self.budgets,
-                "mode": ("continue (resume_from = tuner/initial_epoch)" if self._opts["continuation"]
-                         else "scratch at each rung (the objective cannot continue)")}  # fmt: skip
+        return {
+            **super().settings(),
+            "max_epochs": o.max_epochs,
+            "min_epochs": o.min_epochs,
+            "factor": o.factor,
+            "epoch_unit": self.unit,
+            "hyperband_iterations": "unbounded",
+            "rungs": self.budgets,
+            "mode": (
+                "continue (resume_from = tuner/initial_epoch)"
+                if self._opts["continuation"]
+                else "scratch at each rung (the objective cannot continue)"
+            ),
+        }
 
 
 __all__ = ["KerasTunerBO", "KerasTunerHyperband", "from_keras_tuner", "to_keras_tuner"]

@@ -89,9 +89,19 @@ class _OptunaTPE(Optimizer):
     on_crash = "Optuna's TrialState.FAIL"
     pruned: ClassVar[bool] = False
 
-    def __init__(self, space: ConfigurationSpace, budgets: Sequence[int], seed: int,
-                 n_startup_trials: int = 10, n_ei_candidates: int = 24, multivariate: bool | None = None,
-                 group: bool = False, constant_liar: bool = True, continuation: bool = True, **options: Any):
+    def __init__(
+        self,
+        space: ConfigurationSpace,
+        budgets: Sequence[int],
+        seed: int,
+        n_startup_trials: int = 10,
+        n_ei_candidates: int = 24,
+        multivariate: bool | None = None,
+        group: bool = False,
+        constant_liar: bool = True,
+        continuation: bool = True,
+        **options: Any,
+    ):
         super().__init__(space, budgets, seed, **options)
         # without continuation each rung is paid as a fresh training (scratch): honest, dearer
         self.continuation = bool(continuation)
@@ -99,14 +109,19 @@ class _OptunaTPE(Optimizer):
             raise UsageError(f"{self.name}: unknown options {sorted(options)}")
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         self.sampler = optuna.samplers.TPESampler(
-            seed=self.seed, n_startup_trials=int(n_startup_trials), n_ei_candidates=int(n_ei_candidates),
-            multivariate=multivariate, group=bool(group), constant_liar=bool(constant_liar),
-        )  # fmt: skip
+            seed=self.seed,
+            n_startup_trials=int(n_startup_trials),
+            n_ei_candidates=int(n_ei_candidates),
+            multivariate=multivariate,
+            group=bool(group),
+            constant_liar=bool(constant_liar),
+        )
         self.eta: int | None = ladder_eta(self.budgets) if self.pruned else None
         self.study_name = f"mfbench-{self.name}-seed{self.seed}"  # HyperbandPruner hashes it
         self.pruner = self._make_pruner()
-        self.study = optuna.create_study(direction="minimize", sampler=self.sampler, pruner=self.pruner,
-                                         study_name=self.study_name)  # fmt: skip
+        self.study = optuna.create_study(
+            direction="minimize", sampler=self.sampler, pruner=self.pruner, study_name=self.study_name
+        )
         self._check_pruner()
         self._has_forbiddens = bool(space.forbidden_clauses)
         self._ready: deque[tuple[_Handle, dict[str, Any]]] = deque()  # trainings whose next rung is due
@@ -139,8 +154,9 @@ class _OptunaTPE(Optimizer):
             k = handle.rung
             if not self.continuation:
                 return Trial(config=config, budget=self.budgets[k], mode="scratch", info=handle)
-            return Trial(config=config, budget=self.budgets[k], mode="continue", resume_from=self.budgets[k - 1],
-                         info=handle)  # fmt: skip
+            return Trial(
+                config=config, budget=self.budgets[k], mode="continue", resume_from=self.budgets[k - 1], info=handle
+            )
         ot, config = self._new_trial()
         if not self.continuation:
             return Trial(config=config, budget=self.budgets[0], mode="scratch", info=_Handle(ot, 0))
@@ -172,10 +188,16 @@ class _OptunaTPE(Optimizer):
             **self.library_header("optuna"),
             "continuation": self.continuation,
             "sampler": {
-                "name": "TPESampler", "seed": self.seed, "n_startup_trials": s._n_startup_trials,
-                "n_ei_candidates": s._n_ei_candidates, "multivariate": s._is_multivariate(self.study),
-                "group": s._group, "constant_liar": s._constant_liar, "consider_prior": True,
-                "prior_weight": pe.prior_weight, "consider_magic_clip": pe.consider_magic_clip,
+                "name": "TPESampler",
+                "seed": self.seed,
+                "n_startup_trials": s._n_startup_trials,
+                "n_ei_candidates": s._n_ei_candidates,
+                "multivariate": s._is_multivariate(self.study),
+                "group": s._group,
+                "constant_liar": s._constant_liar,
+                "consider_prior": True,
+                "prior_weight": pe.prior_weight,
+                "consider_magic_clip": pe.consider_magic_clip,
                 "consider_endpoints": pe.consider_endpoints,
                 "gamma": getattr(s._gamma, "__name__", None) or "optuna default_gamma",
                 "weights": getattr(pe.weights, "__name__", str(pe.weights)),
@@ -183,10 +205,13 @@ class _OptunaTPE(Optimizer):
             "pruner": self._pruner_settings(),
             "study_name": self.study_name,
             "ordinal_encoding": "suggest_int over the sequence index",
-            "budget": ("one training per Optuna trial on the largest schedule, reported at every rung "
-                       "(continue from the previous rung); pruned trainings stop"
-                       if self.pruned else "max rung, from scratch"),
-        }  # fmt: skip
+            "budget": (
+                "one training per Optuna trial on the largest schedule, reported at every rung "
+                "(continue from the previous rung); pruned trainings stop"
+                if self.pruned
+                else "max rung, from scratch"
+            ),
+        }
 
     def _pruner_settings(self) -> dict[str, Any]:
         return {"name": type(self.pruner).__name__}
@@ -203,14 +228,19 @@ class TPEASHA(_OptunaTPE):
     pruned = True
 
     def _make_pruner(self) -> BasePruner:
-        return SuccessiveHalvingPruner(min_resource=self.budgets[0], reduction_factor=self.eta,
-                                       min_early_stopping_rate=0, bootstrap_count=0)  # fmt: skip
+        return SuccessiveHalvingPruner(
+            min_resource=self.budgets[0], reduction_factor=self.eta, min_early_stopping_rate=0, bootstrap_count=0
+        )
 
     def _pruner_settings(self) -> dict[str, Any]:
         p = self.pruner
-        return {"name": "SuccessiveHalvingPruner", "min_resource": p._min_resource,
-                "reduction_factor": p._reduction_factor, "min_early_stopping_rate": p._min_early_stopping_rate,
-                "bootstrap_count": p._bootstrap_count}  # fmt: skip
+        return {
+            "name": "SuccessiveHalvingPruner",
+            "min_resource": p._min_resource,
+            "reduction_factor": p._reduction_factor,
+            "min_early_stopping_rate": p._min_early_stopping_rate,
+            "bootstrap_count": p._bootstrap_count,
+        }
 
 
 class TPEHyperband(_OptunaTPE):
@@ -220,8 +250,9 @@ class TPEHyperband(_OptunaTPE):
 
     def _make_pruner(self) -> BasePruner:
         self.n_brackets_fixed = False
-        return HyperbandPruner(min_resource=self.budgets[0], max_resource=self.budgets[-1],
-                               reduction_factor=self.eta, bootstrap_count=0)  # fmt: skip
+        return HyperbandPruner(
+            min_resource=self.budgets[0], max_resource=self.budgets[-1], reduction_factor=self.eta, bootstrap_count=0
+        )
 
     def _check_pruner(self) -> None:
         p: HyperbandPruner = self.pruner
@@ -236,7 +267,13 @@ class TPEHyperband(_OptunaTPE):
 
     def _pruner_settings(self) -> dict[str, Any]:
         p = self.pruner
-        return {"name": "HyperbandPruner", "min_resource": p._min_resource, "max_resource": p._max_resource,
-                "reduction_factor": p._reduction_factor, "bootstrap_count": p._bootstrap_count,
-                "n_brackets": p._n_brackets, "n_brackets_fixed": self.n_brackets_fixed,
-                "trial_allocation_budgets": list(p._trial_allocation_budgets)}  # fmt: skip
+        return {
+            "name": "HyperbandPruner",
+            "min_resource": p._min_resource,
+            "max_resource": p._max_resource,
+            "reduction_factor": p._reduction_factor,
+            "bootstrap_count": p._bootstrap_count,
+            "n_brackets": p._n_brackets,
+            "n_brackets_fixed": self.n_brackets_fixed,
+            "trial_allocation_budgets": list(p._trial_allocation_budgets),
+        }

@@ -170,21 +170,24 @@ class _RayTune(Optimizer):
     """The controller loop of Ray Tune around one scheduler and one search algorithm."""
 
     capabilities: ClassVar[Capabilities] = Capabilities(multi_fidelity=True, continuation=True)
-    on_crash = ("Ray's trial ERROR path (scheduler.on_trial_error, searcher.on_trial_complete(error=True), "
-                "max_failures=0)")  # fmt: skip
+    on_crash = (
+        "Ray's trial ERROR path (scheduler.on_trial_error, searcher.on_trial_complete(error=True), max_failures=0)"
+    )
     _option_defaults: ClassVar[dict[str, Any]] = {}
     #: the benchmark budget of one unit of Ray's ``time_attr`` (Hyperband's: the smallest rung)
     unit: int = 1
 
-    def __init__(self, space: ConfigurationSpace, budgets: Sequence[int], seed: int, continuation: bool = True,
-                 **options: Any):  # fmt: skip
+    def __init__(
+        self, space: ConfigurationSpace, budgets: Sequence[int], seed: int, continuation: bool = True, **options: Any
+    ):
         opts = self.resolve_options(options, self._option_defaults)
         super().__init__(space, budgets, seed, **options)
         self._opts = opts
         self.continuation = bool(continuation)
         if space.forbidden_clauses:
-            raise UsageError(f"{self.name}: Ray Tune's searchers have no forbidden clauses; "
-                             f"space {space.name!r} has some")  # fmt: skip
+            raise UsageError(
+                f"{self.name}: Ray Tune's searchers have no forbidden clauses; space {space.name!r} has some"
+            )
         self.eta = ladder_eta(self.budgets)
         self._np_state = np.random.RandomState(self.seed).get_state()
         register_trainable(TRAINABLE, _never_called)
@@ -242,9 +245,11 @@ class _RayTune(Optimizer):
                 self._fill_pending()
                 rt = self.scheduler.choose_trial_to_run(self.controller)
                 if rt is None:
-                    raise RuntimeError(f"{self.name}: Ray's scheduler has no trial to run while "
-                                       f"{sum(t.status == RayTrial.RUNNING for t in self.controller.trials)} "
-                                       "run: a Ray worker would wait here")  # fmt: skip
+                    raise RuntimeError(
+                        f"{self.name}: Ray's scheduler has no trial to run while "
+                        f"{sum(t.status == RayTrial.RUNNING for t in self.controller.trials)} "
+                        "run: a Ray worker would wait here"
+                    )
                 rt.set_status(RayTrial.RUNNING)
                 self._epochs.setdefault(rt.trial_id, 0)
                 # the controller refills its queue on its next step, while this trial trains
@@ -268,8 +273,12 @@ class _RayTune(Optimizer):
                 self.controller.error_trial(rt)
                 return
             self._epochs[rt.trial_id] = int(trial.budget)
-            report = {METRIC: obs.loss, TIME_ATTR: int(trial.budget) // self.unit, "training_iteration": rt.last_result.get(
-                "training_iteration", 0) + 1, "trial_id": rt.trial_id}  # fmt: skip
+            report = {
+                METRIC: obs.loss,
+                TIME_ATTR: int(trial.budget) // self.unit,
+                "training_iteration": rt.last_result.get("training_iteration", 0) + 1,
+                "trial_id": rt.trial_id,
+            }
             flat = flatten_dict(report)
             decision = self.scheduler.on_trial_result(self.controller, rt, flat)
             if decision != TrialScheduler.STOP:
@@ -286,13 +295,19 @@ class _RayTune(Optimizer):
 
     def settings(self) -> dict[str, Any]:
         return {
-            **self.library_header("ray[tune]", "ray"), "driver": "in-process TuneController stand-in "
-            "(no ray.init, no actors)", "continuation": self.continuation, "metric": METRIC, "mode": "min",
-            "time_attr": TIME_ATTR, "max_pending_trials": self.max_pending, "eta": self.eta,
-            "global_numpy_rng": "private state per instance", "on_crash": self.on_crash,
+            **self.library_header("ray[tune]", "ray"),
+            "driver": "in-process TuneController stand-in (no ray.init, no actors)",
+            "continuation": self.continuation,
+            "metric": METRIC,
+            "mode": "min",
+            "time_attr": TIME_ATTR,
+            "max_pending_trials": self.max_pending,
+            "eta": self.eta,
+            "global_numpy_rng": "private state per instance",
+            "on_crash": self.on_crash,
             "reports": "at the scheduler's decision points only (Ray CONTINUEs between them)",
             **self._opts,
-        }  # fmt: skip
+        }
 
 
 class RayASHA(_RayTune):
@@ -302,10 +317,16 @@ class RayASHA(_RayTune):
     _option_defaults: ClassVar[dict[str, Any]] = {"brackets": 1, "stop_last_trials": True}
 
     def _make_scheduler(self) -> TrialScheduler:
-        return AsyncHyperBandScheduler(time_attr=TIME_ATTR, metric=METRIC, mode="min", max_t=self.max_budget,
-                                       grace_period=self.budgets[0], reduction_factor=self.eta,
-                                       brackets=int(self._opts["brackets"]),
-                                       stop_last_trials=bool(self._opts["stop_last_trials"]))  # fmt: skip
+        return AsyncHyperBandScheduler(
+            time_attr=TIME_ATTR,
+            metric=METRIC,
+            mode="min",
+            max_t=self.max_budget,
+            grace_period=self.budgets[0],
+            reduction_factor=self.eta,
+            brackets=int(self._opts["brackets"]),
+            stop_last_trials=bool(self._opts["stop_last_trials"]),
+        )
 
     def milestones(self) -> list[list[float]]:
         """Each bracket's milestones, ascending, as Ray computed them."""
@@ -316,9 +337,11 @@ class RayASHA(_RayTune):
         for s, ms in enumerate(self.milestones()):
             decisive = [m for m in ms if m < self.max_budget]
             if any(m not in self.budgets for m in ms) or decisive != below[s:]:
-                raise UsageError(f"{self.name}: Ray's ASHA bracket {s} decides at {ms} (below max_t "
-                                 f"{self.max_budget}), not at the ladder's rungs {below[s:]}: Ray rounds this "
-                                 "ladder")  # fmt: skip
+                raise UsageError(
+                    f"{self.name}: Ray's ASHA bracket {s} decides at {ms} (below max_t "
+                    f"{self.max_budget}), not at the ladder's rungs {below[s:]}: Ray rounds this "
+                    "ladder"
+                )
 
     def _next_milestone(self, rt: RayTrial) -> int:
         have = self._epochs[rt.trial_id]
@@ -327,9 +350,15 @@ class RayASHA(_RayTune):
         return min(ahead) if ahead else self.max_budget
 
     def settings(self) -> dict[str, Any]:
-        return {**super().settings(), "scheduler": "AsyncHyperBandScheduler", "search_alg": "BasicVariantGenerator",
-                "grace_period": self.budgets[0], "max_t": self.max_budget, "reduction_factor": self.eta,
-                "milestones": [[int(m) for m in ms] for ms in self.milestones()]}  # fmt: skip
+        return {
+            **super().settings(),
+            "scheduler": "AsyncHyperBandScheduler",
+            "search_alg": "BasicVariantGenerator",
+            "grace_period": self.budgets[0],
+            "max_t": self.max_budget,
+            "reduction_factor": self.eta,
+            "milestones": [[int(m) for m in ms] for ms in self.milestones()],
+        }
 
 
 class _RayHyperbandFamily(_RayTune):
@@ -367,10 +396,12 @@ class _RayHyperbandFamily(_RayTune):
         brackets = self.brackets()
         want = sorted((self.budgets[k:] for k in range(len(self.budgets))), key=len)
         if sorted(brackets, key=len) != want:
-            raise UsageError(f"{self.name}: Ray's Hyperband brackets climb {brackets}, not the ladder "
-                             f"{self.budgets} (one bracket per rung): Ray computes them from max_t alone "
-                             "(no minimum budget) and rounds, in units of "
-                             f"{self.unit} (the smallest rung): it accepts only ladders it does not round")  # fmt: skip
+            raise UsageError(
+                f"{self.name}: Ray's Hyperband brackets climb {brackets}, not the ladder "
+                f"{self.budgets} (one bracket per rung): Ray computes them from max_t alone "
+                "(no minimum budget) and rounds, in units of "
+                f"{self.unit} (the smallest rung): it accepts only ladders it does not round"
+            )
 
     def _next_milestone(self, rt: RayTrial) -> int:
         bracket, _ = self.scheduler._trial_info[rt]
@@ -382,9 +413,16 @@ class _RayHyperbandFamily(_RayTune):
         return {"bracket": (band, s)}
 
     def settings(self) -> dict[str, Any]:
-        return {**super().settings(), "max_t": self.max_t, "time_unit": self.unit, "reduction_factor": self.eta,
-                "s_max_1": self.scheduler._s_max_1, "brackets": self.brackets(),
-                "bracket_sizes": self.bracket_sizes(), "halving": "n = ceil(n / eta) (Ray)"}  # fmt: skip
+        return {
+            **super().settings(),
+            "max_t": self.max_t,
+            "time_unit": self.unit,
+            "reduction_factor": self.eta,
+            "s_max_1": self.scheduler._s_max_1,
+            "brackets": self.brackets(),
+            "bracket_sizes": self.bracket_sizes(),
+            "halving": "n = ceil(n / eta) (Ray)",
+        }
 
 
 class RayHyperband(_RayHyperbandFamily):
@@ -417,8 +455,9 @@ class RayBOHB(_RayHyperbandFamily):
     _option_defaults: ClassVar[dict[str, Any]] = {"bohb_config": None}
 
     def _make_scheduler(self) -> TrialScheduler:
-        return HyperBandForBOHB(time_attr=TIME_ATTR, metric=METRIC, mode="min", max_t=self.max_t,
-                                reduction_factor=self.eta)  # fmt: skip
+        return HyperBandForBOHB(
+            time_attr=TIME_ATTR, metric=METRIC, mode="min", max_t=self.max_t, reduction_factor=self.eta
+        )
 
     def _bracket_order(self) -> list[int]:
         return list(reversed(range(self.scheduler._s_max_1)))  # BOHB starts with the widest bracket
@@ -428,8 +467,9 @@ class RayBOHB(_RayHyperbandFamily):
 
         lib_space, self._ordinals = ordinals_as_indices(self.space)
         logging.getLogger("hpbandster").setLevel(logging.WARNING)
-        self.searcher = TuneBOHB(space=lib_space, bohb_config=self._opts["bohb_config"], metric=METRIC, mode="min",
-                                 seed=self.seed)  # fmt: skip
+        self.searcher = TuneBOHB(
+            space=lib_space, bohb_config=self._opts["bohb_config"], metric=METRIC, mode="min", seed=self.seed
+        )
         gen = SearchGenerator(self.searcher)
         self._add_experiment(gen, {})
         return gen, PENDING_OTHER
@@ -439,10 +479,24 @@ class RayBOHB(_RayHyperbandFamily):
 
     def settings(self) -> dict[str, Any]:
         cg = self.searcher.bohber
-        kde = {k: getattr(cg, k) for k in ("min_points_in_model", "top_n_percent", "num_samples", "random_fraction",
-                                             "bw_factor", "min_bandwidth")}  # fmt: skip
-        out = {**super().settings(), "scheduler": "HyperBandForBOHB", "search_alg": "SearchGenerator(TuneBOHB)",
-               "kde": kde, "hpbandster_version": importlib.metadata.version("hpbandster")}  # fmt: skip
+        kde = {
+            k: getattr(cg, k)
+            for k in (
+                "min_points_in_model",
+                "top_n_percent",
+                "num_samples",
+                "random_fraction",
+                "bw_factor",
+                "min_bandwidth",
+            )
+        }
+        out = {
+            **super().settings(),
+            "scheduler": "HyperBandForBOHB",
+            "search_alg": "SearchGenerator(TuneBOHB)",
+            "kde": kde,
+            "hpbandster_version": importlib.metadata.version("hpbandster"),
+        }
         if self._ordinals:
             out["space_conversion"] = {"ordinal_to_integer_index": sorted(self._ordinals)}
         return out

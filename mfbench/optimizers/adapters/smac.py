@@ -100,6 +100,7 @@ def _never_called_mf(config: Any, seed: int = 0, budget: float = 0.0) -> float:
 
 class _SmacOptimizer(Optimizer):
     """Common ask/tell plumbing around one SMAC facade."""
+
     on_crash = "SMAC's StatusType.CRASHED (cost = crash_cost)"
 
     facade_class: ClassVar[type] = HyperparameterOptimizationFacade
@@ -109,9 +110,17 @@ class _SmacOptimizer(Optimizer):
     #: (with the default of 100, a 30x run spends its whole budget in the initial design)
     budget_option: ClassVar[str | None] = "initial_design_trials"
 
-    def __init__(self, space: ConfigurationSpace, budgets: Sequence[int], seed: int,
-                 n_initial: int | None = None, initial_design_trials: int = 100,
-                 deterministic: bool = False, crash_cost: float = 1.0, **options: Any):
+    def __init__(
+        self,
+        space: ConfigurationSpace,
+        budgets: Sequence[int],
+        seed: int,
+        n_initial: int | None = None,
+        initial_design_trials: int = 100,
+        deterministic: bool = False,
+        crash_cost: float = 1.0,
+        **options: Any,
+    ):
         super().__init__(space, budgets, seed, **options)
         if options:
             raise UsageError(f"{self.name}: unknown options {sorted(options)}")
@@ -131,10 +140,15 @@ class _SmacOptimizer(Optimizer):
             self.eta = ladder_eta(self.budgets)
             scenario_kw = {"min_budget": self.budgets[0], "max_budget": self.budgets[-1]}
         self.scenario = Scenario(
-            self._space, name=f"mfbench-{self.name}-{self.seed}", output_directory=self._outdir,
-            deterministic=bool(deterministic), crash_cost=float(crash_cost), n_trials=UNBOUNDED_TRIALS,
-            seed=self.seed, **scenario_kw,
-        )  # fmt: skip
+            self._space,
+            name=f"mfbench-{self.name}-{self.seed}",
+            output_directory=self._outdir,
+            deterministic=bool(deterministic),
+            crash_cost=float(crash_cost),
+            n_trials=UNBOUNDED_TRIALS,
+            seed=self.seed,
+            **scenario_kw,
+        )
         self.crash_cost = float(crash_cost)
         self.initial_design_trials = int(initial_design_trials)
         self.n_initial = n_initial if n_initial is not None else self._default_n_initial()
@@ -143,9 +157,13 @@ class _SmacOptimizer(Optimizer):
         }
         if self.uses_budgets:
             facade_kw["intensifier"] = _ExactHyperband(
-                scenario=self.scenario, eta=self.eta, n_seeds=1, instance_seed_order="shuffle_once",
-                max_incumbents=10, incumbent_selection="highest_observed_budget",
-            )  # fmt: skip
+                scenario=self.scenario,
+                eta=self.eta,
+                n_seeds=1,
+                instance_seed_order="shuffle_once",
+                max_incumbents=10,
+                incumbent_selection="highest_observed_budget",
+            )
         target = _never_called_mf if self.uses_budgets else _never_called
         self.facade = self.facade_class(self.scenario, target, logging_level=False, overwrite=True, **facade_kw)
         self._rungs_checked = False
@@ -171,8 +189,10 @@ class _SmacOptimizer(Optimizer):
         if stages is None:
             lo, hi = self.budgets[0], self.budgets[-1]
             s_max = intens._get_max_iterations(self.eta, hi, lo)
-            stages = {i: intens._compute_configs_and_budgets_for_stages(self.eta, hi, s_max - i, s_max)[0]
-                      for i in range(s_max + 1)}  # fmt: skip
+            stages = {
+                i: intens._compute_configs_and_budgets_for_stages(self.eta, hi, s_max - i, s_max)[0]
+                for i in range(s_max + 1)
+            }
         seen = {self.check_budget(b) for stage in stages.values() for b in stage}
         if sorted(seen) != self.budgets:
             raise AssertionError(f"{self.name}: SMAC's Hyperband rungs {sorted(seen)} != ladder {self.budgets}")
@@ -220,11 +240,12 @@ class _SmacOptimizer(Optimizer):
             "min_budget": self.scenario.min_budget,
             "max_budget": self.scenario.max_budget,
             "eta": self.eta,
-            "budget": ("ladder rungs from Hyperband, each from scratch" if self.uses_budgets
-                       else "max rung, from scratch"),
+            "budget": (
+                "ladder rungs from Hyperband, each from scratch" if self.uses_budgets else "max rung, from scratch"
+            ),
             "pythonhashseed": os.environ.get("PYTHONHASHSEED"),
             "meta": meta,
-        }  # fmt: skip
+        }
 
     def close(self) -> None:
         """Delete SMAC's output directory now (it is deleted at exit or collection anyway)."""

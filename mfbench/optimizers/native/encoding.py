@@ -79,8 +79,9 @@ class VectorCodec:
                 raise UsageError(f"unsupported hyperparameter type {type(hp).__name__} ({hp.name})")
         self.dim = len(self.names)
         # conditional hyperparameters in topological (= vector) order, with their conditions
-        self.conditional = [(j, list(space.parent_conditions_of[n])) for j, n in enumerate(self.names)
-                            if space.parent_conditions_of[n]]  # fmt: skip
+        self.conditional = [
+            (j, list(space.parent_conditions_of[n])) for j, n in enumerate(self.names) if space.parent_conditions_of[n]
+        ]
         self.unconditional = [j for j, n in enumerate(self.names) if not space.parent_conditions_of[n]]
         self.has_forbiddens = bool(space.forbidden_clauses)
         self.variable = [j for j, k in enumerate(self.kinds) if k != CONSTANT and self.sizes[j] != 1]
@@ -97,8 +98,9 @@ class VectorCodec:
 
     def decode(self, vec: np.ndarray) -> dict[str, Any]:
         """The configuration as sorted Python natives (exactly its non-NaN entries)."""
-        return to_config({n: native(hp.to_value(float(v)))
-                          for n, hp, v in zip(self.names, self.hps, vec) if not np.isnan(v)})  # fmt: skip
+        return to_config(
+            {n: native(hp.to_value(float(v))) for n, hp, v in zip(self.names, self.hps, vec) if not np.isnan(v)}
+        )
 
     def canonical_column(self, j: int, values: np.ndarray) -> np.ndarray:
         """Integers through their value (a vector between two integers is not canonical)."""
@@ -197,8 +199,9 @@ class VectorCodec:
             return float(others[int(rng.integers(len(others)))])
         return value
 
-    def mutate(self, vec: np.ndarray, rng: np.random.Generator, rate: float | None, sigma: float,
-               at_least_one: bool = False) -> np.ndarray:
+    def mutate(
+        self, vec: np.ndarray, rng: np.random.Generator, rate: float | None, sigma: float, at_least_one: bool = False
+    ) -> np.ndarray:
         """Move each active, non-constant hyperparameter with probability ``rate`` (default
         1 / their number). The result may need ``repair`` (a parent may have changed)."""
         vec = np.array(vec, dtype=float)

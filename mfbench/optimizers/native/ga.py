@@ -148,10 +148,18 @@ class GeneticAlgorithm(Optimizer):
         self.continuation = False
 
     def settings(self) -> dict[str, Any]:
-        out = {"name": self.name, "seed": self.seed, "population_size": self.population_size,
-               "tournament_size": self.tournament_size, "crossover_rate": self.crossover_rate,
-               "mutation_rate": self.mutation_rate, "mutation_sigma": self.mutation_sigma,
-               "elitism": self.elitism, "max_tries": self.max_tries, "rungs": list(self.rungs)}  # fmt: skip
+        out = {
+            "name": self.name,
+            "seed": self.seed,
+            "population_size": self.population_size,
+            "tournament_size": self.tournament_size,
+            "crossover_rate": self.crossover_rate,
+            "mutation_rate": self.mutation_rate,
+            "mutation_sigma": self.mutation_sigma,
+            "elitism": self.elitism,
+            "max_tries": self.max_tries,
+            "rungs": list(self.rungs),
+        }
         if len(self.rungs) > 1:
             out.update(eta=self.eta, continuation=self.continuation)
         return out
@@ -214,8 +222,14 @@ class GeneticAlgorithm(Optimizer):
             for ind in gen.cohort:
                 gen.outstanding.add(ind.uid)
                 self._queue.append((ind, gen.rung))
-            log.debug("%s: generation %d promotes %d of %d to rung %d", self.name, gen.index, k, len(ranked),
-                      self.rungs[gen.rung])  # fmt: skip
+            log.debug(
+                "%s: generation %d promotes %d of %d to rung %d",
+                self.name,
+                gen.index,
+                k,
+                len(ranked),
+                self.rungs[gen.rung],
+            )
 
     def _complete(self, gen: _Generation) -> None:
         self._generations.remove(gen)
@@ -234,8 +248,13 @@ class GeneticAlgorithm(Optimizer):
         outranks a completed one. With one worker the older generations are complete when a
         generation breeds, and the pool is the population: the sequential algorithm."""
         members = {ind.uid for ind in self.population}
-        told = [ind for g in self._generations if g.index < generation for ind in g.members
-                if ind.errors and ind.uid not in members]  # fmt: skip
+        told = [
+            ind
+            for g in self._generations
+            if g.index < generation
+            for ind in g.members
+            if ind.errors and ind.uid not in members
+        ]
         return self.population + told if told else self.population
 
     def _tournament(self) -> Individual:
@@ -294,13 +313,16 @@ class GeneticAlgorithm(Optimizer):
             self.n_forced_duplicates += 1
             vec = self.codec.sample(1, self._rng_random)[0]
             if self.n_forced_duplicates == 1:  # once per run: on a small grid it is every proposal from here on
-                log.warning("%s: no unseen configuration found (space exhausted?); re-evaluating known ones "
-                            "from now on", self.name)  # fmt: skip
+                log.warning(
+                    "%s: no unseen configuration found (space exhausted?); re-evaluating known ones from now on",
+                    self.name,
+                )
         config = self.codec.decode(vec)
         cid = config_id(config)
         self._seen.add(cid)
-        ind = Individual(uid=self._next_uid, config=config, vector=self.codec.encode(config), cid=cid,
-                         generation=generation)  # fmt: skip
+        ind = Individual(
+            uid=self._next_uid, config=config, vector=self.codec.encode(config), cid=cid, generation=generation
+        )
         self._next_uid += 1
         return ind
 

@@ -45,6 +45,7 @@ from mfbench.training.space import native, to_config, validate_config
 #: Index spaces up to this size are shuffled with ``numpy.random.Generator.permutation``.
 MATERIALIZE_LIMIT = 1 << 20
 
+
 def _mix(x: int, key: int) -> int:
     """splitmix64's output function of ``x ^ key``: the Feistel round function."""
     return finalize64(x ^ key)
@@ -119,8 +120,15 @@ class GridSearch(Optimizer):
     capabilities = Capabilities(multi_fidelity=False, continuation=False)
     on_crash = "nothing: grid search learns nothing"
 
-    def __init__(self, space: ConfigurationSpace, budgets: Sequence[int], seed: int,
-                 points_per_numeric: int = 3, on_exhausted: str = "reshuffle", **options: Any):
+    def __init__(
+        self,
+        space: ConfigurationSpace,
+        budgets: Sequence[int],
+        seed: int,
+        points_per_numeric: int = 3,
+        on_exhausted: str = "reshuffle",
+        **options: Any,
+    ):
         super().__init__(space, budgets, seed, **options)
         if on_exhausted not in ("reshuffle", "error"):
             raise UsageError(f"grid: on_exhausted must be 'reshuffle' or 'error', got {on_exhausted!r}")

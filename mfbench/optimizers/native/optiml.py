@@ -82,8 +82,9 @@ def prob_improvement(best: float, mu: np.ndarray, sigma: np.ndarray) -> np.ndarr
     return norm.cdf((best - mu) / sigma)
 
 
-def choose_action(best: float, delta: float, cont_mu, cont_sigma, cont_cost, new_mu, new_sigma,
-                  new_cost) -> tuple[str, int] | None:
+def choose_action(
+    best: float, delta: float, cont_mu, cont_sigma, cont_cost, new_mu, new_sigma, new_cost
+) -> tuple[str, int] | None:
     """The OptiML decision rule, on predictions at the largest budget.
 
     Continuations with P(y < best) <= ``delta`` are stopped; among the rest and the new
@@ -132,8 +133,10 @@ class OptiML(Optimizer):
         o = self.resolve_options(options, OPTIML_DEFAULTS)
         rungs = self.budgets if o["rungs"] is None else sorted(int(b) for b in o["rungs"])
         if [b for b in rungs if b not in self.budgets] or len(set(rungs)) != len(rungs) or rungs[-1] != self.max_budget:
-            raise UsageError(f"{self.name}: rungs {rungs} must be distinct budgets of the ladder {self.budgets} "
-                             f"ending at {self.max_budget}")  # fmt: skip
+            raise UsageError(
+                f"{self.name}: rungs {rungs} must be distinct budgets of the ladder {self.budgets} "
+                f"ending at {self.max_budget}"
+            )
         self.rungs = [self.check_budget(b) for b in rungs]
         self.n_init = int(o["n_init"])
         self.delta = float(o["delta"])
@@ -173,14 +176,25 @@ class OptiML(Optimizer):
         self.last_decision: dict[str, Any] = {}
 
     def settings(self) -> dict[str, Any]:
-        return {"name": self.name, "seed": self.seed, "n_init": self.n_init, "delta": self.delta,
-                "n_trees": self.n_trees, "max_features": self.max_features,
-                "min_samples_leaf": self.min_samples_leaf, "n_candidates": self.n_candidates,
-                "n_local_starts": self.n_local_starts, "n_local": self.n_local, "local_steps": self.local_steps,
-                "local_sigma": self.local_sigma,
-                "rungs": list(self.rungs), "continuation": self.continuation, "extra_cost": self.extra_cost,
-                "detrend": self.detrend,
-                "refit": "every tell (lazily, at the next ask)"}  # fmt: skip
+        return {
+            "name": self.name,
+            "seed": self.seed,
+            "n_init": self.n_init,
+            "delta": self.delta,
+            "n_trees": self.n_trees,
+            "max_features": self.max_features,
+            "min_samples_leaf": self.min_samples_leaf,
+            "n_candidates": self.n_candidates,
+            "n_local_starts": self.n_local_starts,
+            "n_local": self.n_local,
+            "local_steps": self.local_steps,
+            "local_sigma": self.local_sigma,
+            "rungs": list(self.rungs),
+            "continuation": self.continuation,
+            "extra_cost": self.extra_cost,
+            "detrend": self.detrend,
+            "refit": "every tell (lazily, at the next ask)",
+        }
 
     # ----------------------------------------------------------------- ask / tell
     def ask(self) -> Trial:
@@ -199,8 +213,12 @@ class OptiML(Optimizer):
         ncost = np.full(len(cands), float(self._extra_cost(-1)))
         order = np.argsort(-(expected_improvement(best, nmu, nsig) / ncost), kind="stable") if len(cands) else []
         action = choose_action(best, self.delta, cmu, csig, ccost, nmu, nsig, ncost)
-        self.last_decision = {"incumbent_mu": best, "n_continuable": len(conts), "n_candidates": len(cands),
-                              "action": action}  # fmt: skip
+        self.last_decision = {
+            "incumbent_mu": best,
+            "n_continuable": len(conts),
+            "n_candidates": len(cands),
+            "action": action,
+        }
         if action is not None and action[0] == "continue":
             return self._continue(conts[action[1]])
         for j in order:  # the best candidate whose config id is really new (vectors can alias)
@@ -240,7 +258,7 @@ class OptiML(Optimizer):
             return nxt - self.rungs[rung] if self.continuation else nxt
         if self.continuation:
             return self.max_budget - (self.rungs[rung] if rung >= 0 else 0)
-        return sum(self.rungs[rung + 1:])
+        return sum(self.rungs[rung + 1 :])
 
     def _trial(self, run: _Run, rung: int) -> Trial:
         if self.continuation:
@@ -272,7 +290,10 @@ class OptiML(Optimizer):
     def _random_new(self, rng: np.random.Generator) -> np.ndarray:
         for _ in range(20):
             for vec in self.codec.sample(50, rng):
-                if self.codec.key(vec) not in self._seen_keys and config_id(self.codec.decode(vec)) not in self._seen_cids:
+                if (
+                    self.codec.key(vec) not in self._seen_keys
+                    and config_id(self.codec.decode(vec)) not in self._seen_cids
+                ):
                     return vec
         return self.codec.sample(1, rng)[0]
 
@@ -299,8 +320,12 @@ class OptiML(Optimizer):
             if self.detrend:
                 y = y - self.budget_trend()[np.asarray(self._obs_rung)]
             self._model = RandomForestRegressor(
-                n_estimators=self.n_trees, max_features=self.max_features, min_samples_leaf=self.min_samples_leaf,
-                bootstrap=True, random_state=self._forest_seed, n_jobs=1,
+                n_estimators=self.n_trees,
+                max_features=self.max_features,
+                min_samples_leaf=self.min_samples_leaf,
+                bootstrap=True,
+                random_state=self._forest_seed,
+                n_jobs=1,
             ).fit(X, y)
             self._model_n = len(self._y)
             self._shift = float(self.budget_trend()[-1]) if self.detrend else 0.0
@@ -350,8 +375,12 @@ class OptiML(Optimizer):
         for _ in range(self.local_steps):
             moved = []
             for v, e in zip(starts, starts_ei, strict=True):
-                nb = np.stack([codec.repair(codec.mutate(v, rng, None, self.local_sigma, at_least_one=True), fill)
-                               for _ in range(self.n_local)])  # fmt: skip
+                nb = np.stack(
+                    [
+                        codec.repair(codec.mutate(v, rng, None, self.local_sigma, at_least_one=True), fill)
+                        for _ in range(self.n_local)
+                    ]
+                )
                 nv, _, _, nei = score(nb)
                 if len(nv) and nei.max() > e:
                     k = int(np.argmax(nei))
