@@ -26,21 +26,32 @@ sys.path.insert(0, os.path.dirname(__file__))
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-
-import mfbench.data as data_mod  # noqa: E402
-from mfbench.collect import collect  # noqa: E402
-from mfbench.space import get_space, sample_configs  # noqa: E402
 from naive_loop import naive_train  # noqa: E402
+
+import mfbench.training.data as data_mod  # noqa: E402
+from mfbench.tables.collect import collect  # noqa: E402
+from mfbench.training.space import get_space, sample_configs  # noqa: E402
 
 #: dense bf16 tensor-core peak, FLOP/s
 PEAKS = {"H100": 989e12, "H200": 989e12, "A100": 312e12}
 
 RESNET18ISH = {
-    "architecture": "resnet", "resnet_blocks": 2, "width": 64, "kernel_size": 3, "activation": "relu",
-    "dropout": 0.0, "batch_norm": True, "optimizer": "sgd", "momentum": 0.9, "learning_rate": 0.05,
-    "weight_decay": 5e-4, "batch_size": 256, "lr_schedule": "cosine", "augmentation": "standard",
+    "architecture": "resnet",
+    "resnet_blocks": 2,
+    "width": 64,
+    "kernel_size": 3,
+    "activation": "relu",
+    "dropout": 0.0,
+    "batch_norm": True,
+    "optimizer": "sgd",
+    "momentum": 0.9,
+    "learning_rate": 0.05,
+    "weight_decay": 5e-4,
+    "batch_size": 256,
+    "lr_schedule": "cosine",
+    "augmentation": "standard",
     "label_smoothing": 0.0,
-}  # fmt: skip
+}
 
 
 def register_random32(n: int = 10_000) -> None:
@@ -61,8 +72,8 @@ def peak_flops() -> float | None:
 
 
 def in_process(configs: list[dict], ds, a) -> None:
-    from mfbench.fused import Member, train_group
-    from mfbench.train import train_trial
+    from mfbench.training.fused import Member, train_group
+    from mfbench.training.train import train_trial
 
     def run(c: dict, epochs: int) -> list:
         if a.trainer == "fused":  # the seeds of the config as one fused model
@@ -80,8 +91,10 @@ def in_process(configs: list[dict], ds, a) -> None:
     wall = time.perf_counter() - t0
     peak = peak_flops() if a.device != "cpu" else None
     mfu = f", MFU {100 * flops / wall / peak:.1f} % of {peak / 1e12:.0f} TFLOP/s" if peak else ""
-    print(f"{ds.name} in-process ({a.trainer}, {a.seeds} seed(s)): {epochs / wall:.2f} epochs/s, "
-          f"{flops / wall / 1e12:.2f} model TFLOP/s{mfu}")
+    print(
+        f"{ds.name} in-process ({a.trainer}, {a.seeds} seed(s)): {epochs / wall:.2f} epochs/s, "
+        f"{flops / wall / 1e12:.2f} model TFLOP/s{mfu}"
+    )
     if not a.skip_naive:
         t0 = time.perf_counter()
         for c in configs:
@@ -101,8 +114,12 @@ def main() -> None:
     ap.add_argument("--dataset", default="digits")
     ap.add_argument("--resnet18", action="store_true")
     ap.add_argument("--skip-naive", action="store_true")
-    ap.add_argument("--naive-configs", type=int, default=0,
-                    help="time the (slow, sequential) naive loop on only the first K configs: its epochs/s")
+    ap.add_argument(
+        "--naive-configs",
+        type=int,
+        default=0,
+        help="time the (slow, sequential) naive loop on only the first K configs: its epochs/s",
+    )
     ap.add_argument("--images", type=int, default=10_000, help="random32 only: how many images")
     ap.add_argument("--trainer", default="lone", choices=["lone", "fused"])
     ap.add_argument("--seeds", type=int, default=1, help="training seeds per configuration")
@@ -122,13 +139,23 @@ def main() -> None:
 
         cfg_file.write_text(json.dumps(configs))
         t0 = time.perf_counter()
-        s = collect(dataset=a.dataset, space="cnn", db=Path(tmp) / "b.sqlite", design="file", config_file=str(cfg_file),
-                    seeds=list(range(a.seeds)), budgets=[a.epochs], workers=a.workers, device=a.device,
-                    trainer=a.trainer, group_size=a.group_size,
-                    trials_per_gpu=a.trials_per_gpu if a.trials_per_gpu == "auto" else int(a.trials_per_gpu),
-                    progress=False)  # fmt: skip
+        s = collect(
+            dataset=a.dataset,
+            space="cnn",
+            db=Path(tmp) / "b.sqlite",
+            design="file",
+            config_file=str(cfg_file),
+            seeds=list(range(a.seeds)),
+            budgets=[a.epochs],
+            workers=a.workers,
+            device=a.device,
+            trainer=a.trainer,
+            group_size=a.group_size,
+            trials_per_gpu=a.trials_per_gpu if a.trials_per_gpu == "auto" else int(a.trials_per_gpu),
+            progress=False,
+        )
         ours_wall = time.perf_counter() - t0
-        from mfbench.table import load_table
+        from mfbench.tables.table import load_table
 
         tab = load_table(Path(tmp) / "b.sqlite")
     n_train = len(ds.split.train)
@@ -136,16 +163,20 @@ def main() -> None:
     model_flops = float(sum(int(f) * (3 * n_train + n_eval) * a.epochs for f in tab.flops)) * a.seeds
     ours_eps = s.epochs / ours_wall
     if a.device == "cuda":
-        from mfbench.collect import resolve_slots
+        from mfbench.tables.collect import resolve_slots
 
         slots = f"{resolve_slots('cuda', 1, a.trials_per_gpu)[0]} trials per GPU ({a.trials_per_gpu})"
     else:
         slots = f"{a.workers} workers"
-    line = (f"collect: {s.epochs} epochs in {ours_wall:.1f} s = {ours_eps:.2f} epochs/s ({slots}, {a.device}, "
-            f"trainer {a.trainer}, {a.seeds} seed(s))")
+    line = (
+        f"collect: {s.epochs} epochs in {ours_wall:.1f} s = {ours_eps:.2f} epochs/s ({slots}, {a.device}, "
+        f"trainer {a.trainer}, {a.seeds} seed(s))"
+    )
     peak = peak_flops() if a.device != "cpu" else None
     if peak:
-        line += f"; model {model_flops / ours_wall / 1e9:.1f} GFLOP/s = MFU {100 * model_flops / ours_wall / peak:.3f} %"
+        line += (
+            f"; model {model_flops / ours_wall / 1e9:.1f} GFLOP/s = MFU {100 * model_flops / ours_wall / peak:.3f} %"
+        )
     print(line)
     if a.skip_naive:
         return
@@ -158,8 +189,10 @@ def main() -> None:
     naive_wall = time.perf_counter() - t0
     naive_eps = len(sample) * a.seeds * a.epochs / naive_wall
     of = f" (the first {len(sample)} configs)" if len(sample) < len(configs) else ""
-    print(f"naive loop, sequential{of}: {len(sample) * a.seeds * a.epochs} epochs in {naive_wall:.1f} s = "
-          f"{naive_eps:.2f} epochs/s")
+    print(
+        f"naive loop, sequential{of}: {len(sample) * a.seeds * a.epochs} epochs in {naive_wall:.1f} s = "
+        f"{naive_eps:.2f} epochs/s"
+    )
     print(f"collect/naive ratio: {ours_eps / naive_eps:.2f}")
 
 

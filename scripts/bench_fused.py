@@ -24,20 +24,21 @@ sys.path.insert(0, os.path.dirname(__file__))
 
 import torch
 
-from mfbench.collect import schedules_for
-from mfbench.data import load_dataset
-from mfbench.fused import Member, train_group
-from mfbench.space import get_space, sample_configs
-from mfbench.train import train_trial
+from mfbench.tables.collect import schedules_for
+from mfbench.training.data import load_dataset
+from mfbench.training.fused import Member, train_group
+from mfbench.training.space import get_space, sample_configs
+from mfbench.training.train import train_trial
 
 
 def profile(members: list[Member], ds, device: str) -> None:
     from torch.profiler import ProfilerActivity
     from torch.profiler import profile as prof
 
-    for name, fn in (("fused", lambda: train_group(members, ds, device=device)),
-                     ("lone", lambda: [train_trial(m.config, ds, m.seed, m.schedule_epochs, device=device)
-                                       for m in members])):  # fmt: skip
+    for name, fn in (
+        ("fused", lambda: train_group(members, ds, device=device)),
+        ("lone", lambda: [train_trial(m.config, ds, m.seed, m.schedule_epochs, device=device) for m in members]),
+    ):
         with prof(activities=[ProfilerActivity.CPU]) as p:
             fn()
         ev = p.key_averages()
@@ -85,8 +86,10 @@ def main() -> None:
         tot["fused"] += tf
         tot["lone"] += tl
         epochs_all += ep
-        line = (f"{i}: {c['architecture']:<9} width {c['width']:>2} batch {c['batch_size']:>3} {len(members):>2} members,"
-                f" {ep:>2} epochs: fused {ep / tf:6.2f} epochs/s, lone {ep / tl:6.2f} ({tl / tf:.2f}x)")  # fmt: skip
+        line = (
+            f"{i}: {c['architecture']:<9} width {c['width']:>2} batch {c['batch_size']:>3} {len(members):>2} members,"
+            f" {ep:>2} epochs: fused {ep / tf:6.2f} epochs/s, lone {ep / tl:6.2f} ({tl / tf:.2f}x)"
+        )
         if i < a.naive_configs:
             t0 = time.perf_counter()
             for m in members:
@@ -102,11 +105,15 @@ def main() -> None:
     if a.profile:
         c = configs[0]
         profile([Member(c, s, e) for e in reversed(schedules_for(c, budgets)) for s in range(a.seeds)], ds, a.device)
-    print(f"fused: {epochs_all / tot['fused']:.2f} epochs/s, lone: {epochs_all / tot['lone']:.2f} epochs/s "
-          f"({a.configs} configs, {a.seeds} seeds, ladder {budgets}, {a.threads} thread(s), {a.device})")
+    print(
+        f"fused: {epochs_all / tot['fused']:.2f} epochs/s, lone: {epochs_all / tot['lone']:.2f} epochs/s "
+        f"({a.configs} configs, {a.seeds} seeds, ladder {budgets}, {a.threads} thread(s), {a.device})"
+    )
     if epochs_naive:
-        print(f"on the first {a.naive_configs} configs: naive {epochs_naive / tot['naive']:.2f} epochs/s, "
-              f"lone/naive {tot['naive'] / tot['naive_lone']:.2f}")
+        print(
+            f"on the first {a.naive_configs} configs: naive {epochs_naive / tot['naive']:.2f} epochs/s, "
+            f"lone/naive {tot['naive'] / tot['naive_lone']:.2f}"
+        )
         print(f"fused/naive ratio (first {a.naive_configs} configs): {tot['naive'] / tot['naive_fused']:.2f}")
     print(f"max |fused - lone| final validation accuracy of a member: {gap:.4f}")
     print(f"fused/lone ratio: {tot['lone'] / tot['fused']:.2f}")

@@ -12,9 +12,9 @@ from __future__ import annotations
 import argparse
 import time
 
-from mfbench.objectives import SyntheticObjective
-from mfbench.optimizers.base import make_optimizer
-from mfbench.space import get_space
+from mfbench.objectives.synthetic import SyntheticObjective
+from mfbench.optimizers.registry import make_optimizer
+from mfbench.training.space import get_space
 
 
 def overhead(name: str, evals: int, seed: int) -> tuple[float, float]:
@@ -46,8 +46,10 @@ def main() -> None:
         runs = [overhead(name, args.evals, s) for s in range(args.seeds)]
         rows[name] = (sum(r[0] for r in runs) / len(runs), sum(r[1] for r in runs) / len(runs))
     base = rows.get("random", (None, None))[1]
-    print(f"{'optimizer':<10} {'wall s/eval':>12} {'cpu s/eval':>12} {'cpu / random':>13}   ({args.evals} evals, "
-          f"{args.seeds} seeds, cnn space)")
+    print(
+        f"{'optimizer':<10} {'wall s/eval':>12} {'cpu s/eval':>12} {'cpu / random':>13}   ({args.evals} evals, "
+        f"{args.seeds} seeds, cnn space)"
+    )
     for name, (wall, cpu) in rows.items():
         ratio = f"{cpu / base:13.1f}" if base else f"{'-':>13}"
         print(f"{name:<10} {wall:12.4f} {cpu:12.4f} {ratio}")

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from mfbench import lcbench
+from mfbench.objectives import lcbench
 
 YAHPO = r"""
 import json, sys, time
@@ -49,8 +49,10 @@ def plan_for(o: lcbench.LCBenchObjective, n: int, few: int = 500) -> list[tuple[
     mfbench's paths on the same random configs, plus the batched path's parts (encoding, model
     rows, post-processing, Result objects), so that the overhead over the raw model shows."""
     o.space.seed(0)
-    cfgs = [{k: (int(v) if k in lcbench.INTEGERS else float(v)) for k, v in dict(c).items()}
-            for c in o.space.sample_configuration(n)]  # fmt: skip
+    cfgs = [
+        {k: (int(v) if k in lcbench.INTEGERS else float(v)) for k, v in dict(c).items()}
+        for c in o.space.sample_configuration(n)
+    ]
     m = o.model
     X = np.column_stack([np.full(n, 48.0), o._matrix(cfgs)]).astype(np.float32)
     code = np.full((n, 1), m.codes[o.task], dtype=np.int32)
@@ -76,15 +78,28 @@ def plan_for(o: lcbench.LCBenchObjective, n: int, few: int = 500) -> list[tuple[
 
     def results_only():  # evaluate_batch's part after predict_arrays: the Result objects
         val, test, cost = pa["val_error"].tolist(), pa["test_error"].tolist(), pa["cost_seconds"].tolist()
-        ep, O = pa["cost_epochs"].tolist(), pa["outputs"].astype(np.float64).tolist()
-        return [lcbench.Result(val[i], cost[i], int(ep[i]), o._metrics(O[i], test[i])) for i in range(len(val))]
+        ep, outputs = pa["cost_epochs"].tolist(), pa["outputs"].astype(np.float64).tolist()
+        return [lcbench.Result(val[i], cost[i], int(ep[i]), o._metrics(outputs[i], test[i])) for i in range(len(val))]
 
     return [
-        ("raw ONNX session, 1 row per call", few, 1, lambda: [m.predict(code[i:i + 1], X[i:i + 1]) for i in range(few)]),
-        (f"raw ONNX session, {E} rows per call", few, E,
-         lambda: [m.predict(code5[i:i + E], X5[i:i + E]) for i in range(0, few * E, E)]),
-        (f"raw ONNX session, {chunk:,}-row calls", n, 1,
-         lambda: [m.predict(code[i:i + chunk], X[i:i + chunk]) for i in range(0, n, chunk)]),
+        (
+            "raw ONNX session, 1 row per call",
+            few,
+            1,
+            lambda: [m.predict(code[i : i + 1], X[i : i + 1]) for i in range(few)],
+        ),
+        (
+            f"raw ONNX session, {E} rows per call",
+            few,
+            E,
+            lambda: [m.predict(code5[i : i + E], X5[i : i + E]) for i in range(0, few * E, E)],
+        ),
+        (
+            f"raw ONNX session, {chunk:,}-row calls",
+            n,
+            1,
+            lambda: [m.predict(code[i : i + chunk], X[i : i + chunk]) for i in range(0, n, chunk)],
+        ),
         ("mfbench evaluate(), one at a time, budget 3 (uncached)", few, 1, lambda: single(3)),
         ("mfbench evaluate(), one at a time, budget 48 (uncached)", few, E, lambda: single(48)),
         ("mfbench evaluate(), cached (the config seen at this rung)", few, 0, cached),
@@ -95,7 +110,7 @@ def plan_for(o: lcbench.LCBenchObjective, n: int, few: int = 500) -> list[tuple[
         ("  of which: encoding the configs (_matrix)", n, 0, lambda: o._matrix(cfgs)),
         (f"  of which: the model's {E} rows per config (_predict)", n, E, lambda: o._predict(Xf, o._cost_epochs(48))),
         ("  of which: Result objects (evaluate_batch less predict_arrays)", n, 0, results_only),
-    ]  # fmt: skip
+    ]
 
 
 def measure(plan: list[tuple[str, int, int, Any]], repeat: int) -> list[tuple[str, int, float, float]]:
@@ -117,14 +132,20 @@ def print_table(rows: list[tuple[str, int, float, float]], header: str) -> None:
     raw_batch = next(r for r in rows if r[0].startswith("raw") and r[0].endswith("-row calls"))
     raw_one = rows[0]
     print(header)
-    print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores: absolute figures measure the other "
-          "tenants too; the ratios (same run, interleaved) are what transfers")  # fmt: skip
-    print(f"{'what':64s} {'rows':>4s} {'us wall':>9s} {'us cpu':>8s} {'/s wall':>9s} {'/s cpu':>9s} "
-          f"{'x raw':>6s} {'x raw/row':>9s}")  # fmt: skip
+    print(
+        f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores: absolute figures measure the other "
+        "tenants too; the ratios (same run, interleaved) are what transfers"
+    )
+    print(
+        f"{'what':64s} {'rows':>4s} {'us wall':>9s} {'us cpu':>8s} {'/s wall':>9s} {'/s cpu':>9s} "
+        f"{'x raw':>6s} {'x raw/row':>9s}"
+    )
     for what, r, w, c in rows:
         ref = raw_batch if ("configs" in what or "of which" in what) else raw_one
         per_row = f"{c / (r * ref[3]):9.2f}" if r else f"{'':9s}"
-        print(f"{what:64s} {r:4d} {w * 1e6:9.1f} {c * 1e6:8.1f} {1 / w:9,.0f} {1 / c:9,.0f} {c / ref[3]:6.2f} {per_row}")
+        print(
+            f"{what:64s} {r:4d} {w * 1e6:9.1f} {c * 1e6:8.1f} {1 / w:9,.0f} {1 / c:9,.0f} {c / ref[3]:6.2f} {per_row}"
+        )
 
 
 def main() -> int:
@@ -137,8 +158,10 @@ def main() -> int:
     rows = measure(plan_for(o, args.n), args.repeat)
     if Path(args.yahpo_python).exists():
         o.space.seed(0)
-        cfgs = [{k: (int(v) if k in lcbench.INTEGERS else float(v)) for k, v in dict(c).items()}
-                for c in o.space.sample_configuration(args.n)]  # fmt: skip
+        cfgs = [
+            {k: (int(v) if k in lcbench.INTEGERS else float(v)) for k, v in dict(c).items()}
+            for c in o.space.sample_configuration(args.n)
+        ]
         with tempfile.TemporaryDirectory() as tmp:
             tmp = Path(tmp)
             (tmp / "data").mkdir()
@@ -146,14 +169,20 @@ def main() -> int:
             (tmp / "s.yaml").write_text(f"data_path: {tmp / 'data'}\n")
             (tmp / "c.json").write_text(json.dumps(cfgs))
             env = {**os.environ, "YAHPO_LOCAL_CONFIG": str(tmp / "s.yaml"), "OMP_NUM_THREADS": "1"}
-            subprocess.run([args.yahpo_python, "-c", YAHPO, str(tmp / "c.json"), str(tmp / "y.json"), str(args.repeat)],
-                           check=True, env=env, stdout=subprocess.DEVNULL)  # fmt: skip
+            subprocess.run(
+                [args.yahpo_python, "-c", YAHPO, str(tmp / "c.json"), str(tmp / "y.json"), str(args.repeat)],
+                check=True,
+                env=env,
+                stdout=subprocess.DEVNULL,
+            )
             y = json.loads((tmp / "y.json").read_text())
         # wall clock only (another process): its CPU column repeats the wall figure
         rows.append(("yahpo_gym objective_function, one at a time (check=False)", 1, y["single"], y["single"]))
         rows.append(("yahpo_gym objective_function, 1,000-config lists", 1, y["batched"], y["batched"]))
-    print_table(rows, f"LCBench task 3945, onnxruntime {__import__('onnxruntime').__version__}, one thread; "
-                      f"best of {args.repeat}")  # fmt: skip
+    print_table(
+        rows,
+        f"LCBench task 3945, onnxruntime {__import__('onnxruntime').__version__}, one thread; best of {args.repeat}",
+    )
     return 0
 
 

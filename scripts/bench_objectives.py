@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -82,8 +83,8 @@ def lcbench_objective(args: argparse.Namespace) -> None:
     import onnxruntime
     from bench_lcbench import measure, plan_for, print_table  # scripts/ is this script's folder
 
-    from mfbench import lcbench
-    from mfbench.errors import UsageError
+    from mfbench.core.errors import UsageError
+    from mfbench.objectives import lcbench
 
     try:
         o = lcbench.LCBenchObjective(args.lcbench_task)
@@ -91,22 +92,28 @@ def lcbench_objective(args: argparse.Namespace) -> None:
         print(f"lcbench: skipped ({exc})")
         return
     rows = measure(plan_for(o, args.lcbench_n), args.repeat)
-    print_table(rows, f"lcbench/{o.task}, onnxruntime {onnxruntime.__version__}, one intra-op thread; "
-                      f"best of {args.repeat}")  # fmt: skip
+    print_table(
+        rows, f"lcbench/{o.task}, onnxruntime {onnxruntime.__version__}, one intra-op thread; best of {args.repeat}"
+    )
     raw = next(r for r in rows if r[0].endswith("-row calls"))
     top = next(r for r in rows if "predict_arrays" in r[0] and "budget 48" in r[0])
     low = next(r for r in rows if "predict_arrays" in r[0] and "budget 3" in r[0])
-    print(f"raw model {1 / raw[3]:,.0f} rows/s cpu; mfbench batched {1 / low[3]:,.0f} configs/s at budget 3 "
-          f"(x{raw[3] / low[3]:.2f} of raw), {1 / top[3]:,.0f} at budget 48 (x{raw[3] / top[3]:.2f}: "
-          f"{top[1]} model rows per config for the cost's running maximum)")  # fmt: skip
+    print(
+        f"raw model {1 / raw[3]:,.0f} rows/s cpu; mfbench batched {1 / low[3]:,.0f} configs/s at budget 3 "
+        f"(x{raw[3] / low[3]:.2f} of raw), {1 / top[3]:,.0f} at budget 48 (x{raw[3] / top[3]:.2f}: "
+        f"{top[1]} model rows per config for the cost's running maximum)"
+    )
 
 
 def cheap_cnn_objectives(args: argparse.Namespace, only: set[str]) -> None:
     """The tabular and surrogate objectives (issue 4's goals)."""
-    from mfbench.objectives import SurrogateObjective, TabularObjective
+    from mfbench.objectives.surrogate import SurrogateObjective
+    from mfbench.objectives.tabular import TabularObjective
     from mfbench.surrogates import fit_surrogate
     from mfbench.surrogates.model import PREDICT_CHUNK, limit_threads, sample_natives
-    from mfbench.testing import make_tiny_table
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the tiny tables of the tests
+    from support import make_tiny_table
 
     tmp = Path(tempfile.mkdtemp(prefix="mfbench-bench-"))
     grid = args.grid or make_tiny_table(tmp / "grid.sqlite", "cnn-grid", None, (0, 1, 2), (1, 3, 9, 27))
@@ -137,8 +144,15 @@ def cheap_cnn_objectives(args: argparse.Namespace, only: set[str]) -> None:
     else:
         t0 = time.perf_counter()
         table = make_tiny_table(tmp / "cnn.sqlite", "cnn", 200, (0, 1, 2), (1, 3, 9, 27))
-        fit_surrogate(table, tmp / "surr", families=("extra_trees", "hist_gbm"), folds=3, n_estimators=100,
-                      n_reference=2000, threads=args.threads or 1)  # fmt: skip
+        fit_surrogate(
+            table,
+            tmp / "surr",
+            families=("extra_trees", "hist_gbm"),
+            folds=3,
+            n_estimators=100,
+            n_reference=2000,
+            threads=args.threads or 1,
+        )
         sur = SurrogateObjective(tmp / "surr", threads=args.threads)
         print(f"(fitted a synthetic surrogate in {time.perf_counter() - t0:.0f} s)")
     fams = {k: v["family"] for k, v in sur.surrogate.manifest["models"].items()}
@@ -165,8 +179,11 @@ def cheap_cnn_objectives(args: argparse.Namespace, only: set[str]) -> None:
     X = sur.encoder.rows(sur.encoder.encode_configs(batch), sur.max_budget, sur.max_budget)
     surr = sur.surrogate
     t = best_of(lambda: surr.predict_rows(X), 2)
-    print(f"surrogate   of which all {len(surr.models)} models        {rate(len(batch), t)}"
-          f"  (compiled: {surr._bits.names if surr._bits else []})")
+    print(
+        f"surrogate   of which all {len(surr.models)} models        {rate(len(batch), t)}"
+        f"  (compiled: {surr._bits.names if surr._bits else []})"
+    )
+
     # scikit-learn's own predict, for comparison, in the cache-sized chunks that made it 1.5x
     # faster (the path every model took before the compiled one)
     def sk(model):
@@ -175,7 +192,7 @@ def cheap_cnn_objectives(args: argparse.Namespace, only: set[str]) -> None:
     total = 0.0
     for name, model in surr.models.items():
         with limit_threads(args.threads):
-            t = best_of(lambda: sk(model), 1)
+            t = best_of(lambda m=model: sk(m), 1)
         total += t
         print(f"surrogate   scikit-learn {name:<16} {rate(len(batch), t)}  ({type(model).__name__})")
     print(f"surrogate   scikit-learn, all {len(surr.models)} models  {len(batch) / total:12,.0f} /s wall")

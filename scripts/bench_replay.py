@@ -21,10 +21,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from mfbench.objectives import Objective, Result
-from mfbench.optimizers.base import Optimizer, Trial
-from mfbench.runner import run
-from mfbench.space import get_space, iter_grid, sample_configs
+from mfbench.core.types import Result, Trial
+from mfbench.execution.runner import run
+from mfbench.objectives.base import Objective
+from mfbench.optimizers.base import Optimizer
+from mfbench.training.space import get_space, iter_grid, sample_configs
 
 
 class ListOptimizer(Optimizer):
@@ -105,17 +106,17 @@ def machine_scaling(n: int = 5_000_000) -> float:
 
 
 def jobs_speedup(bench: str, budget: str, seeds: int) -> tuple[float, float, int]:
-    from mfbench.replay import replay
+    from mfbench.studies.replay import replay
 
     tmp = Path(tempfile.mkdtemp(prefix="bench_replay_"))
     times = {}
     try:
         for jobs in (2, 1):  # 2 first: both workers start (and load the benchmark) in its warm-up
-            replay([bench], ["random"], list(range(100, 104)), "2x", jobs=jobs, out=tmp / f"warm{jobs}",
-                   progress=False)  # fmt: skip
+            replay([bench], ["random"], list(range(100, 104)), "2x", jobs=jobs, out=tmp / f"warm{jobs}", progress=False)
             t0 = time.perf_counter()
-            res = replay([bench], ["random"], list(range(seeds)), budget, jobs=jobs, out=tmp / f"j{jobs}",
-                         progress=False)  # fmt: skip
+            res = replay(
+                [bench], ["random"], list(range(seeds)), budget, jobs=jobs, out=tmp / f"j{jobs}", progress=False
+            )
             times[jobs] = time.perf_counter() - t0
             assert res.ok == seeds, res.failures
         evals = int(sum(r["mean_evals"] for r in res.summary))
@@ -142,7 +143,7 @@ def print_overhead(n_evals: int) -> None:
 def print_speedup(budget: str, seeds: int) -> None:
     bench = "digits-grid"
     try:
-        from mfbench.replay import load
+        from mfbench.studies.replay import load
 
         load(bench)
     except Exception as exc:  # noqa: BLE001 - any failure to load means: use the synthetic one

@@ -15,11 +15,11 @@ import sys
 sys.path.insert(0, os.path.dirname(__file__))
 
 import torch  # noqa: E402
-
-from mfbench.data import load_dataset  # noqa: E402
-from mfbench.space import get_space, sample_configs  # noqa: E402
-from mfbench.train import train_trial  # noqa: E402
 from naive_loop import naive_train  # noqa: E402
+
+from mfbench.training.data import load_dataset  # noqa: E402
+from mfbench.training.space import get_space, sample_configs  # noqa: E402
+from mfbench.training.train import train_trial  # noqa: E402
 
 
 def main() -> None:
@@ -29,12 +29,15 @@ def main() -> None:
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--dataset", default="digits")
-    ap.add_argument("--warmup-each", action="store_true",
-                    help="one untimed epoch of every config in each loop first (steady state: kernels loaded)")
+    ap.add_argument(
+        "--warmup-each",
+        action="store_true",
+        help="one untimed epoch of every config in each loop first (steady state: kernels loaded)",
+    )
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     ds = load_dataset(a.dataset)
-    from mfbench.train import default_amp
+    from mfbench.training.train import default_amp
 
     fp32 = a.device == "cuda"  # also time our loop with the other precision (bf16 autocast + channels_last or not)
     alt = not default_amp(ds.shape) if fp32 else None
@@ -67,13 +70,17 @@ def main() -> None:
         col = f" {f32:>12.3f}" if fp32 else ""
         print(f"{name:<44} {ours:>12.3f}{col} {naive:>13.3f} {naive / ours:>6.2f}")
     steady = ", each config warmed up first" if a.warmup_each else ""
-    print(f"\n{a.dataset} on {a.device} ({a.threads} thread(s)), {a.configs} configs x {a.epochs} epochs{steady}: "
-          f"ours {a.configs / ours_t:.2f} epochs/s, naive {a.configs / naive_t:.2f} epochs/s, "
-          f"speed-up {naive_t / ours_t:.2f}x")
+    print(
+        f"\n{a.dataset} on {a.device} ({a.threads} thread(s)), {a.configs} configs x {a.epochs} epochs{steady}: "
+        f"ours {a.configs / ours_t:.2f} epochs/s, naive {a.configs / naive_t:.2f} epochs/s, "
+        f"speed-up {naive_t / ours_t:.2f}x"
+    )
     if fp32:
-        print(f"ours in {alt_name} instead (the default here is {'fp32' if alt else 'bf16'}): "
-              f"{a.configs / fp32_t:.2f} epochs/s, speed-up {naive_t / fp32_t:.2f}x over naive, "
-              f"{ours_t / fp32_t:.2f}x over the default")
+        print(
+            f"ours in {alt_name} instead (the default here is {'fp32' if alt else 'bf16'}): "
+            f"{a.configs / fp32_t:.2f} epochs/s, speed-up {naive_t / fp32_t:.2f}x over naive, "
+            f"{ours_t / fp32_t:.2f}x over the default"
+        )
 
 
 if __name__ == "__main__":

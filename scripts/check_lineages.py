@@ -32,11 +32,18 @@ def check(run_dir: Path) -> pd.DataFrame:
         configs = g["config_id"].nunique()
         rising = g["budget"].apply(lambda b: bool((b.diff().dropna() > 0).all()))
         continued = size > 1
-        rows.append({"benchmark": bench, "optimizer": opt, "evaluations": len(sub), "trainings": len(size),
-                     "continued": int(continued.sum()),
-                     "switched_seed": int((continued & (seeds > 1)).sum()),
-                     "switched_config": int((configs > 1).sum()),
-                     "budget_not_rising": int((continued & ~rising).sum())})  # fmt: skip
+        rows.append(
+            {
+                "benchmark": bench,
+                "optimizer": opt,
+                "evaluations": len(sub),
+                "trainings": len(size),
+                "continued": int(continued.sum()),
+                "switched_seed": int((continued & (seeds > 1)).sum()),
+                "switched_config": int((configs > 1).sum()),
+                "budget_not_rising": int((continued & ~rising).sum()),
+            }
+        )
     return pd.DataFrame(rows)
 
 

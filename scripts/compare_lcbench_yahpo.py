@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mfbench import lcbench
+from mfbench.objectives import lcbench
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULT = ROOT / "scripts" / "results" / "compare_lcbench_yahpo.txt"
@@ -74,7 +74,7 @@ def make_queries(n: int, seed: int) -> list[dict]:
     rng = np.random.default_rng(seed)
     spaces = {t: lcbench.LCBenchObjective(t).space for t in lcbench.TASKS}
     out = []
-    for i in range(n):
+    for _ in range(n):
         task = lcbench.TASKS[int(rng.integers(len(lcbench.TASKS)))]
         sp = spaces[task]
         sp.seed(int(rng.integers(2**31)))
@@ -92,8 +92,12 @@ def ask_yahpo(python: str, queries: list[dict], data_dir: Path) -> dict:
         (tmp / "settings.yaml").write_text(f"data_path: {tmp / 'data'}\n")
         (tmp / "q.json").write_text(json.dumps(queries))
         env = {**os.environ, "YAHPO_LOCAL_CONFIG": str(tmp / "settings.yaml"), "OMP_NUM_THREADS": "1"}
-        subprocess.run([python, "-c", ORACLE, str(tmp / "q.json"), str(tmp / "a.json")], check=True, env=env,
-                       stdout=subprocess.DEVNULL)  # fmt: skip
+        subprocess.run(
+            [python, "-c", ORACLE, str(tmp / "q.json"), str(tmp / "a.json")],
+            check=True,
+            env=env,
+            stdout=subprocess.DEVNULL,
+        )
         return json.loads((tmp / "a.json").read_text())
 
 
@@ -117,8 +121,10 @@ def main() -> int:
 
     # mfbench, one query at a time
     t0 = time.perf_counter()
-    single = np.array([[o[t][0] for t in T] for o in (objs[q["task"]].outputs([q["config"]], q["epoch"])
-                                                      for q in queries)], dtype=np.float64)  # fmt: skip
+    single = np.array(
+        [[o[t][0] for t in T] for o in (objs[q["task"]].outputs([q["config"]], q["epoch"]) for q in queries)],
+        dtype=np.float64,
+    )
     t_single = time.perf_counter() - t0
     # mfbench, one batch per (task, epoch)
     batch = np.empty_like(single)
@@ -130,18 +136,29 @@ def main() -> int:
         batch[idx] = np.column_stack([o[t] for t in T])
     # mapped values through evaluate, where the epoch is inside the ladder's range
     inside = [i for i, q in enumerate(queries) if lcbench.LADDER[0] <= q["epoch"] <= lcbench.LADDER[-1]]
-    mapped = np.array([[(r := objs[queries[i]["task"]].evaluate(queries[i]["config"], queries[i]["epoch"], 0)).val_error,
-                        r.metrics["test_error"]] for i in inside])  # fmt: skip
+    mapped = np.array(
+        [
+            [
+                (r := objs[queries[i]["task"]].evaluate(queries[i]["config"], queries[i]["epoch"], 0)).val_error,
+                r.metrics["test_error"],
+            ]
+            for i in inside
+        ]
+    )
     expect = np.column_stack([np.clip(1 - Y[inside, 1] / 100, 0, 1), np.clip(1 - Y[inside, 5], 0, 1)])
 
-    lines = [f"mfbench.lcbench vs yahpo_gym 1.0.2 ({json.dumps(oracle['versions'])}); mfbench: onnxruntime "
-             f"{__import__('onnxruntime').__version__}, numpy {np.__version__}",
-             f"{len(queries)} random queries (seed {args.seed}) over {len({q['task'] for q in queries})} tasks, "
-             f"epochs 1..{lcbench.MAX_EPOCH}; goal: max |difference| <= {GOAL:g}", "",
-             "max |difference| of mfbench's raw outputs from yahpo_gym's: one query at a time against one at a",
-             "time (single), and batched per (task, epoch) against yahpo_gym given the same batches (batched);",
-             "for scale, how far yahpo_gym's own batched answers are from its single ones (yahpo b-s), relative", "",
-             f"{'target':24s} {'single':>10s} {'batched':>10s} {'yahpo b-s':>10s} {'rel. b-s':>10s} {'max |y|':>10s}"]
+    lines = [
+        f"mfbench.objectives.lcbench vs yahpo_gym 1.0.2 ({json.dumps(oracle['versions'])}); mfbench: onnxruntime "
+        f"{__import__('onnxruntime').__version__}, numpy {np.__version__}",
+        f"{len(queries)} random queries (seed {args.seed}) over {len({q['task'] for q in queries})} tasks, "
+        f"epochs 1..{lcbench.MAX_EPOCH}; goal: max |difference| <= {GOAL:g}",
+        "",
+        "max |difference| of mfbench's raw outputs from yahpo_gym's: one query at a time against one at a",
+        "time (single), and batched per (task, epoch) against yahpo_gym given the same batches (batched);",
+        "for scale, how far yahpo_gym's own batched answers are from its single ones (yahpo b-s), relative",
+        "",
+        f"{'target':24s} {'single':>10s} {'batched':>10s} {'yahpo b-s':>10s} {'rel. b-s':>10s} {'max |y|':>10s}",
+    ]
     worst = 0.0
     for k, t in enumerate(T):
         ds, db = float(np.abs(single[:, k] - Y[:, k]).max()), float(np.abs(batch[:, k] - Yb[:, k]).max())
@@ -150,20 +167,31 @@ def main() -> int:
         worst = max(worst, ds, db)
         lines.append(f"{t:24s} {ds:10.3g} {db:10.3g} {dy.max():10.3g} {rel:10.3g} {np.abs(Y[:, k]).max():10.4g}")
     dm = np.abs(mapped - expect).max(axis=0)
-    lines += ["", f"evaluate() on the {len(inside)} queries with epoch in {lcbench.LADDER[0]}..{lcbench.LADDER[-1]}: "
-              f"max |diff| val_error {dm[0]:.3g}, test_error {dm[1]:.3g} (against yahpo_gym single; evaluate asks the",
-              "model for the budget and the lower rungs in one call, for the cost's running maximum)",
-              f"all within the goal: {bool(worst <= GOAL and dm.max() <= GOAL)}",
-              f"speed, one query at a time: yahpo_gym {len(queries) / oracle['seconds']:,.0f}/s (incl. its checks), "
-              f"mfbench outputs() {len(queries) / t_single:,.0f}/s; batched per (task, epoch): yahpo_gym "
-              f"{len(queries) / oracle['batched_seconds']:,.0f}/s (groups of ~{len(queries) / len(groups):.0f})"]  # fmt: skip
+    lines += [
+        "",
+        f"evaluate() on the {len(inside)} queries with epoch in {lcbench.LADDER[0]}..{lcbench.LADDER[-1]}: "
+        f"max |diff| val_error {dm[0]:.3g}, test_error {dm[1]:.3g} (against yahpo_gym single; evaluate asks the",
+        "model for the budget and the lower rungs in one call, for the cost's running maximum)",
+        f"all within the goal: {bool(worst <= GOAL and dm.max() <= GOAL)}",
+        f"speed, one query at a time: yahpo_gym {len(queries) / oracle['seconds']:,.0f}/s (incl. its checks), "
+        f"mfbench outputs() {len(queries) / t_single:,.0f}/s; batched per (task, epoch): yahpo_gym "
+        f"{len(queries) / oracle['batched_seconds']:,.0f}/s (groups of ~{len(queries) / len(groups):.0f})",
+    ]
     text = "\n".join(lines)
     print(text)
     RESULT.write_text(text + "\n")
     GOLDEN.parent.mkdir(parents=True, exist_ok=True)
-    GOLDEN.write_text(json.dumps({"source": "yahpo_gym 1.0.2 objective_function, scripts/compare_lcbench_yahpo.py",
-                                  "targets": list(T), "queries": [{**q, "yahpo": a} for q, a in
-                                                                  zip(queries[:40], ans[:40])]}, indent=1) + "\n")  # fmt: skip
+    GOLDEN.write_text(
+        json.dumps(
+            {
+                "source": "yahpo_gym 1.0.2 objective_function, scripts/compare_lcbench_yahpo.py",
+                "targets": list(T),
+                "queries": [{**q, "yahpo": a} for q, a in zip(queries[:40], ans[:40])],
+            },
+            indent=1,
+        )
+        + "\n"
+    )
     return 0 if worst <= GOAL and dm.max() <= GOAL else 1
 
 

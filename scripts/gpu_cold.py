@@ -19,9 +19,9 @@ import time
 CHILD = r"""
 import json, sys, time
 import torch
-from mfbench.data import load_dataset
-from mfbench.space import get_space, sample_configs
-from mfbench.train import train_trial
+from mfbench.training.data import load_dataset
+from mfbench.training.space import get_space, sample_configs
+from mfbench.training.train import train_trial
 dev, n, cudnn, profile = sys.argv[1], int(sys.argv[2]), sys.argv[3] == "1", sys.argv[4] == "1"
 amp = None if sys.argv[5] == "auto" else sys.argv[5] == "1"
 torch.backends.cudnn.enabled = cudnn
@@ -54,8 +54,9 @@ print(json.dumps({"init": init, "rows": rows}))
 def run(dev: str, n: int, cudnn: bool, profile: bool, amp: str = "auto", deterministic: bool = False) -> dict:
     t0 = time.perf_counter()
     args = [dev, str(n), "1" if cudnn else "0", "1" if profile else "0", amp, "1" if deterministic else "0"]
-    out = subprocess.run([sys.executable, "-c", CHILD, *args], capture_output=True, text=True, env=os.environ,
-                         check=False)
+    out = subprocess.run(
+        [sys.executable, "-c", CHILD, *args], capture_output=True, text=True, env=os.environ, check=False
+    )
     if out.returncode != 0:
         print(out.stderr[-3000:])
         raise SystemExit(f"child failed ({out.returncode})")
@@ -70,15 +71,20 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--device", default="cuda")
     ap.add_argument("--configs", type=int, default=6)
-    ap.add_argument("--variants", default="cudnn,nocudnn",
-                    help="comma-separated: cudnn (default settings, profiled), nocudnn, fp32 (amp off), "
-                         "fp32det (amp off, cudnn.deterministic)")  # fmt: skip
+    ap.add_argument(
+        "--variants",
+        default="cudnn,nocudnn",
+        help="comma-separated: cudnn (default settings, profiled), nocudnn, fp32 (amp off), "
+        "fp32det (amp off, cudnn.deterministic)",
+    )
     a = ap.parse_args()
-    table = {"cudnn": ("cudnn on, bf16 autocast", True, True, "auto", False),
-             "nocudnn": ("cudnn off", False, False, "auto", False),
-             "fp32": ("cudnn on, fp32 (amp off)", True, False, "0", False),
-             "fp32det": ("cudnn on, fp32, cudnn.deterministic", True, False, "0", True),
-             "bf16": ("cudnn on, bf16 autocast (not profiled)", True, False, "auto", False)}
+    table = {
+        "cudnn": ("cudnn on, bf16 autocast", True, True, "auto", False),
+        "nocudnn": ("cudnn off", False, False, "auto", False),
+        "fp32": ("cudnn on, fp32 (amp off)", True, False, "0", False),
+        "fp32det": ("cudnn on, fp32, cudnn.deterministic", True, False, "0", True),
+        "bf16": ("cudnn on, bf16 autocast (not profiled)", True, False, "auto", False),
+    }
     names = a.variants.split(",") if a.device == "cuda" else ["cudnn"]
     for key in names:
         name, cudnn, profile, amp, det = table[key]

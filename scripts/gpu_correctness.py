@@ -10,10 +10,10 @@ import math
 import os
 import tempfile
 
-from mfbench.collect import collect
-from mfbench.data import load_dataset
-from mfbench.table import load_table
-from mfbench.train import train_trial
+from mfbench.tables.collect import collect
+from mfbench.tables.table import load_table
+from mfbench.training.data import load_dataset
+from mfbench.training.train import train_trial
 
 
 def main() -> None:

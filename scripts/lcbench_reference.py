@@ -1,5 +1,5 @@
 """Optimum, worst value and full-budget cost of every LCBench task at epoch 48 (the ladder's
-top), written to ``mfbench/lcbench_reference.json``, which ``mfbench.lcbench`` reads.
+top), written to ``mfbench/objectives/lcbench_reference.json``, which ``mfbench.objectives.lcbench`` reads.
 
 Why a search and not YAHPO's ``instance_target_statistics.csv``: that file's min/max come from
 YAHPO's own random search over all epochs, not at a fixed epoch, so it is no optimum at epoch
@@ -21,14 +21,16 @@ import time
 
 import numpy as np
 
-from mfbench import lcbench
+from mfbench.objectives import lcbench
 
 N_RANDOM, ROUNDS, PER_ROUND, TOP, SD, N_COST = 100_000, 10, 2_000, 20, 0.03, 10_000
 
 
 def _bounds(m: lcbench.Model) -> list[tuple[float, float, bool, bool]]:
-    return [(float(m.hp[k]["lower"]), float(m.hp[k]["upper"]), bool(m.hp[k]["log"]), k in lcbench.INTEGERS)
-            for k in lcbench.HYPERPARAMETERS]  # fmt: skip
+    return [
+        (float(m.hp[k]["lower"]), float(m.hp[k]["upper"]), bool(m.hp[k]["log"]), k in lcbench.INTEGERS)
+        for k in lcbench.HYPERPARAMETERS
+    ]
 
 
 def to_values(U: np.ndarray, bounds) -> np.ndarray:
@@ -49,9 +51,13 @@ def main() -> int:
         for row in csv.DictReader(fh):
             if row["scenario"] == "lcbench":
                 stats.setdefault(row["instance"], {})[f"{row['metric']}_{row['statistic']}"] = float(row["value"])
-    out = {"source": f"random search: {N_RANDOM:,} uniform configs + {ROUNDS}x{PER_ROUND:,} local refinements "
-                     "per task at epoch 48 (scripts/lcbench_reference.py)",
-           "ladder": list(lcbench.LADDER), "model_sha256": lcbench.MODEL_SHA256, "tasks": {}}  # fmt: skip
+    out = {
+        "source": f"random search: {N_RANDOM:,} uniform configs + {ROUNDS}x{PER_ROUND:,} local refinements "
+        "per task at epoch 48 (scripts/lcbench_reference.py)",
+        "ladder": list(lcbench.LADDER),
+        "model_sha256": lcbench.MODEL_SHA256,
+        "tasks": {},
+    }
     t0 = time.perf_counter()
     for task in lcbench.TASKS:
         obj = lcbench.LCBenchObjective(task)
@@ -64,26 +70,35 @@ def main() -> int:
         best_U, best_v = U, val
         for _ in range(ROUNDS):
             top = np.argsort(best_v)[:TOP]
-            Un = np.clip(best_U[top][rng.integers(TOP, size=PER_ROUND)] + rng.normal(0, SD, (PER_ROUND, len(bounds))),
-                         0, 1)
+            Un = np.clip(
+                best_U[top][rng.integers(TOP, size=PER_ROUND)] + rng.normal(0, SD, (PER_ROUND, len(bounds))), 0, 1
+            )
             vn = lcbench._errors(obj._predict(to_values(Un, bounds), [obj.max_budget])[0])[0]
             best_U, best_v = np.concatenate([best_U[top], Un]), np.concatenate([best_v[top], vn])
         i = int(np.argmin(best_v))
-        xb = to_values(best_U[i:i + 1], bounds)[0]
+        xb = to_values(best_U[i : i + 1], bounds)[0]
         cfg = {k: (int(v) if k in lcbench.INTEGERS else float(v)) for k, v in zip(lcbench.HYPERPARAMETERS, xb)}
         v_best, t_best = obj.true_value(cfg)
         Pc = obj._predict(X[:N_COST], list(lcbench.LADDER))[:, :, 0].astype(np.float64)
         cost = float(np.median(np.maximum.accumulate(Pc, axis=0)[-1]))
         st = stats.get(task, {})
         out["tasks"][task] = {
-            "optimum": {"val_error": v_best, "test_error": t_best}, "optimum_config": cfg,
-            "worst_val_error": worst, "random_best_val_error": float(val.min()), "full_budget_cost": cost,
-            "yahpo_statistics": {"best_val_error_any_epoch": 1 - st.get("val_accuracy_max", float("nan")) / 100,
-                                 "worst_val_error_any_epoch": 1 - st.get("val_accuracy_min", float("nan")) / 100},
-        }  # fmt: skip
-        print(f"{task}: optimum {v_best:.5f} (random best {val.min():.5f}, YAHPO stats best "
-              f"{out['tasks'][task]['yahpo_statistics']['best_val_error_any_epoch']:.5f}), worst {worst:.4f}, "
-              f"cost {cost:.1f}s  [{time.perf_counter() - t0:.0f}s]", flush=True)  # fmt: skip
+            "optimum": {"val_error": v_best, "test_error": t_best},
+            "optimum_config": cfg,
+            "worst_val_error": worst,
+            "random_best_val_error": float(val.min()),
+            "full_budget_cost": cost,
+            "yahpo_statistics": {
+                "best_val_error_any_epoch": 1 - st.get("val_accuracy_max", float("nan")) / 100,
+                "worst_val_error_any_epoch": 1 - st.get("val_accuracy_min", float("nan")) / 100,
+            },
+        }
+        print(
+            f"{task}: optimum {v_best:.5f} (random best {val.min():.5f}, YAHPO stats best "
+            f"{out['tasks'][task]['yahpo_statistics']['best_val_error_any_epoch']:.5f}), worst {worst:.4f}, "
+            f"cost {cost:.1f}s  [{time.perf_counter() - t0:.0f}s]",
+            flush=True,
+        )
     lcbench.REFERENCE_FILE.write_text(json.dumps(out, indent=1) + "\n")
     print(f"wrote {lcbench.REFERENCE_FILE}")
     return 0

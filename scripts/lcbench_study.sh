@@ -13,7 +13,7 @@ set -euo pipefail
 OUT=${1:-runs/lcbench}
 JOBS=${2:-2}
 PY=${PYTHON:-python}
-TASKS=$($PY -c "from mfbench.lcbench import TASKS; print(' '.join(TASKS))")
+TASKS=$($PY -c "from mfbench.objectives.lcbench import TASKS; print(' '.join(TASKS))")
 common=(--optimizers all --budget 30x --jobs "$JOBS" --out "$OUT" --no-progress --no-report)
 for t in $TASKS; do
     echo "$(date -u +%T) seed 0 lcbench/$t"

@@ -11,17 +11,20 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 from sklearn.metrics import f1_score, precision_recall_fscore_support
-from torch.utils.data import DataLoader, Dataset as TorchDataset
+from torch.utils.data import DataLoader
+from torch.utils.data import Dataset as TorchDataset
 from torchvision import transforms
 
-from mfbench.data import Dataset
-from mfbench.models import build_model
-from mfbench.train import _make_optimizer
+from mfbench.training.data import Dataset
+from mfbench.training.models import build_model
+from mfbench.training.train import _make_optimizer
 
 
 class ImageDataset(TorchDataset):
     def __init__(self, x: np.ndarray, y: np.ndarray, tf):
-        self.images = [Image.fromarray(img[0]) if img.shape[0] == 1 else Image.fromarray(img.transpose(1, 2, 0)) for img in x]
+        self.images = [
+            Image.fromarray(img[0]) if img.shape[0] == 1 else Image.fromarray(img.transpose(1, 2, 0)) for img in x
+        ]
         self.y = y
         self.tf = tf
 
@@ -38,11 +41,20 @@ def naive_train(config: dict, ds: Dataset, seed: int, epochs: int, device: str =
     mean, std = ds.mean_std
     tfs = [transforms.ToTensor(), transforms.Normalize(mean.tolist(), std.tolist())]
     train_tf = transforms.Compose(
-        ([transforms.RandomCrop(ds.shape[1], padding=max(1, ds.shape[1] // 8))] if config.get("augmentation") == "standard" else []) + tfs
+        (
+            [transforms.RandomCrop(ds.shape[1], padding=max(1, ds.shape[1] // 8))]
+            if config.get("augmentation") == "standard"
+            else []
+        )
+        + tfs
     )
     sp = ds.split
-    train = DataLoader(ImageDataset(ds.x[sp.train], ds.y[sp.train], train_tf), batch_size=int(config["batch_size"]), shuffle=True)
-    evals = [DataLoader(ImageDataset(ds.x[i], ds.y[i], transforms.Compose(tfs)), batch_size=256) for i in (sp.val, sp.test)]
+    train = DataLoader(
+        ImageDataset(ds.x[sp.train], ds.y[sp.train], train_tf), batch_size=int(config["batch_size"]), shuffle=True
+    )
+    evals = [
+        DataLoader(ImageDataset(ds.x[i], ds.y[i], transforms.Compose(tfs)), batch_size=256) for i in (sp.val, sp.test)
+    ]
     c, h, _ = ds.shape
     model = build_model(config, c, h, ds.n_classes).to(device)
     opt = _make_optimizer(config, model.parameters())

@@ -1,5 +1,5 @@
 """List (and with --drop delete) the runs of a table whose recorded seconds are artefacts of a
-paused or starved machine (see mfbench/timing.py); rerunning the table's collect command then
+paused or starved machine (see mfbench/tables/timing.py); rerunning the table's collect command then
 trains exactly those runs again: the same metrics, fresh seconds.
 
     python scripts/retime_outliers.py tabular/digits-cnn.sqlite [--ratio 5] [--min-seconds 2] [--drop]
@@ -10,8 +10,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from mfbench.errors import UsageError
-from mfbench.timing import drop_runs, timing_outliers
+from mfbench.core.errors import UsageError
+from mfbench.tables.timing import drop_runs, timing_outliers
 
 
 def main() -> int:
@@ -29,8 +29,10 @@ def main() -> int:
     print(f"{'run':>5} {'config':<17} {'seed':>4} {'sched':>5} {'why':<8} {'epoch':>5} {'seconds':>9} {'typical':>8}")
     for r in rows:
         ep = "" if r["epoch"] is None else r["epoch"]
-        print(f"{r['run_id']:>5} {r['config_id']:<17} {r['seed']:>4} {r['schedule_epochs']:>5} {r['why']:<8} "
-              f"{ep:>5} {r['seconds']:>9.1f} {r['typical']:>8.2f}")
+        print(
+            f"{r['run_id']:>5} {r['config_id']:<17} {r['seed']:>4} {r['schedule_epochs']:>5} {r['why']:<8} "
+            f"{ep:>5} {r['seconds']:>9.1f} {r['typical']:>8.2f}"
+        )
     print(f"{len(rows)} runs with artefact timings in {a.db}")
     if a.drop and rows:
         n = drop_runs(a.db, [r["run_id"] for r in rows])

@@ -19,16 +19,22 @@ import argparse
 import logging
 from collections import Counter
 
-from mfbench.errors import SearchExhausted
-from mfbench.objectives import SyntheticObjective
-from mfbench.optimizers.base import for_objective, get_optimizer_class
-from mfbench.runner import _Checker
-from mfbench.space import get_space
+from mfbench.core.errors import SearchExhausted
+from mfbench.execution.runner import _Checker
+from mfbench.objectives.synthetic import SyntheticObjective
+from mfbench.optimizers.base import for_objective
+from mfbench.optimizers.registry import get_optimizer_class
+from mfbench.training.space import get_space
 
 LADDER = (1, 3, 9, 27, 81)
 #: Li et al. (2017), Table 1 (R = 81, eta = 3): bracket s -> configurations at each rung
-LI_TABLE_1 = {4: {1: 81, 3: 27, 9: 9, 27: 3, 81: 1}, 3: {3: 34, 9: 11, 27: 3, 81: 1}, 2: {9: 15, 27: 5, 81: 1},
-              1: {27: 8, 81: 2}, 0: {81: 5}}  # fmt: skip
+LI_TABLE_1 = {
+    4: {1: 81, 3: 27, 9: 9, 27: 3, 81: 1},
+    3: {3: 34, 9: 11, 27: 3, 81: 1},
+    2: {9: 15, 27: 5, 81: 1},
+    1: {27: 8, 81: 2},
+    0: {81: 5},
+}
 ITERATION_EPOCHS = sum(n * b for bracket in LI_TABLE_1.values() for b, n in bracket.items())  # 1,902
 OPTIMIZERS = ["hyperband", "bohb", "smac-hb", "dehb", "kt-hyperband", "tpe-hb", "tpe-asha", "ga-mf", "optiml"]
 
@@ -94,8 +100,10 @@ def main() -> None:
     parser.add_argument("--optimizers", default=",".join(OPTIMIZERS))
     args = parser.parse_args()
     logging.disable(logging.WARNING)
-    print(f"Ladder {LADDER}, eta = 3; each optimizer runs for {ITERATION_EPOCHS} epochs (one Hyperband "
-          "iteration of Li et al., Table 1, trained from scratch).\n")  # fmt: skip
+    print(
+        f"Ladder {LADDER}, eta = 3; each optimizer runs for {ITERATION_EPOCHS} epochs (one Hyperband "
+        "iteration of Li et al., Table 1, trained from scratch).\n"
+    )
     print("| bracket / segment | " + " | ".join(["Li et al. (2017)", *args.optimizers.split(",")]) + " |")
     print("|---" * (2 + len(args.optimizers.split(","))) + "|")
     traces = {n: trace(n) for n in args.optimizers.split(",")}
@@ -106,8 +114,9 @@ def main() -> None:
     totals = [fmt(sum((Counter(v) for v in LI_TABLE_1.values()), Counter()))]
     totals += [fmt(Counter(b for b, *_ in tr)) for tr in traces.values()]
     print("| all, within the epochs | " + " | ".join(totals) + " |")
-    modes = ["scratch"] + [("continue" if any(m == "continue" for _, m, *_ in tr) else "scratch")
-                           for tr in traces.values()]  # fmt: skip
+    modes = ["scratch"] + [
+        ("continue" if any(m == "continue" for _, m, *_ in tr) else "scratch") for tr in traces.values()
+    ]
     print("| mode of a promotion | " + " | ".join(modes) + " |")
 
 

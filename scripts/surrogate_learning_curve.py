@@ -20,7 +20,7 @@ def main() -> None:
     from mfbench.surrogates.data import training_data
     from mfbench.surrogates.model import _design, _encoder_for, _oof
     from mfbench.surrogates.quality import quality_table, rank_score, seed_spearman
-    from mfbench.table import load_table
+    from mfbench.tables.table import load_table
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("table", nargs="?", default="tabular/digits-cnn.sqlite")
@@ -38,8 +38,11 @@ def main() -> None:
     for b in data.budgets:
         m = data.is_scratch() & (data.epoch == b)
         ceilings.append(seed_spearman(data.y_seeds["val_error"][m]))
-    print(f"{args.table}: {n_all} configs; noise ceiling per budget {data.budgets}: "
-          + ", ".join(f"{c:.3f}" for c in ceilings) + f" (mean {np.mean(ceilings):.3f})")  # fmt: skip
+    print(
+        f"{args.table}: {n_all} configs; noise ceiling per budget {data.budgets}: "
+        + ", ".join(f"{c:.3f}" for c in ceilings)
+        + f" (mean {np.mean(ceilings):.3f})"
+    )
     rng = np.random.default_rng(0)
     print(f"{'configs':>8} {'criterion':>10} {'± sd':>6}   per budget")
     for frac in (0.25, 0.5, 0.75, 1.0):
@@ -52,8 +55,10 @@ def main() -> None:
             rows = quality_table(y[m], pred, data.epoch[m], data.schedule[m], arch[m], data.budgets)
             scores.append(rank_score(rows, data.budgets))
             per.append([r["spearman"] for r in rows if r["slice"] in {f"b={b} all" for b in data.budgets}])
-        print(f"{n:>8} {np.mean(scores):>10.3f} {np.std(scores):>6.3f}   "
-              + " ".join(f"{v:.3f}" for v in np.mean(per, axis=0)))  # fmt: skip
+        print(
+            f"{n:>8} {np.mean(scores):>10.3f} {np.std(scores):>6.3f}   "
+            + " ".join(f"{v:.3f}" for v in np.mean(per, axis=0))
+        )
 
 
 if __name__ == "__main__":

@@ -18,32 +18,83 @@ from pathlib import Path
 
 import pytest
 from conftest import TINY
+from support import make_tiny_table
 from test_surrogate_security import evil_node
 
 from mfbench.cli import main
-from mfbench.replay import replay
+from mfbench.studies.replay import replay
 from mfbench.surrogates import fit_surrogate
 from mfbench.surrogates.model import sha256_file
-from mfbench.testing import make_tiny_table
 
 # --------------------------------------------------------------------------------------
 # The cases: (id, argv). Paths are relative to the prepared folder (the working directory).
 # --------------------------------------------------------------------------------------
 
-COLLECT = ["collect", "--dataset", "digits", "--space", "cnn", "--design", "file", "--config-file", "configs.json",
-           "--seeds", "0", "--budgets", "1,2", "--device", "cpu", "--no-progress"]  # fmt: skip
+COLLECT = [
+    "collect",
+    "--dataset",
+    "digits",
+    "--space",
+    "cnn",
+    "--design",
+    "file",
+    "--config-file",
+    "configs.json",
+    "--seeds",
+    "0",
+    "--budgets",
+    "1,2",
+    "--device",
+    "cpu",
+    "--no-progress",
+]
 
 
 def collect(*extra, db="new.sqlite"):
     return [*COLLECT, "--db", db, *extra]
 
 
-SOBOL = ["collect", "--dataset", "digits", "--space", "cnn", "--design", "sobol", "--db", "new.sqlite",
-         "--device", "cpu", "--no-progress"]  # fmt: skip
-FIT = ["--families", "extra_trees", "--folds", "2", "--n-estimators", "2", "--reference-samples", "10",
-       "--threads", "1"]  # fmt: skip
-REPLAY = ["replay", "--optimizers", "random", "--seeds", "0", "--budget", "2x", "--out", "newstudy", "--no-report",
-          "--no-progress", "--jobs", "1"]  # fmt: skip
+SOBOL = [
+    "collect",
+    "--dataset",
+    "digits",
+    "--space",
+    "cnn",
+    "--design",
+    "sobol",
+    "--db",
+    "new.sqlite",
+    "--device",
+    "cpu",
+    "--no-progress",
+]
+FIT = [
+    "--families",
+    "extra_trees",
+    "--folds",
+    "2",
+    "--n-estimators",
+    "2",
+    "--reference-samples",
+    "10",
+    "--threads",
+    "1",
+]
+REPLAY = [
+    "replay",
+    "--optimizers",
+    "random",
+    "--seeds",
+    "0",
+    "--budget",
+    "2x",
+    "--out",
+    "newstudy",
+    "--no-report",
+    "--no-progress",
+    "--jobs",
+    "1",
+]
 TUNE = ["tune", "--out", "newtune", "--db", "newtune.sqlite"]
 
 
@@ -353,8 +404,9 @@ def world(tmp_path_factory):
     con.execute("CREATE TABLE x (a)")
     con.commit()
     con.close()
-    fit_surrogate(w / "t.sqlite", w / "surr", families=("extra_trees",), folds=2, n_estimators=2, n_reference=10,
-                  threads=1)  # fmt: skip
+    fit_surrogate(
+        w / "t.sqlite", w / "surr", families=("extra_trees",), folds=2, n_estimators=2, n_reference=10, threads=1
+    )
     shutil.copytree(w / "surr", w / "hostile")
     _hostile(w / "hostile")
     _variant(w, "s_badjson", lambda m, d: "{not json")

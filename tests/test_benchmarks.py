@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import pytest
+from support import make_tiny_table
 
 import mfbench
-from mfbench.benchmarks import SHIPPED, clear_cache, list_benchmarks, load_benchmark
-from mfbench.errors import UsageError
-from mfbench.objectives import RealObjective, SurrogateObjective, TabularObjective
+from mfbench.core.errors import UsageError
+from mfbench.objectives.real import RealObjective
+from mfbench.objectives.registry import SHIPPED, clear_cache, list_benchmarks, load_benchmark
+from mfbench.objectives.surrogate import SurrogateObjective
+from mfbench.objectives.tabular import TabularObjective
 from mfbench.surrogates import fit_surrogate
-from mfbench.testing import make_tiny_table
 
 LADDER = (1, 3, 9)
 
@@ -19,8 +21,15 @@ def root(tmp_path_factory):
     root = tmp_path_factory.mktemp("data")
     make_tiny_table(root / "tabular" / "digits-grid.sqlite", "cnn-grid", None, (0, 1), LADDER)
     make_tiny_table(root / "tabular" / "digits-cnn.sqlite", "cnn", 30, (0, 1), LADDER)
-    fit_surrogate(root / "tabular" / "digits-cnn.sqlite", root / "surrogates" / "digits-cnn",
-                  families=("extra_trees",), folds=2, n_estimators=4, n_reference=50, threads=1)  # fmt: skip
+    fit_surrogate(
+        root / "tabular" / "digits-cnn.sqlite",
+        root / "surrogates" / "digits-cnn",
+        families=("extra_trees",),
+        folds=2,
+        n_estimators=4,
+        n_reference=50,
+        threads=1,
+    )
     return root
 
 

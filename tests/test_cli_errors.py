@@ -17,14 +17,17 @@ def _raise(exc):
     return run
 
 
-@pytest.mark.parametrize("exc, code, words", [
-    (RuntimeError("boom"), 1, ["internal error", "RuntimeError: boom", "--debug"]),
-    (KeyError("space_json"), 1, ["internal error", "KeyError", "space_json"]),
-    (IsADirectoryError(21, "Is a directory", "/some/dir"), 2, ["/some/dir", "Is a directory"]),
-    (PermissionError(13, "Permission denied", "/ro/x.sqlite"), 2, ["/ro/x.sqlite", "Permission denied"]),
-    (sqlite3.DatabaseError("file is not a database"), 2, ["file is not a database"]),
-    (ValueError("first line\nsecond line\n  third"), 1, ["first line; second line; third"]),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "exc, code, words",
+    [
+        (RuntimeError("boom"), 1, ["internal error", "RuntimeError: boom", "--debug"]),
+        (KeyError("space_json"), 1, ["internal error", "KeyError", "space_json"]),
+        (IsADirectoryError(21, "Is a directory", "/some/dir"), 2, ["/some/dir", "Is a directory"]),
+        (PermissionError(13, "Permission denied", "/ro/x.sqlite"), 2, ["/ro/x.sqlite", "Permission denied"]),
+        (sqlite3.DatabaseError("file is not a database"), 2, ["file is not a database"]),
+        (ValueError("first line\nsecond line\n  third"), 1, ["first line; second line; third"]),
+    ],
+)
 def test_unexpected_errors_are_one_line(monkeypatch, capsys, exc, code, words):
     monkeypatch.setattr(mfbench.cli.info, "run", _raise(exc))
     assert main(["info", "x"]) == code

@@ -7,9 +7,11 @@ import sys
 import time
 
 import pytest
+from support import kill_driver_and_check_workers
 
-from mfbench.collect import collect, make_plan, parse_int_list
-from mfbench.errors import UsageError
+from mfbench.cli.args import parse_int_list
+from mfbench.core.errors import UsageError
+from mfbench.tables.collect import collect, make_plan
 
 
 @pytest.fixture
@@ -37,13 +39,34 @@ def _rows(db):
 
 
 def _cli(db, config_file, *extra):
-    return [sys.executable, "-m", "mfbench", "collect", "--dataset", "digits", "--space", "cnn", "--design", "file",
-            "--config-file", str(config_file), "--seeds", "0,1", "--budgets", "1,2,3", "--db", str(db),
-            "--device", "cpu", "--no-progress", *extra]  # fmt: skip
+    return [
+        sys.executable,
+        "-m",
+        "mfbench",
+        "collect",
+        "--dataset",
+        "digits",
+        "--space",
+        "cnn",
+        "--design",
+        "file",
+        "--config-file",
+        str(config_file),
+        "--seeds",
+        "0,1",
+        "--budgets",
+        "1,2,3",
+        "--db",
+        str(db),
+        "--device",
+        "cpu",
+        "--no-progress",
+        *extra,
+    ]
 
 
 def test_plan_follows_fidelity_semantics(config_file):
-    from mfbench.collect import load_config_file
+    from mfbench.tables.collect import load_config_file
 
     configs = load_config_file(config_file, "cnn")
     plan = make_plan(configs, [0, 1], [1, 2, 3])
@@ -84,14 +107,16 @@ def test_small_real_collect_and_sigkill_resume(tmp_path, config_file):
     assert _rows(killed) == (n_full, rows_full)  # the same trials, identical metrics, none twice
 
 
+@pytest.mark.slow  # trains real CNNs
 def test_workers_end_when_the_driver_is_killed(tmp_path, config_file):
     """A driver killed with SIGKILL (or stopped by SIGTERM) cannot shut its pool down: its
     worker processes must notice and exit instead of sleeping on the queue for good."""
     import psutil
 
     db = tmp_path / "k.sqlite"
-    proc = subprocess.Popen(_cli(db, config_file, "--workers", "2"), stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)  # fmt: skip
+    proc = subprocess.Popen(
+        _cli(db, config_file, "--workers", "2"), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     driver = psutil.Process(proc.pid)
     deadline = time.time() + 120
     workers: list = []
@@ -100,27 +125,37 @@ def test_workers_end_when_the_driver_is_killed(tmp_path, config_file):
         workers = [c for c in driver.children() if "spawn_main" in " ".join(c.cmdline())]
         time.sleep(0.1)
     assert len(workers) == 2, "the pool's two workers must have started"
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
-    gone, alive = psutil.wait_procs(workers, timeout=20)
-    for p in list(alive):  # an exited worker not yet reaped by init runs nothing
-        try:
-            if p.status() == psutil.STATUS_ZOMBIE:
-                alive.remove(p)
-        except psutil.Error:
-            alive.remove(p)
-    for p in alive:  # leave no orphan behind when the assertion fails
-        p.kill()
-    assert not alive, f"workers outlived their driver: {[p.pid for p in alive]}"
+    kill_driver_and_check_workers(proc, workers)
 
 
 def test_contradicting_options_are_refused(tmp_path, config_file):
     db = tmp_path / "t.sqlite"
-    collect(dataset="digits", space="cnn", db=db, design="file", config_file=str(config_file), seeds=[0],
-            budgets=[1], progress=False, max_trials=1)  # fmt: skip
+    collect(
+        dataset="digits",
+        space="cnn",
+        db=db,
+        design="file",
+        config_file=str(config_file),
+        seeds=[0],
+        budgets=[1],
+        progress=False,
+        max_trials=1,
+    )
     for change, word in [({"budgets": [1, 3]}, "budgets"), ({"space": "cnn-grid", "design": "grid"}, "space_name")]:
-        kw = dict(dataset="digits", space="cnn", db=db, design="file", config_file=str(config_file), seeds=[0],
-                  budgets=[1], progress=False, dry_run=True) | change  # fmt: skip
+        kw = (
+            dict(
+                dataset="digits",
+                space="cnn",
+                db=db,
+                design="file",
+                config_file=str(config_file),
+                seeds=[0],
+                budgets=[1],
+                progress=False,
+                dry_run=True,
+            )
+            | change
+        )
         with pytest.raises(UsageError, match=word):
             collect(**kw)
     out = subprocess.run(_cli(db, config_file), capture_output=True, text=True)
@@ -129,11 +164,20 @@ def test_contradicting_options_are_refused(tmp_path, config_file):
     assert bad.returncode == 2 and not (tmp_path / "x.sqlite").exists()
 
 
+@pytest.mark.slow  # trains real CNNs
 def test_dask_local_cluster_writes_the_same_rows(tmp_path, config_file):
     from distributed import Client, LocalCluster
 
-    kw = dict(dataset="digits", space="cnn", design="file", config_file=str(config_file), seeds=[0],
-              budgets=[1, 2], progress=False, threads=1)  # fmt: skip
+    kw = dict(
+        dataset="digits",
+        space="cnn",
+        design="file",
+        config_file=str(config_file),
+        seeds=[0],
+        budgets=[1, 2],
+        progress=False,
+        threads=1,
+    )
     collect(db=tmp_path / "local.sqlite", **kw)
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
         with Client(cluster) as client:
@@ -142,9 +186,18 @@ def test_dask_local_cluster_writes_the_same_rows(tmp_path, config_file):
     assert _rows(tmp_path / "dask.sqlite") == _rows(tmp_path / "local.sqlite")
 
 
+@pytest.mark.slow  # trains real CNNs
 def test_parallel_workers_write_the_same_rows(tmp_path, config_file):
-    kw = dict(dataset="digits", space="cnn", design="file", config_file=str(config_file), seeds=[0],
-              budgets=[1, 2], progress=False, threads=1)  # fmt: skip
+    kw = dict(
+        dataset="digits",
+        space="cnn",
+        design="file",
+        config_file=str(config_file),
+        seeds=[0],
+        budgets=[1, 2],
+        progress=False,
+        threads=1,
+    )
     collect(db=tmp_path / "one.sqlite", **kw)
     collect(db=tmp_path / "two.sqlite", workers=2, **kw)
     assert _rows(tmp_path / "two.sqlite") == _rows(tmp_path / "one.sqlite")

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-import mfbench.collect
+import mfbench.tables.collect
 from mfbench.cli import main
-from mfbench.collect import collect, table_meta
-from mfbench.data import load_dataset
-from mfbench.table import TableWriter
+from mfbench.tables.collect import collect
+from mfbench.tables.table import TableWriter, table_meta
+from mfbench.training.data import load_dataset
 
 
 @pytest.fixture
@@ -24,30 +24,52 @@ def work(tmp_path, monkeypatch, tiny_config):
 
 
 def argv(db, *extra):
-    return ["collect", "--dataset", "digits", "--space", "cnn", "--design", "file", "--config-file", "configs.json",
-            "--seeds", "0", "--budgets", "1,2", "--db", str(db), "--device", "cpu", "--no-progress", *extra]  # fmt: skip
+    return [
+        "collect",
+        "--dataset",
+        "digits",
+        "--space",
+        "cnn",
+        "--design",
+        "file",
+        "--config-file",
+        "configs.json",
+        "--seeds",
+        "0",
+        "--budgets",
+        "1,2",
+        "--db",
+        str(db),
+        "--device",
+        "cpu",
+        "--no-progress",
+        *extra,
+    ]
 
 
 def digest(folder: Path) -> dict[str, str]:
     return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir()) if p.is_file()}
 
 
-@pytest.mark.parametrize("extra, words", [
-    (["--max-trials", "0"], "--max-trials"),
-    (["--max-trials", "-3"], "--max-trials"),
-    (["--folds", "-1"], "--folds"),
-    (["--folds", "1"], "--folds"),
-    (["--design-seed", "-1"], "--design-seed"),
-    (["--design", "sobol", "--n-configs", "1000000000"], "--n-configs"),
-    (["--design", "sobol", "--n-configs", "0"], "--n-configs"),
-    (["--seeds", "0,0"], "--seeds"),
-    (["--seeds", "-5"], "--seeds"),
-    (["--budgets", "0,1"], "--budgets"),
-    (["--budgets", "3,3"], "--budgets"),
-    (["--benchmark", "../../x"], "--benchmark"),
-    (["--trials-per-gpu", "0"], "--trials-per-gpu"),
-    (["--workers", "0"], "--workers"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "extra, words",
+    [
+        (["--max-trials", "0"], "--max-trials"),
+        (["--max-trials", "-3"], "--max-trials"),
+        (["--folds", "-1"], "--folds"),
+        (["--folds", "1"], "--folds"),
+        (["--design-seed", "-1"], "--design-seed"),
+        (["--design", "sobol", "--n-configs", "1000000000"], "--n-configs"),
+        (["--design", "sobol", "--n-configs", "0"], "--n-configs"),
+        (["--seeds", "0,0"], "--seeds"),
+        (["--seeds", "-5"], "--seeds"),
+        (["--budgets", "0,1"], "--budgets"),
+        (["--budgets", "3,3"], "--budgets"),
+        (["--benchmark", "../../x"], "--benchmark"),
+        (["--trials-per-gpu", "0"], "--trials-per-gpu"),
+        (["--workers", "0"], "--workers"),
+    ],
+)
 def test_bad_options_create_nothing(work, capsys, extra, words):
     before = digest(work)
     assert main(argv("t.sqlite", *extra)) == 2
@@ -86,12 +108,13 @@ def test_a_failure_after_creating_the_table_leaves_no_table(work, capsys, monkey
     def boom(*a, **k):
         raise ConnectionError("scheduler unreachable")
 
-    monkeypatch.setattr(mfbench.collect, "_execute_local", boom)
+    monkeypatch.setattr(mfbench.tables.collect, "_execute_local", boom)
     assert main(argv("t.sqlite")) == 2
     assert "scheduler unreachable" in capsys.readouterr().err
     assert sorted(p.name for p in work.iterdir()) == ["configs.json"]
 
 
+@pytest.mark.slow  # trains real CNNs
 def test_a_second_writer_is_refused_with_one_line(work, capsys):
     ds = load_dataset("digits")
     meta = table_meta("digits", "cnn", [1, 2], ds, 0, "t")
@@ -106,6 +129,15 @@ def test_a_second_writer_is_refused_with_one_line(work, capsys):
         assert [digest(work)[f] for f in main_files] == [before[f] for f in main_files]
     finally:
         first.close()
-    s = collect(dataset="digits", space="cnn", db=work / "t.sqlite", design="file", config_file="configs.json",
-                seeds=[0], budgets=[1, 2], progress=False, max_trials=1)  # fmt: skip
+    s = collect(
+        dataset="digits",
+        space="cnn",
+        db=work / "t.sqlite",
+        design="file",
+        config_file="configs.json",
+        seeds=[0],
+        budgets=[1, 2],
+        progress=False,
+        max_trials=1,
+    )
     assert s.ran == 1  # the lock went with the first writer's close

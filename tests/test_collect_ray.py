@@ -11,9 +11,9 @@ from test_collect import _rows
 
 pytest.importorskip("ray")
 
-from mfbench import collect as collect_module
-from mfbench.collect import DataSpec, Job, collect
-from mfbench.errors import UsageError
+from mfbench.core.errors import UsageError
+from mfbench.tables import collect as collect_module
+from mfbench.tables.collect import DataSpec, Job, collect
 
 
 @pytest.fixture
@@ -31,7 +31,7 @@ class _FakeRay:
     def __init__(self, monkeypatch, cpus=8.0, gpus=0.0):
         import contextlib
 
-        from mfbench import ray_engine
+        from mfbench.execution import ray_engine
 
         self.calls: list[dict] = []
         monkeypatch.setattr(ray_engine, "connected", lambda address, env: contextlib.nullcontext())
@@ -48,13 +48,16 @@ def _units():
     return [Job({"x": 1}, 0, 1)], DataSpec("digits")
 
 
-@pytest.mark.parametrize("device,gpus,per_gpu,want_device,want_gpus", [
-    ("auto", 4.0, 2, "cuda", 0.5),   # two trainings share a GPU
-    ("auto", 4.0, 3, "cuda", 1 / 3),
-    ("cuda", 1.0, 1, "cuda", 1.0),
-    ("auto", 0.0, 2, "cpu", 0),      # a cluster of CPUs: no GPU requested
-    ("cpu", 4.0, 2, "cpu", 0),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "device,gpus,per_gpu,want_device,want_gpus",
+    [
+        ("auto", 4.0, 2, "cuda", 0.5),  # two trainings share a GPU
+        ("auto", 4.0, 3, "cuda", 1 / 3),
+        ("cuda", 1.0, 1, "cuda", 1.0),
+        ("auto", 0.0, 2, "cpu", 0),  # a cluster of CPUs: no GPU requested
+        ("cpu", 4.0, 2, "cpu", 0),
+    ],
+)
 def test_each_training_requests_its_share_of_a_gpu(monkeypatch, device, gpus, per_gpu, want_device, want_gpus):
     fake = _FakeRay(monkeypatch, gpus=gpus)
     monkeypatch.setenv("PYTHONHASHSEED", "123")
@@ -78,11 +81,22 @@ def test_threads_are_the_cpus_a_task_holds_and_a_cluster_short_of_them_is_refuse
 
 
 def test_contradictory_options_and_an_unreachable_cluster_create_nothing(tmp_path, config_file):
-    kw = dict(dataset="digits", space="cnn", design="file", config_file=str(config_file), seeds=[0], budgets=[1],
-              progress=False, db=tmp_path / "t.sqlite")  # fmt: skip
-    for extra, word in [({"ray": "127.0.0.1:1"}, "cannot reach"), ({"ray": "local", "dask": "tcp://x:1"}, "two engines"),
-                        ({"ray": "local", "workers": 2}, "--workers"),
-                        ({"ray": "local", "trials_per_gpu": "auto"}, "give a number")]:  # fmt: skip
+    kw = dict(
+        dataset="digits",
+        space="cnn",
+        design="file",
+        config_file=str(config_file),
+        seeds=[0],
+        budgets=[1],
+        progress=False,
+        db=tmp_path / "t.sqlite",
+    )
+    for extra, word in [
+        ({"ray": "127.0.0.1:1"}, "cannot reach"),
+        ({"ray": "local", "dask": "tcp://x:1"}, "two engines"),
+        ({"ray": "local", "workers": 2}, "--workers"),
+        ({"ray": "local", "trials_per_gpu": "auto"}, "give a number"),
+    ]:
         with pytest.raises(UsageError, match=word):
             collect(**kw, **extra)
         assert not (tmp_path / "t.sqlite").exists()
@@ -99,7 +113,7 @@ def local_ray():
 
 @pytest.mark.slow
 def test_the_job_environment_reaches_the_tasks(local_ray, monkeypatch):
-    from mfbench.ray_engine import run_tasks
+    from mfbench.execution.ray_engine import run_tasks
 
     monkeypatch.setenv("PYTHONHASHSEED", "4321")
     env = {k: os.environ[k] for k in collect_module.WORKER_ENV if k in os.environ}
@@ -114,8 +128,17 @@ def test_the_job_environment_reaches_the_tasks(local_ray, monkeypatch):
 def test_a_local_ray_writes_the_same_rows_and_resumes(local_ray, tmp_path, config_file):
     """Three trainings on the tiniest digits design: stopped after two on Ray, resumed on Ray,
     the table equals a local run's (configs, seeds, every epoch's metrics; timings left out)."""
-    kw = dict(dataset="digits", space="cnn", design="file", config_file=str(config_file), seeds=[0],
-              budgets=[1, 2], progress=False, threads=1, device="cpu")  # fmt: skip
+    kw = dict(
+        dataset="digits",
+        space="cnn",
+        design="file",
+        config_file=str(config_file),
+        seeds=[0],
+        budgets=[1, 2],
+        progress=False,
+        threads=1,
+        device="cpu",
+    )
     collect(db=tmp_path / "local.sqlite", **kw)
     first = collect(db=tmp_path / "ray.sqlite", ray="local", max_trials=2, **kw)
     assert first.ran == 2

@@ -9,12 +9,15 @@ from collections import defaultdict
 
 import numpy as np
 import pytest
+from support import LADDER, make_tiny_table
 
-from mfbench.objectives import Result, SyntheticObjective, TabularObjective
-from mfbench.optimizers.base import Optimizer, Trial, for_objective, get_optimizer_class, make_optimizer
-from mfbench.runner import run
-from mfbench.space import config_id, get_space, iter_grid
-from mfbench.testing import LADDER, make_tiny_table
+from mfbench.core.types import Result, Trial
+from mfbench.execution.runner import run
+from mfbench.objectives.synthetic import SyntheticObjective
+from mfbench.objectives.tabular import TabularObjective
+from mfbench.optimizers.base import Optimizer, for_objective
+from mfbench.optimizers.registry import get_optimizer_class, make_optimizer
+from mfbench.training.space import config_id, get_space, iter_grid
 
 CONTINUING = ["tpe-asha", "tpe-hb", "ga-mf", "optiml", "kt-hyperband"]
 
@@ -80,8 +83,7 @@ def test_a_continued_training_keeps_one_noise_stream(grid):
     cs, configs = grid
     obj = SyntheticObjective(cs, LADDER, noise=0.05)
     chain = [(0, 1, "continue", 0), (0, 3, "continue", 1), (0, 9, "continue", 3), (0, 27, "continue", 9)]
-    traj = run(obj, Scripted(cs, LADDER, 0, chain + [(1, 27, "scratch", None)], configs), seed=4,
-               budget_seconds=100.0)  # fmt: skip
+    traj = run(obj, Scripted(cs, LADDER, 0, chain + [(1, 27, "scratch", None)], configs), seed=4, budget_seconds=100.0)
     d = traj.data
     first = [i for i, lin in enumerate(d["lineage"]) if lin == d["lineage"][0]]
     assert [d["budget"][i] for i in first] == [1, 3, 9, 27]
@@ -91,13 +93,16 @@ def test_a_continued_training_keeps_one_noise_stream(grid):
     assert d["lineage"][4] != d["lineage"][0]  # a scratch training is a new lineage
 
 
-@pytest.mark.parametrize("script, workers, match", [
-    ([(0, 27, "continue", 9)], 1, "from 9 epochs, but no idle training"),  # never trained
-    ([(0, 1, "continue", 0), (0, 9, "continue", 3)], 1, "stands at 3 epochs"),  # trained to 1, not 3
-    ([(0, 9, "scratch", None), (0, 27, "continue", 9)], 1, "on the longest schedule"),  # a 9-epoch schedule
-    ([(0, 9, "continue", 0), (0, 27, "continue", 9), (1, 9, "continue", 0)], 2, "idle"),  # still training
-    ([(0, 3, "continue", 0), (1, 9, "continue", 3)], 1, "from 3 epochs"),  # another config's training
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "script, workers, match",
+    [
+        ([(0, 27, "continue", 9)], 1, "from 9 epochs, but no idle training"),  # never trained
+        ([(0, 1, "continue", 0), (0, 9, "continue", 3)], 1, "stands at 3 epochs"),  # trained to 1, not 3
+        ([(0, 9, "scratch", None), (0, 27, "continue", 9)], 1, "on the longest schedule"),  # a 9-epoch schedule
+        ([(0, 9, "continue", 0), (0, 27, "continue", 9), (1, 9, "continue", 0)], 2, "idle"),  # still training
+        ([(0, 3, "continue", 0), (1, 9, "continue", 3)], 1, "from 3 epochs"),  # another config's training
+    ],
+)
 def test_the_runner_refuses_a_continuation_of_a_training_the_run_does_not_have(grid, script, workers, match):
     cs, configs = grid
     obj = SyntheticObjective(cs, LADDER)
@@ -154,8 +159,21 @@ def test_the_ga_with_four_workers_is_not_worse_than_with_one_at_the_same_budget(
 
 # ------------------------------------------------------------------ one failure policy
 
-ALL_LEARNING = ["tpe", "tpe-asha", "hyperopt-tpe", "smac-bo-rf", "smac-hb", "hyperband", "bohb", "kt-bo",
-                "kt-hyperband", "dehb", "ga", "ga-mf", "optiml"]  # fmt: skip
+ALL_LEARNING = [
+    "tpe",
+    "tpe-asha",
+    "hyperopt-tpe",
+    "smac-bo-rf",
+    "smac-hb",
+    "hyperband",
+    "bohb",
+    "kt-bo",
+    "kt-hyperband",
+    "dehb",
+    "ga",
+    "ga-mf",
+    "optiml",
+]
 
 
 @pytest.fixture(scope="module")
@@ -163,8 +181,9 @@ def statuses_table(tmp_path_factory):
     """One table holding both statuses: config A diverged at epoch 1 in every run, config B failed."""
     configs = list(iter_grid(get_space("cnn-grid")))
     a, b = config_id(configs[0]), config_id(configs[1])
-    path = make_tiny_table(tmp_path_factory.mktemp("s") / "statuses.sqlite", "cnn-grid", None, (0, 1), LADDER,
-                           diverge={a: 1}, fail=[b])  # fmt: skip
+    path = make_tiny_table(
+        tmp_path_factory.mktemp("s") / "statuses.sqlite", "cnn-grid", None, (0, 1), LADDER, diverge={a: 1}, fail=[b]
+    )
     obj = TabularObjective(path)
     return obj, configs[0], configs[1], configs[2]
 
@@ -205,8 +224,11 @@ def _spy(name, opt):
 
         return told
     if name == "hyperopt-tpe":
-        return lambda t: (("crash", None) if t.info["result"]["status"] == "fail" else ("value", t.info["result"]["loss"]))
+        return lambda t: (
+            ("crash", None) if t.info["result"]["status"] == "fail" else ("value", t.info["result"]["loss"])
+        )
     if name in ("hyperband", "bohb"):
+
         def told(t):
             cid = t.info["config_id"]
             loss = opt._iterations[cid[0]].data[cid].results[t.info["budget"]]["loss"]
@@ -232,6 +254,7 @@ def _spy(name, opt):
         opt.oracle.update_trial = spy
         return lambda t: seen[t.info["kt_trial"].trial_id]
     if name in ("ga", "ga-mf"):
+
         def told(t):
             uid, rung = t.info
             ind = next(i for g in opt._generations for i in g.members if i.uid == uid) if opt._generations else None

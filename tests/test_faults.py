@@ -28,8 +28,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-
-from mfbench.testing import make_tiny_table
+from support import make_tiny_table
 
 REPO = Path(__file__).resolve().parents[1]
 TAG = "MFBENCH_FAULT_TAG"
@@ -116,9 +115,31 @@ def journal_mode_at_rest(db: Path) -> bytes:
 
 
 def _collect_cmd(db: Path, config_file: Path) -> list[str]:
-    return [sys.executable, "-m", "mfbench", "collect", "--dataset", "digits", "--space", "cnn", "--design", "file",
-            "--config-file", str(config_file), "--seeds", "0,1", "--budgets", "1,2,3", "--db", str(db),
-            "--device", "cpu", "--workers", "2", "--no-progress"]  # fmt: skip
+    return [
+        sys.executable,
+        "-m",
+        "mfbench",
+        "collect",
+        "--dataset",
+        "digits",
+        "--space",
+        "cnn",
+        "--design",
+        "file",
+        "--config-file",
+        str(config_file),
+        "--seeds",
+        "0,1",
+        "--budgets",
+        "1,2,3",
+        "--db",
+        str(db),
+        "--device",
+        "cpu",
+        "--workers",
+        "2",
+        "--no-progress",
+    ]
 
 
 def table_rows(db: Path) -> dict[tuple, tuple]:
@@ -173,10 +194,15 @@ def test_collect_killed_at_random_moments_then_rerun(tmp_path, tiny_configs_file
         code = run_killed(cmd, at, env, tmp_path / "log.txt")
         assert code in (None, 0), (tmp_path / "log.txt").read_text()[-2000:]
         assert_no_survivor(tag)
-        assert {p.name for p in tmp_path.iterdir()} <= {"t.sqlite", "t.sqlite-wal", "t.sqlite-shm",
-                                                        "t.sqlite-journal", "log.txt"}  # fmt: skip
+        assert {p.name for p in tmp_path.iterdir()} <= {
+            "t.sqlite",
+            "t.sqlite-wal",
+            "t.sqlite-shm",
+            "t.sqlite-journal",
+            "log.txt",
+        }
         if db.exists() and db.stat().st_size > 0:  # else: killed before it created the table
-            from mfbench.table import check_table_file
+            from mfbench.tables.table import check_table_file
 
             check_table_file(db)  # a table with its meta, never a half-created one
             now = table_rows(db)
@@ -205,8 +231,9 @@ def test_two_collects_at_once_one_writes(tmp_path, tiny_configs_file, collect_re
     db = tmp_path / "t.sqlite"
     cmd = _collect_cmd(db, tiny_configs_file)
     env, tag = tagged_env()
-    procs = [subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-             for _ in range(2)]  # fmt: skip
+    procs = [
+        subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)
+    ]
     outs = [p.communicate() for p in procs]
     codes = [p.returncode for p in procs]
     ran, found = [], []
@@ -217,8 +244,14 @@ def test_two_collects_at_once_one_writes(tmp_path, tiny_configs_file, collect_re
             ran.append(0)
         else:
             assert code == 0, stderr[-2000:]
-            planned, already, n = map(int, re.search(r"planned (\d+) trainings, (\d+) already in the table; ran "
-                                                     r"(\d+):", stdout).groups())  # fmt: skip
+            planned, already, n = map(
+                int,
+                re.search(
+                    r"planned (\d+) trainings, (\d+) already in the table; ran "
+                    r"(\d+):",
+                    stdout,
+                ).groups(),
+            )
             assert n == planned - already, "it trained trials that the other wrote"  # both training at once
             ran.append(n)
             found.append(already)
@@ -231,8 +264,20 @@ def test_two_collects_at_once_one_writes(tmp_path, tiny_configs_file, collect_re
 
 # --------------------------------------------------------------------------- replay
 
-REPLAY = ["--benchmarks", "digits-grid", "--optimizers", "random", "--seeds", "0-3", "--budget", "30x", "--jobs",
-          "2", "--no-report", "--no-progress"]  # fmt: skip
+REPLAY = [
+    "--benchmarks",
+    "digits-grid",
+    "--optimizers",
+    "random",
+    "--seeds",
+    "0-3",
+    "--budget",
+    "30x",
+    "--jobs",
+    "2",
+    "--no-report",
+    "--no-progress",
+]
 
 
 def _replay_cmd(out: Path) -> list[str]:
@@ -246,7 +291,7 @@ def run_files(study: Path) -> dict[str, str]:
 def trajectory(path: Path):
     import pyarrow.parquet as pq
 
-    from mfbench.runner import TIMING_COLUMNS
+    from mfbench.execution.runner import TIMING_COLUMNS
 
     return pq.read_table(path).drop_columns(list(TIMING_COLUMNS))
 
@@ -264,9 +309,13 @@ def _replay_files_allowed(study: Path) -> None:
     """Between kills: the study's own files, and pid-named temporaries of a killed write."""
     for p in study.rglob("*"):
         rel = p.relative_to(study).as_posix()
-        ok = (p.is_dir() and rel in ("runs", "logs")) or rel in ("manifest.json", "trajectories.parquet", "replay.log") \
-            or rel.startswith("logs/") or re.fullmatch(r"runs/[^/]+\.parquet", rel) \
-            or re.fullmatch(r"(runs/)?\.[^/]+\.\d+\.tmp", rel)  # fmt: skip
+        ok = (
+            (p.is_dir() and rel in ("runs", "logs"))
+            or rel in ("manifest.json", "trajectories.parquet", "replay.log")
+            or rel.startswith("logs/")
+            or re.fullmatch(r"runs/[^/]+\.parquet", rel)
+            or re.fullmatch(r"(runs/)?\.[^/]+\.\d+\.tmp", rel)
+        )
         assert ok, f"stray file {rel}"
 
 
@@ -293,10 +342,14 @@ def test_replay_killed_at_random_moments_then_rerun(tmp_path, replay_reference):
     assert f"ran {4 - len(before)}, skipped {len(before)}" in out.stdout  # what it did
     assert sorted(run_files(study)) == sorted(run_files(ref_study))
     assert trajectory(study / "trajectories.parquet").equals(trajectory(ref_study / "trajectories.parquet"))
-    runs = [{k: r[k] for k in ("benchmark", "optimizer", "seed", "status", "n_evals")}
-            for r in json.loads((study / "manifest.json").read_text())["runs"]]  # fmt: skip
-    ref_runs = [{k: r[k] for k in ("benchmark", "optimizer", "seed", "status", "n_evals")}
-                for r in json.loads((ref_study / "manifest.json").read_text())["runs"]]  # fmt: skip
+    runs = [
+        {k: r[k] for k in ("benchmark", "optimizer", "seed", "status", "n_evals")}
+        for r in json.loads((study / "manifest.json").read_text())["runs"]
+    ]
+    ref_runs = [
+        {k: r[k] for k in ("benchmark", "optimizer", "seed", "status", "n_evals")}
+        for r in json.loads((ref_study / "manifest.json").read_text())["runs"]
+    ]
     assert [r | {"n_evals": None} for r in runs] == [r | {"n_evals": None} for r in ref_runs]
     assert not [p for p in study.rglob("*.tmp")], "temporaries of a killed replay are left"
     assert_no_survivor(tag)
@@ -309,8 +362,9 @@ def test_two_replays_at_once_into_one_folder(tmp_path, replay_reference):
     study = tmp_path / "study"
     cmd = _replay_cmd(study)
     env, tag = tagged_env()
-    procs = [subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-             for _ in range(2)]  # fmt: skip
+    procs = [
+        subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)
+    ]
     outs = [p.communicate() for p in procs]
     ran = []
     for p, (stdout, stderr) in zip(procs, outs):
@@ -330,11 +384,24 @@ def test_two_replays_at_once_into_one_folder(tmp_path, replay_reference):
 def test_a_replay_holding_the_folder_refuses_a_second_with_one_line(tmp_path, monkeypatch, capsys):
     """The lock, deterministically: held by this process as another replay would hold it."""
     from mfbench.cli import main
-    from mfbench.fileguard import hold_exclusive
+    from mfbench.core.io import hold_exclusive
 
     monkeypatch.chdir(tmp_path)
-    argv = ["replay", "--benchmarks", "synthetic-grid", "--optimizers", "random", "--seeds", "0", "--budget", "3x",
-            "--out", "study", "--no-report", "--no-progress"]  # fmt: skip
+    argv = [
+        "replay",
+        "--benchmarks",
+        "synthetic-grid",
+        "--optimizers",
+        "random",
+        "--seeds",
+        "0",
+        "--budget",
+        "3x",
+        "--out",
+        "study",
+        "--no-report",
+        "--no-progress",
+    ]
     assert main(argv) == 0
     capsys.readouterr()
     (tmp_path / "study" / "runs" / "synthetic-grid__random__0.parquet").unlink()  # work left to do
@@ -352,7 +419,7 @@ def test_a_replay_holding_the_folder_refuses_a_second_with_one_line(tmp_path, mo
 
 
 def test_stale_temporaries_of_a_killed_replay_go_live_ones_stay(tmp_path):
-    from mfbench.replay import remove_stale_temporaries
+    from mfbench.studies.replay import remove_stale_temporaries
 
     (tmp_path / "runs").mkdir()
     dead = 2**22 + 12345  # above the default pid_max: no such process
@@ -366,13 +433,24 @@ def test_stale_temporaries_of_a_killed_replay_go_live_ones_stay(tmp_path):
 
 # --------------------------------------------------------------------------- fit
 
-FIT = ["--families", "extra_trees", "--folds", "2", "--n-estimators", "4", "--reference-samples", "50",
-       "--threads", "1", "--json"]  # fmt: skip
+FIT = [
+    "--families",
+    "extra_trees",
+    "--folds",
+    "2",
+    "--n-estimators",
+    "4",
+    "--reference-samples",
+    "50",
+    "--threads",
+    "1",
+    "--json",
+]
 
 
 def predictions(folder: Path):
-    from mfbench.space import get_space, sample_configs
     from mfbench.surrogates import load_surrogate
+    from mfbench.training.space import get_space, sample_configs
 
     surr = load_surrogate(folder, refit=False, threads=1)
     X = surr.encoder.rows(surr.encoder.encode_configs(sample_configs(get_space("cnn"), 20, 3)), 3, 3)

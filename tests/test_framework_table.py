@@ -10,14 +10,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from support import make_tiny_table
 
-from mfbench.classmetrics import framework_of, macro_prf
-from mfbench.objectives import TabularObjective
-from mfbench.report import load_replay, write_report
-from mfbench.testing import make_tiny_table
+from mfbench.analysis.report import load_study, write_report
+from mfbench.objectives.tabular import TabularObjective
+from mfbench.optimizers.registry import framework_of
+from mfbench.training.classmetrics import macro_prf
 
 # seed 0: class 0 has 8 right and 2 predicted as class 1; every other class 10 right
-CM0 = (np.eye(10, dtype=int) * 10)
+CM0 = np.eye(10, dtype=int) * 10
 CM0[0, 0], CM0[0, 1] = 8, 2
 CM1 = np.eye(10, dtype=int) * 10  # seed 1: perfect
 # by hand: seed 0 recall = (0.8 + 9) / 10 = 0.98, precision = (9 + 10/12) / 10 = 0.983333,
@@ -31,8 +32,10 @@ def _table(tmp_path: Path) -> tuple[Path, str, str]:
     ids = [r[0] for r in con.execute("SELECT config_id FROM configs ORDER BY config_id")]
     good, other = ids[0], ids[1]
     for seed, cm in ((0, CM0), (1, CM1)):
-        con.execute("UPDATE runs SET test_confusion = ? WHERE config_id = ? AND seed = ? AND schedule_epochs = 9",
-                    (json.dumps(cm.tolist()), good, seed))
+        con.execute(
+            "UPDATE runs SET test_confusion = ? WHERE config_id = ? AND seed = ? AND schedule_epochs = 9",
+            (json.dumps(cm.tolist()), good, seed),
+        )
     con.commit()
     con.close()
     return path, good, other
@@ -66,19 +69,43 @@ def _rows(bench, opt, seed, steps, total):
     """steps: (sim_time, incumbent config, incumbent val error, incumbent test error, epochs, overhead, repeat)."""
     out = []
     for i, (t, cid, v, te, ep, ov, rep) in enumerate(steps):
-        out.append({"benchmark": bench, "optimizer": opt, "seed": seed, "eval_index": i, "worker": 0, "sim_time": t,
-                    "budget_fraction": t / total, "epochs_used": ep, "budget": 9, "mode": "scratch", "config_id": cid,
-                    "val_error": v, "test_error": te, "cost_seconds": 1.0, "cost_epochs": 9, "status": "ok",
-                    "overhead_seconds": ov, "incumbent_config_id": cid, "incumbent_val_error": v,
-                    "incumbent_test_error": te, "regret": v - 0.05, "normalized_regret": (v - 0.05) / 0.85,
-                    "test_regret": te - 0.06, "lineage": i, "training_seed": 0, "repeat": rep})
+        out.append(
+            {
+                "benchmark": bench,
+                "optimizer": opt,
+                "seed": seed,
+                "eval_index": i,
+                "worker": 0,
+                "sim_time": t,
+                "budget_fraction": t / total,
+                "epochs_used": ep,
+                "budget": 9,
+                "mode": "scratch",
+                "config_id": cid,
+                "val_error": v,
+                "test_error": te,
+                "cost_seconds": 1.0,
+                "cost_epochs": 9,
+                "status": "ok",
+                "overhead_seconds": ov,
+                "incumbent_config_id": cid,
+                "incumbent_val_error": v,
+                "incumbent_test_error": te,
+                "regret": v - 0.05,
+                "normalized_regret": (v - 0.05) / 0.85,
+                "test_regret": te - 0.06,
+                "lineage": i,
+                "training_seed": 0,
+                "repeat": rep,
+            }
+        )
     return pd.DataFrame(out)
 
 
 def test_framework_table_of_a_hand_computed_replay(tmp_path):
-    from mfbench.framework_table import framework_table, run_finals
+    from mfbench.analysis.framework_table import framework_table, run_finals
     from mfbench.surrogates.data import table_digest
-    from mfbench.table import load_table
+    from mfbench.tables.table import load_table
 
     path, good, other = _table(tmp_path)
     run = tmp_path / "replay"
@@ -86,8 +113,11 @@ def test_framework_table_of_a_hand_computed_replay(tmp_path):
     total = 100.0
     runs = {
         # tpe (Optuna): within 1 pt of the best (0.05) at t=20, within 0.5 pt at t=30 (seed 0), at t=40 (seed 1)
-        ("tpe", 0): [(10, other, 0.20, 0.21, 9, 0.002, False), (20, other, 0.056, 0.06, 18, 0.004, False),
-                     (30, good, 0.05, 0.04, 27, 0.006, True)],
+        ("tpe", 0): [
+            (10, other, 0.20, 0.21, 9, 0.002, False),
+            (20, other, 0.056, 0.06, 18, 0.004, False),
+            (30, good, 0.05, 0.04, 27, 0.006, True),
+        ],
         ("tpe", 1): [(20, other, 0.058, 0.07, 9, 0.002, False), (40, good, 0.052, 0.02, 18, 0.002, False)],
         # random (mfbench): never within 1 pt on seed 0; within 1 pt (not 0.5) at t=50 on seed 1
         ("random", 0): [(50, other, 0.30, 0.31, 9, 0.001, False)],
@@ -95,18 +125,26 @@ def test_framework_table_of_a_hand_computed_replay(tmp_path):
     }
     for (o, s), steps in runs.items():
         _rows("tiny", o, s, steps, total).to_parquet(run / "runs" / f"tiny__{o}__{s}.parquet")
-    manifest = {"seeds": [0, 1], "budget": {"spec": "x", "seconds": {"tiny": total}},
-                "benchmarks": {"tiny": {"kind": "tabular", "optimum": {"val_error": 0.05, "test_error": 0.06},
-                                        "bounds": {"best": 0.05, "worst": 0.9},
-                                        "objective": {"path": str(path), "data_sha256": table_digest(load_table(path))}}},
-                "optimizers": {"tpe": {}, "random": {}},
-                "runs": [{"benchmark": "tiny", "optimizer": o, "seed": s, "status": "ok"} for o, s in runs]}
+    manifest = {
+        "seeds": [0, 1],
+        "budget": {"spec": "x", "seconds": {"tiny": total}},
+        "benchmarks": {
+            "tiny": {
+                "kind": "tabular",
+                "optimum": {"val_error": 0.05, "test_error": 0.06},
+                "bounds": {"best": 0.05, "worst": 0.9},
+                "objective": {"path": str(path), "data_sha256": table_digest(load_table(path))},
+            }
+        },
+        "optimizers": {"tpe": {}, "random": {}},
+        "runs": [{"benchmark": "tiny", "optimizer": o, "seed": s, "status": "ok"} for o, s in runs],
+    }
     (run / "manifest.json").write_text(json.dumps(manifest))
-    from mfbench.framework_table import class_metric_source
+    from mfbench.analysis.framework_table import class_metric_source
 
     src = class_metric_source(manifest, "tiny")
     assert src[0] is not None and src[1] == ""
-    finals = run_finals(load_replay(run), {"tiny": src}).set_index(["optimizer", "seed"])
+    finals = run_finals(load_study(run), {"tiny": src}).set_index(["optimizer", "seed"])
     assert finals.loc[("tpe", 0), "framework"] == "Optuna" and finals.loc[("random", 0), "framework"] == "mfbench"
     assert finals.loc[("tpe", 0), "time_to_0.01"] == 20 and finals.loc[("tpe", 0), "time_to_0.005"] == 30
     assert finals.loc[("tpe", 1), "time_to_0.01"] == 20 and finals.loc[("tpe", 1), "time_to_0.005"] == 40
@@ -140,7 +178,7 @@ def test_framework_table_of_a_hand_computed_replay(tmp_path):
 
 
 def test_surrogate_benchmark_says_not_modelled(tmp_path):
-    from mfbench.framework_table import NA_SURROGATE, class_metric_source
+    from mfbench.analysis.framework_table import NA_SURROGATE, class_metric_source
 
     assert class_metric_source({"benchmarks": {"s": {"kind": "surrogate"}}}, "s") == (None, NA_SURROGATE)
     missing = {"benchmarks": {"t": {"kind": "tabular", "objective": {"path": str(tmp_path / "gone.sqlite")}}}}
@@ -153,26 +191,48 @@ def test_surrogate_benchmark_says_not_modelled(tmp_path):
     m = src.metrics(good)
     assert m["test_precision"] == pytest.approx((P0 + 1) / 2) and m["test_recall"] == pytest.approx((R0 + 1) / 2)
     assert m["test_f1"] == pytest.approx((F0 + 1) / 2) and m["test_confusion"][0][:2] == [18, 2]
-    assert framework_of("smac-hb") == "SMAC" and framework_of("ray-asha") == "Ray Tune" and framework_of("ga") == "mfbench"
+    assert (
+        framework_of("smac-hb") == "SMAC" and framework_of("ray-asha") == "Ray Tune" and framework_of("ga") == "mfbench"
+    )
 
 
 def test_pooled_table_by_hand():
     """Pooled over benchmarks, each weighing the same whatever its seeds; a benchmark missing an optimizer left out."""
-    from mfbench.framework_table import pooled_table
+    from mfbench.analysis.framework_table import pooled_table
 
     inf = np.inf
     runs = [  # (benchmark, optimizer, seed, final normalized regret, fraction to 1 pt, repeats)
-        ("A", "tpe", 0, 0.1, 0.5, 1), ("A", "tpe", 1, 0.3, inf, 0), ("A", "random", 0, 0.2, inf, 0),
+        ("A", "tpe", 0, 0.1, 0.5, 1),
+        ("A", "tpe", 1, 0.3, inf, 0),
+        ("A", "random", 0, 0.2, inf, 0),
         ("A", "random", 1, 0.2, inf, 0),
-        ("B", "tpe", 0, 0.0, 0.2, 0), ("B", "tpe", 1, 0.0, 0.4, 0), ("B", "tpe", 2, 0.0, 0.6, 1),
-        ("B", "random", 0, 0.1, inf, 0), ("B", "random", 1, 0.1, inf, 0), ("B", "random", 2, 0.0, inf, 0),
+        ("B", "tpe", 0, 0.0, 0.2, 0),
+        ("B", "tpe", 1, 0.0, 0.4, 0),
+        ("B", "tpe", 2, 0.0, 0.6, 1),
+        ("B", "random", 0, 0.1, inf, 0),
+        ("B", "random", 1, 0.1, inf, 0),
+        ("B", "random", 2, 0.0, inf, 0),
         ("C", "tpe", 0, 0.9, inf, 0),  # random has no run on C: C cannot be ranked and is left out
     ]
-    finals = pd.DataFrame([{"benchmark": b, "optimizer": o, "seed": s, "framework": framework_of(o),
-                            "normalized_regret": r, "fraction_to_0.01": f, "time_to_0.01": f * 100,
-                            "fraction_to_0.005": inf, "time_to_0.005": inf, "evaluations": 10,
-                            "overhead_per_eval_s": 0.002 if o == "tpe" else 0.001, "repeats": rep}
-                           for b, o, s, r, f, rep in runs])
+    finals = pd.DataFrame(
+        [
+            {
+                "benchmark": b,
+                "optimizer": o,
+                "seed": s,
+                "framework": framework_of(o),
+                "normalized_regret": r,
+                "fraction_to_0.01": f,
+                "time_to_0.01": f * 100,
+                "fraction_to_0.005": inf,
+                "time_to_0.005": inf,
+                "evaluations": 10,
+                "overhead_per_eval_s": 0.002 if o == "tpe" else 0.001,
+                "repeats": rep,
+            }
+            for b, o, s, r, f, rep in runs
+        ]
+    )
     head, rows = pooled_table(finals)
     cells = {r[1]: dict(zip(head, r)) for r in rows}
     assert [r[0] for r in rows] == ["Optuna", "mfbench"]

@@ -10,11 +10,22 @@ import numpy as np
 import pytest
 import torch
 
-from mfbench.fused import Member, _dropout_masks, fuse_key, fused_augment, train_group
-from mfbench.train import augment, train_trial
+from mfbench.training.fused import Member, _dropout_masks, fuse_key, fused_augment, train_group
+from mfbench.training.train import augment, train_trial
 
-METRICS = ("train_loss", "train_acc", "val_loss", "val_acc", "val_precision", "val_recall", "val_f1",
-           "test_loss", "test_acc", "test_f1", "lr")  # fmt: skip
+METRICS = (
+    "train_loss",
+    "train_acc",
+    "val_loss",
+    "val_acc",
+    "val_precision",
+    "val_recall",
+    "val_f1",
+    "test_loss",
+    "test_acc",
+    "test_f1",
+    "lr",
+)
 
 #: the bound tested for a member against its lone twin in float64 (measured: up to 2.3e-15)
 REL_TOL = 1e-9
@@ -48,12 +59,26 @@ def _variant(tiny, arch, i):
     RMSprop with and without), its own learning rate, weight decay, dropout, label smoothing and
     schedule, one shared network shape."""
     c = {k: v for k, v in tiny.items() if k not in ("resnet_blocks", "momentum")}
-    opt, extra = [("sgd", {"momentum": 0.9}), ("sgd", {}), ("adam", {}), ("rmsprop", {"momentum": 0.5}),
-                  ("rmsprop", {})][i]  # fmt: skip
-    c.update(architecture=arch, optimizer=opt, augmentation="standard", batch_size=256, dropout=0.3 * (i % 2),
-             label_smoothing=0.1 if i % 3 == 0 else 0.0, learning_rate=(0.05 if opt == "sgd" else 0.003) * (1 + i / 10),
-             weight_decay=1e-4 * (i + 1), lr_schedule="constant" if i == 4 else "cosine", **{ARCHS[arch]: 1},
-             **extra)  # fmt: skip
+    opt, extra = [
+        ("sgd", {"momentum": 0.9}),
+        ("sgd", {}),
+        ("adam", {}),
+        ("rmsprop", {"momentum": 0.5}),
+        ("rmsprop", {}),
+    ][i]
+    c.update(
+        architecture=arch,
+        optimizer=opt,
+        augmentation="standard",
+        batch_size=256,
+        dropout=0.3 * (i % 2),
+        label_smoothing=0.1 if i % 3 == 0 else 0.0,
+        learning_rate=(0.05 if opt == "sgd" else 0.003) * (1 + i / 10),
+        weight_decay=1e-4 * (i + 1),
+        lr_schedule="constant" if i == 4 else "cosine",
+        **{ARCHS[arch]: 1},
+        **extra,
+    )
     return c
 
 
@@ -99,8 +124,11 @@ def test_a_diverged_member_does_not_disturb_the_others(tiny_config, digits, floa
 
 
 def _strip(results):
-    return [[{k: v for k, v in e.__dict__.items() if not k.endswith("seconds")} for e in r.epochs]
-            + [r.val_confusion, r.status] for r in results]  # fmt: skip
+    return [
+        [{k: v for k, v in e.__dict__.items() if not k.endswith("seconds")} for e in r.epochs]
+        + [r.val_confusion, r.status]
+        for r in results
+    ]
 
 
 @pytest.mark.slow
@@ -109,7 +137,7 @@ def test_bit_identical_across_processes(tiny_config, digits):
     members = [(tiny_config, 7, 2), (dict(tiny_config, optimizer="adam", learning_rate=0.003), 8, 1)]
     code = (
         "import json, torch; torch.set_num_threads(1)\n"
-        "from mfbench.data import load_dataset; from mfbench.fused import Member, train_group\n"
+        "from mfbench.training.data import load_dataset; from mfbench.training.fused import Member, train_group\n"
         f"ms = [Member(c, s, e) for c, s, e in json.loads({json.dumps(members)!r})]\n"
         "rs = train_group(ms, load_dataset('digits'))\n"
         "print(json.dumps([[{k: v for k, v in e.__dict__.items() if not k.endswith('seconds')} for e in r.epochs]"
@@ -141,14 +169,15 @@ def test_dropout_masks_are_torch_dropout_draws():
         want = [torch.nn.functional.dropout(h[0], 0.3, training=True)]
         torch.manual_seed(12)
         want.append(torch.nn.functional.dropout(h[1], 0.5, training=True))
-    masks = _dropout_masks([0.3, 0.5], [torch.Generator().manual_seed(11), torch.Generator().manual_seed(12)],
-                           (32, 6), h)  # fmt: skip
+    masks = _dropout_masks(
+        [0.3, 0.5], [torch.Generator().manual_seed(11), torch.Generator().manual_seed(12)], (32, 6), h
+    )
     assert torch.equal(h * masks, torch.stack(want))
     assert _dropout_masks([0.0, 0.0], [None, None], (32, 6), h) is None
 
 
 def test_fuse_key_and_groups(tiny_config):
-    from mfbench.collect import fused_groups, make_plan
+    from mfbench.tables.collect import fused_groups, make_plan
 
     other_opt = dict(tiny_config, optimizer="adam", learning_rate=0.01, lr_schedule="constant")
     wider = dict(tiny_config, width=8)
@@ -167,8 +196,8 @@ def test_a_group_of_mixed_shapes_or_kfold_is_failed_not_raised(tiny_config, digi
 
 
 def test_old_tables_read_and_append_as_lone(tmp_path):
-    from mfbench.records import TrialResult
-    from mfbench.table import TableWriter, load_table
+    from mfbench.tables.table import TableWriter, load_table
+    from mfbench.training.records import TrialResult
 
     db = tmp_path / "t.sqlite"
     meta = {"dataset": "digits", "space_name": "cnn", "budgets": [1], "split": {}, "folds": 0}
@@ -199,15 +228,24 @@ def _rows(db):
 
 @pytest.mark.slow
 def test_collect_fused_resumes_a_partly_written_group_and_agrees_with_lone(tmp_path, tiny_config):
-    from mfbench.collect import collect
-    from mfbench.table import load_table
+    from mfbench.tables.collect import collect
+    from mfbench.tables.table import load_table
 
     b = {k: v for k, v in tiny_config.items() if k not in ("resnet_blocks", "momentum")}
     b.update(architecture="vgg", vgg_convs=1, optimizer="adam", learning_rate=0.003)
     cfg = tmp_path / "configs.json"
     cfg.write_text(json.dumps([tiny_config, b]))
-    kw = {"dataset": "digits", "space": "cnn", "design": "file", "config_file": str(cfg), "seeds": [0, 1, 2],
-          "budgets": [1, 2], "device": "cpu", "progress": False, "threads": 1}
+    kw = {
+        "dataset": "digits",
+        "space": "cnn",
+        "design": "file",
+        "config_file": str(cfg),
+        "seeds": [0, 1, 2],
+        "budgets": [1, 2],
+        "device": "cpu",
+        "progress": False,
+        "threads": 1,
+    }
     full = collect(db=tmp_path / "full.sqlite", trainer="fused", group_size=4, **kw)
     assert (full.ran, full.ok) == (12, 12)
     # stopped after 5 trials: the second group of 4 is trained whole and only one of its runs kept

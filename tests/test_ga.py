@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from support import asks, asks_in_subprocess, bowl_space, drive, mean_regret
 
-from mfbench.objectives import Result, SyntheticObjective
-from mfbench.optimizers.base import make_optimizer
-from mfbench.optimizers.encoding import VectorCodec, make_rng
-from mfbench.optimizers.ga import GeneticAlgorithm, Individual, MultiFidelityGA
-from mfbench.space import config_id, get_space, validate_config
-from mfbench.testing import asks, asks_in_subprocess, bowl_space, drive, mean_regret
-
+from mfbench.core.types import Result
+from mfbench.objectives.synthetic import SyntheticObjective
+from mfbench.optimizers.native.encoding import VectorCodec, make_rng
+from mfbench.optimizers.native.ga import GeneticAlgorithm, Individual, MultiFidelityGA
+from mfbench.optimizers.registry import make_optimizer
+from mfbench.training.space import config_id, get_space, validate_config
 
 # ------------------------------------------------------------------------------ validity
 
@@ -42,8 +42,9 @@ def test_only_valid_configs_and_no_duplicates(space, name):
     assert len(archs) >= 2
     for t, _ in hist:
         knobs = {"resnet_blocks", "vgg_convs", "inception_modules"} & set(t.config)
-        assert knobs == {dict(resnet="resnet_blocks", vgg="vgg_convs", inception="inception_modules")[
-            t.config["architecture"]]}
+        assert knobs == {
+            dict(resnet="resnet_blocks", vgg="vgg_convs", inception="inception_modules")[t.config["architecture"]]
+        }
 
 
 def test_grid_space_never_repeats_until_nearly_exhausted():
@@ -55,9 +56,12 @@ def test_grid_space_never_repeats_until_nearly_exhausted():
 
 # ------------------------------------------------------------------------------ determinism
 
+
 def test_deterministic_across_processes():
-    jobs = [{"name": name, "space": space, "n": 30, "seed": 7, "options": {"population_size": 8}, "noise": 0.02}
-            for name, space in (("ga", "cnn"), ("ga-mf", "cnn-grid"))]  # fmt: skip
+    jobs = [
+        {"name": name, "space": space, "n": 30, "seed": 7, "options": {"population_size": 8}, "noise": 0.02}
+        for name, space in (("ga", "cnn"), ("ga-mf", "cnn-grid"))
+    ]
     a, b = asks_in_subprocess(jobs, hashseeds=(0, 12345))
     assert a == b
     # this process has yet another hash seed; a different run seed gives different trials
@@ -95,13 +99,24 @@ def test_neighbour_moves_per_type():
 def test_crossover_repair_keeps_exactly_the_active_hyperparameters():
     cs = get_space("cnn")
     ga = GeneticAlgorithm(cs, [1, 3, 9, 27], seed=0, crossover_rate=1.0, mutation_rate=1e-12, tournament_size=1)
-    base = {"activation": "relu", "augmentation": "none", "batch_norm": True, "batch_size": 64, "dropout": 0.1,
-            "kernel_size": 3, "label_smoothing": 0.0, "learning_rate": 0.01, "lr_schedule": "cosine",
-            "weight_decay": 1e-4, "width": 16}  # fmt: skip
+    base = {
+        "activation": "relu",
+        "augmentation": "none",
+        "batch_norm": True,
+        "batch_size": 64,
+        "dropout": 0.1,
+        "kernel_size": 3,
+        "label_smoothing": 0.0,
+        "learning_rate": 0.01,
+        "lr_schedule": "cosine",
+        "weight_decay": 1e-4,
+        "width": 16,
+    }
     a = validate_config(cs, {**base, "architecture": "resnet", "resnet_blocks": 3, "optimizer": "adam"})
     b = validate_config(cs, {**base, "architecture": "vgg", "vgg_convs": 1, "optimizer": "sgd", "momentum": 0.5})
-    ga.population = [Individual(i, c, ga.codec.encode(c), config_id(c), 0, {0: 0.1 * (i + 1)}) for i, c in
-                     enumerate([a, b])]  # fmt: skip
+    ga.population = [
+        Individual(i, c, ga.codec.encode(c), config_id(c), 0, {0: 0.1 * (i + 1)}) for i, c in enumerate([a, b])
+    ]
     seen = set()
     for _ in range(100):
         child = ga.codec.decode(ga._variation())
@@ -144,7 +159,7 @@ def test_ga_mf_promotes_exactly_the_top_third(continuation):
     pos = 0
     cohorts = []
     for size in sizes:
-        cohorts.append(hist[pos: pos + size])
+        cohorts.append(hist[pos : pos + size])
         pos += size
     for k, cohort in enumerate(cohorts):
         budget = budgets[[0, 1, 2, 0, 1, 2, 0, 1][k]]

@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mfbench import lcbench
-from mfbench.errors import UsageError
+from mfbench.core.errors import UsageError
+from mfbench.objectives import lcbench
 
 pytest.importorskip("onnxruntime", reason='the lcbench extra is not installed (pip install -e ".[lcbench]")')
 try:
@@ -33,8 +33,10 @@ def obj():
 
 def _configs(o, n, seed=0):
     o.space.seed(seed)
-    return [{k: (int(v) if k in lcbench.INTEGERS else float(v)) for k, v in dict(c).items()}
-            for c in (o.space.sample_configuration(n) if n > 1 else [o.space.sample_configuration()])]  # fmt: skip
+    return [
+        {k: (int(v) if k in lcbench.INTEGERS else float(v)) for k, v in dict(c).items()}
+        for c in (o.space.sample_configuration(n) if n > 1 else [o.space.sample_configuration()])
+    ]
 
 
 def test_answers_equal_yahpo_gym_on_recorded_queries():
@@ -67,11 +69,25 @@ def test_space_ladder_and_references(obj):
 
 #: configurations whose predicted cumulative ``time`` falls between rungs 24 and 48 on task 3945
 NON_MONOTONE = [
-    {"batch_size": 116, "learning_rate": 0.0866847197835, "max_dropout": 0.323117166897, "max_units": 1011,
-     "momentum": 0.8689255662265, "num_layers": 2, "weight_decay": 0.0024074345191},
-    {"batch_size": 82, "learning_rate": 0.0910736373111, "max_dropout": 0.7380495801797, "max_units": 125,
-     "momentum": 0.3881431871865, "num_layers": 2, "weight_decay": 0.0004548453363},
-]  # fmt: skip
+    {
+        "batch_size": 116,
+        "learning_rate": 0.0866847197835,
+        "max_dropout": 0.323117166897,
+        "max_units": 1011,
+        "momentum": 0.8689255662265,
+        "num_layers": 2,
+        "weight_decay": 0.0024074345191,
+    },
+    {
+        "batch_size": 82,
+        "learning_rate": 0.0910736373111,
+        "max_dropout": 0.7380495801797,
+        "max_units": 125,
+        "momentum": 0.3881431871865,
+        "num_layers": 2,
+        "weight_decay": 0.0004548453363,
+    },
+]
 
 
 def test_prefix_fidelity_and_monotone_continuation_costs(obj):
@@ -114,11 +130,14 @@ def test_curve_is_the_prefix(obj):
 
 
 def test_names_suites_and_refusals(tmp_path, monkeypatch, capsys):
-    from mfbench.benchmarks import expand_suites, load_benchmark, suite
+    from mfbench.objectives.registry import expand_suites, load_benchmark, suite
 
     assert len(suite("lcbench")) == 34 and suite("lcbench")[0] == "lcbench/3945"
-    assert expand_suites(["digits", "lcbench/3945", "lcbench"])[:3] == ["digits-grid", "digits-cnn-surrogate",
-                                                                      "lcbench/3945"]  # fmt: skip
+    assert expand_suites(["digits", "lcbench/3945", "lcbench"])[:3] == [
+        "digits-grid",
+        "digits-cnn-surrogate",
+        "lcbench/3945",
+    ]
     assert len(expand_suites(["all"])) == 36
     assert load_benchmark("lcbench/3945").name == load_benchmark("lcbench-3945").name == "lcbench-3945"
     with pytest.raises(UsageError, match="unknown LCBench task '9999'"):
@@ -136,8 +155,8 @@ def test_names_suites_and_refusals(tmp_path, monkeypatch, capsys):
 
 
 def test_missing_onnxruntime_names_the_extra(tmp_path, monkeypatch, capsys):
-    from mfbench import benchmarks
     from mfbench.cli import main
+    from mfbench.objectives import registry as benchmarks
 
     monkeypatch.setitem(sys.modules, "onnxruntime", None)  # import fails
     monkeypatch.setattr(lcbench, "_MODELS", {})
@@ -165,8 +184,9 @@ def test_missing_or_foreign_data_is_refused(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("name", ["random", "hyperband", "dehb", "tpe-asha", "smac-hb", "ga-mf", "optiml"])
 def test_short_runs_of_every_optimizer_family(obj, name):
-    from mfbench.optimizers.base import for_objective, get_optimizer_class
-    from mfbench.runner import run
+    from mfbench.execution.runner import run
+    from mfbench.optimizers.base import for_objective
+    from mfbench.optimizers.registry import get_optimizer_class
 
     try:
         cls = get_optimizer_class(name)
@@ -218,10 +238,15 @@ def test_benchmarks_and_info_commands_state_the_semantics(capsys):
     assert [r["name"] for r in rows] == lcbench.benchmark_names()
     for r in rows:
         assert r["ladder"] == [3, 6, 12, 24, 48] and r["dimensions"] == 7 and "prefix" in r["fidelity"]
-        assert "deterministic" in r["noise"] and r["optimum_source"].startswith("search") and "yahpo_gym" in r["faithfulness"]
+        assert (
+            "deterministic" in r["noise"]
+            and r["optimum_source"].startswith("search")
+            and "yahpo_gym" in r["faithfulness"]
+        )
     assert main(["info", "lcbench/3945"]) == 0
     assert json.loads(capsys.readouterr().out)["optimum"] == pytest.approx(
-        lcbench.LCBenchObjective("3945").optimum["val_error"])
+        lcbench.LCBenchObjective("3945").optimum["val_error"]
+    )
 
 
 def test_every_optimizer_constructs_on_the_lcbench_ladder(obj):
@@ -245,8 +270,9 @@ class _InUnits:
         self.o, self.space, self.budgets = o, o.space, [b // 3 for b in o.budgets]
 
     def evaluate(self, config, budget, seed, *, mode="scratch", resume_from=None):
-        return self.o.evaluate(config, budget * 3, seed, mode=mode,
-                               resume_from=None if resume_from is None else resume_from * 3)  # fmt: skip
+        return self.o.evaluate(
+            config, budget * 3, seed, mode=mode, resume_from=None if resume_from is None else resume_from * 3
+        )
 
 
 @pytest.mark.parametrize("name", ["kt-hyperband", "ray-hyperband", "ray-bohb"])
@@ -254,8 +280,9 @@ def test_hyperband_ports_count_in_units_of_the_smallest_rung(obj, name):
     """On ladder 3..48 the library runs its own Hyperband on 1..16 (eta 2) in units of 3 epochs:
     the trials are valid, their budgets exactly the ladder, the same for the same seed, and each
     is the trial the library asks on the ladder 1..16, its budgets times 3."""
+    from support import drive
+
     from mfbench.optimizers.base import make_optimizer
-    from mfbench.testing import drive
 
     def trials(objective, ladder):
         opt = make_optimizer(name, obj.space, ladder, 1)
@@ -274,17 +301,25 @@ def test_hyperband_ports_count_in_units_of_the_smallest_rung(obj, name):
 def test_a_report_on_part_of_the_lcbench_study_says_it_is_partial(tmp_path):
     """Two tasks of the suite, one run not run: the report says 'Partial study', how many runs
     have not run and how many of the suite's 34 tasks it holds."""
-    from mfbench.replay import replay
-    from mfbench.report import write_report
+    from mfbench.analysis.report import write_report
+    from mfbench.studies.replay import replay
 
     out = tmp_path / "study"
-    replay(["lcbench/3945", "lcbench/7593"], ["random", "hyperband"], [0, 1], "2x", jobs=1, out=out,
-           progress=False, max_evals=30)  # fmt: skip
+    replay(
+        ["lcbench/3945", "lcbench/7593"],
+        ["random", "hyperband"],
+        [0, 1],
+        "2x",
+        jobs=1,
+        out=out,
+        progress=False,
+        max_evals=30,
+    )
     manifest = json.loads((out / "manifest.json").read_text())
     gone = next(r for r in manifest["runs"] if r["optimizer"] == "random" and r["seed"] == 1)
     manifest["runs"].remove(gone)  # as if that run had not run yet
     (out / "manifest.json").write_text(json.dumps(manifest))
-    from mfbench.replay import run_filename
+    from mfbench.studies.replay import run_filename
 
     (out / "runs" / run_filename(gone["benchmark"], "random", 1)).unlink()
     text = (write_report(out, tmp_path / "rep", min_benchmark_blocks=2).parent / "report.md").read_text()

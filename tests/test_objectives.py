@@ -7,20 +7,16 @@ import math
 
 import numpy as np
 import pytest
+from support import make_tiny_table
 
-from mfbench.errors import UsageError
-from mfbench.objectives import (
-    RealObjective,
-    Result,
-    TabularObjective,
-    mix64,
-    mix64_int,
-    standard_normal,
-)
-from mfbench.space import config_id, get_space, iter_grid, sample_configs
-from mfbench.table import TableWriter, load_table
-from mfbench.testing import make_tiny_table
-from mfbench.train import STATUSES, TrialResult
+from mfbench.core.errors import UsageError
+from mfbench.core.seeds import mix64, mix64_int, standard_normal
+from mfbench.core.types import STATUSES, Result
+from mfbench.objectives.real import RealObjective
+from mfbench.objectives.tabular import TabularObjective
+from mfbench.tables.table import TableWriter, load_table
+from mfbench.training.records import TrialResult
+from mfbench.training.space import config_id, get_space, iter_grid, sample_configs
 
 SEEDS = (0, 1)
 LADDER = (1, 3, 9)
@@ -30,8 +26,9 @@ LADDER = (1, 3, 9)
 def grid_path(tmp_path_factory):
     grid = list(iter_grid(get_space("cnn-grid")))
     div = next(c for c in grid if c["lr_schedule"] == "cosine")
-    path = make_tiny_table(tmp_path_factory.mktemp("grid") / "grid.sqlite", "cnn-grid", None, SEEDS, LADDER,
-                           diverge={config_id(div): 2})  # fmt: skip
+    path = make_tiny_table(
+        tmp_path_factory.mktemp("grid") / "grid.sqlite", "cnn-grid", None, SEEDS, LADDER, diverge={config_id(div): 2}
+    )
     return path, config_id(div)
 
 
@@ -174,14 +171,24 @@ def test_diverged_and_failed_runs(obj, grid_path, tmp_path):
     w = TableWriter.open(path, {})
     for s in SEEDS:
         for b in LADDER:
-            w.write(TrialResult(config=cfg, config_id=config_id(cfg), seed=s, schedule_epochs=b, status="failed",
-                                reason="RuntimeError: out of memory"))  # fmt: skip
+            w.write(
+                TrialResult(
+                    config=cfg,
+                    config_id=config_id(cfg),
+                    seed=s,
+                    schedule_epochs=b,
+                    status="failed",
+                    reason="RuntimeError: out of memory",
+                )
+            )
     w.close()
     o = TabularObjective(path)
     assert not o.is_grid and len(o.configs) == 4
     for mode in ("scratch", "continue"):
         r = o.evaluate(cfg, 9, 0, mode=mode)
-        assert r.status == "failed" and r.val_error == pytest.approx(0.9) and r.metrics["test_error"] == pytest.approx(0.9)
+        assert (
+            r.status == "failed" and r.val_error == pytest.approx(0.9) and r.metrics["test_error"] == pytest.approx(0.9)
+        )
     assert TabularObjective(path, noise="mean").evaluate(cfg, 3, 0).status == "failed"
     assert o.true_value(cfg)[0] == pytest.approx(0.9)
 
@@ -208,9 +215,22 @@ def test_result_interface_kept():
 def test_real_objective_trains_and_appends_to_the_table(tmp_path):
     db = tmp_path / "real.sqlite"
     o = RealObjective("digits", "cnn", db, budgets=(1, 2))
-    cfg = {"architecture": "vgg", "vgg_convs": 1, "width": 4, "kernel_size": 3, "activation": "relu", "dropout": 0.0,
-           "batch_norm": True, "optimizer": "adam", "learning_rate": 0.01, "weight_decay": 1e-4, "batch_size": 128,
-           "lr_schedule": "constant", "augmentation": "none", "label_smoothing": 0.0}  # fmt: skip
+    cfg = {
+        "architecture": "vgg",
+        "vgg_convs": 1,
+        "width": 4,
+        "kernel_size": 3,
+        "activation": "relu",
+        "dropout": 0.0,
+        "batch_norm": True,
+        "optimizer": "adam",
+        "learning_rate": 0.01,
+        "weight_decay": 1e-4,
+        "batch_size": 128,
+        "lr_schedule": "constant",
+        "augmentation": "none",
+        "label_smoothing": 0.0,
+    }
     assert math.isnan(o.true_value(cfg)[0])
     r = o.evaluate(cfg, 2, 0, curve=True)
     assert r.status == "ok" and 0 <= r.val_error <= 1 and r.cost_seconds > 0 and r.cost_epochs == 2
@@ -220,6 +240,8 @@ def test_real_objective_trains_and_appends_to_the_table(tmp_path):
     assert t.meta["dataset"] == "digits" and t.meta["space_name"] == "cnn" and list(t.budgets) == [1, 2]
     assert [(x["config_id"], x["schedule_epochs"]) for x in t.runs] == [(config_id(cfg), 2)]
     assert o.true_value(cfg)[0] == pytest.approx(r.val_error)
-    assert o.optimum["val_error"] == pytest.approx(r.val_error) and o.full_budget_cost() == pytest.approx(r.cost_seconds)
+    assert o.optimum["val_error"] == pytest.approx(r.val_error) and o.full_budget_cost() == pytest.approx(
+        r.cost_seconds
+    )
     with pytest.raises(UsageError):
         o.evaluate({**cfg, "width": 1000}, 1, 0)

@@ -8,13 +8,13 @@ import logging
 
 import numpy as np
 import pytest
+from support import asks_in_subprocess, bowl_space, drive, drive_parallel, mean_regret, tiny_tabular
 
-from mfbench.errors import UsageError
-from mfbench.objectives import SyntheticObjective
-from mfbench.optimizers.base import make_optimizer
-from mfbench.optimizers.hpbandster_adapter import hpbandster_rungs, ordinals_as_indices
-from mfbench.space import get_space, iter_grid, to_config, validate_config
-from mfbench.testing import asks_in_subprocess, bowl_space, drive, drive_parallel, mean_regret, tiny_tabular
+from mfbench.core.errors import UsageError
+from mfbench.objectives.synthetic import SyntheticObjective
+from mfbench.optimizers.adapters.hpbandster import hpbandster_rungs, ordinals_as_indices
+from mfbench.optimizers.registry import make_optimizer
+from mfbench.training.space import get_space, iter_grid, to_config, validate_config
 
 LADDER = [1, 3, 9, 27]
 NAMES = ["hyperband", "bohb"]
@@ -110,11 +110,16 @@ def test_global_rng_is_private():
 
 
 def test_deterministic_across_processes():
-    runs = [(space, name, seed, n) for space, seeds, n in (("cnn", (0,), 30), ("cnn-grid", (0,), 30),
-                                                           ("bowl:uniform", (0, 1), 40))
-            for name in NAMES for seed in seeds]  # fmt: skip
-    jobs = [{"name": name, "space": space, "n": n, "seed": seed, "noise": 0.02, "info": ["model_based_pick"]}
-            for space, name, seed, n in runs]  # fmt: skip
+    runs = [
+        (space, name, seed, n)
+        for space, seeds, n in (("cnn", (0,), 30), ("cnn-grid", (0,), 30), ("bowl:uniform", (0, 1), 40))
+        for name in NAMES
+        for seed in seeds
+    ]
+    jobs = [
+        {"name": name, "space": space, "n": n, "seed": seed, "noise": 0.02, "info": ["model_based_pick"]}
+        for space, name, seed, n in runs
+    ]
     keys = [f"{space.partition(':')[0]}/{name}/{seed}" for space, name, seed, _ in runs]
     outs = [dict(zip(keys, out, strict=True)) for out in asks_in_subprocess(jobs, timeout=600)]
     assert outs[0] == outs[1]

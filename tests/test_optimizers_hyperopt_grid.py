@@ -6,12 +6,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from ConfigSpace import Categorical, ConfigurationSpace, EqualsCondition, Float, Integer
+from support import asks, asks_in_subprocess, best_true_value, bowl_space, drive, mean_regret, tiny_tabular
 
-from mfbench.objectives import SyntheticObjective
+from mfbench.objectives.synthetic import SyntheticObjective
 from mfbench.optimizers import make_optimizer
-from mfbench.optimizers.grid import FeistelPermutation
-from mfbench.space import config_id, get_space, iter_grid, validate_config
-from mfbench.testing import asks, asks_in_subprocess, best_true_value, bowl_space, drive, mean_regret, tiny_tabular
+from mfbench.optimizers.native.grid import FeistelPermutation
+from mfbench.training.space import config_id, get_space, iter_grid, validate_config
 
 LADDER = [1, 3, 9, 27]
 
@@ -42,7 +42,9 @@ def test_grid_proposes_every_point_of_the_discrete_space_once_per_pass():
 def test_grid_order_depends_on_the_seed_only():
     cs = get_space("cnn-grid")
     a = [make_optimizer("grid", cs, LADDER, 0).ask().config for _ in range(1)]
-    first = lambda seed: [t.config for t in (lambda o: [o.ask() for _ in range(20)])(make_optimizer("grid", cs, LADDER, seed))]  # noqa: E731
+    first = lambda seed: [
+        t.config for t in (lambda o: [o.ask() for _ in range(20)])(make_optimizer("grid", cs, LADDER, seed))
+    ]  # noqa: E731
     assert first(0) == first(0) and first(0) != first(1) and a[0] == first(0)[0]
 
 
@@ -63,8 +65,18 @@ def test_grid_discretizes_a_continuous_conditional_space():
     ids = [config_id(t.config) for t, _ in hist]
     assert len(set(ids)) == len(ids)
     s = opt.settings()
-    assert set(s["discretized"]) == {"batch_size", "dropout", "label_smoothing", "learning_rate", "weight_decay",
-                                     "width", "momentum", "resnet_blocks", "vgg_convs", "inception_modules"}
+    assert set(s["discretized"]) == {
+        "batch_size",
+        "dropout",
+        "label_smoothing",
+        "learning_rate",
+        "weight_decay",
+        "width",
+        "momentum",
+        "resnet_blocks",
+        "vgg_convs",
+        "inception_modules",
+    }
     assert s["permutation"] == "feistel"
     lr = s["axes"]["learning_rate"]  # log-aware bin centres of [1e-4, 1]
     assert len(lr) == 3 and lr[1] == pytest.approx(1e-2) and lr[0] == pytest.approx(10 ** (-4 + 4 / 6), rel=1e-5)
@@ -117,8 +129,14 @@ def test_hyperopt_space_keeps_ints_and_ordinals_in_range():
     cs = ConfigurationSpace(name="ints")
     from ConfigSpace import OrdinalHyperparameter
 
-    cs.add([Integer("a", (1, 3)), Integer("b", (4, 32), log=True), OrdinalHyperparameter("o", [10, 20, 40]),
-            Float("f", (1e-4, 1.0), log=True)])  # fmt: skip
+    cs.add(
+        [
+            Integer("a", (1, 3)),
+            Integer("b", (4, 32), log=True),
+            OrdinalHyperparameter("o", [10, 20, 40]),
+            Float("f", (1e-4, 1.0), log=True),
+        ]
+    )
     opt = make_optimizer("hyperopt-tpe", cs, LADDER, 0, n_startup_jobs=10)
     seen = {"a": set(), "o": set()}
     for _ in range(60):
@@ -146,8 +164,15 @@ def test_hyperopt_adapter_reproduces_fmin():
         theirs.append(cfg)
         return obj.evaluate(cfg, 27, 0 * 100_003 + len(theirs) - 1).val_error
 
-    fmin(fn, opt.hspace.expr, algo=tpe.suggest, max_evals=n, trials=Trials(), rstate=np.random.default_rng(11),
-         show_progressbar=False)  # fmt: skip
+    fmin(
+        fn,
+        opt.hspace.expr,
+        algo=tpe.suggest,
+        max_evals=n,
+        trials=Trials(),
+        rstate=np.random.default_rng(11),
+        show_progressbar=False,
+    )
     assert ours == theirs
 
 

@@ -7,11 +7,11 @@ from __future__ import annotations
 from collections import defaultdict
 
 import pytest
+from support import asks, asks_in_subprocess, bowl_space, drive, mean_regret, tiny_tabular
 
-from mfbench.objectives import SyntheticObjective
+from mfbench.objectives.synthetic import SyntheticObjective
 from mfbench.optimizers import make_optimizer
-from mfbench.space import get_space, validate_config
-from mfbench.testing import asks, asks_in_subprocess, bowl_space, drive, mean_regret, tiny_tabular
+from mfbench.training.space import get_space, validate_config
 
 LADDER = [1, 3, 9, 27]
 PRUNED = ["tpe-asha", "tpe-hb"]
@@ -52,8 +52,13 @@ def test_pruned_trainings_climb_the_exact_ladder_by_continuation(name):
 
 def test_pruners_settings_match_the_ladder():
     asha = make_optimizer("tpe-asha", get_space("cnn"), LADDER, 0).settings()
-    assert asha["pruner"] == {"name": "SuccessiveHalvingPruner", "min_resource": 1, "reduction_factor": 3,
-                              "min_early_stopping_rate": 0, "bootstrap_count": 0}  # fmt: skip
+    assert asha["pruner"] == {
+        "name": "SuccessiveHalvingPruner",
+        "min_resource": 1,
+        "reduction_factor": 3,
+        "min_early_stopping_rate": 0,
+        "bootstrap_count": 0,
+    }
     hb = make_optimizer("tpe-hb", get_space("cnn"), LADDER, 0).settings()
     assert hb["pruner"]["n_brackets"] == 4 and not hb["pruner"]["n_brackets_fixed"]
     assert hb["sampler"]["multivariate"] is True and hb["sampler"]["constant_liar"] is True
@@ -74,7 +79,7 @@ def test_hyperband_keeps_every_rung_of_a_long_ladder():
 
 
 def test_refuses_a_non_geometric_ladder():
-    from mfbench.errors import UsageError
+    from mfbench.core.errors import UsageError
 
     with pytest.raises(UsageError, match="geometric"):
         make_optimizer("tpe-asha", get_space("cnn"), [1, 3, 10], 0)

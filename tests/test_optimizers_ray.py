@@ -14,13 +14,15 @@ import pytest
 
 pytest.importorskip("ray.tune")
 
-from mfbench.errors import UsageError
-from mfbench.objectives import SyntheticObjective
+from support import asks, asks_in_subprocess, bowl_space, drive, mean_regret, tiny_tabular
+
+from mfbench.core.errors import UsageError
+from mfbench.execution.runner import run
+from mfbench.objectives.synthetic import SyntheticObjective
 from mfbench.optimizers import make_optimizer
-from mfbench.optimizers.base import for_objective, get_optimizer_class
-from mfbench.runner import run
-from mfbench.space import get_space
-from mfbench.testing import asks, asks_in_subprocess, bowl_space, drive, mean_regret, tiny_tabular
+from mfbench.optimizers.base import for_objective
+from mfbench.optimizers.registry import get_optimizer_class
+from mfbench.training.space import get_space
 
 LADDER = [1, 3, 9, 27]
 RAY = ["ray-asha", "ray-hyperband", "ray-bohb"]
@@ -228,8 +230,8 @@ def test_ray_asha_proposes_what_rays_tuner_proposes(tmp_path):
     from ray.tune.schedulers import AsyncHyperBandScheduler
     from ray.tune.search.basic_variant import BasicVariantGenerator
 
-    from mfbench.objectives import Result
-    from mfbench.optimizers.ray_adapter import ray_param_space
+    from mfbench.core.types import Result
+    from mfbench.optimizers.adapters.ray import ray_param_space
 
     def _tiny(config, e):  # defined here: Ray pickles it by value for its workers
         return float((config["x"] - 0.3) ** 2 + (config["y"] - 0.6) ** 2 + 0.1 * config["z"] + 0.5 / e)
@@ -251,8 +253,10 @@ def test_ray_asha_proposes_what_rays_tuner_proposes(tmp_path):
         if tid not in reached:
             order.append(tid)
         reached[tid] = (round(t.config["x"], 12), t.budget)  # Ray stores configs to 13 digits
-        opt.tell(t, Result(val_error=_tiny(t.config, t.budget), cost_seconds=1.0,
-                           cost_epochs=t.budget - (t.resume_from or 0)))  # fmt: skip
+        opt.tell(
+            t,
+            Result(val_error=_tiny(t.config, t.budget), cost_seconds=1.0, cost_epochs=t.budget - (t.resume_from or 0)),
+        )
     ours = [reached[tid] for tid in order]
     assert {b for _, b in ours} == {1, 9}  # ASHA stopped some at the first rung
 
@@ -260,12 +264,18 @@ def test_ray_asha_proposes_what_rays_tuner_proposes(tmp_path):
     try:
         np.random.seed(seed)
         tuner = tune.Tuner(
-            _tiny_trainable, param_space=ray_param_space(cs),
+            _tiny_trainable,
+            param_space=ray_param_space(cs),
             tune_config=tune.TuneConfig(
-                metric="val_error", mode="min", num_samples=n, max_concurrent_trials=1,
+                metric="val_error",
+                mode="min",
+                num_samples=n,
+                max_concurrent_trials=1,
                 scheduler=AsyncHyperBandScheduler(time_attr="epochs", max_t=9, grace_period=1, reduction_factor=3),
-                search_alg=BasicVariantGenerator(random_state=seed)),
-            run_config=tune.RunConfig(storage_path=str(tmp_path), verbose=0))  # fmt: skip
+                search_alg=BasicVariantGenerator(random_state=seed),
+            ),
+            run_config=tune.RunConfig(storage_path=str(tmp_path), verbose=0),
+        )
         grid = tuner.fit()
     finally:
         ray.shutdown()
@@ -292,9 +302,9 @@ def test_ray_hyperband_and_bohb_propose_what_rays_tuner_proposes(tmp_path, name)
     from ray.tune.search.basic_variant import BasicVariantGenerator
     from ray.tune.search.bohb import TuneBOHB
 
-    from mfbench.objectives import Result
-    from mfbench.optimizers.hpbandster_adapter import ordinals_as_indices
-    from mfbench.optimizers.ray_adapter import ray_param_space
+    from mfbench.core.types import Result
+    from mfbench.optimizers.adapters.hpbandster import ordinals_as_indices
+    from mfbench.optimizers.adapters.ray import ray_param_space
 
     def _tiny(config, e):  # defined here: Ray pickles it by value for its workers
         return float((config["x"] - 0.3) ** 2 + (config["y"] - 0.6) ** 2 + 0.1 * config["z"] + 0.5 / e)
@@ -326,8 +336,10 @@ def test_ray_hyperband_and_bohb_propose_what_rays_tuner_proposes(tmp_path, name)
             break
         created = int(t.info["ray_trial"].experiment_tag.split("_")[0])  # Ray's trial counter
         reached[tid] = (created, round(t.config["x"], 12), t.budget)  # Ray stores configs to 13 digits
-        opt.tell(t, Result(val_error=_tiny(t.config, t.budget), cost_seconds=1.0,
-                           cost_epochs=t.budget - (t.resume_from or 0)))  # fmt: skip
+        opt.tell(
+            t,
+            Result(val_error=_tiny(t.config, t.budget), cost_seconds=1.0, cost_epochs=t.budget - (t.resume_from or 0)),
+        )
     ours = sorted(reached.values())  # in the order Ray created the trials
     assert {b for _, _, b in ours} == {1, 3, 9}  # Hyperband stopped some at each rung
 
@@ -337,8 +349,9 @@ def test_ray_hyperband_and_bohb_propose_what_rays_tuner_proposes(tmp_path, name)
         trials: ClassVar[list] = []
 
         def on_experiment_end(self, trials, **info):
-            Created.trials = [(int(t.experiment_tag.split("_")[0]), round(t.config["x"], 12),
-                               t.last_result["epochs"]) for t in trials]  # fmt: skip
+            Created.trials = [
+                (int(t.experiment_tag.split("_")[0]), round(t.config["x"], 12), t.last_result["epochs"]) for t in trials
+            ]
 
     if name == "ray-hyperband":
         scheduler = HyperBandScheduler(time_attr="epochs", max_t=9, reduction_factor=3, stop_last_trials=True)
@@ -351,10 +364,18 @@ def test_ray_hyperband_and_bohb_propose_what_rays_tuner_proposes(tmp_path, name)
     try:
         np.random.seed(seed)  # what the adapter's private generator starts from (hpbandster's KDE draws from it)
         tuner = tune.Tuner(
-            _tiny_trainable, **space,
-            tune_config=tune.TuneConfig(metric="val_error", mode="min", num_samples=n, scheduler=scheduler,
-                                        search_alg=search_alg, reuse_actors=False),
-            run_config=tune.RunConfig(storage_path=str(tmp_path), verbose=0, callbacks=[Created()]))  # fmt: skip
+            _tiny_trainable,
+            **space,
+            tune_config=tune.TuneConfig(
+                metric="val_error",
+                mode="min",
+                num_samples=n,
+                scheduler=scheduler,
+                search_alg=search_alg,
+                reuse_actors=False,
+            ),
+            run_config=tune.RunConfig(storage_path=str(tmp_path), verbose=0, callbacks=[Created()]),
+        )
         tuner.fit()
     finally:
         ray.shutdown()

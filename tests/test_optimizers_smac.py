@@ -14,13 +14,13 @@ from pathlib import Path
 
 import pytest
 from ConfigSpace import Categorical, ConfigurationSpace
+from support import asks_in_subprocess, bowl_space, drive, median_regrets_in_subprocess, tiny_tabular
 
-from mfbench.errors import UsageError
-from mfbench.objectives import SyntheticObjective
+from mfbench.core.errors import UsageError
+from mfbench.objectives.synthetic import SyntheticObjective
 from mfbench.optimizers import make_optimizer
-from mfbench.space import config_id, get_space, validate_config
-from mfbench.replay import HASH_SEED
-from mfbench.testing import asks_in_subprocess, bowl_space, drive, median_regrets_in_subprocess, tiny_tabular
+from mfbench.studies.replay import HASH_SEED
+from mfbench.training.space import config_id, get_space, validate_config
 
 pytest.importorskip("smac")
 
@@ -72,7 +72,7 @@ def test_hyperband_keeps_every_rung_of_a_long_ladder():
     """SMAC floors log(243)/log(3) = 4.999... to 4 and would lose a rung: the adapter rounds."""
     from smac.intensifier.hyperband import Hyperband
 
-    from mfbench.optimizers.smac_adapter import _ExactHyperband
+    from mfbench.optimizers.adapters.smac import _ExactHyperband
 
     assert Hyperband._get_max_iterations(3, 243, 1) == 4  # the library's own count: the bug is real
     assert _ExactHyperband._get_max_iterations(3, 243, 1) == 5
@@ -129,7 +129,7 @@ def test_parallel_asks_and_out_of_order_tells():
 
 
 def test_failed_evaluations_are_crashes_at_the_crash_cost():
-    from mfbench.objectives import Result
+    from mfbench.core.types import Result
 
     cs = bowl_space()
     opt = make_optimizer("smac-bo-rf", cs, LADDER, 0, n_initial=2)
@@ -158,7 +158,7 @@ def test_adapter_reproduces_smac_optimize():
     from smac import HyperparameterOptimizationFacade as HPO
     from smac import Scenario
 
-    from mfbench.space import to_config
+    from mfbench.training.space import to_config
 
     obj = SyntheticObjective(bowl_space("2d"), LADDER)
     n = 10
@@ -172,8 +172,9 @@ def test_adapter_reproduces_smac_optimize():
 
     with tempfile.TemporaryDirectory() as d:  # n_trials=10 caps SMAC's initial design at 2, like n_initial
         sc = Scenario(opt._space, deterministic=True, n_trials=n, seed=1, output_directory=Path(d))
-        HPO(sc, train, initial_design=HPO.get_initial_design(sc, n_configs=2), overwrite=True,
-            logging_level=False).optimize()  # fmt: skip
+        HPO(
+            sc, train, initial_design=HPO.get_initial_design(sc, n_configs=2), overwrite=True, logging_level=False
+        ).optimize()
     assert ours == theirs
 
 
@@ -182,20 +183,40 @@ SEEDS8 = list(range(8))
 BEAT_RANDOM = {
     # GP, 10 evaluations, against random search with 20 on the 2-D bowl (ratio 0.15 / 0.12
     # under PYTHONHASHSEED 3 / 6640)
-    "smac-bo-gp": (dict(name="smac-bo-gp", space="bowl:2d", ladder=LADDER, seeds=SEEDS8, n_evals=10,
-                        options={"n_initial": 3, "deterministic": True}),
-                   dict(name="random", space="bowl:2d", ladder=LADDER, seeds=SEEDS8, n_evals=20), 0.6),
+    "smac-bo-gp": (
+        dict(
+            name="smac-bo-gp",
+            space="bowl:2d",
+            ladder=LADDER,
+            seeds=SEEDS8,
+            n_evals=10,
+            options={"n_initial": 3, "deterministic": True},
+        ),
+        dict(name="random", space="bowl:2d", ladder=LADDER, seeds=SEEDS8, n_evals=20),
+        0.6,
+    ),
     # RF + Hyperband, 20 full-budget equivalents on the 1-3-9 ladder (ratio 0.24 / 0.33)
-    "smac-hb": (dict(name="smac-hb", space="bowl", ladder=SHORT, seeds=SEEDS8, epochs=20 * SHORT[-1],
-                     options={"n_initial": 5}),
-                dict(name="random", space="bowl", ladder=SHORT, seeds=SEEDS8, epochs=20 * SHORT[-1]), 0.6),
+    "smac-hb": (
+        dict(name="smac-hb", space="bowl", ladder=SHORT, seeds=SEEDS8, epochs=20 * SHORT[-1], options={"n_initial": 5}),
+        dict(name="random", space="bowl", ladder=SHORT, seeds=SEEDS8, epochs=20 * SHORT[-1]),
+        0.6,
+    ),
     # RF, 30 evaluations on the 3-D bowl: SMAC's random forest interpolates a smooth bowl
     # poorly and needs more evaluations to beat random search reliably (ratio 0.86 / 0.52;
     # on the 2-D bowl with 20: 0.64 / 0.56 / 1.11 under 3 / 6640 / 11): only "not worse"
-    "smac-bo-rf": (dict(name="smac-bo-rf", space="bowl", ladder=LADDER, seeds=SEEDS8, n_evals=30,
-                        options={"n_initial": 5, "deterministic": True}),
-                   dict(name="random", space="bowl", ladder=LADDER, seeds=SEEDS8, n_evals=30), 1.0),
-}  # fmt: skip
+    "smac-bo-rf": (
+        dict(
+            name="smac-bo-rf",
+            space="bowl",
+            ladder=LADDER,
+            seeds=SEEDS8,
+            n_evals=30,
+            options={"n_initial": 5, "deterministic": True},
+        ),
+        dict(name="random", space="bowl", ladder=LADDER, seeds=SEEDS8, n_evals=30),
+        1.0,
+    ),
+}
 
 
 @pytest.mark.slow

@@ -8,11 +8,13 @@ from typing import Any
 import numpy as np
 import pytest
 from ConfigSpace import Categorical, ConfigurationSpace, Float
+from support import asks, asks_in_subprocess, bowl_space, drive, drive_epochs, mean_regret
 
-from mfbench.objectives import Objective, Result, SyntheticObjective
-from mfbench.optimizers.optiml import OptiML, choose_action, expected_improvement, prob_improvement
-from mfbench.space import config_id, get_space, validate_config
-from mfbench.testing import asks, asks_in_subprocess, bowl_space, drive, drive_epochs, mean_regret
+from mfbench.core.types import Result
+from mfbench.objectives.base import Objective
+from mfbench.objectives.synthetic import SyntheticObjective
+from mfbench.optimizers.native.optiml import OptiML, choose_action, expected_improvement, prob_improvement
+from mfbench.training.space import config_id, get_space, validate_config
 
 SMALL = {"n_trees": 10, "n_candidates": 100, "n_local": 5, "n_local_starts": 3}  # keeps the tests fast
 
@@ -35,8 +37,10 @@ def test_only_valid_configs_and_no_duplicate_evaluations(space):
 
 
 def test_deterministic_across_processes():
-    jobs = [{"name": "optiml", "space": space, "n": 25, "seed": 11, "options": SMALL, "noise": 0.02}
-            for space in ("cnn", "cnn-grid")]  # fmt: skip
+    jobs = [
+        {"name": "optiml", "space": space, "n": 25, "seed": 11, "options": SMALL, "noise": 0.02}
+        for space in ("cnn", "cnn-grid")
+    ]
     a, b = asks_in_subprocess(jobs, hashseeds=(0, 12345))
     assert a == b
     assert asks(**jobs[0]) == a[0]
@@ -178,6 +182,8 @@ def test_parallel_asks_never_block():
 def test_optiml_beats_random_search_on_an_easy_bowl():
     obj = SyntheticObjective(bowl_space("mixed"), (1, 3, 9, 27), noise=0.01)
     epochs = 30 * 27  # 30 full-budget trainings
-    res = {"random": mean_regret("random", obj, range(3), epochs=epochs),
-           "optiml": mean_regret("optiml", obj, range(3), epochs=epochs, **SMALL)}  # fmt: skip
+    res = {
+        "random": mean_regret("random", obj, range(3), epochs=epochs),
+        "optiml": mean_regret("optiml", obj, range(3), epochs=epochs, **SMALL),
+    }
     assert res["optiml"] < 0.7 * res["random"], res

@@ -8,18 +8,31 @@ import os
 from pathlib import Path
 
 import pytest
+from support import make_tiny_table
 
 from mfbench.cli import main
 from mfbench.surrogates.model import check_surrogate_out, save_surrogate
-from mfbench.testing import make_tiny_table
 
-FIT = ["--families", "extra_trees", "--folds", "2", "--n-estimators", "4", "--reference-samples", "50",
-       "--threads", "1", "--json"]  # fmt: skip
+FIT = [
+    "--families",
+    "extra_trees",
+    "--folds",
+    "2",
+    "--n-estimators",
+    "4",
+    "--reference-samples",
+    "50",
+    "--threads",
+    "1",
+    "--json",
+]
 
 
 def digest(folder: Path) -> dict[str, str]:
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else "dir"
-            for p in sorted(folder.rglob("*"))}  # fmt: skip
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else "dir"
+        for p in sorted(folder.rglob("*"))
+    }
 
 
 @pytest.fixture
@@ -123,8 +136,9 @@ def test_a_killed_fit_leaves_the_old_surrogate_or_the_new_one(work, moment):
     assert main(["fit", "t.sqlite", "--out", "s", *FIT]) == 0
     table = hashlib.sha256((work / "t.sqlite").read_bytes()).hexdigest()
     cmd = [sys.executable, "-m", "mfbench", "fit", str(work / "t.sqlite"), "--out", str(work / "s"), *FIT]
-    proc = subprocess.Popen(cmd, cwd=Path(__file__).resolve().parents[1], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)  # fmt: skip
+    proc = subprocess.Popen(
+        cmd, cwd=Path(__file__).resolve().parents[1], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     if moment == "while starting":
         time.sleep(1.0)
     else:

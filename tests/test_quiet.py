@@ -11,8 +11,8 @@ import sys
 import warnings
 from pathlib import Path
 
-from mfbench.optimizers.random_search import RandomSearch
-from mfbench.runlog import capture, notices
+from mfbench.core.runlog import capture, notices
+from mfbench.optimizers.native.random_search import RandomSearch
 
 REPO = Path(__file__).resolve().parents[1]
 NOISE = ("noisy-print-stdout", "noisy-fd2-write", "noisy-warning", "noisy-log")
@@ -41,12 +41,25 @@ NOISY = f"{__name__}:NoisyOptimizer"
 def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k != "PYTHONHASHSEED"}
     env["PYTHONPATH"] = os.pathsep.join([str(REPO), str(Path(__file__).parent), env.get("PYTHONPATH", "")])
-    return subprocess.run([sys.executable, "-m", "mfbench", *args], cwd=cwd, env=env, capture_output=True,
-                          text=True, timeout=300)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-m", "mfbench", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300
+    )
 
 
-ARGS = ["replay", "--benchmarks", "synthetic-grid", "--optimizers", f"random,{NOISY}", "--seeds", "0,1",
-        "--budget", "5x", "--jobs", "1", "--no-report"]  # fmt: skip
+ARGS = [
+    "replay",
+    "--benchmarks",
+    "synthetic-grid",
+    "--optimizers",
+    f"random,{NOISY}",
+    "--seeds",
+    "0,1",
+    "--budget",
+    "5x",
+    "--jobs",
+    "1",
+    "--no-report",
+]
 
 
 def test_library_noise_goes_to_the_run_logs_not_the_terminal(tmp_path):
@@ -104,10 +117,20 @@ def test_capture_counts_and_restores(tmp_path, capfd):
 
 
 def test_notices_once_per_optimizer():
-    runs = [{"benchmark": "b", "optimizer": "ga-mf", "seed": s, "stopped_by": "budget",
-             "log": {"notable": ["ga-mf: no unseen configuration found (space exhausted?)"]}} for s in range(3)]
-    runs += [{"benchmark": "b", "optimizer": "grid", "seed": 0, "stopped_by": "exhausted", "log": None},
-             {"benchmark": "b", "optimizer": "random", "seed": 0, "stopped_by": "budget", "log": None}]  # fmt: skip
+    runs = [
+        {
+            "benchmark": "b",
+            "optimizer": "ga-mf",
+            "seed": s,
+            "stopped_by": "budget",
+            "log": {"notable": ["ga-mf: no unseen configuration found (space exhausted?)"]},
+        }
+        for s in range(3)
+    ]
+    runs += [
+        {"benchmark": "b", "optimizer": "grid", "seed": 0, "stopped_by": "exhausted", "log": None},
+        {"benchmark": "b", "optimizer": "random", "seed": 0, "stopped_by": "budget", "log": None},
+    ]
     lines = notices(runs)
     assert len(lines) == 2
     assert lines[0].startswith("ga-mf: exhausted the space of b, ran out of new configurations in 3")

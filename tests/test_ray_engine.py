@@ -8,9 +8,9 @@ import pytest
 
 pytest.importorskip("ray")
 
-from mfbench.errors import UsageError
-from mfbench.replay import replay
-from mfbench.runner import TIMING_COLUMNS
+from mfbench.core.errors import UsageError
+from mfbench.execution.runner import TIMING_COLUMNS
+from mfbench.studies.replay import replay
 
 BENCH = "synthetic-grid"
 

@@ -9,11 +9,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from support import make_tiny_table
 
 from mfbench.cli import main
-from mfbench.fileguard import connect_readonly
-from mfbench.table import TableWriter, info, load_table, to_frame
-from mfbench.testing import make_tiny_table
+from mfbench.core.io import connect_readonly
+from mfbench.tables.table import TableWriter, info, load_table, to_frame
 
 NAMES = ["a#b.sqlite", "what?.sqlite", "100%25.sqlite", "50%.sqlite", "x@y.sqlite", "sp ace.sqlite", "é.sqlite"]
 
@@ -41,7 +41,7 @@ def test_any_file_name_reads_and_creates_nothing(tiny, tmp_path, name, capsys):
 
 
 def test_a_path_with_at_is_a_table_before_it_is_surrogate_at_table(tiny, tmp_path):
-    from mfbench.benchmarks import load_benchmark
+    from mfbench.objectives.registry import load_benchmark
 
     path = tmp_path / "x@y.sqlite"
     shutil.copy(tiny, path)
@@ -49,7 +49,7 @@ def test_a_path_with_at_is_a_table_before_it_is_surrogate_at_table(tiny, tmp_pat
 
 
 def test_a_missing_table_is_not_created(tmp_path):
-    from mfbench.errors import UsageError
+    from mfbench.core.errors import UsageError
 
     with pytest.raises(UsageError, match="no such table"):
         connect_readonly(tmp_path / "nope#1.sqlite")
@@ -89,8 +89,10 @@ def test_tables_on_read_only_media(tiny, tmp_path, wal):
         con.execute("PRAGMA journal_mode=WAL")
         con.close()
         assert path.read_bytes()[18:20] == b"\x02\x02"
-    code = (f"from mfbench.table import load_table, info; t = load_table({str(path)!r}); "
-            f"print(info({str(path)!r})['configs'], t.status.shape[0])")  # fmt: skip
+    code = (
+        f"from mfbench.tables.table import load_table, info; t = load_table({str(path)!r}); "
+        f"print(info({str(path)!r})['configs'], t.status.shape[0])"
+    )
     script = f'mount -o bind,ro {folder} {folder} && cd {os.getcwd()} && {sys.executable} -c "{code}"'
     r = subprocess.run(["unshare", "-m", "sh", "-c", script], capture_output=True, text=True, timeout=120, check=False)
     assert r.returncode == 0, r.stderr
@@ -113,7 +115,7 @@ def test_reading_a_shipped_table_in_a_writable_folder_leaves_no_file(path, tmp_p
     table at rest in WAL mode leaves), and the copy itself unchanged."""
     import hashlib
 
-    from mfbench.benchmarks import load_benchmark
+    from mfbench.objectives.registry import load_benchmark
 
     copy = tmp_path / path.name
     shutil.copy(path, copy)
@@ -129,20 +131,22 @@ def test_reading_a_shipped_table_in_a_writable_folder_leaves_no_file(path, tmp_p
 def test_a_table_written_by_collect_is_left_in_rollback_journal_mode(tmp_path, monkeypatch):
     """collect may write in WAL mode; the table it leaves is in DELETE mode (a synthetic trainer
     in place of torch: this is about the file, not the training)."""
-    import mfbench.collect
-    from mfbench.collect import collect
-    from mfbench.objectives import SyntheticObjective
-    from mfbench.space import get_space
-    from mfbench.testing import synthetic_trial
+    from support import synthetic_trial
+
+    import mfbench.tables.collect
+    from mfbench.objectives.synthetic import SyntheticObjective
+    from mfbench.tables.collect import collect
+    from mfbench.training.space import get_space
 
     def fake_local(todo, *a, **k):
         obj = SyntheticObjective(get_space("cnn"), [1, 3])
         return iter([synthetic_trial(obj, j.config, j.seed, j.schedule_epochs) for j in todo])
 
-    monkeypatch.setattr(mfbench.collect, "_execute_local", fake_local)
+    monkeypatch.setattr(mfbench.tables.collect, "_execute_local", fake_local)
     db = tmp_path / "c.sqlite"
-    s = collect(dataset="digits", space="cnn", db=db, design="random", n_configs=3, seeds=[0], budgets=[1, 3],
-                progress=False)  # fmt: skip
+    s = collect(
+        dataset="digits", space="cnn", db=db, design="random", n_configs=3, seeds=[0], budgets=[1, 3], progress=False
+    )
     assert s.ran > 0 and db.read_bytes()[18:20] == b"\x01\x01"
     assert _listing(tmp_path) == {"c.sqlite"}
     load_table(db)

@@ -12,12 +12,12 @@ import pandas as pd
 import pytest
 
 from mfbench.cli import main
-from mfbench.errors import UsageError
-from mfbench.optimizers.base import Trial
-from mfbench.optimizers.random_search import RandomSearch
-from mfbench.replay import HASH_SEED, replay
-from mfbench.runner import COLUMNS, TIMING_COLUMNS
-from mfbench.space import sample_configs
+from mfbench.core.errors import UsageError
+from mfbench.core.types import Trial
+from mfbench.execution.runner import COLUMNS, TIMING_COLUMNS
+from mfbench.optimizers.native.random_search import RandomSearch
+from mfbench.studies.replay import HASH_SEED, replay
+from mfbench.training.space import sample_configs
 
 REPO = Path(__file__).resolve().parents[1]
 BENCH = "synthetic-grid"
@@ -70,18 +70,21 @@ def _frame(out: Path) -> pd.DataFrame:
 def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k != "PYTHONHASHSEED"}
     env["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).parent), env.get("PYTHONPATH", "")])
-    return subprocess.run([sys.executable, "-m", "mfbench", *args], cwd=cwd, env=env, capture_output=True,
-                          text=True, timeout=300)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-m", "mfbench", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300
+    )
 
 
 def test_replay_writes_the_contract(tmp_path):
     out = tmp_path / "study"
-    res = replay([BENCH, "synthetic-cnn"], ["random", SET_ORDER], [0, 1], "20x", workers=2, jobs=2, out=out,
-                 progress=False)  # fmt: skip
+    res = replay(
+        [BENCH, "synthetic-cnn"], ["random", SET_ORDER], [0, 1], "20x", workers=2, jobs=2, out=out, progress=False
+    )
     assert (res.ran, res.ok, res.failed, res.skipped) == (8, 8, 0, 0)
     files = sorted(p.name for p in (out / "runs").glob("*.parquet"))
-    assert files == sorted(f"{b}__{o}__{s}.parquet" for b in (BENCH, "synthetic-cnn")
-                           for o in ("random", "set-order") for s in (0, 1))  # fmt: skip
+    assert files == sorted(
+        f"{b}__{o}__{s}.parquet" for b in (BENCH, "synthetic-cnn") for o in ("random", "set-order") for s in (0, 1)
+    )
     df = pd.read_parquet(out / "trajectories.parquet")
     assert list(df.columns) == list(COLUMNS)
     assert len(df) == sum(len(pd.read_parquet(out / "runs" / f)) for f in files)
@@ -91,8 +94,21 @@ def test_replay_writes_the_contract(tmp_path):
     assert df["budget_fraction"].between(0, 1).all() and set(df["worker"]) == {0, 1}
     assert (df["regret"] >= -1e-12).all() and df["normalized_regret"].between(-1e-12, 1).all()
     man = json.loads((out / "manifest.json").read_text())
-    for key in ("command", "created", "mfbench_version", "versions", "hardware", "seeds", "workers",
-                "count_overhead", "budget", "benchmarks", "optimizers", "runs", "failures"):  # fmt: skip
+    for key in (
+        "command",
+        "created",
+        "mfbench_version",
+        "versions",
+        "hardware",
+        "seeds",
+        "workers",
+        "count_overhead",
+        "budget",
+        "benchmarks",
+        "optimizers",
+        "runs",
+        "failures",
+    ):
         assert key in man
     b = man["benchmarks"][BENCH]
     assert b["kind"] == "synthetic" and b["ladder"] == [1, 3, 9, 27] and b["full_budget_seconds"] == 27.0
@@ -100,20 +116,43 @@ def test_replay_writes_the_contract(tmp_path):
     assert b["bounds"]["best"] == b["optimum"]["val_error"] < b["bounds"]["worst"]
     assert man["optimizers"]["random"]["seed"] == 0 and man["seeds"] == [0, 1] and man["workers"] == 2
     assert len(man["runs"]) == 8 and all(r["status"] == "ok" and r["n_evals"] > 0 for r in man["runs"])
-    assert {(r["benchmark"], r["optimizer"]) for r in res.summary} == {(b, o) for b in (BENCH, "synthetic-cnn")
-                                                                       for o in ("random", "set-order")}  # fmt: skip
+    assert {(r["benchmark"], r["optimizer"]) for r in res.summary} == {
+        (b, o) for b in (BENCH, "synthetic-cnn") for o in ("random", "set-order")
+    }
 
 
 def test_same_seed_same_trajectory_in_two_processes(tmp_path):
     """One study through the CLI (its own interpreter and workers), one through the API (this
     process's worker pool): identical rows, measured overhead aside. ``set-order`` proposes in
     the order of a Python set of strings, so it agrees only because PYTHONHASHSEED is fixed."""
-    args = ["--benchmarks", f"{BENCH},synthetic-cnn", "--optimizers", f"random,{SET_ORDER}", "--seeds", "3",
-            "--budget", "15x", "--workers", "2", "--jobs", "1", "--no-report", "--no-progress"]  # fmt: skip
+    args = [
+        "--benchmarks",
+        f"{BENCH},synthetic-cnn",
+        "--optimizers",
+        f"random,{SET_ORDER}",
+        "--seeds",
+        "3",
+        "--budget",
+        "15x",
+        "--workers",
+        "2",
+        "--jobs",
+        "1",
+        "--no-report",
+        "--no-progress",
+    ]
     proc = _cli("replay", *args, "--out", str(tmp_path / "a"), cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
-    replay([BENCH, "synthetic-cnn"], ["random", SET_ORDER], [3], "15x", workers=2, jobs=2, out=tmp_path / "b",
-           progress=False)  # fmt: skip
+    replay(
+        [BENCH, "synthetic-cnn"],
+        ["random", SET_ORDER],
+        [3],
+        "15x",
+        workers=2,
+        jobs=2,
+        out=tmp_path / "b",
+        progress=False,
+    )
     a, b = _frame(tmp_path / "a"), _frame(tmp_path / "b")
     assert len(a) > 20
     pd.testing.assert_frame_equal(a, b, check_exact=True)
@@ -123,15 +162,21 @@ def test_a_crash_loses_one_run_and_a_rerun_skips_finished_runs(tmp_path):
     out = tmp_path / "study"
     res = replay([BENCH], ["random", FAILING], [0, 1, 2], "10x", jobs=2, out=out, progress=False)
     assert (res.ok, res.failed) == (5, 1) and not res.all_failed
-    assert res.failures == [{"benchmark": BENCH, "optimizer": "failing", "seed": 1,
-                             "error": "RuntimeError: deliberate failure of seed 1"}]  # fmt: skip
+    assert res.failures == [
+        {"benchmark": BENCH, "optimizer": "failing", "seed": 1, "error": "RuntimeError: deliberate failure of seed 1"}
+    ]
     man = json.loads((out / "manifest.json").read_text())
     assert man["failures"] == res.failures
     assert [r["status"] for r in man["runs"] if r["optimizer"] == "failing"] == ["ok", "failed", "ok"]
     assert not (out / "runs" / f"{BENCH}__failing__1.parquet").exists()
     df = pd.read_parquet(out / "trajectories.parquet")
-    assert sorted(set(zip(df["optimizer"], df["seed"]))) == [("failing", 0), ("failing", 2), ("random", 0),
-                                                            ("random", 1), ("random", 2)]  # fmt: skip
+    assert sorted(set(zip(df["optimizer"], df["seed"]))) == [
+        ("failing", 0),
+        ("failing", 2),
+        ("random", 0),
+        ("random", 1),
+        ("random", 2),
+    ]
     mtimes = {p: p.stat().st_mtime_ns for p in (out / "runs").glob("*.parquet")}
 
     again = replay([BENCH], ["random", FAILING], [0, 1, 2], "10x", jobs=2, out=out, progress=False)
@@ -187,8 +232,8 @@ def test_dask_workers_without_fixed_hash_seed_are_refused(tmp_path, monkeypatch)
 
 
 def test_replay_on_a_tiny_table(tmp_path):
-    pytest.importorskip("mfbench.benchmarks")
-    from mfbench.testing import make_tiny_table
+    pytest.importorskip("mfbench.objectives.registry")
+    from support import make_tiny_table
 
     path = make_tiny_table(tmp_path / "tiny.sqlite", space="cnn-grid", n_configs=None, budgets=(1, 3, 9))
     res = replay([str(path)], ["random"], [0, 1], "10x", jobs=2, out=tmp_path / "t", progress=False)
@@ -206,8 +251,8 @@ def test_replay_on_a_tiny_table(tmp_path):
 def test_seeds_per_benchmark_are_run_recorded_and_paired_per_benchmark(tmp_path, monkeypatch):
     """The default study gives its benchmarks different seeds; the report pairs seeds within each
     benchmark and counts nothing missing on the benchmark that was not asked for more."""
-    from mfbench import replay as replay_mod
-    from mfbench.report import load_replay
+    from mfbench.analysis.report import load_replay
+    from mfbench.studies import replay as replay_mod
 
     out = tmp_path / "study"
     seeds = {BENCH: [0, 1], "synthetic-cnn": [0, 1, 2, 3]}
@@ -220,8 +265,10 @@ def test_seeds_per_benchmark_are_run_recorded_and_paired_per_benchmark(tmp_path,
     # a rerun with one list for both benchmarks adds seed 2 to the grid and keeps what was asked before
     again = replay([BENCH, "synthetic-cnn"], ["random"], [2], "3x", jobs=1, out=out, progress=False)
     assert (again.ran, again.skipped) == (1, 1)
-    assert json.loads((out / "manifest.json").read_text())["seeds_by_benchmark"] == {BENCH: [0, 1, 2],
-                                                                                       "synthetic-cnn": [0, 1, 2, 3]}
+    assert json.loads((out / "manifest.json").read_text())["seeds_by_benchmark"] == {
+        BENCH: [0, 1, 2],
+        "synthetic-cnn": [0, 1, 2, 3],
+    }
     # with no benchmarks and no seeds named, the default study's own seeds per benchmark
     monkeypatch.setattr(replay_mod, "default_benchmarks", lambda: [BENCH])
     monkeypatch.setattr(replay_mod, "DEFAULT_STUDY_SEEDS", {BENCH: (5,)})

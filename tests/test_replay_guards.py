@@ -3,25 +3,26 @@
 from __future__ import annotations
 
 import hashlib
-import os
 import sqlite3
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from support import kill_driver_and_check_workers, make_tiny_table
 
 from mfbench.cli import main
-from mfbench.replay import replay
-from mfbench.runner import TIMING_COLUMNS
-from mfbench.testing import make_tiny_table
+from mfbench.execution.runner import TIMING_COLUMNS
+from mfbench.studies.replay import replay
 
 QUICK = dict(seeds=[0], budget="3x", jobs=1, progress=False)
 
 
 def digest(folder: Path) -> dict[str, str]:
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else "dir"
-            for p in sorted(folder.rglob("*"))}  # fmt: skip
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else "dir"
+        for p in sorted(folder.rglob("*"))
+    }
 
 
 @pytest.mark.parametrize("name", ["../../evil", "/abs/evil", "a/b", ".."])
@@ -33,8 +34,23 @@ def test_a_benchmark_name_from_a_table_stays_inside_the_study(tmp_path, monkeypa
         con.execute("UPDATE meta SET value=? WHERE key='benchmark'", (name,))
     con.close()
     before = digest(tmp_path)
-    code = main(["replay", "--benchmarks", str(table), "--optimizers", "random", "--seeds", "0", "--budget", "3x",
-                 "--out", "study", "--no-report", "--no-progress"])  # fmt: skip
+    code = main(
+        [
+            "replay",
+            "--benchmarks",
+            str(table),
+            "--optimizers",
+            "random",
+            "--seeds",
+            "0",
+            "--budget",
+            "3x",
+            "--out",
+            "study",
+            "--no-report",
+            "--no-progress",
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 2 and "not a plain file name" in err and len(err.strip().splitlines()) == 1, err
     assert digest(tmp_path) == before
@@ -58,34 +74,42 @@ def test_a_corrupted_run_file_is_moved_aside_and_redone(tmp_path):
 
 def test_workers_end_when_the_driver_is_killed(tmp_path):
     """A replay killed with SIGKILL cannot shut its pool down: its workers must exit by themselves."""
-    import signal
     import subprocess
     import sys
     import time
 
     import psutil
 
-    cmd = [sys.executable, "-m", "mfbench", "replay", "--benchmarks", "synthetic-cnn", "--optimizers", "random",
-           "--seeds", "0-99", "--budget", "100000x", "--max-evals", "100000", "--jobs", "2", "--out",
-           str(tmp_path / "study"), "--no-report", "--no-progress"]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "mfbench",
+        "replay",
+        "--benchmarks",
+        "synthetic-cnn",
+        "--optimizers",
+        "random",
+        "--seeds",
+        "0-99",
+        "--budget",
+        "100000x",
+        "--max-evals",
+        "100000",
+        "--jobs",
+        "2",
+        "--out",
+        str(tmp_path / "study"),
+        "--no-report",
+        "--no-progress",
+    ]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     driver = psutil.Process(proc.pid)
     deadline, workers = time.time() + 120, []
     while time.time() < deadline and len(workers) < 2:
-        workers = [c for c in driver.children() if "loky" in " ".join(c.cmdline()) and "tracker" not in
-                   " ".join(c.cmdline())]  # fmt: skip
+        workers = [
+            c for c in driver.children() if "loky" in " ".join(c.cmdline()) and "tracker" not in " ".join(c.cmdline())
+        ]
         time.sleep(0.2)
     assert len(workers) == 2, "the pool's two workers must have started"
     time.sleep(2)  # inside their runs
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
-    _, alive = psutil.wait_procs(workers, timeout=20)
-    for p in list(alive):  # an exited worker not yet reaped by init runs nothing
-        try:
-            if p.status() == psutil.STATUS_ZOMBIE:
-                alive.remove(p)
-        except psutil.Error:
-            alive.remove(p)
-    for p in alive:  # leave no orphan behind when the assertion fails
-        p.kill()
-    assert not alive, f"workers outlived their driver: {[p.pid for p in alive]}"
+    kill_driver_and_check_workers(proc, workers)

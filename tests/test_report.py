@@ -10,10 +10,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from mfbench.analysis.report import SECTIONS, load_study, score_tables, values_at, write_report
+from mfbench.analysis.stats import compare_optimizers
 from mfbench.cli import main
-from mfbench.errors import UsageError
-from mfbench.report import SECTIONS, load_replay, score_tables, values_at, write_report
-from mfbench.stats import compare
+from mfbench.core.errors import UsageError
 
 LADDER = [1, 3, 9, 27]
 SKILL = {"random": 0.0, "hyperband": 1.5, "smac": 4.0}  # higher skill = lower regret
@@ -36,18 +36,44 @@ def _run_rows(bench: str, b_idx: int, opt: str, o_idx: int, seed: int, total: fl
         evals.append((budget, observed, true, f"c{e}"))
         top = max(b for b, *_ in evals)
         inc = min((x for x in evals if x[0] == top), key=lambda x: x[1])
-        rows.append({"benchmark": bench, "optimizer": opt, "seed": seed, "eval_index": e, "worker": 0,
-                     "sim_time": t, "budget_fraction": t / total, "epochs_used": epochs, "budget": budget,
-                     "mode": "scratch", "config_id": f"c{e}", "val_error": observed, "test_error": observed + 0.01,
-                     "cost_seconds": cost, "cost_epochs": budget, "status": "ok", "overhead_seconds": 0.001,
-                     "incumbent_config_id": inc[3], "incumbent_val_error": inc[2],
-                     "incumbent_test_error": inc[2] + 0.01, "regret": inc[2] - best,
-                     "normalized_regret": (inc[2] - best) / (worst - best), "test_regret": inc[2] - best})
+        rows.append(
+            {
+                "benchmark": bench,
+                "optimizer": opt,
+                "seed": seed,
+                "eval_index": e,
+                "worker": 0,
+                "sim_time": t,
+                "budget_fraction": t / total,
+                "epochs_used": epochs,
+                "budget": budget,
+                "mode": "scratch",
+                "config_id": f"c{e}",
+                "val_error": observed,
+                "test_error": observed + 0.01,
+                "cost_seconds": cost,
+                "cost_epochs": budget,
+                "status": "ok",
+                "overhead_seconds": 0.001,
+                "incumbent_config_id": inc[3],
+                "incumbent_val_error": inc[2],
+                "incumbent_test_error": inc[2] + 0.01,
+                "regret": inc[2] - best,
+                "normalized_regret": (inc[2] - best) / (worst - best),
+                "test_regret": inc[2] - best,
+            }
+        )
     return pd.DataFrame(rows)
 
 
-def make_replay(path: Path, benchmarks=("b0", "b1"), optimizers=tuple(SKILL), seeds=(0, 1, 2, 3),
-                failed=(("b1", "smac", 2),), missing=(("b0", "hyperband", 3),)) -> Path:
+def make_replay(
+    path: Path,
+    benchmarks=("b0", "b1"),
+    optimizers=tuple(SKILL),
+    seeds=(0, 1, 2, 3),
+    failed=(("b1", "smac", 2),),
+    missing=(("b0", "hyperband", 3),),
+) -> Path:
     """A replay directory in the runner's format: manifest, per-run parquet files, trajectories."""
     (path / "runs").mkdir(parents=True)
     totals = {b: 400.0 * (1 + i) for i, b in enumerate(benchmarks)}
@@ -59,28 +85,59 @@ def make_replay(path: Path, benchmarks=("b0", "b1"), optimizers=tuple(SKILL), se
                 if key in missing:
                     continue
                 if key in failed:
-                    runs.append({"benchmark": b, "optimizer": o, "seed": s, "status": "failed",
-                                 "error": "RuntimeError: boom", "n_evals": 3, "wall_seconds": 0.1})
+                    runs.append(
+                        {
+                            "benchmark": b,
+                            "optimizer": o,
+                            "seed": s,
+                            "status": "failed",
+                            "error": "RuntimeError: boom",
+                            "n_evals": 3,
+                            "wall_seconds": 0.1,
+                        }
+                    )
                     failures.append({"benchmark": b, "optimizer": o, "seed": s, "error": "RuntimeError: boom"})
                     continue
                 df = _run_rows(b, bi, o, oi, s, totals[b])
                 df.to_parquet(path / "runs" / f"{b}__{o}__{s}.parquet")
                 frames.append(df)
-                runs.append({"benchmark": b, "optimizer": o, "seed": s, "status": "ok", "error": None,
-                             "n_evals": len(df), "wall_seconds": 0.5})
+                runs.append(
+                    {
+                        "benchmark": b,
+                        "optimizer": o,
+                        "seed": s,
+                        "status": "ok",
+                        "error": None,
+                        "n_evals": len(df),
+                        "wall_seconds": 0.5,
+                    }
+                )
     pd.concat(frames, ignore_index=True).to_parquet(path / "trajectories.parquet")
     manifest = {
-        "command": "mfbench replay --synthetic", "created": "2026-01-01T00:00:00", "mfbench_version": "0.1.0",
+        "command": "mfbench replay --synthetic",
+        "created": "2026-01-01T00:00:00",
+        "mfbench_version": "0.1.0",
         "versions": {"python": "3.11", "numpy": np.__version__, "pandas": pd.__version__},
         "hardware": {"host": "test", "cpu": "x86_64", "cores": 2},
-        "seeds": list(seeds), "workers": 1, "count_overhead": False,
+        "seeds": list(seeds),
+        "workers": 1,
+        "count_overhead": False,
         "budget": {"spec": "50x", "seconds": totals},
-        "benchmarks": {b: {"kind": "synthetic", "hash": f"sha256:{i:064x}", "ladder": LADDER,
-                           "optimum": {"val_error": 0.05 + 0.01 * i, "test_error": 0.06},
-                           "bounds": {"best": 0.05 + 0.01 * i, "worst": 0.9}, "full_budget_seconds": 27 * (2.0 + i),
-                           "surrogate_hash": f"sha256:{i + 100:064x}"} for i, b in enumerate(benchmarks)},
+        "benchmarks": {
+            b: {
+                "kind": "synthetic",
+                "hash": f"sha256:{i:064x}",
+                "ladder": LADDER,
+                "optimum": {"val_error": 0.05 + 0.01 * i, "test_error": 0.06},
+                "bounds": {"best": 0.05 + 0.01 * i, "worst": 0.9},
+                "full_budget_seconds": 27 * (2.0 + i),
+                "surrogate_hash": f"sha256:{i + 100:064x}",
+            }
+            for i, b in enumerate(benchmarks)
+        },
         "optimizers": {o: {"name": o, "eta": 3} for o in optimizers},
-        "runs": runs, "failures": failures,
+        "runs": runs,
+        "failures": failures,
     }
     (path / "manifest.json").write_text(json.dumps(manifest))
     return path
@@ -136,7 +193,7 @@ def test_report_of_tiny_replay_has_every_section(tmp_path):
 
 def test_failed_and_missing_runs_are_excluded_and_listed(tmp_path):
     run = make_replay(tmp_path / "r")
-    rep = load_replay(run)
+    rep = load_study(run)
     ex = rep.exclusions.set_index(["benchmark", "optimizer", "seed"])["reason"]
     assert ex[("b1", "smac", 2)] == "failed: RuntimeError: boom"
     assert ex[("b0", "hyperband", 3)].startswith("missing")
@@ -145,28 +202,31 @@ def test_failed_and_missing_runs_are_excluded_and_listed(tmp_path):
     assert ex[("b0", "smac", 3)].startswith("dropped to keep seeds paired")
     assert len(ex) == 6
     assert rep.seeds == {"b0": [0, 1, 2], "b1": [0, 1, 3]}
-    used = set(rep.trajectories[["benchmark", "optimizer", "seed"]].drop_duplicates().itertuples(index=False,
-                                                                                                   name=None))
+    used = set(
+        rep.trajectories[["benchmark", "optimizer", "seed"]].drop_duplicates().itertuples(index=False, name=None)
+    )
     assert used.isdisjoint(ex.index) and len(used) == 18
 
 
 def test_ok_in_manifest_without_rows_and_dead_optimizer(tmp_path):
-    run = make_replay(tmp_path / "r", failed=tuple((b, "hyperband", s) for b in ("b0", "b1") for s in range(4)),
-                      missing=())
-    rep = load_replay(run)
+    run = make_replay(
+        tmp_path / "r", failed=tuple((b, "hyperband", s) for b in ("b0", "b1") for s in range(4)), missing=()
+    )
+    rep = load_study(run)
     assert rep.optimizers == ["random", "smac"]
     assert rep.dropped_optimizers == {"hyperband": "no usable run on any benchmark"}
     # a run the manifest calls ok but whose per-run file vanished (per-run files win over trajectories.parquet)
     (run / "runs" / "b0__smac__1.parquet").unlink()
-    rep = load_replay(run)
+    rep = load_study(run)
     ex = rep.exclusions.set_index(["benchmark", "optimizer", "seed"])["reason"]
     assert ex[("b0", "smac", 1)] == "missing: listed as ok in the manifest but has no trajectory rows"
 
 
 def test_value_at_fraction_is_last_row_at_or_before_it(tmp_path):
-    run = make_replay(tmp_path / "r", benchmarks=("b0",), optimizers=("random", "smac"), seeds=(0, 1),
-                      failed=(), missing=())
-    rep = load_replay(run)
+    run = make_replay(
+        tmp_path / "r", benchmarks=("b0",), optimizers=("random", "smac"), seeds=(0, 1), failed=(), missing=()
+    )
+    rep = load_study(run)
     t = rep.trajectories
     g = t[(t["optimizer"] == "smac") & (t["seed"] == 1)]
     f = float(g["budget_fraction"].iloc[3])
@@ -180,13 +240,13 @@ def test_value_at_fraction_is_last_row_at_or_before_it(tmp_path):
 
 def test_five_benchmarks_are_the_blocks(tmp_path):
     benches = tuple(f"b{i}" for i in range(5))
-    rep = load_replay(make_replay(tmp_path / "r", benchmarks=benches, seeds=(0, 1, 2), failed=(), missing=()))
+    rep = load_study(make_replay(tmp_path / "r", benchmarks=benches, seeds=(0, 1, 2), failed=(), missing=()))
     tables = score_tables(rep, 1.0, min_benchmark_blocks=5)
     assert list(tables) == [None]  # one comparison over benchmarks, not one per benchmark
     scores = tables[None]
     assert list(scores.index) == list(benches) and list(scores.columns) == list(SKILL)
     assert scores.loc["b2", "smac"] == pytest.approx(values_at(rep, 1.0)["b2"][2].mean())  # seed-averaged
-    comp = compare(scores)
+    comp = compare_optimizers(scores)
     assert comp.n_blocks == 5 and comp.average_ranks.idxmin() == "smac"
     per_bench = score_tables(rep, 1.0, min_benchmark_blocks=6)
     assert list(per_bench) == list(benches) and per_bench["b0"].shape == (3, 3)
@@ -197,14 +257,17 @@ def test_report_cli_and_bad_input(tmp_path, capsys):
     assert main(["report", str(run), "--out", str(tmp_path / "o"), "--budgets", "0.5", "--alpha", "0.1"]) == 0
     assert (tmp_path / "o" / "figures" / "cd_f0.5_b0.png").is_file()
     capsys.readouterr()
-    for argv in (["report", str(tmp_path / "nope")], ["report", str(run), "--budgets", "0.5,x"],
-                 ["report", str(run), "--budgets", "1.5"]):
+    for argv in (
+        ["report", str(tmp_path / "nope")],
+        ["report", str(run), "--budgets", "0.5,x"],
+        ["report", str(run), "--budgets", "1.5"],
+    ):
         assert main(argv) == 2
         err = capsys.readouterr().err.strip()
         assert err.startswith("mfbench report: error:") and "\n" not in err
     (run / "manifest.json").write_text("{not json")
     with pytest.raises(UsageError, match="not valid JSON"):
-        load_replay(run)
+        load_study(run)
 
 
 def test_split_half_reliability_beside_every_cd_diagram(tmp_path):

@@ -5,8 +5,8 @@ import sys
 import numpy as np
 import pytest
 
-from mfbench.errors import UsageError
-from mfbench.space import (
+from mfbench.core.errors import UsageError
+from mfbench.training.space import (
     FastValidator,
     canonical_json,
     config_id,
@@ -47,7 +47,7 @@ def test_config_id_is_canonical():
     assert config_id(shuffled) == config_id(c)
     numpyish = {k: (np.float64(v) if isinstance(v, float) else v) for k, v in c.items()}
     assert config_id(numpyish) == config_id(c)
-    code = f"import json; from mfbench.space import config_id; print(config_id(json.loads({json.dumps(c)!r})))"
+    code = f"import json; from mfbench.training.space import config_id; print(config_id(json.loads({json.dumps(c)!r})))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == config_id(c)
 
@@ -76,14 +76,29 @@ def test_fast_canonical_json_equals_the_definition():
 
 def test_float_text_equals_the_round_trip_on_many_floats():
     """The fast path of canonical_json writes floats without formatting them twice."""
-    from mfbench.space import _float_text
+    from mfbench.training.space import _float_text
 
     rng = np.random.default_rng(0)
     vals = list(10 ** rng.uniform(-310, 308, 50_000) * rng.choice([-1, 1], 50_000)) + list(rng.uniform(0, 1, 20_000))
     vals += [i / 8 for i in range(-400, 400)] + [float(i) for i in range(-50, 50)]
-    vals += [0.0, -0.0, 1e-4, 9.99999999999e-5, 1e11, 1e12, 99999999999.95, 999999999999.5, 1e15, 1e16, 1e17,
-             5e-324, 2.2250738585072014e-308, 1e-300, 1.7976931348623157e308]  # fmt: skip
-    assert [_float_text(float(v)) for v in vals] == [repr(float("%.12g" % float(v))) for v in vals]
+    vals += [
+        0.0,
+        -0.0,
+        1e-4,
+        9.99999999999e-5,
+        1e11,
+        1e12,
+        99999999999.95,
+        999999999999.5,
+        1e15,
+        1e16,
+        1e17,
+        5e-324,
+        2.2250738585072014e-308,
+        1e-300,
+        1.7976931348623157e308,
+    ]
+    assert [_float_text(float(v)) for v in vals] == [repr(float("%.12g" % float(v))) for v in vals]  # noqa: UP031
 
 
 @pytest.mark.parametrize("design", ["sobol", "random"])

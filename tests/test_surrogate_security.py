@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from mfbench.cli import main
-from mfbench.errors import UsageError
+from mfbench.core.errors import UsageError
 from mfbench.surrogates import load_surrogate
 from mfbench.surrogates.model import FAMILIES, make_model, sha256_file
 from mfbench.surrogates.trusted import ALLOWED_NODES, check_model_file, read_schema, schema_nodes
@@ -26,21 +26,49 @@ SHIPPED = Path(__file__).resolve().parents[1] / "surrogates" / "digits-cnn"
 
 
 def _json_str(value: str, ident: int) -> dict:
-    return {"__class__": "str", "__module__": "builtins", "__loader__": "JsonNode",
-            "content": json.dumps(value), "is_json": True, "__id__": ident}  # fmt: skip
+    return {
+        "__class__": "str",
+        "__module__": "builtins",
+        "__loader__": "JsonNode",
+        "content": json.dumps(value),
+        "is_json": True,
+        "__id__": ident,
+    }
 
 
 def evil_node(marker: Path) -> dict:
     """``runstring(code, {})`` as skops would build it: ``exec`` of code that writes ``marker``."""
     code = f"open({str(marker)!r}, 'w').write('pwned')"
-    args = {"__class__": "tuple", "__module__": "builtins", "__loader__": "TupleNode", "__id__": 900000001,
-            "content": [_json_str(code, 900000002),
-                        {"__class__": "dict", "__module__": "builtins", "__loader__": "DictNode", "__id__": 900000003,
-                         "content": {}, "key_types": {"__class__": "list", "__module__": "builtins",
-                                                      "__loader__": "ListNode", "content": [],
-                                                      "__id__": 900000004}}]}  # fmt: skip
-    return {"__class__": "runstring", "__module__": "numpy.testing._private.utils",
-            "__loader__": "ConstructorFromReduceNode", "content": args, "__id__": 900000005}  # fmt: skip
+    args = {
+        "__class__": "tuple",
+        "__module__": "builtins",
+        "__loader__": "TupleNode",
+        "__id__": 900000001,
+        "content": [
+            _json_str(code, 900000002),
+            {
+                "__class__": "dict",
+                "__module__": "builtins",
+                "__loader__": "DictNode",
+                "__id__": 900000003,
+                "content": {},
+                "key_types": {
+                    "__class__": "list",
+                    "__module__": "builtins",
+                    "__loader__": "ListNode",
+                    "content": [],
+                    "__id__": 900000004,
+                },
+            },
+        ],
+    }
+    return {
+        "__class__": "runstring",
+        "__module__": "numpy.testing._private.utils",
+        "__loader__": "ConstructorFromReduceNode",
+        "content": args,
+        "__id__": 900000005,
+    }
 
 
 def make_hostile(folder: Path, marker: Path, target: str = "val_error") -> Path:
@@ -84,12 +112,26 @@ def test_hostile_model_file_is_refused_by_the_loader(tmp_path):
     assert not marker.exists()
 
 
-@pytest.mark.parametrize("argv", [
-    ["replay", "--benchmarks", "{dir}", "--optimizers", "random", "--seeds", "0", "--out", "{out}", "--no-report",
-     "--no-progress"],
-    ["validate", "--surrogate", "{dir}", "--table", "{table}"],
-    ["info", "{dir}"],
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "argv",
+    [
+        [
+            "replay",
+            "--benchmarks",
+            "{dir}",
+            "--optimizers",
+            "random",
+            "--seeds",
+            "0",
+            "--out",
+            "{out}",
+            "--no-report",
+            "--no-progress",
+        ],
+        ["validate", "--surrogate", "{dir}", "--table", "{table}"],
+        ["info", "{dir}"],
+    ],
+)
 def test_hostile_surrogate_folder_runs_no_code_through_the_cli(tmp_path, capsys, argv, monkeypatch):
     monkeypatch.chdir(tmp_path)
     marker = tmp_path / "marker"
@@ -128,16 +170,19 @@ def test_shipped_surrogate_passes_the_allowlist():
         check_model_file(f)
 
 
-@pytest.mark.parametrize("edit, match", [
-    (lambda m: m["models"]["val_error"].update(file="../../etc/passwd"), "not a plain file name"),
-    (lambda m: m["models"]["val_error"].update(file="/etc/passwd"), "not a plain file name"),
-    (lambda m: m.update(name="../../x"), "not a plain file name"),
-    (lambda m: m["models"]["val_error"].pop("file"), "needs a 'file'"),
-    (lambda m: m.update(models=[]), "'models' must be"),
-    (lambda m: m.update(budgets="1,3"), "'budgets' must be"),
-    (lambda m: m.pop("table"), "'table' needs"),
-    (lambda m: m.update(format_version="1"), "not an mfbench surrogate manifest"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "edit, match",
+    [
+        (lambda m: m["models"]["val_error"].update(file="../../etc/passwd"), "not a plain file name"),
+        (lambda m: m["models"]["val_error"].update(file="/etc/passwd"), "not a plain file name"),
+        (lambda m: m.update(name="../../x"), "not a plain file name"),
+        (lambda m: m["models"]["val_error"].pop("file"), "needs a 'file'"),
+        (lambda m: m.update(models=[]), "'models' must be"),
+        (lambda m: m.update(budgets="1,3"), "'budgets' must be"),
+        (lambda m: m.pop("table"), "'table' needs"),
+        (lambda m: m.update(format_version="1"), "not an mfbench surrogate manifest"),
+    ],
+)
 def test_bad_manifests_are_one_line_refusals(tmp_path, edit, match):
     folder = tmp_path / "s"
     shutil.copytree(SHIPPED, folder)

@@ -7,16 +7,17 @@ import logging
 
 import numpy as np
 import pytest
+from support import make_tiny_table
 
 from mfbench.cli import main
-from mfbench.errors import UsageError
-from mfbench.objectives import SurrogateObjective, TabularObjective
-from mfbench.space import get_space, sample_configs
+from mfbench.core.errors import UsageError
+from mfbench.objectives.surrogate import SurrogateObjective
+from mfbench.objectives.tabular import TabularObjective
 from mfbench.surrogates import fit_surrogate, load_surrogate, read_manifest, training_data
 from mfbench.surrogates.fast import MIN_ROWS_PER_THREAD, BitvectorTrees, PackedTrees, bitvector_packable
 from mfbench.surrogates.model import library_versions, limit_threads, make_model, sha256_file
-from mfbench.table import load_table
-from mfbench.testing import make_tiny_table
+from mfbench.tables.table import load_table
+from mfbench.training.space import get_space, sample_configs
 
 LADDER = (1, 3, 9)
 FIT = dict(families=("extra_trees", "hist_gbm", "knn"), folds=3, n_estimators=8, n_reference=200, threads=1)
@@ -247,10 +248,31 @@ def test_other_library_versions_trigger_a_refit(saved, tmp_path, monkeypatch, ca
 
 def test_fit_and_validate_cli(table, tmp_path, capsys):
     out = tmp_path / "cli"
-    rc = main(["fit", str(table), "--out", str(out), "--families", "extra_trees,knn", "--folds", "3",
-               "--n-estimators", "5", "--reference-samples", "50", "--threads", "1"])  # fmt: skip
-    assert rc == 0 and {p.name for p in out.iterdir()} >= {"manifest.json", "quality.json", "quality.md",
-                                                          "val_error.skops", "log_seconds_per_epoch.skops"}
+    rc = main(
+        [
+            "fit",
+            str(table),
+            "--out",
+            str(out),
+            "--families",
+            "extra_trees,knn",
+            "--folds",
+            "3",
+            "--n-estimators",
+            "5",
+            "--reference-samples",
+            "50",
+            "--threads",
+            "1",
+        ]
+    )
+    assert rc == 0 and {p.name for p in out.iterdir()} >= {
+        "manifest.json",
+        "quality.json",
+        "quality.md",
+        "val_error.skops",
+        "log_seconds_per_epoch.skops",
+    }
     assert "pooled scratch" in capsys.readouterr().out
     grid = make_tiny_table(tmp_path / "grid.sqlite", "cnn-grid", 30, (0, 1), LADDER)
     rc = main(["validate", "--surrogate", str(out), "--table", str(grid), "--out", str(tmp_path / "v.json")])
@@ -278,9 +300,9 @@ def test_tabular_and_surrogate_share_the_interface(table, sobj):
 def test_single_config_encoding_and_hash_equal_the_batched_ones():
     """The single-query fast paths must give the batched path's bits: the noise draw is a
     hash of the encoded row, so one differing bit would change a sampled value."""
-    from mfbench.objectives import row_hash, row_hash_one
-    from mfbench.space import get_space, iter_grid, sample_configs
+    from mfbench.core.seeds import row_hash, row_hash_one
     from mfbench.surrogates.encoding import Encoder
+    from mfbench.training.space import get_space, iter_grid, sample_configs
 
     enc = Encoder(get_space("cnn"), [1, 3, 9, 27])
     configs = sample_configs(get_space("cnn"), 400, seed=4, design="random") + list(iter_grid(get_space("cnn-grid")))
@@ -295,8 +317,14 @@ def test_single_config_encoding_and_hash_equal_the_batched_ones():
         one = enc.encode_one(c)
         assert np.array_equal(one, batched[i : i + 1]), c
         assert row_hash_one(one) == int(row_hash(batched[i : i + 1])[0])
-    for bad in ({**c0, "learning_rate": 2.0}, {**c0, "activation": "swish"}, {**c0, "nope": 1},
-                {**c0, "learning_rate": "x"}, {**c0, "batch_norm": 1}, {**c0, "activation": ["relu"]}):  # fmt: skip
+    for bad in (
+        {**c0, "learning_rate": 2.0},
+        {**c0, "activation": "swish"},
+        {**c0, "nope": 1},
+        {**c0, "learning_rate": "x"},
+        {**c0, "batch_norm": 1},
+        {**c0, "activation": ["relu"]},
+    ):
         with pytest.raises(UsageError) as one_err:
             enc.encode_one(bad)
         with pytest.raises(UsageError) as batch_err:
@@ -316,8 +344,14 @@ def test_configs_given_as_columns_encode_and_predict_as_dicts(sobj):
     assert df.isna().any().any()  # conditional hyperparameters are inactive in some rows
     ref = enc.encode_configs(configs)
     np.testing.assert_array_equal(enc.encode_configs(df), ref)
-    cols = {k: np.array(df[k].tolist()) if df[k].notna().all()
-            else df[k].to_numpy(float) if df[k].dtype.kind == "f" else df[k].to_numpy() for k in df.columns}  # fmt: skip
+    cols = {
+        k: np.array(df[k].tolist())
+        if df[k].notna().all()
+        else df[k].to_numpy(float)
+        if df[k].dtype.kind == "f"
+        else df[k].to_numpy()
+        for k in df.columns
+    }
     assert {v.dtype.kind for v in cols.values()} >= {"U", "b", "f"}
     np.testing.assert_array_equal(enc.encode_configs(cols), ref)
     a = sobj.predict_arrays(df, 9, np.arange(len(df)))
@@ -325,10 +359,12 @@ def test_configs_given_as_columns_encode_and_predict_as_dicts(sobj):
     for k in ("val_error", "test_error", "cost_seconds"):
         np.testing.assert_array_equal(a[k], b[k])
     name = next(k for k, v in cols.items() if v.dtype.kind == "U")
-    for bad, msg in (({**cols, name: np.full(len(df), "nope")}, "is not one of"),
-                     ({**cols, "learning_rate": np.full(len(df), 2.0)}, "must be within"),
-                     ({**cols, "nope": cols[name]}, "unknown hyperparameters"),
-                     ({**cols, name: cols[name][:3]}, "all as long")):  # fmt: skip
+    for bad, msg in (
+        ({**cols, name: np.full(len(df), "nope")}, "is not one of"),
+        ({**cols, "learning_rate": np.full(len(df), 2.0)}, "must be within"),
+        ({**cols, "nope": cols[name]}, "unknown hyperparameters"),
+        ({**cols, name: cols[name][:3]}, "all as long"),
+    ):
         with pytest.raises(UsageError, match=msg):
             enc.encode_configs(bad)
 
@@ -336,8 +372,8 @@ def test_configs_given_as_columns_encode_and_predict_as_dicts(sobj):
 def test_surrogate_served_on_a_grid_and_the_ranking_agreement(saved, tmp_path):
     """SURROGATE@TABLE is the surrogate's twin of a tabular benchmark: the table's space and
     configurations, optimum and bounds over them; replaying optimizers on both compares ranks."""
-    from mfbench.benchmarks import load_benchmark
-    from mfbench.surrogates.validate import ranking_agreement
+    from mfbench.objectives.registry import load_benchmark
+    from mfbench.studies.validate import ranking_agreement
 
     grid = make_tiny_table(tmp_path / "grid.sqlite", "cnn-grid", None, (0, 1), LADDER)
     twin = load_benchmark(f"{saved}@{grid}", threads=1)
@@ -351,8 +387,9 @@ def test_surrogate_served_on_a_grid_and_the_ranking_agreement(saved, tmp_path):
     with pytest.raises(UsageError, match="ladder"):
         load_benchmark(f"{saved}@{short}")
 
-    res = ranking_agreement(saved, grid, ["random", "grid", "hyperband"], [0, 1], "4x", tmp_path / "runs", jobs=1,
-                            progress=False)  # fmt: skip
+    res = ranking_agreement(
+        saved, grid, ["random", "grid", "hyperband"], [0, 1], "4x", tmp_path / "runs", jobs=1, progress=False
+    )
     assert res["n_failed"] == 0 and res["seeds"] == [0, 1] and "@" in res["surrogate"]
     assert {r["optimizer"] for r in res["rows"]} == {"random", "grid", "hyperband"}
     for col in ("table_rank", "surrogate_rank"):  # ranks within each seed: 1 + 2 + 3

@@ -7,17 +7,19 @@ import sys
 import numpy as np
 import pandas as pd
 import pytest
+from support import make_tiny_table, synthetic_trial
 
-from mfbench.errors import UsageError
-from mfbench.space import get_space, iter_grid
-from mfbench.table import SCHEMA_VERSION, STATUS_CODE, TableWriter, check_table_file, export_parquet, load_table
-from mfbench.testing import make_tiny_table, synthetic_trial
-from mfbench.objectives import SyntheticObjective
-from mfbench.train import EPOCH_FIELDS, train_trial
+from mfbench.core.errors import UsageError
+from mfbench.objectives.synthetic import SyntheticObjective
+from mfbench.tables.table import SCHEMA_VERSION, STATUS_CODE, TableWriter, check_table_file, export_parquet, load_table
+from mfbench.training.records import EPOCH_FIELDS
+from mfbench.training.space import get_space, iter_grid
+from mfbench.training.train import train_trial
 
 META = {"dataset": "digits", "space_name": "cnn-grid", "budgets": [1, 2, 4], "split": {"n_classes": 10}, "folds": 0}
 
 
+@pytest.mark.slow  # trains real CNNs
 def test_round_trip_write_read_export_keeps_every_value(tmp_path, tiny_config, digits):
     db = tmp_path / "t.sqlite"
     w = TableWriter.open(db, META)
@@ -84,8 +86,12 @@ def test_foreign_files_are_refused(tmp_path):
     con.execute("UPDATE meta SET value=? WHERE key='schema_version'", (str(SCHEMA_VERSION + 1),))
     con.commit()
     con.close()
-    for path, words in [(text, "not an SQLite"), (other, "another application"), (old, "schema version"),
-                        (tmp_path / "missing.sqlite", "no such table")]:  # fmt: skip
+    for path, words in [
+        (text, "not an SQLite"),
+        (other, "another application"),
+        (old, "schema version"),
+        (tmp_path / "missing.sqlite", "no such table"),
+    ]:
         with pytest.raises(UsageError, match=words):
             check_table_file(path)
         out = subprocess.run([sys.executable, "-m", "mfbench", "info", str(path)], capture_output=True, text=True)
@@ -115,8 +121,9 @@ def test_timing_outliers_are_found_and_dropped(tmp_path):
     table that a rerun of collect would complete (the runs are missing again)."""
     import sqlite3
 
-    from mfbench.testing import make_tiny_table
-    from mfbench.timing import drop_runs, timing_outliers
+    from support import make_tiny_table
+
+    from mfbench.tables.timing import drop_runs, timing_outliers
 
     db = make_tiny_table(tmp_path / "t.sqlite", "cnn-grid", 6, (0, 1, 2), (1, 3, 9))
     assert timing_outliers(db) == []
@@ -141,8 +148,9 @@ def test_timing_outliers_across_compute_twins(tmp_path):
     twins (the same network and batch, another learning rate or schedule) give it away."""
     import sqlite3
 
-    from mfbench.testing import make_tiny_table
-    from mfbench.timing import compute_signature, timing_outliers
+    from support import make_tiny_table
+
+    from mfbench.tables.timing import compute_signature, timing_outliers
 
     db = make_tiny_table(tmp_path / "t.sqlite", "cnn-grid", 24, (0, 1, 2), (1, 3))
     con = sqlite3.connect(db)
@@ -151,8 +159,11 @@ def test_timing_outliers_across_compute_twins(tmp_path):
         groups.setdefault(compute_signature(j), []).append(cid)
     victim = next(g for g in groups.values() if len(g) >= 3)[0]
     with con:
-        con.execute("UPDATE epochs SET train_seconds = train_seconds * 8 WHERE run_id IN "
-                    "(SELECT run_id FROM runs WHERE config_id = ?)", (victim,))  # fmt: skip
+        con.execute(
+            "UPDATE epochs SET train_seconds = train_seconds * 8 WHERE run_id IN "
+            "(SELECT run_id FROM runs WHERE config_id = ?)",
+            (victim,),
+        )
         slowed = {r[0] for r in con.execute("SELECT run_id FROM runs WHERE config_id = ?", (victim,))}
     con.close()
     found = timing_outliers(db, ratio=5, min_seconds=0.1)
@@ -163,18 +174,18 @@ def test_a_writer_stopped_while_creating_leaves_a_file_the_next_one_creates(tmp_
     """Schema and meta are written in one transaction: a writer stopped between them (here by
     an interrupt in the middle of the meta) leaves an empty table, which the next writer
     creates -- never a table without meta, which every later collect would refuse."""
-    import mfbench.table
+    import mfbench.tables.table
 
     db = tmp_path / "t.sqlite"
-    real = mfbench.table._meta_value
+    real = mfbench.tables.table._meta_value
 
     def interrupted(v):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(mfbench.table, "_meta_value", interrupted)
+    monkeypatch.setattr(mfbench.tables.table, "_meta_value", interrupted)
     with pytest.raises(KeyboardInterrupt):
         TableWriter.open(db, META)
-    monkeypatch.setattr(mfbench.table, "_meta_value", real)
+    monkeypatch.setattr(mfbench.tables.table, "_meta_value", real)
     w = TableWriter.open(db, META)  # the same writer again: creates it
     w.close()
     check_table_file(db)

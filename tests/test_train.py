@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from mfbench.data import load_dataset
-from mfbench.train import EPOCH_FIELDS, augment, macro_prf, train_trial
+from mfbench.training.data import load_dataset
+from mfbench.training.records import EPOCH_FIELDS
+from mfbench.training.train import augment, macro_prf, train_trial
 
 ARCHS = {"resnet": ("resnet_blocks", 1), "vgg": ("vgg_convs", 1), "inception": ("inception_modules", 1)}
 
@@ -24,6 +25,7 @@ def _config(tiny, arch, activation, optimizer):
     return c
 
 
+@pytest.mark.slow  # trains real CNNs
 @pytest.mark.parametrize(
     "arch,activation,optimizer",
     list(itertools.product(ARCHS, ["relu", "tanh", "sigmoid", "gelu"], ["sgd", "adam", "rmsprop"])),
@@ -35,6 +37,7 @@ def test_every_family_activation_optimizer_trains(tiny_config, digits, arch, act
     assert r.n_params > 0 and r.flops > 0
 
 
+@pytest.mark.slow  # trains real CNNs
 def test_records_carry_every_field(tiny_config, digits):
     tiny_config.update(augmentation="standard", dropout=0.2, label_smoothing=0.1, batch_size=32)
     r = train_trial(tiny_config, digits, seed=1, schedule_epochs=3)
@@ -57,6 +60,7 @@ def test_records_carry_every_field(tiny_config, digits):
     assert r.peak_memory_bytes > 0 and r.device
 
 
+@pytest.mark.slow  # trains real CNNs
 def test_constant_schedule_prefix_equals_shorter_training(tiny_config, digits):
     """With a budget-independent schedule, epoch 2 of a 3-epoch training *is* a 2-epoch training
     (what lets one run serve every budget); with cosine it is not."""
@@ -74,11 +78,12 @@ def _strip_times(records):
     return [{k: v for k, v in e.items() if not k.endswith("_seconds")} for e in records]
 
 
+@pytest.mark.slow  # trains real CNNs
 def test_deterministic_across_processes(tiny_config, digits):
     tiny_config.update(augmentation="standard", dropout=0.3)
     code = (
         "import json, torch; torch.set_num_threads(1)\n"
-        "from mfbench.data import load_dataset; from mfbench.train import train_trial\n"
+        "from mfbench.training.data import load_dataset; from mfbench.training.train import train_trial\n"
         f"r = train_trial(json.loads({json.dumps(tiny_config)!r}), load_dataset('digits'), 7, 2)\n"
         "print(json.dumps([e.__dict__ for e in r.epochs]))"
     )
@@ -94,6 +99,7 @@ def test_deterministic_across_processes(tiny_config, digits):
     assert _strip_times([e.__dict__ for e in other_seed.epochs]) != _strip_times(runs[0])
 
 
+@pytest.mark.slow  # trains real CNNs
 def test_divergence_is_recorded_and_caller_goes_on(tiny_config, digits):
     tiny_config.update(learning_rate=1e12, batch_norm=False, momentum=0.99)
     r = train_trial(tiny_config, digits, seed=0, schedule_epochs=5)
@@ -102,12 +108,14 @@ def test_divergence_is_recorded_and_caller_goes_on(tiny_config, digits):
     assert not math.isfinite(r.epochs[-1].train_loss)
 
 
+@pytest.mark.slow  # trains real CNNs
 def test_failure_is_recorded_not_raised(tiny_config, digits):
     tiny_config["architecture"] = "transformer"
     r = train_trial(tiny_config, digits, seed=0, schedule_epochs=1)
     assert r.status == "failed" and "transformer" in r.reason and r.epochs == []
 
 
+@pytest.mark.slow  # trains real CNNs
 def test_kfold_averages_over_folds(tiny_config):
     ds = load_dataset("digits", folds=3)
     assert len(ds.folds) == 3
@@ -154,8 +162,8 @@ def test_macro_prf_matches_sklearn():
 def test_foreach_optimizers_are_bit_identical_to_the_loop(tiny_config, optimizer):
     """The multi-tensor (foreach) updates that train.py uses for speed must not change a single
     bit of what the tables record: the same steps with torch's per-parameter loop agree."""
-    from mfbench.models import build_model
-    from mfbench.train import _make_optimizer
+    from mfbench.training.models import build_model
+    from mfbench.training.train import _make_optimizer
 
     cfg = _config(tiny_config, "resnet", "relu", optimizer)
     cfg["weight_decay"] = 1e-4
@@ -182,6 +190,6 @@ def test_foreach_optimizers_are_bit_identical_to_the_loop(tiny_config, optimizer
 
 def test_amp_default_follows_the_input_size():
     """bf16 autocast on CUDA only where it paid on a lent H200 (32x32 inputs), fp32 on digits."""
-    from mfbench.train import default_amp
+    from mfbench.training.train import default_amp
 
     assert not default_amp((1, 8, 8)) and default_amp((3, 32, 32)) and default_amp((1, 28, 28))

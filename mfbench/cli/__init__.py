@@ -15,7 +15,7 @@ import sys
 import traceback
 from typing import NoReturn
 
-from mfbench.errors import UsageError
+from mfbench.core.errors import UsageError
 
 #: command -> one-line help; the module ``mfbench.cli.<command>`` implements it
 COMMANDS = {

@@ -13,8 +13,8 @@ def add_parser(sub, name, help_):
 
 
 def run(args) -> int:
-    from mfbench.benchmarks import describe, suite
-    from mfbench.errors import UsageError
+    from mfbench.core.errors import UsageError
+    from mfbench.objectives.registry import describe, suite
 
     rows, missing = [], []
     for name in suite(args.suite):
@@ -33,8 +33,15 @@ def run(args) -> int:
     for col in ("benchmark", "kind", "dims", "ladder", "optimum (val error)", "optimum source", "faithfulness"):
         t.add_column(col)
     for r in rows:
-        t.add_row(r["name"], r["kind"], str(r["dimensions"]), ",".join(map(str, r["ladder"])), f"{r['optimum']:.4f}",
-                  r["optimum_source"], r.get("faithfulness", ""))  # fmt: skip
+        t.add_row(
+            r["name"],
+            r["kind"],
+            str(r["dimensions"]),
+            ",".join(map(str, r["ladder"])),
+            f"{r['optimum']:.4f}",
+            r["optimum_source"],
+            r.get("faithfulness", ""),
+        )
     console.print(t)
     seen = set()
     for r in rows:  # the semantics, once per kind of benchmark
@@ -42,12 +49,16 @@ def run(args) -> int:
         if key[:2] in seen:
             continue
         seen.add(key[:2])
-        console.print(f"[bold]{r['name']}{' (and the other lcbench tasks)' if r['kind'] == 'yahpo' else ''}[/bold]: "
-                      f"fidelity: {r['fidelity']}; noise: {r['noise']}; data: {r['data']}")  # fmt: skip
+        console.print(
+            f"[bold]{r['name']}{' (and the other lcbench tasks)' if r['kind'] == 'yahpo' else ''}[/bold]: "
+            f"fidelity: {r['fidelity']}; noise: {r['noise']}; data: {r['data']}"
+        )
     why: dict[str, list[str]] = {}
     for m in missing:  # one line per reason (a missing extra makes all 34 lcbench tasks unavailable)
         why.setdefault(m["unavailable"], []).append(m["name"])
     for reason, names in why.items():
-        console.print(f"[yellow]unavailable: {', '.join(names) if len(names) <= 3 else f'{len(names)} benchmarks'}: "
-                      f"{reason}[/yellow]")  # fmt: skip
+        console.print(
+            f"[yellow]unavailable: {', '.join(names) if len(names) <= 3 else f'{len(names)} benchmarks'}: "
+            f"{reason}[/yellow]"
+        )
     return 0

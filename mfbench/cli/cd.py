@@ -5,13 +5,17 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from mfbench.errors import UsageError
+from mfbench.core.errors import UsageError
 
 
 def add_parser(sub, name, help_):
-    p = sub.add_parser(name, help=help_, description=help_ + ". RESULTS.csv is long (block, method, value "
-                       "columns; common header names such as dataset/algorithm/score are accepted) or wide (first "
-                       "column the block, one column per method). Blocks with a missing value are dropped and listed.")
+    p = sub.add_parser(
+        name,
+        help=help_,
+        description=help_ + ". RESULTS.csv is long (block, method, value "
+        "columns; common header names such as dataset/algorithm/score are accepted) or wide (first "
+        "column the block, one column per method). Blocks with a missing value are dropped and listed.",
+    )
     p.add_argument("results", help="CSV table of results")
     p.add_argument("--out", help="CD diagram (.png, .svg or .pdf; default: RESULTS_cd.png beside the table)")
     p.add_argument("--json", dest="json_path", help="write the statistics as JSON here")
@@ -24,9 +28,9 @@ def add_parser(sub, name, help_):
 def run(args) -> int:
     from matplotlib.backend_bases import FigureCanvasBase
 
-    from mfbench import plots
-    from mfbench.fileguard import atomic_write_text, check_output_file
-    from mfbench.stats import compare, load_results
+    from mfbench.analysis import plots
+    from mfbench.analysis.stats import compare_optimizers, load_results
+    from mfbench.core.io import atomic_write_text, check_output_file
 
     if not 0 < args.alpha < 1:
         raise UsageError("--alpha must be between 0 and 1")
@@ -39,10 +43,13 @@ def run(args) -> int:
     if args.json_path:
         check_output_file(args.json_path, (src, out), "--json")
     scores = load_results(args.results)
-    comp = compare(scores, higher_is_better=args.higher_is_better, alpha=args.alpha)
+    comp = compare_optimizers(scores, higher_is_better=args.higher_is_better, alpha=args.alpha)
     direction = "higher is better" if args.higher_is_better else "lower is better"
-    fig = plots.plot_cd(comp, title=args.title or f"{src.name} ({direction})",
-                        blocks_note=f"blocks: {comp.n_blocks} rows of {src.name}\n{comp.split_half.short()}")
+    fig = plots.plot_cd(
+        comp,
+        title=args.title or f"{src.name} ({direction})",
+        blocks_note=f"blocks: {comp.n_blocks} rows of {src.name}\n{comp.split_half.short()}",
+    )
     out.parent.mkdir(parents=True, exist_ok=True)
     try:
         fig.savefig(out, dpi=150, bbox_inches="tight")
@@ -53,11 +60,15 @@ def run(args) -> int:
     print(f"{comp.n_blocks} blocks x {len(comp.methods)} methods ({direction}; rank 1 = best)")
     for m, r in comp.average_ranks.sort_values().items():
         print(f"  {r:6.3f}  {m}")
-    print(f"Friedman chi2 = {comp.friedman_chi2:.3f} (p = {comp.friedman_p:.3g}); Iman-Davenport F = "
-          f"{comp.iman_davenport_f:.3f} (p = {comp.iman_davenport_p:.3g}) -> "
-          f"{'reject' if comp.significant else 'no significant difference'} at alpha = {comp.alpha:g}")
-    print(f"Nemenyi CD = {comp.critical_difference:.3f}; groups: "
-          + ("; ".join("{" + ", ".join(c) + "}" for c in comp.cd_cliques) or "none"))
+    print(
+        f"Friedman chi2 = {comp.friedman_chi2:.3f} (p = {comp.friedman_p:.3g}); Iman-Davenport F = "
+        f"{comp.iman_davenport_f:.3f} (p = {comp.iman_davenport_p:.3g}) -> "
+        f"{'reject' if comp.significant else 'no significant difference'} at alpha = {comp.alpha:g}"
+    )
+    print(
+        f"Nemenyi CD = {comp.critical_difference:.3f}; groups: "
+        + ("; ".join("{" + ", ".join(c) + "}" for c in comp.cd_cliques) or "none")
+    )
     print(f"Would the verdict reproduce? {comp.split_half.reading()}")
     for b in comp.dropped_blocks:
         print(f"dropped block {b['block']}: {b['reason']}")

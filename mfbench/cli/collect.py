@@ -1,4 +1,4 @@
-"""`mfbench collect`: parse, then delegate to ``mfbench.collect.collect``."""
+"""`mfbench collect`: parse, then delegate to ``mfbench.tables.collect.collect``."""
 
 from __future__ import annotations
 
@@ -20,14 +20,22 @@ def add_parser(sub, name, help_):
     p.add_argument("--workers", type=int, default=1, help="local worker processes (CPU)")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p.add_argument("--trials-per-gpu", default="1", help="trials packed on one GPU at once, or 'auto'")
-    p.add_argument("--trainer", default="lone", choices=["lone", "fused"],
-                   help="lone: one trial at a time per worker; fused: trials of the same network shapes "
-                   "(first every seed and schedule of a configuration) trained as one model")
+    p.add_argument(
+        "--trainer",
+        default="lone",
+        choices=["lone", "fused"],
+        help="lone: one trial at a time per worker; fused: trials of the same network shapes "
+        "(first every seed and schedule of a configuration) trained as one model",
+    )
     p.add_argument("--group-size", type=int, default=12, help="most trials in one fused group (--trainer fused)")
     p.add_argument("--dask", default=None, metavar="ADDRESS", help="scheduler address of an existing Dask cluster")
-    p.add_argument("--ray", default=None, metavar="ADDRESS",
-                   help="run each training as a Ray task: HOST:PORT of a Ray cluster, auto, or local (needs the ray "
-                   "extra); --trials-per-gpu N gives each 1/N of a GPU")
+    p.add_argument(
+        "--ray",
+        default=None,
+        metavar="ADDRESS",
+        help="run each training as a Ray task: HOST:PORT of a Ray cluster, auto, or local (needs the ray "
+        "extra); --trials-per-gpu N gives each 1/N of a GPU",
+    )
     p.add_argument("--data-dir", default=None)
     p.add_argument("--folds", type=int, default=0, help="k-fold cross-validation over train+validation (k >= 2)")
     p.add_argument("--max-trials", type=int, default=None, help="stop after this many trials (resume later)")
@@ -37,9 +45,10 @@ def add_parser(sub, name, help_):
 
 
 def run(args) -> int:
-    from mfbench.collect import collect, parse_int_list
-    from mfbench.errors import UsageError
-    from mfbench.extras import require
+    from mfbench.cli.args import parse_int_list
+    from mfbench.core.errors import UsageError
+    from mfbench.core.extras import require
+    from mfbench.tables.collect import collect
 
     if not args.dry_run:
         require("torch", "collect")
@@ -50,13 +59,29 @@ def run(args) -> int:
         except ValueError:
             raise UsageError("--trials-per-gpu must be an integer or 'auto'") from None
     s = collect(
-        dataset=args.dataset, space=args.space, db=args.db, design=args.design, n_configs=args.n_configs,
-        seeds=parse_int_list(args.seeds, "--seeds"), budgets=parse_int_list(args.budgets, "--budgets"),
-        workers=args.workers, device=args.device, trials_per_gpu=tpg, dask=args.dask, ray=args.ray, data_dir=args.data_dir,
-        folds=args.folds, design_seed=args.design_seed, config_file=args.config_file, benchmark=args.benchmark,
-        progress=not args.no_progress, dry_run=args.dry_run, max_trials=args.max_trials,
-        trainer=args.trainer, group_size=args.group_size,
-    )  # fmt: skip
+        dataset=args.dataset,
+        space=args.space,
+        db=args.db,
+        design=args.design,
+        n_configs=args.n_configs,
+        seeds=parse_int_list(args.seeds, "--seeds"),
+        budgets=parse_int_list(args.budgets, "--budgets"),
+        workers=args.workers,
+        device=args.device,
+        trials_per_gpu=tpg,
+        dask=args.dask,
+        ray=args.ray,
+        data_dir=args.data_dir,
+        folds=args.folds,
+        design_seed=args.design_seed,
+        config_file=args.config_file,
+        benchmark=args.benchmark,
+        progress=not args.no_progress,
+        dry_run=args.dry_run,
+        max_trials=args.max_trials,
+        trainer=args.trainer,
+        group_size=args.group_size,
+    )
     print(
         f"planned {s.planned} trainings, {s.skipped} already in the table; ran {s.ran}: ok {s.ok}, "
         f"diverged {s.diverged}, failed {s.failed}; {s.epochs} epochs in {s.seconds:.0f} s "

@@ -12,7 +12,7 @@ def add_parser(sub, name, help_):
 
 
 def run(args) -> int:
-    from mfbench.lcbench import DEFAULT_URL, download
+    from mfbench.objectives.lcbench import DEFAULT_URL, download
 
     dest = download(args.data_dir, args.url or DEFAULT_URL)
     print(f"LCBench data (sha256 checked) in {dest}; point $MFBENCH_YAHPO_DATA at it if it is not the default folder")

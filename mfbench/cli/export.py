@@ -11,7 +11,7 @@ def add_parser(sub, name, help_):
 
 
 def run(args) -> int:
-    from mfbench.table import export_parquet
+    from mfbench.tables.table import export_parquet
 
     out = export_parquet(args.db, args.parquet)
     print(f"wrote {out}")

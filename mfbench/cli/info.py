@@ -7,8 +7,11 @@ import json
 
 def add_parser(sub, name, help_):
     p = sub.add_parser(name, help=help_, description=help_)
-    p.add_argument("path", help="a table (.sqlite), a surrogate folder (from 'mfbench fit'), or a benchmark "
-                   "name or suite (digits, lcbench, all)")
+    p.add_argument(
+        "path",
+        help="a table (.sqlite), a surrogate folder (from 'mfbench fit'), or a benchmark "
+        "name or suite (digits, lcbench, all)",
+    )
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=run)
 
@@ -16,16 +19,18 @@ def add_parser(sub, name, help_):
 def run(args) -> int:
     from pathlib import Path
 
-    from mfbench.benchmarks import SHIPPED, SUITES
-    from mfbench.errors import UsageError
+    from mfbench.core.errors import UsageError
+    from mfbench.objectives.registry import SHIPPED, SUITES
 
-    if not Path(args.path).exists() and (args.path in SUITES or args.path in SHIPPED or args.path.startswith("lcbench")):
-        from mfbench.benchmarks import describe, suite
+    if not Path(args.path).exists() and (
+        args.path in SUITES or args.path in SHIPPED or args.path.startswith("lcbench")
+    ):
+        from mfbench.objectives.registry import describe, suite
 
         rows = [describe(n) for n in (suite(args.path) if args.path in SUITES else [args.path])]
         print(json.dumps(rows if len(rows) > 1 else rows[0], indent=2))
         return 0
-    from mfbench.table import info
+    from mfbench.tables.table import info
 
     path = Path(args.path)
     if path.is_dir():

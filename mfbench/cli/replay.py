@@ -1,4 +1,4 @@
-"""`mfbench replay`: parse, then delegate to ``mfbench.replay.replay``."""
+"""`mfbench replay`: parse, then delegate to ``mfbench.studies.replay.replay``."""
 
 from __future__ import annotations
 
@@ -8,69 +8,105 @@ from pathlib import Path
 
 
 def add_parser(sub, name, help_):
-    p = sub.add_parser(name, help=help_, description=help_ + ". With no options: the default study "
-                       "(digits-grid with seeds 0-9 and digits-cnn-surrogate with seeds 0-29, every usable optimizer, budget 10x) "
-                       "into runs/default, then the report.")  # fmt: skip
-    p.add_argument("--benchmarks", default=None,
-                   help="comma-separated names or table/surrogate paths (default: the shipped ones; "
-                        "synthetic-grid and synthetic-cnn need no data)")  # fmt: skip
-    p.add_argument("--suite", default=None,
-                   help="comma-separated suites, added to --benchmarks: digits (the shipped CNN benchmarks), "
-                        "lcbench (YAHPO Gym's 34 LCBench tasks; needs the lcbench extra), all")  # fmt: skip
-    p.add_argument("--optimizers", default=None, help="comma-separated names or module:Class targets, or all (default: every usable one)")
-    p.add_argument("--seeds", default=None, help="run seeds: 0,1,2 or 0-19 (default: 0-9; the default study: 0-9 on "
-                   "digits-grid, 0-29 on digits-cnn-surrogate)")
+    p = sub.add_parser(
+        name,
+        help=help_,
+        description=help_ + ". With no options: the default study "
+        "(digits-grid with seeds 0-9 and digits-cnn-surrogate with seeds 0-29, every usable optimizer, budget 10x) "
+        "into runs/default, then the report.",
+    )
+    p.add_argument(
+        "--benchmarks",
+        default=None,
+        help="comma-separated names or table/surrogate paths (default: the shipped ones; "
+        "synthetic-grid and synthetic-cnn need no data)",
+    )
+    p.add_argument(
+        "--suite",
+        default=None,
+        help="comma-separated suites, added to --benchmarks: digits (the shipped CNN benchmarks), "
+        "lcbench (YAHPO Gym's 34 LCBench tasks; needs the lcbench extra), all",
+    )
+    p.add_argument(
+        "--optimizers",
+        default=None,
+        help="comma-separated names or module:Class targets, or all (default: every usable one)",
+    )
+    p.add_argument(
+        "--seeds",
+        default=None,
+        help="run seeds: 0,1,2 or 0-19 (default: 0-9; the default study: 0-9 on "
+        "digits-grid, 0-29 on digits-cnn-surrogate)",
+    )
     p.add_argument("--budget", default="10x", help="per run: 50x (full-budget trainings) or seconds (3600)")
     p.add_argument("--workers", type=int, default=1, help="simulated parallel workers per run")
     p.add_argument("--jobs", type=int, default=None, help="runs in parallel on this machine (default: cores)")
     p.add_argument("--dask", default=None, metavar="ADDRESS", help="scheduler address of an existing Dask cluster")
-    p.add_argument("--ray", default=None, metavar="ADDRESS",
-                   help="run each run as a Ray task: HOST:PORT of a Ray cluster, auto, or local (needs the ray extra)")
+    p.add_argument(
+        "--ray",
+        default=None,
+        metavar="ADDRESS",
+        help="run each run as a Ray task: HOST:PORT of a Ray cluster, auto, or local (needs the ray extra)",
+    )
     p.add_argument("--out", default="runs/default", help="the study's folder (reruns skip finished runs)")
     p.add_argument("--count-overhead", action="store_true", help="add the optimizer's measured time to the clock")
     p.add_argument("--max-evals", type=int, default=100_000, help="stop a run after this many evaluations")
     p.add_argument("--no-report", action="store_true", help="do not write the report at the end")
     p.add_argument("--no-progress", action="store_true")
-    p.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
-                   help="show everything the libraries print (default: into the study's replay.log and "
-                        "logs/<run>.log; the terminal shows the progress bar and the summary)")  # fmt: skip
+    p.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="show everything the libraries print (default: into the study's replay.log and "
+        "logs/<run>.log; the terminal shows the progress bar and the summary)",
+    )
     p.set_defaults(func=run)
 
 
-def _names(text):
-    return [t.strip() for t in text.split(",") if t.strip()] if text else None
-
-
 def run(args) -> int:
-    from mfbench.collect import parse_int_list
-    from mfbench.errors import UsageError
-    from mfbench.replay import replay
-    from mfbench.runlog import preparing, quiet_terminal
+    from mfbench.cli.args import names, parse_int_list
+    from mfbench.core.errors import UsageError
+    from mfbench.core.runlog import preparing, quiet_terminal
+    from mfbench.studies.replay import replay
 
-    opts = _names(args.optimizers)
-    given = (("--benchmarks", args.benchmarks, _names(args.benchmarks)), ("--optimizers", args.optimizers, opts))
-    for option, text, names in given:
-        if text is not None and not names:
+    opts = names(args.optimizers)
+    given = (("--benchmarks", args.benchmarks, names(args.benchmarks)), ("--optimizers", args.optimizers, opts))
+    for option, text, listed in given:
+        if text is not None and not listed:
             raise UsageError(f"{option} names nothing (omit it for the default)")
-    benchmarks = _names(args.benchmarks)
+    benchmarks = names(args.benchmarks)
     if args.suite:
-        from mfbench.benchmarks import SUITES
+        from mfbench.objectives.registry import SUITES
 
-        bad = [s for s in _names(args.suite) or [] if s not in SUITES]
+        bad = [s for s in names(args.suite) or [] if s not in SUITES]
         if bad:
             raise UsageError(f"unknown suite {bad[0]!r}; known: {', '.join(SUITES)}")
-        benchmarks = [*(benchmarks or []), *_names(args.suite)]
+        benchmarks = [*(benchmarks or []), *names(args.suite)]
     verbose = bool(getattr(args, "verbose", False))  # `mfbench -v replay` or `mfbench replay -v`
     with quiet_terminal(Path(args.out) / "replay.log", enabled=not verbose):
         if not args.no_progress:
             preparing("replay: loading the benchmarks and the optimizers' libraries")
         res = replay(
-            benchmarks=benchmarks, optimizers="all" if opts == ["all"] else opts,
-            seeds=None if args.seeds is None else parse_int_list(args.seeds, "--seeds"), budget=args.budget, workers=args.workers, jobs=args.jobs,
-            dask=args.dask, ray=args.ray, out=args.out, count_overhead=args.count_overhead, max_evals=args.max_evals,
-            progress=not args.no_progress, report=not args.no_report,
-            command=" ".join(["mfbench", *sys.argv[1:]]), quiet=not verbose,
-        )  # fmt: skip
+            benchmarks=benchmarks,
+            optimizers="all" if opts == ["all"] else opts,
+            seeds=None if args.seeds is None else parse_int_list(args.seeds, "--seeds"),
+            budget=args.budget,
+            workers=args.workers,
+            jobs=args.jobs,
+            dask=args.dask,
+            ray=args.ray,
+            out=args.out,
+            count_overhead=args.count_overhead,
+            max_evals=args.max_evals,
+            progress=not args.no_progress,
+            command=" ".join(["mfbench", *sys.argv[1:]]),
+            quiet=not verbose,
+        )
+        if not args.no_report:
+            from mfbench.analysis.report import write_report_safely
+
+            res.report = write_report_safely(res.out)
     print_summary(res)
     return 1 if res.all_failed else 0
 
@@ -79,16 +115,34 @@ def print_summary(res) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"{res.out}: ran {res.ran}, skipped {res.skipped} (already done), ok {res.ok}, "
-                        f"failed {res.failed}, {res.seconds:.0f} s")  # fmt: skip
-    for col in ("benchmark", "optimizer", "ok", "failed", "final regret", "final norm. regret", "evals",
-                "repeats", "overhead/eval"):
+    table = Table(
+        title=f"{res.out}: ran {res.ran}, skipped {res.skipped} (already done), ok {res.ok}, "
+        f"failed {res.failed}, {res.seconds:.0f} s"
+    )
+    for col in (
+        "benchmark",
+        "optimizer",
+        "ok",
+        "failed",
+        "final regret",
+        "final norm. regret",
+        "evals",
+        "repeats",
+        "overhead/eval",
+    ):
         table.add_column(col, justify="left" if col in ("benchmark", "optimizer") else "right")
     for r in res.summary:
-        table.add_row(r["benchmark"], r["optimizer"], str(r["ok"]), str(r["failed"]),
-                      f"{r['mean_final_regret']:.4f}", f"{r['mean_final_normalized_regret']:.4f}",
-                      f"{r['mean_evals']:.1f}", f"{r.get('mean_repeats', float('nan')):.1f}",
-                      f"{r['mean_overhead_seconds'] * 1e3:.2f} ms")  # fmt: skip
+        table.add_row(
+            r["benchmark"],
+            r["optimizer"],
+            str(r["ok"]),
+            str(r["failed"]),
+            f"{r['mean_final_regret']:.4f}",
+            f"{r['mean_final_normalized_regret']:.4f}",
+            f"{r['mean_evals']:.1f}",
+            f"{r.get('mean_repeats', float('nan')):.1f}",
+            f"{r['mean_overhead_seconds'] * 1e3:.2f} ms",
+        )
     console = Console(width=None if sys.stdout.isatty() else 160)  # a file or pipe gets whole names, unwrapped
     console.print(table)
     for line in getattr(res, "notices", []):

@@ -1,5 +1,5 @@
 """`mfbench validate --surrogate DIR --table GRID.sqlite`: how faithful a surrogate is to a
-table it never saw; delegates to ``mfbench.surrogates.faithfulness``."""
+table it never saw; delegates to ``mfbench.studies.validate.faithfulness``."""
 
 from __future__ import annotations
 
@@ -14,10 +14,13 @@ def add_parser(sub, name, help_):
     p.add_argument("--top", type=int, default=10, help="size of the top sets compared")
     p.add_argument("--out", default=None, help="also write the figures as JSON here")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    p.add_argument("--optimizers", default=None,
-                   help="also replay these optimizers (comma-separated, or all) on the table and on the surrogate "
-                        "served on its configurations, and compare their rankings; the table is also replayed "
-                        "on as many further seeds, to compare it with itself (the noise ceiling)")  # fmt: skip
+    p.add_argument(
+        "--optimizers",
+        default=None,
+        help="also replay these optimizers (comma-separated, or all) on the table and on the surrogate "
+        "served on its configurations, and compare their rankings; the table is also replayed "
+        "on as many further seeds, to compare it with itself (the noise ceiling)",
+    )
     # defaults from digits-grid: at 30x with 5 seeds the table's ranking did not reproduce on
     # 5 other seeds (Spearman 0.20); at 10x with 20 it did (0.79)
     p.add_argument("--seeds", default="0-19", help="with --optimizers: run seeds (0,1,2 or 0-9)")
@@ -28,9 +31,9 @@ def add_parser(sub, name, help_):
 
 
 def run(args) -> int:
-    from mfbench.errors import UsageError
-    from mfbench.fileguard import atomic_write_text, check_output_file
-    from mfbench.surrogates.validate import faithfulness, print_faithfulness, print_ranking, ranking_agreement
+    from mfbench.core.errors import UsageError
+    from mfbench.core.io import atomic_write_text, check_output_file
+    from mfbench.studies.validate import faithfulness, print_faithfulness, print_ranking, ranking_agreement
 
     if args.top < 1:
         raise UsageError("--top must be at least 1")
@@ -42,14 +45,20 @@ def run(args) -> int:
     if not args.json:
         print_faithfulness(res, top=args.top)
     if args.optimizers:
-        from mfbench.cli.replay import _names
-        from mfbench.collect import parse_int_list
+        from mfbench.cli.args import names, parse_int_list
 
         seeds = parse_int_list(args.seeds, "--seeds")
-        opts = _names(args.optimizers)
-        res["ranking"] = ranking_agreement(args.surrogate, args.table, "all" if opts == ["all"] else opts, seeds,
-                                           args.budget,
-                                           args.runs, jobs=args.jobs, progress=not args.json)  # fmt: skip
+        opts = names(args.optimizers)
+        res["ranking"] = ranking_agreement(
+            args.surrogate,
+            args.table,
+            "all" if opts == ["all"] else opts,
+            seeds,
+            args.budget,
+            args.runs,
+            jobs=args.jobs,
+            progress=not args.json,
+        )
         if not args.json:
             print_ranking(res["ranking"])
     if args.out:

@@ -6,34 +6,15 @@ The runner owns the loop, the clock, the budget and the seeds: an optimizer only
 
 from __future__ import annotations
 
-import importlib
 import math
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from ConfigSpace import ConfigurationSpace
 
-from mfbench.errors import UsageError
-from mfbench.objectives import Result
-
-
-@dataclass
-class Trial:
-    """One evaluation an optimizer asks for.
-
-    ``mode`` is ``"scratch"`` (a training whose LR schedule ends at ``budget``) or
-    ``"continue"`` (resume the training of ``config`` from ``resume_from`` epochs of the
-    longest schedule and pay only the extra epochs). ``info`` is the optimizer's own
-    bookkeeping (a library's trial handle, a bracket id, ...): the runner never reads it.
-    """
-
-    config: dict[str, Any]
-    budget: int
-    mode: str = "scratch"
-    resume_from: int | None = None
-    info: Any = field(default=None, compare=False, repr=False)
-
+from mfbench.core.errors import UsageError
+from mfbench.core.types import Capabilities, Result, Trial
 
 #: the largest validation error there is: what a crash counts as before anything was observed
 WORST_ERROR = 1.0
@@ -56,13 +37,6 @@ class Observation:
     loss: float  # the observed error; ``worst_seen`` for a crash
     crashed: bool
     worst_seen: float
-
-
-@dataclass(frozen=True)
-class Capabilities:
-    multi_fidelity: bool = False
-    continuation: bool = False
-    parallel_asks: bool = True
 
 
 class Optimizer:
@@ -109,7 +83,31 @@ class Optimizer:
         raise NotImplementedError
 
     def settings(self) -> dict[str, Any]:
+        """What the run's manifest records of this optimizer: every option that decides behaviour."""
         return {"name": self.name, "seed": self.seed, **self.options}
+
+    def describe(self) -> dict[str, Any]:
+        """What a study's manifest records of this optimizer: its settings, how a crash reaches
+        its library (the failure policy) and what it can do (its capabilities)."""
+        caps = self.capabilities
+        return {
+            **self.settings(),
+            "on_crash": self.on_crash,
+            "capabilities": {"multi_fidelity": caps.multi_fidelity, "continuation": caps.continuation},
+        }
+
+    def library_header(self, library: str, distribution: str | None = None) -> dict[str, Any]:
+        """The head of an adapter's ``settings()``: the optimizer's name and seed, and the library
+        that decides its behaviour at its installed version (``distribution``: the package name
+        where it differs from ``library``)."""
+        from importlib.metadata import version
+
+        return {
+            "name": self.name,
+            "seed": self.seed,
+            "library": library,
+            "library_version": version(distribution or library),
+        }
 
     def resolve_options(self, options: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:
         """``defaults`` updated with ``options``; an unknown option is a usage error (a typo
@@ -139,68 +137,19 @@ def ladder_eta(budgets: Sequence[int]) -> int:
     return int(eta)
 
 
-# --------------------------------------------------------------------------------------
-# Registry: name -> "module:Class", imported on first use so that a missing optional
-# library only affects the optimizers that need it.
-# --------------------------------------------------------------------------------------
-
-REGISTRY: dict[str, str] = {
-    "random": "mfbench.optimizers.random_search:RandomSearch",
-    "grid": "mfbench.optimizers.grid:GridSearch",
-    "tpe": "mfbench.optimizers.optuna_adapter:TPE",
-    "tpe-asha": "mfbench.optimizers.optuna_adapter:TPEASHA",
-    "tpe-hb": "mfbench.optimizers.optuna_adapter:TPEHyperband",
-    "hyperopt-tpe": "mfbench.optimizers.hyperopt_adapter:HyperoptTPE",
-    "smac-bo-gp": "mfbench.optimizers.smac_adapter:SmacBOGP",
-    "smac-bo-rf": "mfbench.optimizers.smac_adapter:SmacBORF",
-    "smac-hb": "mfbench.optimizers.smac_adapter:SmacHyperband",
-    "hyperband": "mfbench.optimizers.hpbandster_adapter:Hyperband",
-    "bohb": "mfbench.optimizers.hpbandster_adapter:BOHB",
-    "kt-bo": "mfbench.optimizers.keras_tuner_adapter:KerasTunerBO",
-    "kt-hyperband": "mfbench.optimizers.keras_tuner_adapter:KerasTunerHyperband",
-    "dehb": "mfbench.optimizers.dehb_adapter:DEHBOptimizer",
-    "ga": "mfbench.optimizers.ga:GeneticAlgorithm",
-    "ga-mf": "mfbench.optimizers.ga:MultiFidelityGA",
-    "optiml": "mfbench.optimizers.optiml:OptiML",
-    "ray-asha": "mfbench.optimizers.ray_adapter:RayASHA",
-    "ray-hyperband": "mfbench.optimizers.ray_adapter:RayHyperband",
-    "ray-bohb": "mfbench.optimizers.ray_adapter:RayBOHB",
-}
-
-_FACTORIES: dict[str, Callable[..., Optimizer]] = {}
-
-
-def register(name: str, target: str) -> None:
-    REGISTRY[name] = target
-
-
-def available() -> list[str]:
-    return sorted(REGISTRY)
-
-
-def get_optimizer_class(name: str) -> type[Optimizer]:
-    if name not in REGISTRY:
-        raise UsageError(f"unknown optimizer {name!r}; known: {', '.join(available())}")
-    module, cls = REGISTRY[name].split(":")
-    try:
-        return getattr(importlib.import_module(module), cls)
-    except ImportError as exc:
-        from mfbench.extras import missing
-
-        raise missing(exc, f"optimizer {name!r}") from None
-
-
-def make_optimizer(name: str, space: ConfigurationSpace, budgets: Sequence[int], seed: int, **options: Any) -> Optimizer:
-    return get_optimizer_class(name)(space, budgets, seed, **options)
-
-
-def for_objective(cls: type[Optimizer], objective: Any, seed: int, budgets: Sequence[int] | None = None,
-                  full_budgets: float | None = None, **options: Any) -> Optimizer:
+def for_objective(
+    cls: type[Optimizer],
+    objective: Any,
+    seed: int,
+    budgets: Sequence[int] | None = None,
+    full_budgets: float | None = None,
+    **options: Any,
+) -> Optimizer:
     """Construct ``cls`` for ``objective``, telling an optimizer that can continue trainings
     whether this objective can (otherwise it must pay for every rung from scratch), and one
     that sizes itself by the run's length how many largest-budget trainings it affords."""
     if cls.capabilities.continuation:
-        options.setdefault("continuation", bool(getattr(objective, "supports_continuation", True)))
+        options.setdefault("continuation", bool(objective.supports_continuation))
     if cls.budget_option and full_budgets is not None and math.isfinite(full_budgets) and full_budgets > 0:
         options.setdefault(cls.budget_option, max(1, int(round(full_budgets))))
     return cls(objective.space, objective.budgets if budgets is None else budgets, seed, **options)

@@ -12,9 +12,17 @@ from mfbench.surrogates.model import (
     read_manifest,
     save_surrogate,
 )
-from mfbench.surrogates.validate import faithfulness
 
 __all__ = [
-    "FAMILIES", "Encoder", "Surrogate", "TrainingData", "faithfulness", "fit_surrogate", "library_versions",
-    "load_surrogate", "read_manifest", "save_surrogate", "table_digest", "training_data",
-]  # fmt: skip
+    "FAMILIES",
+    "Encoder",
+    "Surrogate",
+    "TrainingData",
+    "fit_surrogate",
+    "library_versions",
+    "load_surrogate",
+    "read_manifest",
+    "save_surrogate",
+    "table_digest",
+    "training_data",
+]

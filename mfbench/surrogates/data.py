@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from mfbench.table import MISSING, Table
+from mfbench.tables.table import MISSING, Table
 
 #: target name -> (table field, transform): errors are 1 - accuracy
 TARGET_FIELDS = {
@@ -101,12 +101,17 @@ def training_data(table: Table, targets: tuple[str, ...] = DEFAULT_TARGETS) -> T
     if C == 0:
         spe = np.zeros(0)
     return TrainingData(
-        configs=table.configs, config_ids=table.config_ids,
+        configs=table.configs,
+        config_ids=table.config_ids,
         row_config=np.concatenate(rc) if rc else np.zeros(0, dtype=np.int64),
         epoch=np.concatenate(ep) if ep else np.zeros(0, dtype=np.int64),
         schedule=np.concatenate(sc) if sc else np.zeros(0, dtype=np.int64),
-        y=y, y_seeds=y_seeds, seconds_per_epoch=spe, budgets=budgets, digest=table_digest(table),
-    )  # fmt: skip
+        y=y,
+        y_seeds=y_seeds,
+        seconds_per_epoch=spe,
+        budgets=budgets,
+        digest=table_digest(table),
+    )
 
 
 def _masked_mean(v: np.ndarray, mask: np.ndarray) -> np.ndarray:

@@ -23,8 +23,8 @@ from ConfigSpace.hyperparameters import (
     OrdinalHyperparameter,
 )
 
-from mfbench.errors import UsageError
-from mfbench.space import native, space_from_json, space_to_json
+from mfbench.core.errors import UsageError
+from mfbench.training.space import native, space_from_json, space_to_json
 
 INACTIVE = -1.0
 _SLACK = 1e-9  # relative tolerance on numeric bounds (values that went through a string)
@@ -156,8 +156,11 @@ class Encoder:
             arr[:] = vals
             seen = np.zeros(n, dtype=bool)
             for j, choice in enumerate(info):
-                m = np.fromiter((v == choice and type(v) is type(choice) for v in vals), bool, n) \
-                    if isinstance(choice, bool) else (arr == choice)
+                m = (
+                    np.fromiter((v == choice and type(v) is type(choice) for v in vals), bool, n)
+                    if isinstance(choice, bool)
+                    else (arr == choice)
+                )
                 X[:, col + j] = m
                 seen |= m
             bad = ~seen & (arr != None)  # noqa: E711 (elementwise on an object array)
@@ -245,4 +248,4 @@ class Encoder:
 
 
 def _isnan(v: Any) -> bool:
-    return isinstance(v, float) and v != v
+    return isinstance(v, float) and math.isnan(v)

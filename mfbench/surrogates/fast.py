@@ -85,8 +85,17 @@ def _trees(est: Any) -> tuple[float, int, list[_Tree]]:
         trees = []
         for t in est.estimators_:
             tr = t.tree_
-            trees.append(_Tree(tr.feature, tr.threshold, tr.children_left, tr.children_right,
-                               tr.value[:, 0, 0] * w, True, tr.max_depth))  # fmt: skip
+            trees.append(
+                _Tree(
+                    tr.feature,
+                    tr.threshold,
+                    tr.children_left,
+                    tr.children_right,
+                    tr.value[:, 0, 0] * w,
+                    True,
+                    tr.max_depth,
+                )
+            )
         return 0.0, int(est.n_features_in_), trees
     if hasattr(est, "_predictors"):
         if getattr(est, "_preprocessor", None) is not None or est.is_categorical_ is not None:
@@ -95,10 +104,17 @@ def _trees(est: Any) -> tuple[float, int, list[_Tree]]:
         for it in est._predictors:
             nodes = it[0].nodes
             leaf = nodes["is_leaf"].astype(bool)
-            trees.append(_Tree(nodes["feature_idx"], nodes["num_threshold"],
-                               np.where(leaf, -1, nodes["left"].astype(np.int64)),
-                               np.where(leaf, -1, nodes["right"].astype(np.int64)), nodes["value"], False,
-                               nodes["depth"].max()))  # fmt: skip
+            trees.append(
+                _Tree(
+                    nodes["feature_idx"],
+                    nodes["num_threshold"],
+                    np.where(leaf, -1, nodes["left"].astype(np.int64)),
+                    np.where(leaf, -1, nodes["right"].astype(np.int64)),
+                    nodes["value"],
+                    False,
+                    nodes["depth"].max(),
+                )
+            )
         return float(np.ravel(est._baseline_prediction)[0]), int(est.n_features_in_), trees
     raise TypeError(f"{type(est).__name__} cannot be packed")
 
@@ -216,10 +232,17 @@ class BitvectorTrees:
                 leaf_value.extend(np.asarray(tr.value, dtype=np.float64)[order].tolist())
                 owner.append(k)
         self.any_f32 = any(f32)
-        self._arrays = (np.asarray(feat, np.int64), np.asarray(f32, np.bool_), np.asarray(thr, np.float64),
-                        np.asarray(mask, np.uint64), np.asarray(node_start, np.int64),
-                        np.asarray(leaf_start, np.int64), np.asarray(leaf_value, np.float64),
-                        np.asarray(owner, np.int64), self.base)  # fmt: skip
+        self._arrays = (
+            np.asarray(feat, np.int64),
+            np.asarray(f32, np.bool_),
+            np.asarray(thr, np.float64),
+            np.asarray(mask, np.uint64),
+            np.asarray(node_start, np.int64),
+            np.asarray(leaf_start, np.int64),
+            np.asarray(leaf_value, np.float64),
+            np.asarray(owner, np.int64),
+            self.base,
+        )
 
     def predict(self, X: np.ndarray, threads: int | None = None) -> np.ndarray:
         """``(n_rows, n_models)``; a large batch is split over ``threads`` (None: every core)

@@ -29,9 +29,16 @@ from typing import Any
 
 import numpy as np
 
-from mfbench.errors import UsageError, read_json
-from mfbench.fileguard import inside, safe_name
-from mfbench.surrogates.data import COST_TARGET, DEFAULT_TARGETS, NOISE_TARGET, TARGET_FIELDS, TrainingData, training_data
+from mfbench.core.errors import UsageError, read_json
+from mfbench.core.io import inside, jsonable, safe_name
+from mfbench.surrogates.data import (
+    COST_TARGET,
+    DEFAULT_TARGETS,
+    NOISE_TARGET,
+    TARGET_FIELDS,
+    TrainingData,
+    training_data,
+)
 from mfbench.surrogates.encoding import Encoder
 from mfbench.surrogates.quality import quality_table, rank_score, slice_metrics, to_markdown
 
@@ -73,19 +80,34 @@ def make_model(family: str, seed: int, n_estimators: int = 100, threads: int | N
     from sklearn.preprocessing import StandardScaler
 
     if family == "extra_trees":
-        return ExtraTreesRegressor(n_estimators=n_estimators, max_features=1.0, min_samples_leaf=1,
-                                   random_state=seed, n_jobs=threads or -1)  # fmt: skip
+        return ExtraTreesRegressor(
+            n_estimators=n_estimators, max_features=1.0, min_samples_leaf=1, random_state=seed, n_jobs=threads or -1
+        )
     if family == "random_forest":
-        return RandomForestRegressor(n_estimators=n_estimators, max_features=0.5, min_samples_leaf=1,
-                                     random_state=seed, n_jobs=threads or -1)  # fmt: skip
+        return RandomForestRegressor(
+            n_estimators=n_estimators, max_features=0.5, min_samples_leaf=1, random_state=seed, n_jobs=threads or -1
+        )
     if family == "hist_gbm":
-        return HistGradientBoostingRegressor(max_iter=3 * n_estimators, learning_rate=0.05, max_leaf_nodes=31,
-                                             min_samples_leaf=5, l2_regularization=1e-3, early_stopping=False,
-                                             random_state=seed)  # fmt: skip
+        return HistGradientBoostingRegressor(
+            max_iter=3 * n_estimators,
+            learning_rate=0.05,
+            max_leaf_nodes=31,
+            min_samples_leaf=5,
+            l2_regularization=1e-3,
+            early_stopping=False,
+            random_state=seed,
+        )
     if family == "hist_gbm_small":
-        return HistGradientBoostingRegressor(max_iter=3 * n_estimators, learning_rate=0.05, max_leaf_nodes=7,
-                                             min_samples_leaf=10, max_features=0.5, l2_regularization=1e-3,
-                                             early_stopping=False, random_state=seed)  # fmt: skip
+        return HistGradientBoostingRegressor(
+            max_iter=3 * n_estimators,
+            learning_rate=0.05,
+            max_leaf_nodes=7,
+            min_samples_leaf=10,
+            max_features=0.5,
+            l2_regularization=1e-3,
+            early_stopping=False,
+            random_state=seed,
+        )
     if family == "knn":
         # kd_tree: exact distances per query, so one query and a batch break ties alike (brute
         # force computes distances by matrix products whose rounding depends on the batch)
@@ -96,13 +118,19 @@ def make_model(family: str, seed: int, n_estimators: int = 100, threads: int | N
 
 def library_versions() -> dict[str, str]:
     import scipy
-    import skops
     import sklearn
+    import skops
 
     from mfbench import __version__
 
-    return {"python": platform.python_version(), "numpy": np.__version__, "scipy": scipy.__version__,
-            "scikit-learn": sklearn.__version__, "skops": skops.__version__, "mfbench": __version__}  # fmt: skip
+    return {
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "scipy": scipy.__version__,
+        "scikit-learn": sklearn.__version__,
+        "skops": skops.__version__,
+        "mfbench": __version__,
+    }
 
 
 def sha256_file(path: str | Path) -> str:
@@ -116,7 +144,7 @@ def sha256_file(path: str | Path) -> str:
 def sample_natives(space: Any, n: int, seed: int) -> list[dict[str, Any]]:
     """``n`` random configs as dicts of natives, converted column-wise (ConfigSpace's own
     per-config ``dict()`` costs about a millisecond each; this costs microseconds)."""
-    from mfbench.space import space_from_json, space_to_json
+    from mfbench.training.space import space_from_json, space_to_json
 
     cs = space_from_json(space_to_json(space))
     cs.seed(int(seed))
@@ -232,8 +260,16 @@ def _design(encoder: Encoder, data: TrainingData) -> tuple[np.ndarray, np.ndarra
     return Xc, X, Xcost
 
 
-def _oof(family: str, X: np.ndarray, y: np.ndarray, groups: np.ndarray, folds: int, seed: int,
-         n_estimators: int, threads: int | None = None) -> np.ndarray:  # fmt: skip
+def _oof(
+    family: str,
+    X: np.ndarray,
+    y: np.ndarray,
+    groups: np.ndarray,
+    folds: int,
+    seed: int,
+    n_estimators: int,
+    threads: int | None = None,
+) -> np.ndarray:
     from sklearn.model_selection import GroupKFold
 
     pred = np.full(len(y), np.nan)
@@ -245,8 +281,10 @@ def _oof(family: str, X: np.ndarray, y: np.ndarray, groups: np.ndarray, folds: i
                 m.fit(X[tr], y[tr])
                 pred[te] = m.predict(X[te])
             except ValueError as exc:  # e.g. kNN with fewer training rows than neighbours
-                raise UsageError(f"model family {family} cannot be fitted on this table's {len(tr)}-row folds "
-                                 f"({one_line(exc)}); leave it out with --families") from None  # fmt: skip
+                raise UsageError(
+                    f"model family {family} cannot be fitted on this table's {len(tr)}-row folds "
+                    f"({one_line(exc)}); leave it out with --families"
+                ) from None
     return pred
 
 
@@ -254,8 +292,16 @@ def one_line(exc: BaseException) -> str:
     return "; ".join(part.strip() for part in str(exc).splitlines() if part.strip())
 
 
-def compare(data: TrainingData, encoder: Encoder, *, families: Sequence[str] = FAMILIES, folds: int = 5,
-            seed: int = 0, n_estimators: int = 100, threads: int | None = None) -> dict[str, Any]:
+def compare_families(
+    data: TrainingData,
+    encoder: Encoder,
+    *,
+    families: Sequence[str] = FAMILIES,
+    folds: int = 5,
+    seed: int = 0,
+    n_estimators: int = 100,
+    threads: int | None = None,
+) -> dict[str, Any]:
     """Out-of-fold comparison of every family on every target; returns the quality report
     (``targets[name]["chosen"]`` is the family to refit)."""
     for f in families:
@@ -285,8 +331,9 @@ def compare(data: TrainingData, encoder: Encoder, *, families: Sequence[str] = F
             pooled = slice_metrics(y[ok], pred)
             entry: dict[str, Any] = {"pooled": pooled, "seconds": round(secs, 2)}
             if is_error:
-                rows = quality_table(y[ok], pred, data.epoch[ok], data.schedule[ok], arch[ok], data.budgets,
-                                     data.y_seeds[target][ok])  # fmt: skip
+                rows = quality_table(
+                    y[ok], pred, data.epoch[ok], data.schedule[ok], arch[ok], data.budgets, data.y_seeds[target][ok]
+                )
                 entry["slices"] = rows
                 entry["criterion"] = rank_score(rows, data.budgets)
                 if not math.isfinite(entry["criterion"]):
@@ -298,15 +345,22 @@ def compare(data: TrainingData, encoder: Encoder, *, families: Sequence[str] = F
         scores = {f: (e["criterion"] if math.isfinite(e["criterion"]) else -math.inf) for f, e in fams.items()}
         chosen = max(scores, key=lambda f: scores[f])
         report["targets"][target] = {
-            "chosen": chosen, "criterion": criterion,
+            "chosen": chosen,
+            "criterion": criterion,
             "slices": fams[chosen].pop("slices", None),
             "families": {f: {k: v for k, v in e.items() if k != "slices"} for f, e in fams.items()},
-        }  # fmt: skip
+        }
     return report
 
 
-def _fit_all(data: TrainingData, encoder: Encoder, chosen: Mapping[str, str], seed: int,
-             n_estimators: int, threads: int | None = None) -> dict[str, Any]:  # fmt: skip
+def _fit_all(
+    data: TrainingData,
+    encoder: Encoder,
+    chosen: Mapping[str, str],
+    seed: int,
+    n_estimators: int,
+    threads: int | None = None,
+) -> dict[str, Any]:
     _, X, Xcost = _design(encoder, data)
     models: dict[str, Any] = {}
     for target, fam in chosen.items():
@@ -340,22 +394,32 @@ def _reference(surr: Surrogate, data: TrainingData, n_reference: int, seed: int)
     at_max = data.is_scratch() & (data.epoch == mb)
     tab_val = data.y["val_error"][at_max]
     return {
-        "n_sample": n_reference, "seed": seed,
+        "n_sample": n_reference,
+        "seed": seed,
         "optimum": {"val_error": float(val[i]), "test_error": float(test[i])},
         "optimum_config": data.configs[i] if i < n_tab else sample[i - n_tab],
         "worst_val_error": float(np.max(val)),
         "full_budget_cost": float(np.median(P[COST_TARGET][:n_tab]) * mb),
         "table_best_val_error": float(np.nanmin(tab_val)) if tab_val.size else math.nan,
-    }  # fmt: skip
+    }
 
 
-def fit_surrogate(table_path: str | Path, out: str | Path | None = None, *, families: Sequence[str] = FAMILIES,
-                  folds: int = 5, seed: int = 0, n_estimators: int = 100,
-                  targets: Sequence[str] = DEFAULT_TARGETS, n_reference: int = 20_000,
-                  name: str | None = None, threads: int | None = None) -> Surrogate:
+def fit_surrogate(
+    table_path: str | Path,
+    out: str | Path | None = None,
+    *,
+    families: Sequence[str] = FAMILIES,
+    folds: int = 5,
+    seed: int = 0,
+    n_estimators: int = 100,
+    targets: Sequence[str] = DEFAULT_TARGETS,
+    n_reference: int = 20_000,
+    name: str | None = None,
+    threads: int | None = None,
+) -> Surrogate:
     """Compare the families by grouped CV, refit the best per target on all rows, compute the
     reference optimum, and (with ``out``) save model files, manifest and quality report."""
-    from mfbench.table import load_table
+    from mfbench.tables.table import load_table
 
     bad = [t for t in targets if t not in TARGET_FIELDS]
     if bad or "val_error" not in targets:
@@ -365,14 +429,29 @@ def fit_surrogate(table_path: str | Path, out: str | Path | None = None, *, fami
     table = load_table(table_path)
     data = training_data(table, tuple(targets))
     encoder = _encoder_for(table)
-    report = compare(data, encoder, families=families, folds=folds, seed=seed, n_estimators=n_estimators,
-                     threads=threads)
+    report = compare_families(
+        data, encoder, families=families, folds=folds, seed=seed, n_estimators=n_estimators, threads=threads
+    )
     chosen = {t: r["chosen"] for t, r in report["targets"].items()}
     models = _fit_all(data, encoder, chosen, seed, n_estimators, threads)
     name = name or (Path(out).name if out else table.meta.get("benchmark", Path(table_path).stem))
-    manifest = _manifest(name, table, table_path, data, encoder, chosen, report,
-                         dict(families=list(families), folds=folds, seed=seed, n_estimators=n_estimators,
-                              targets=list(targets), n_reference=n_reference))  # fmt: skip
+    manifest = _manifest(
+        name,
+        table,
+        table_path,
+        data,
+        encoder,
+        chosen,
+        report,
+        dict(
+            families=list(families),
+            folds=folds,
+            seed=seed,
+            n_estimators=n_estimators,
+            targets=list(targets),
+            n_reference=n_reference,
+        ),
+    )
     report.update(name=name, table=str(table_path), n_configs=len(data.configs), n_rows=int(len(data.epoch)))
     manifest["target_range"] = target_ranges(data)
     surr = Surrogate(encoder, models, manifest, None, report, threads=threads)
@@ -385,32 +464,59 @@ def fit_surrogate(table_path: str | Path, out: str | Path | None = None, *, fami
 def target_ranges(data: TrainingData) -> dict[str, list[float]]:
     """The smallest and largest seed mean of each error target in the table: the bounds of
     every prediction."""
-    return {t: [float(np.nanmin(v)), float(np.nanmax(v))] for t, v in data.y.items()
-            if t in TARGET_FIELDS and np.isfinite(v).any()}  # fmt: skip
+    return {
+        t: [float(np.nanmin(v)), float(np.nanmax(v))]
+        for t, v in data.y.items()
+        if t in TARGET_FIELDS and np.isfinite(v).any()
+    }
 
 
 def _encoder_for(table: Any) -> Encoder:
-    from mfbench.space import get_space, space_from_json
+    from mfbench.training.space import get_space, space_from_json
 
     sj = table.meta.get("space_json")
-    space = space_from_json(sj if isinstance(sj, str) else json.dumps(sj)) if sj else get_space(table.meta["space_name"])
+    space = (
+        space_from_json(sj if isinstance(sj, str) else json.dumps(sj)) if sj else get_space(table.meta["space_name"])
+    )
     return Encoder(space, [int(b) for b in table.budgets])
 
 
-def _manifest(name: str, table: Any, table_path: str | Path, data: TrainingData, encoder: Encoder,
-              chosen: Mapping[str, str], report: Mapping[str, Any], options: dict[str, Any]) -> dict[str, Any]:  # fmt: skip
+def _manifest(
+    name: str,
+    table: Any,
+    table_path: str | Path,
+    data: TrainingData,
+    encoder: Encoder,
+    chosen: Mapping[str, str],
+    report: Mapping[str, Any],
+    options: dict[str, Any],
+) -> dict[str, Any]:
     return {
-        "format": FORMAT, "format_version": FORMAT_VERSION, "name": name,
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "name": name,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "table": {"path": str(Path(table_path).resolve()), "file": Path(table_path).name,
-                  "benchmark": table.meta.get("benchmark", ""), "data_sha256": data.digest,
-                  "n_configs": len(data.configs), "seeds": [int(s) for s in table.seeds]},
-        "dataset": table.meta.get("dataset", ""), "space_name": table.meta.get("space_name", ""),
-        "space_json": encoder.space_json, "budgets": encoder.budgets, "n_classes": table.n_classes,
-        "encoder": encoder.spec(), "versions": library_versions(), "fit_options": options,
-        "models": {t: {"family": f, "file": f"{t}.skops",
-                       "cv_criterion": report["targets"][t]["families"][f]["criterion"]} for t, f in chosen.items()},
-    }  # fmt: skip
+        "table": {
+            "path": str(Path(table_path).resolve()),
+            "file": Path(table_path).name,
+            "benchmark": table.meta.get("benchmark", ""),
+            "data_sha256": data.digest,
+            "n_configs": len(data.configs),
+            "seeds": [int(s) for s in table.seeds],
+        },
+        "dataset": table.meta.get("dataset", ""),
+        "space_name": table.meta.get("space_name", ""),
+        "space_json": encoder.space_json,
+        "budgets": encoder.budgets,
+        "n_classes": table.n_classes,
+        "encoder": encoder.spec(),
+        "versions": library_versions(),
+        "fit_options": options,
+        "models": {
+            t: {"family": f, "file": f"{t}.skops", "cv_criterion": report["targets"][t]["families"][f]["criterion"]}
+            for t, f in chosen.items()
+        },
+    }
 
 
 # --------------------------------------------------------------------------------------
@@ -421,7 +527,7 @@ def _manifest(name: str, table: Any, table_path: str | Path, data: TrainingData,
 def check_surrogate_out(out: str | Path, inputs: Sequence[str | Path] = ()) -> Path:
     """The folder a fit may write: absent, empty, or a surrogate folder of ours (its manifest says
     so), which is then replaced; never a file, another folder, or one holding an input."""
-    from mfbench.fileguard import contains
+    from mfbench.core.io import contains
 
     out = Path(out)
     for i in inputs:
@@ -434,8 +540,10 @@ def check_surrogate_out(out: str | Path, inputs: Sequence[str | Path] = ()) -> P
             try:
                 read_manifest(out)
             except UsageError:
-                raise UsageError(f"--out {out} exists and is not an mfbench surrogate folder; refusing to "
-                                 "replace it (give a new folder)") from None  # fmt: skip
+                raise UsageError(
+                    f"--out {out} exists and is not an mfbench surrogate folder; refusing to "
+                    "replace it (give a new folder)"
+                ) from None
     for parent in out.parents:
         if parent.exists():
             if not parent.is_dir() or not os.access(parent, os.W_OK):
@@ -448,7 +556,7 @@ def _clean_stale_temporaries(out: Path) -> None:
     """Remove temporary siblings of ``out`` left by a killed save (their process is gone)."""
     for d in out.parent.glob(f".{out.name}.tmp-*-*"):
         try:
-            pid = int(d.name[len(f".{out.name}.tmp-"):].split("-", 1)[0])
+            pid = int(d.name[len(f".{out.name}.tmp-") :].split("-", 1)[0])
             os.kill(pid, 0)
         except ProcessLookupError:
             if d.name.endswith("-old") and not out.exists():  # killed between its two renames
@@ -463,7 +571,7 @@ def save_surrogate(surr: Surrogate, out: str | Path) -> Path:
     """Write the folder atomically (a temporary sibling, then a rename): model files (skops),
     ``manifest.json`` with their hashes, ``quality.json`` and ``quality.md``. An existing ``out``
     is replaced only when it is a surrogate folder (``check_surrogate_out``)."""
-    from mfbench.lightimport import skops_io
+    from mfbench.core.lightimport import skops_io
 
     sio = skops_io()
     out = check_surrogate_out(out)
@@ -481,9 +589,9 @@ def save_surrogate(surr: Surrogate, out: str | Path) -> Path:
             manifest["table"]["relative_path"] = os.path.relpath(table_file, out.resolve())
         except ValueError:  # another drive
             manifest["table"]["relative_path"] = None
-        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, default=_json_default) + "\n")
+        (tmp / "manifest.json").write_text(json.dumps(jsonable(manifest, strict=False), indent=2) + "\n")
         if surr.quality:
-            (tmp / "quality.json").write_text(json.dumps(surr.quality, indent=2, default=_json_default) + "\n")
+            (tmp / "quality.json").write_text(json.dumps(jsonable(surr.quality, strict=False), indent=2) + "\n")
             (tmp / "quality.md").write_text(to_markdown(surr.quality))
         old = None
         if out.exists():
@@ -499,21 +607,16 @@ def save_surrogate(surr: Surrogate, out: str | Path) -> Path:
     return out
 
 
-def _json_default(v: Any) -> Any:
-    if isinstance(v, (np.floating, np.integer)):
-        return v.item()
-    if isinstance(v, float) and not math.isfinite(v):
-        return None
-    raise TypeError(f"not JSON-serializable: {type(v).__name__}")
-
-
 def read_manifest(path: str | Path) -> dict[str, Any]:
     p = Path(path) / "manifest.json"
     if not p.exists():
         raise UsageError(f"{path}: not a surrogate folder (no manifest.json)")
     manifest = read_json(p)
-    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT \
-            or manifest.get("format_version") != FORMAT_VERSION:  # fmt: skip
+    if (
+        not isinstance(manifest, dict)
+        or manifest.get("format") != FORMAT
+        or manifest.get("format_version") != FORMAT_VERSION
+    ):
         raise UsageError(f"{p}: not an mfbench surrogate manifest of format version {FORMAT_VERSION}")
     check_manifest(p, manifest)
     return manifest
@@ -522,6 +625,7 @@ def read_manifest(path: str | Path) -> dict[str, Any]:
 def check_manifest(p: Path, manifest: Mapping[str, Any]) -> None:
     """Refuse, in one line, a manifest whose keys a loader needs are missing or of the wrong
     type, or whose names would become paths outside their folder (hand-edited or hostile)."""
+
     def need(ok: bool, what: str) -> None:
         if not ok:
             raise UsageError(f"{p}: {what}")
@@ -531,16 +635,26 @@ def check_manifest(p: Path, manifest: Mapping[str, Any]) -> None:
     models = manifest.get("models")
     need(isinstance(models, dict) and bool(models), "'models' must be a non-empty object")
     for t, e in models.items():
-        need(isinstance(e, dict) and isinstance(e.get("file"), str) and isinstance(e.get("family"), str),
-             f"model {t!r} needs a 'file' and a 'family' (strings)")  # fmt: skip
+        need(
+            isinstance(e, dict) and isinstance(e.get("file"), str) and isinstance(e.get("family"), str),
+            f"model {t!r} needs a 'file' and a 'family' (strings)",
+        )
         safe_name(e["file"], f"{p}: model file of {t}")
-    need(isinstance(manifest.get("budgets"), list) and bool(manifest["budgets"])
-         and all(isinstance(b, int) and not isinstance(b, bool) and b > 0 for b in manifest["budgets"]),
-         "'budgets' must be a list of positive integers")  # fmt: skip
+    need(
+        isinstance(manifest.get("budgets"), list)
+        and bool(manifest["budgets"])
+        and all(isinstance(b, int) and not isinstance(b, bool) and b > 0 for b in manifest["budgets"]),
+        "'budgets' must be a list of positive integers",
+    )
     need(isinstance(manifest.get("space_json"), (str, dict)), "'space_json' is missing")
     table = manifest.get("table")
-    need(isinstance(table, dict) and isinstance(table.get("path"), str) and isinstance(table.get("file"), str)
-         and isinstance(table.get("data_sha256"), str), "'table' needs 'path', 'file' and 'data_sha256' (strings)")  # fmt: skip
+    need(
+        isinstance(table, dict)
+        and isinstance(table.get("path"), str)
+        and isinstance(table.get("file"), str)
+        and isinstance(table.get("data_sha256"), str),
+        "'table' needs 'path', 'file' and 'data_sha256' (strings)",
+    )
     need(isinstance(manifest.get("versions", {}), dict), "'versions' must be an object")
 
 
@@ -559,13 +673,18 @@ def surrogate_info(path: str | Path) -> dict[str, Any]:
             raise UsageError(f"{f}: sha256 does not match the manifest")
         check_model_file(f)
     return {
-        "path": str(path), "kind": "surrogate", "name": manifest.get("name", ""),
-        "dataset": manifest.get("dataset", ""), "space": manifest.get("space_name", ""),
-        "ladder": manifest["budgets"], "table": manifest["table"].get("file", ""),
+        "path": str(path),
+        "kind": "surrogate",
+        "name": manifest.get("name", ""),
+        "dataset": manifest.get("dataset", ""),
+        "space": manifest.get("space_name", ""),
+        "ladder": manifest["budgets"],
+        "table": manifest["table"].get("file", ""),
         "configs": manifest["table"].get("n_configs"),
         "models": {t: e["family"] for t, e in manifest["models"].items()},
-        "versions": manifest.get("versions", {}), "created": manifest.get("created", ""),
-    }  # fmt: skip
+        "versions": manifest.get("versions", {}),
+        "created": manifest.get("created", ""),
+    }
 
 
 def version_mismatch(manifest: Mapping[str, Any]) -> dict[str, tuple[str, str]]:
@@ -606,7 +725,7 @@ def _read_json(p: Path) -> dict[str, Any]:
 
 
 def _load_files(path: Path, manifest: dict[str, Any], quality: dict[str, Any]) -> Surrogate:
-    from mfbench.lightimport import skops_io
+    from mfbench.core.lightimport import skops_io
 
     sio = skops_io()
 
@@ -641,15 +760,18 @@ def find_table(path: Path, manifest: Mapping[str, Any]) -> Path:
     for c in cands:
         if c.exists():
             return c
-    raise UsageError(f"{path}: its training table {t['file']} is not found (looked in "
-                     f"{', '.join(str(c) for c in cands)}); cannot refit")  # fmt: skip
+    raise UsageError(
+        f"{path}: its training table {t['file']} is not found (looked in "
+        f"{', '.join(str(c) for c in cands)}); cannot refit"
+    )
 
 
-def refit_from_manifest(path: Path, manifest: dict[str, Any], quality: dict[str, Any] | None = None,
-                        threads: int | None = None) -> Surrogate:
+def refit_from_manifest(
+    path: Path, manifest: dict[str, Any], quality: dict[str, Any] | None = None, threads: int | None = None
+) -> Surrogate:
     """The same families and options as the manifest, refitted on its table (no new CV:
     the manifest's scores are kept and marked as from the original fit)."""
-    from mfbench.table import load_table
+    from mfbench.tables.table import load_table
 
     table_path = find_table(path, manifest)
     table = load_table(table_path)
@@ -661,8 +783,12 @@ def refit_from_manifest(path: Path, manifest: dict[str, Any], quality: dict[str,
     chosen = {t: e["family"] for t, e in manifest["models"].items()}
     models = _fit_all(data, encoder, chosen, int(opts.get("seed", 0)), int(opts.get("n_estimators", 100)), threads)
     new = json.loads(json.dumps(manifest))
-    new["refit"] = {"from_versions": manifest.get("versions", {}), "table": str(table_path),
-                    "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "data_sha256": data.digest}  # fmt: skip
+    new["refit"] = {
+        "from_versions": manifest.get("versions", {}),
+        "table": str(table_path),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "data_sha256": data.digest,
+    }
     new["versions"] = library_versions()
     new["target_range"] = target_ranges(data)
     new["table"]["path"] = str(Path(table_path).resolve())
@@ -671,10 +797,16 @@ def refit_from_manifest(path: Path, manifest: dict[str, Any], quality: dict[str,
     return Surrogate(encoder, models, new, None, quality or {})
 
 
-def _refit_cached(path: Path, manifest: dict[str, Any], quality: dict[str, Any],
-                  mismatch: Mapping[str, Any], threads: int | None = None) -> Surrogate:  # fmt: skip
-    key = hashlib.sha256(json.dumps([manifest["table"]["data_sha256"], manifest["models"], library_versions()],
-                                    sort_keys=True).encode()).hexdigest()[:16]  # fmt: skip
+def _refit_cached(
+    path: Path,
+    manifest: dict[str, Any],
+    quality: dict[str, Any],
+    mismatch: Mapping[str, Any],
+    threads: int | None = None,
+) -> Surrogate:
+    key = hashlib.sha256(
+        json.dumps([manifest["table"]["data_sha256"], manifest["models"], library_versions()], sort_keys=True).encode()
+    ).hexdigest()[:16]
     cached = cache_dir() / "surrogates" / safe_name(f"{manifest.get('name', 'surrogate')}-{key}", "surrogate name")
     if (cached / "manifest.json").exists():
         try:

@@ -29,8 +29,7 @@ def slice_metrics(y: np.ndarray, pred: np.ndarray) -> dict[str, float]:
     y, pred = y[ok], pred[ok]
     out: dict[str, float] = {"n": int(y.size)}
     if y.size < 2:
-        return out | {"r2": math.nan, "spearman": math.nan, "kendall": math.nan,
-                      "regret": 0.0 if y.size else math.nan}  # fmt: skip
+        return out | {"r2": math.nan, "spearman": math.nan, "kendall": math.nan, "regret": 0.0 if y.size else math.nan}
     constant = np.ptp(y) == 0 or np.ptp(pred) == 0
     out["r2"] = float(r2_score(y, pred)) if np.ptp(y) > 0 else math.nan
     out["spearman"] = math.nan if constant else float(spearmanr(y, pred).statistic)
@@ -39,7 +38,9 @@ def slice_metrics(y: np.ndarray, pred: np.ndarray) -> dict[str, float]:
     return out
 
 
-def slices(epoch: np.ndarray, schedule: np.ndarray, arch: np.ndarray, budgets: Sequence[int]) -> list[tuple[str, np.ndarray]]:
+def slices(
+    epoch: np.ndarray, schedule: np.ndarray, arch: np.ndarray, budgets: Sequence[int]
+) -> list[tuple[str, np.ndarray]]:
     """(label, row mask) of every slice, in report order."""
     out: list[tuple[str, np.ndarray]] = []
     scratch = epoch == schedule
@@ -74,8 +75,15 @@ def seed_spearman(y_seeds: np.ndarray) -> float:
     return float(np.mean(vals)) if vals else math.nan
 
 
-def quality_table(y: np.ndarray, pred: np.ndarray, epoch: np.ndarray, schedule: np.ndarray, arch: np.ndarray,
-                  budgets: Sequence[int], y_seeds: np.ndarray | None = None) -> list[dict[str, Any]]:
+def quality_table(
+    y: np.ndarray,
+    pred: np.ndarray,
+    epoch: np.ndarray,
+    schedule: np.ndarray,
+    arch: np.ndarray,
+    budgets: Sequence[int],
+    y_seeds: np.ndarray | None = None,
+) -> list[dict[str, Any]]:
     rows = []
     for label, m in slices(epoch, schedule, arch, budgets):
         row = {"slice": label, **slice_metrics(y[m], pred[m])}
@@ -100,16 +108,26 @@ def fmt(v: Any) -> str:
 
 def to_markdown(report: dict[str, Any]) -> str:
     """``quality.md``: the family comparison, then every slice of every chosen model."""
-    lines = [f"# Surrogate quality: {report.get('name', '')}", "",
-             f"Training table `{report.get('table', '')}`: {report.get('n_configs', '?')} configs, "
-             f"{report.get('n_rows', '?')} rows; {report.get('folds', '?')}-fold cross-validation grouped by "
-             "configuration (out-of-fold predictions: no configuration is in both training and test).", ""]  # fmt: skip
+    lines = [
+        f"# Surrogate quality: {report.get('name', '')}",
+        "",
+        f"Training table `{report.get('table', '')}`: {report.get('n_configs', '?')} configs, "
+        f"{report.get('n_rows', '?')} rows; {report.get('folds', '?')}-fold cross-validation grouped by "
+        "configuration (out-of-fold predictions: no configuration is in both training and test).",
+        "",
+    ]
     for target, t in report["targets"].items():
-        lines += [f"## {target}: chosen `{t['chosen']}` ({t['criterion']})", "",
-                  "| family | criterion | pooled R² | pooled Spearman | fit s |", "|---|---|---|---|---|"]  # fmt: skip
+        lines += [
+            f"## {target}: chosen `{t['chosen']}` ({t['criterion']})",
+            "",
+            "| family | criterion | pooled R² | pooled Spearman | fit s |",
+            "|---|---|---|---|---|",
+        ]
         for fam, f in t["families"].items():
-            lines.append(f"| {fam} | {fmt(f['criterion'])} | {fmt(f['pooled'].get('r2'))} | "
-                         f"{fmt(f['pooled'].get('spearman'))} | {fmt(f.get('seconds'))} |")  # fmt: skip
+            lines.append(
+                f"| {fam} | {fmt(f['criterion'])} | {fmt(f['pooled'].get('r2'))} | "
+                f"{fmt(f['pooled'].get('spearman'))} | {fmt(f.get('seconds'))} |"
+            )
         if t.get("slices"):
             lines += ["", "| slice | " + " | ".join(SLICE_HEADERS) + " |", "|---" * (len(SLICE_HEADERS) + 1) + "|"]
             for r in t["slices"]:
@@ -131,8 +149,13 @@ def print_rich(report: dict[str, Any], targets: Sequence[str] | None = None) -> 
             fam.add_column(col, justify="right" if col != "family" else "left")
         for name, f in t["families"].items():
             mark = " *" if name == t["chosen"] else ""
-            fam.add_row(name + mark, fmt(f["criterion"]), fmt(f["pooled"].get("r2")),
-                        fmt(f["pooled"].get("spearman")), fmt(f.get("seconds")))  # fmt: skip
+            fam.add_row(
+                name + mark,
+                fmt(f["criterion"]),
+                fmt(f["pooled"].get("r2")),
+                fmt(f["pooled"].get("spearman")),
+                fmt(f.get("seconds")),
+            )
         console.print(fam)
         if t.get("slices"):
             tab = Table(title=f"{target}: {t['chosen']}, out-of-fold, per slice")

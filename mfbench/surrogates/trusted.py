@@ -22,37 +22,39 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from mfbench.errors import UsageError
+from mfbench.core.errors import UsageError
 
 #: (type, skops loader) of every node that the models of ``make_model`` are saved as
-ALLOWED_NODES: frozenset[tuple[str, str]] = frozenset({
-    ("builtins.dict", "DictNode"),
-    ("builtins.list", "ListNode"),
-    ("builtins.str", "JsonNode"),
-    ("builtins.str", "TypeNode"),
-    ("builtins.tuple", "TupleNode"),
-    ("numpy.float64", "NdArrayNode"),
-    ("numpy.ndarray", "NdArrayNode"),
-    ("numpy.uint64", "NdArrayNode"),
-    ("numpy.random._generator.Generator", "RandomGeneratorNode"),
-    ("sklearn._loss._loss.CyHalfSquaredError", "LossNode"),
-    ("sklearn._loss.link.IdentityLink", "ObjectNode"),
-    ("sklearn._loss.link.Interval", "ObjectNode"),
-    ("sklearn._loss.loss.HalfSquaredError", "ObjectNode"),
-    ("sklearn.ensemble._forest.ExtraTreesRegressor", "ObjectNode"),
-    ("sklearn.ensemble._forest.RandomForestRegressor", "ObjectNode"),
-    ("sklearn.ensemble._hist_gradient_boosting.binning._BinMapper", "ObjectNode"),
-    ("sklearn.ensemble._hist_gradient_boosting.gradient_boosting.HistGradientBoostingRegressor", "ObjectNode"),
-    ("sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor", "ObjectNode"),
-    ("sklearn.metrics._dist_metrics.EuclideanDistance64", "ObjectNode"),
-    ("sklearn.neighbors._kd_tree.KDTree", "ObjectNode"),
-    ("sklearn.neighbors._regression.KNeighborsRegressor", "ObjectNode"),
-    ("sklearn.pipeline.Pipeline", "ObjectNode"),
-    ("sklearn.preprocessing._data.StandardScaler", "ObjectNode"),
-    ("sklearn.tree._classes.DecisionTreeRegressor", "ObjectNode"),
-    ("sklearn.tree._classes.ExtraTreeRegressor", "ObjectNode"),
-    ("sklearn.tree._tree.Tree", "TreeNode"),
-})  # fmt: skip
+ALLOWED_NODES: frozenset[tuple[str, str]] = frozenset(
+    {
+        ("builtins.dict", "DictNode"),
+        ("builtins.list", "ListNode"),
+        ("builtins.str", "JsonNode"),
+        ("builtins.str", "TypeNode"),
+        ("builtins.tuple", "TupleNode"),
+        ("numpy.float64", "NdArrayNode"),
+        ("numpy.ndarray", "NdArrayNode"),
+        ("numpy.uint64", "NdArrayNode"),
+        ("numpy.random._generator.Generator", "RandomGeneratorNode"),
+        ("sklearn._loss._loss.CyHalfSquaredError", "LossNode"),
+        ("sklearn._loss.link.IdentityLink", "ObjectNode"),
+        ("sklearn._loss.link.Interval", "ObjectNode"),
+        ("sklearn._loss.loss.HalfSquaredError", "ObjectNode"),
+        ("sklearn.ensemble._forest.ExtraTreesRegressor", "ObjectNode"),
+        ("sklearn.ensemble._forest.RandomForestRegressor", "ObjectNode"),
+        ("sklearn.ensemble._hist_gradient_boosting.binning._BinMapper", "ObjectNode"),
+        ("sklearn.ensemble._hist_gradient_boosting.gradient_boosting.HistGradientBoostingRegressor", "ObjectNode"),
+        ("sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor", "ObjectNode"),
+        ("sklearn.metrics._dist_metrics.EuclideanDistance64", "ObjectNode"),
+        ("sklearn.neighbors._kd_tree.KDTree", "ObjectNode"),
+        ("sklearn.neighbors._regression.KNeighborsRegressor", "ObjectNode"),
+        ("sklearn.pipeline.Pipeline", "ObjectNode"),
+        ("sklearn.preprocessing._data.StandardScaler", "ObjectNode"),
+        ("sklearn.tree._classes.DecisionTreeRegressor", "ObjectNode"),
+        ("sklearn.tree._classes.ExtraTreeRegressor", "ObjectNode"),
+        ("sklearn.tree._tree.Tree", "TreeNode"),
+    }
+)
 
 #: the type names among ALLOWED_NODES, as ``skops.io.load(trusted=...)`` wants them
 ALLOWED_TYPES: frozenset[str] = frozenset(t for t, _ in ALLOWED_NODES)
@@ -90,14 +92,16 @@ def check_model_file(path: str | Path) -> list[str]:
     foreign = sorted({n for n in schema_nodes(read_schema(path)) if n not in ALLOWED_NODES})
     if foreign:
         shown = ", ".join(f"{t} ({loader})" for t, loader in foreign[:3])
-        raise UsageError(f"{path}: holds {len(foreign)} type(s) that mfbench's fits never produce ({shown}); "
-                         "refusing to load it")  # fmt: skip
+        raise UsageError(
+            f"{path}: holds {len(foreign)} type(s) that mfbench's fits never produce ({shown}); refusing to load it"
+        )
     try:
         untrusted = sio.get_untrusted_types(file=path)
     except Exception as exc:  # noqa: BLE001  (a schema skops itself cannot read)
         raise UsageError(f"{path}: not a readable skops model file ({exc})") from None
     outside = sorted(set(untrusted) - ALLOWED_TYPES)
     if outside:
-        raise UsageError(f"{path}: holds types that mfbench's fits never produce ({', '.join(outside[:3])}); "
-                         "refusing to load it")  # fmt: skip
+        raise UsageError(
+            f"{path}: holds types that mfbench's fits never produce ({', '.join(outside[:3])}); refusing to load it"
+        )
     return list(untrusted)

@@ -1,0 +1,111 @@
+"""A study's ``manifest.json``: one builder for ``replay`` (simulated clock) and ``tune`` (wall
+clock), so that both write the same keys and the report reads either the same way.
+
+A manifest says what was run (command, seeds, budget, benchmarks, optimizer settings), on
+what (library versions, hardware), and how each run ended (``runs``, ``failures``).
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import sys
+import time
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+#: the libraries whose versions a manifest records (those that decide a trajectory)
+VERSIONED = (
+    "numpy",
+    "scipy",
+    "pandas",
+    "pyarrow",
+    "ConfigSpace",
+    "scikit-learn",
+    "torch",
+    "joblib",
+    "dask",
+    "distributed",
+    "smac",
+    "optuna",
+    "hyperopt",
+    "hpbandster",
+    "dehb",
+    "keras-tuner",
+    "keras",
+)
+
+
+def versions() -> dict[str, str | None]:
+    """Python's version and that of every library of ``VERSIONED`` (None: not installed)."""
+    out: dict[str, str | None] = {"python": platform.python_version()}
+    for name in VERSIONED:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def hardware() -> dict[str, Any]:
+    """The host, its CPU model and its core count."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {"host": platform.node(), "cpu": cpu, "cores": os.cpu_count()}
+
+
+def study_manifest(
+    *,
+    command: str | None,
+    clock: str,
+    seeds: list[int],
+    seeds_by_benchmark: dict[str, list[int]],
+    workers: int,
+    count_overhead: bool,
+    budget: dict[str, Any],
+    benchmarks: dict[str, Any],
+    optimizers: dict[str, Any],
+    runs: list[dict[str, Any]],
+    noise_seeds: str,
+    optimum_source: str,
+    python_hash_seed: str | None,
+    study: dict[str, Any] | None = None,
+    device: str | None = None,
+) -> dict[str, Any]:
+    """The manifest of a study folder. ``clock``: ``"simulated"`` (replay) or ``"wall"`` (tune);
+    ``optimum_source``: ``"benchmark"`` (each benchmark's known optimum) or ``"best-found"``
+    (the best incumbent of the study's runs, for the real objective); ``noise_seeds``: how an
+    evaluation's objective seed is derived, in words; ``seeds_by_benchmark``: the seeds asked
+    for on each benchmark (a report pairs seeds within a benchmark)."""
+    from mfbench import __version__
+
+    failures = [{k: r[k] for k in ("benchmark", "optimizer", "seed", "error")} for r in runs if r["status"] == "failed"]
+    return {
+        "command": command or " ".join(sys.argv),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "mfbench_version": __version__,
+        "versions": versions(),
+        "hardware": hardware() | ({"device": device} if device is not None else {}),
+        "seeds": seeds,
+        # the seeds asked for on each benchmark (a report pairs seeds within a benchmark)
+        "seeds_by_benchmark": seeds_by_benchmark,
+        "workers": workers,
+        "count_overhead": bool(count_overhead),
+        "clock": clock,
+        "optimum_source": optimum_source,
+        "budget": budget,
+        "benchmarks": benchmarks,
+        "optimizers": optimizers,
+        "runs": runs,
+        "failures": failures,
+        "study": study or {},
+        "python_hash_seed": python_hash_seed,
+        "noise_seeds": noise_seeds,
+    }
