@@ -252,7 +252,7 @@ def test_benchmarks_and_info_commands_state_the_semantics(capsys):
 def test_every_optimizer_constructs_on_the_lcbench_ladder(obj):
     """``--optimizers all`` on ladder 3..48: each optimizer builds and its first ask is on the
     ladder (Keras Tuner's and Ray's Hyperband used to refuse a ladder that does not start at 1)."""
-    from mfbench.optimizers.base import available, get_optimizer_class, make_optimizer
+    from mfbench.optimizers.registry import available, get_optimizer_class, make_optimizer
 
     for name in available():
         try:
@@ -282,7 +282,7 @@ def test_hyperband_ports_count_in_units_of_the_smallest_rung(obj, name):
     is the trial the library asks on the ladder 1..16, its budgets times 3."""
     from support import drive
 
-    from mfbench.optimizers.base import make_optimizer
+    from mfbench.optimizers.registry import make_optimizer
 
     def trials(objective, ladder):
         opt = make_optimizer(name, obj.space, ladder, 1)

@@ -251,7 +251,7 @@ def test_replay_on_a_tiny_table(tmp_path):
 def test_seeds_per_benchmark_are_run_recorded_and_paired_per_benchmark(tmp_path, monkeypatch):
     """The default study gives its benchmarks different seeds; the report pairs seeds within each
     benchmark and counts nothing missing on the benchmark that was not asked for more."""
-    from mfbench.analysis.report import load_replay
+    from mfbench.analysis.report import load_study
     from mfbench.studies import replay as replay_mod
 
     out = tmp_path / "study"
@@ -260,7 +260,7 @@ def test_seeds_per_benchmark_are_run_recorded_and_paired_per_benchmark(tmp_path,
     assert (res.ok, res.failed) == (6, 0)
     man = json.loads((out / "manifest.json").read_text())
     assert man["seeds_by_benchmark"] == seeds and man["seeds"] == [0, 1, 2, 3]
-    rep = load_replay(out)
+    rep = load_study(out)
     assert rep.seeds == seeds and rep.exclusions.empty and rep.n_expected_runs == 6
     # a rerun with one list for both benchmarks adds seed 2 to the grid and keeps what was asked before
     again = replay([BENCH, "synthetic-cnn"], ["random"], [2], "3x", jobs=1, out=out, progress=False)

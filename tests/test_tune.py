@@ -15,7 +15,7 @@ pytestmark = pytest.mark.slow
 
 
 def test_tiny_tune_trains_appends_and_writes_a_replay_format(tmp_path, capsys):
-    pytest.importorskip("mfbench.objectives.base", reason="RealObjective").RealObjective  # noqa: B018
+    pytest.importorskip("mfbench.objectives.real", reason="RealObjective").RealObjective  # noqa: B018
     db, out = tmp_path / "live.sqlite", tmp_path / "tune"
     code = main(
         [
