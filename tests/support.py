@@ -413,3 +413,19 @@ def kill_driver_and_check_workers(proc: subprocess.Popen, workers: Sequence[Any]
     for p in alive:  # leave no orphan behind when the assertion fails
         p.kill()
     assert not alive, f"workers outlived their driver: {[p.pid for p in alive]}"
+
+
+#: ``fit`` options that make a surrogate of a tiny table in seconds (one small family, 2 folds)
+TINY_FIT_ARGS = [
+    "--families",
+    "extra_trees",
+    "--folds",
+    "2",
+    "--n-estimators",
+    "4",
+    "--reference-samples",
+    "50",
+    "--threads",
+    "1",
+    "--json",
+]

@@ -28,7 +28,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from support import make_tiny_table
+from support import TINY_FIT_ARGS, make_tiny_table
 
 REPO = Path(__file__).resolve().parents[1]
 TAG = "MFBENCH_FAULT_TAG"
@@ -433,20 +433,6 @@ def test_stale_temporaries_of_a_killed_replay_go_live_ones_stay(tmp_path):
 
 # --------------------------------------------------------------------------- fit
 
-FIT = [
-    "--families",
-    "extra_trees",
-    "--folds",
-    "2",
-    "--n-estimators",
-    "4",
-    "--reference-samples",
-    "50",
-    "--threads",
-    "1",
-    "--json",
-]
-
 
 def predictions(folder: Path):
     from mfbench.surrogates import load_surrogate
@@ -460,7 +446,7 @@ def predictions(folder: Path):
 def test_fit_killed_at_random_moments_then_rerun(tmp_path):
     table = make_tiny_table(tmp_path / "t.sqlite", "cnn", 24, (0, 1), (1, 3))
     table_sha = sha(table)
-    cmd = [sys.executable, "-m", "mfbench", "fit", str(table), *FIT]
+    cmd = [sys.executable, "-m", "mfbench", "fit", str(table), *TINY_FIT_ARGS]
     env, _ = tagged_env()
     _, seconds = timed([*cmd, "--out", str(tmp_path / "ref")], env)
     ref = predictions(tmp_path / "ref")

@@ -8,24 +8,10 @@ import os
 from pathlib import Path
 
 import pytest
-from support import make_tiny_table
+from support import TINY_FIT_ARGS, make_tiny_table
 
 from mfbench.cli import main
 from mfbench.surrogates.model import check_surrogate_out, save_surrogate
-
-FIT = [
-    "--families",
-    "extra_trees",
-    "--folds",
-    "2",
-    "--n-estimators",
-    "4",
-    "--reference-samples",
-    "50",
-    "--threads",
-    "1",
-    "--json",
-]
 
 
 def digest(folder: Path) -> dict[str, str]:
@@ -70,23 +56,23 @@ def test_export_replaces_only_its_own_exports(work, capsys):
 def test_fit_refuses_an_out_holding_its_input(work, capsys):
     (work / "data").mkdir()
     (work / "t.sqlite").rename(work / "data" / "t.sqlite")
-    refused(["fit", "data/t.sqlite", "--out", "data", *FIT], work, capsys, "holds the input")
-    refused(["fit", "data/t.sqlite", "--out", ".", *FIT], work, capsys, "holds the input")
+    refused(["fit", "data/t.sqlite", "--out", "data", *TINY_FIT_ARGS], work, capsys, "holds the input")
+    refused(["fit", "data/t.sqlite", "--out", ".", *TINY_FIT_ARGS], work, capsys, "holds the input")
 
 
 def test_fit_refuses_a_folder_or_file_it_did_not_write(work, capsys):
     (work / "mine").mkdir()
     (work / "mine" / "thesis.tex").write_text("years of work")
-    refused(["fit", "t.sqlite", "--out", "mine", *FIT], work, capsys, "not an mfbench surrogate folder")
+    refused(["fit", "t.sqlite", "--out", "mine", *TINY_FIT_ARGS], work, capsys, "not an mfbench surrogate folder")
     (work / "file").write_text("x")
-    refused(["fit", "t.sqlite", "--out", "file", *FIT], work, capsys, "not a folder")
+    refused(["fit", "t.sqlite", "--out", "file", *TINY_FIT_ARGS], work, capsys, "not a folder")
 
 
 def test_fit_replaces_its_own_surrogate_and_an_empty_folder(work, capsys):
     (work / "s").mkdir()
-    assert main(["fit", "t.sqlite", "--out", "s", *FIT]) == 0
+    assert main(["fit", "t.sqlite", "--out", "s", *TINY_FIT_ARGS]) == 0
     first = json.loads((work / "s" / "manifest.json").read_text())["created"]
-    assert main(["fit", "t.sqlite", "--out", "s", *FIT, "--seed", "1"]) == 0
+    assert main(["fit", "t.sqlite", "--out", "s", *TINY_FIT_ARGS, "--seed", "1"]) == 0
     assert json.loads((work / "s" / "manifest.json").read_text())["fit_options"]["seed"] == 1
     assert first
     assert sorted(p.name for p in work.iterdir()) == ["s", "t.sqlite"]  # no temporary sibling left
@@ -98,7 +84,7 @@ def test_a_killed_save_is_cleaned_up_or_restored(work):
     two renames comes back instead of being lost."""
     from mfbench.surrogates import load_surrogate
 
-    assert main(["fit", "t.sqlite", "--out", "s", *FIT]) == 0
+    assert main(["fit", "t.sqlite", "--out", "s", *TINY_FIT_ARGS]) == 0
     surr = load_surrogate(work / "s", refit=False)
     dead = 2**22 + 12345  # above the default pid_max: no such process
     (work / f".s.tmp-{dead}-abc").mkdir()
@@ -133,9 +119,9 @@ def test_a_killed_fit_leaves_the_old_surrogate_or_the_new_one(work, moment):
 
     from mfbench.surrogates import load_surrogate
 
-    assert main(["fit", "t.sqlite", "--out", "s", *FIT]) == 0
+    assert main(["fit", "t.sqlite", "--out", "s", *TINY_FIT_ARGS]) == 0
     table = hashlib.sha256((work / "t.sqlite").read_bytes()).hexdigest()
-    cmd = [sys.executable, "-m", "mfbench", "fit", str(work / "t.sqlite"), "--out", str(work / "s"), *FIT]
+    cmd = [sys.executable, "-m", "mfbench", "fit", str(work / "t.sqlite"), "--out", str(work / "s"), *TINY_FIT_ARGS]
     proc = subprocess.Popen(
         cmd, cwd=Path(__file__).resolve().parents[1], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
@@ -149,7 +135,7 @@ def test_a_killed_fit_leaves_the_old_surrogate_or_the_new_one(work, moment):
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     load_surrogate(work / "s", refit=False)  # whatever the moment, a whole surrogate is there
-    assert main(["fit", "t.sqlite", "--out", "s", *FIT]) == 0
+    assert main(["fit", "t.sqlite", "--out", "s", *TINY_FIT_ARGS]) == 0
     load_surrogate(work / "s", refit=False)
     assert sorted(p.name for p in work.iterdir()) == ["s", "t.sqlite"]
     assert hashlib.sha256((work / "t.sqlite").read_bytes()).hexdigest() == table
