@@ -1,0 +1,162 @@
+"""Issue 22's levers, measured: does a surrogate fitted on more of the CNN data rank
+configurations at least as well as one real rerun (the 1-seed noise ceiling)?
+
+Variants (each a model family fitted on rows of one or both shipped tables):
+
+- ``sobol``: the shipped surrogate's data (``digits-cnn``, 461 Sobol configurations); the grid's
+  144 configurations are never seen (today's held-out check on the grid).
+- ``sobol+grid``: both tables as training data; every figure out of fold (5-fold CV grouped by
+  configuration over the union), so a grid configuration is predicted by a model that never saw
+  it (the issue: "the grid's own runs may be training data too, with the held-out check done by
+  cross-validation over grid configurations").
+
+For each, per budget: Spearman of the predictions against the seed means on the Sobol
+configurations and on the grid configurations, beside each set's 1-seed noise ceiling
+(``surrogates.quality.seed_spearman``), and the worst gap over budget × architecture slices.
+
+    python scripts/surrogate_levers.py [--families hist_gbm_small,extra_trees] [--folds 5]
+        [--ensembles hist_gbm_small+extra_trees]  (the mean of the members' predictions)
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+import numpy as np
+
+from mfbench.surrogates.data import TrainingData, training_data
+from mfbench.surrogates.encoding import Encoder
+from mfbench.surrogates.model import limit_threads, make_model
+from mfbench.surrogates.quality import seed_spearman, slice_metrics
+from mfbench.tables.table import load_table
+from mfbench.training.space import get_space, space_from_json
+
+
+def merge(a: TrainingData, b: TrainingData) -> tuple[TrainingData, np.ndarray]:
+    """Rows of both, configurations renumbered; returns the data and each config's source (0 = a)."""
+    if a.budgets != b.budgets:
+        sys.exit(f"the tables' ladders differ: {a.budgets} vs {b.budgets}")
+    n = len(a.configs)
+    data = TrainingData(
+        configs=[*a.configs, *b.configs],
+        config_ids=[*a.config_ids, *b.config_ids],
+        row_config=np.concatenate([a.row_config, b.row_config + n]),
+        epoch=np.concatenate([a.epoch, b.epoch]),
+        schedule=np.concatenate([a.schedule, b.schedule]),
+        y={t: np.concatenate([a.y[t], b.y[t]]) for t in a.y},
+        y_seeds={t: np.concatenate([a.y_seeds[t], b.y_seeds[t]]) for t in a.y_seeds},
+        seconds_per_epoch=np.concatenate([a.seconds_per_epoch, b.seconds_per_epoch]),
+        budgets=a.budgets,
+        digest=a.digest + "+" + b.digest,
+    )
+    return data, np.r_[np.zeros(n, dtype=int), np.ones(len(b.configs), dtype=int)]
+
+
+def design(data: TrainingData, encoder: Encoder) -> np.ndarray:
+    Xc = encoder.encode_configs(data.configs)
+    return encoder.rows(Xc[data.row_config], data.epoch, data.schedule)
+
+
+def oof(
+    family: str, X: np.ndarray, y: np.ndarray, groups: np.ndarray, train_mask: np.ndarray, folds: int
+) -> np.ndarray:
+    """Out-of-fold predictions for every row; rows outside ``train_mask`` are never trained on."""
+    from sklearn.model_selection import GroupKFold
+
+    pred = np.full(len(y), np.nan)
+    cv = GroupKFold(n_splits=folds, shuffle=True, random_state=0)
+    for tr, te in cv.split(X, y, groups):
+        tr = tr[train_mask[tr] & np.isfinite(y[tr])]
+        m = make_model(family, 0, 100, 1)
+        with limit_threads(1):
+            m.fit(X[tr], y[tr])
+            pred[te] = m.predict(X[te])
+    return pred
+
+
+def held_out(family: str, X: np.ndarray, y: np.ndarray, train_mask: np.ndarray, groups, folds) -> np.ndarray:
+    """Out-of-fold on the training rows, a model on all training rows for the rest."""
+    pred = oof(family, X, y, groups, train_mask, folds)
+    m = make_model(family, 0, 100, 1)
+    ok = train_mask & np.isfinite(y)
+    with limit_threads(1):
+        m.fit(X[ok], y[ok])
+        pred[~train_mask] = m.predict(X[~train_mask])
+    return pred
+
+
+def report(name: str, data: TrainingData, source: np.ndarray, pred: np.ndarray) -> None:
+    y, ys = data.y["val_error"], data.y_seeds["val_error"]
+    src = source[data.row_config]
+    arch = data.architectures[data.row_config]
+    scratch = data.is_scratch()
+    print(f"\n{name}")
+    print(
+        f"  {'budget':>6} | {'Sobol ρ':>8} {'ceiling':>8} | {'grid ρ':>8} {'ceiling':>8} | worst slice gap (ρ − ceiling)"
+    )
+    for b in data.budgets:
+        cells = []
+        for s in (0, 1):
+            m = scratch & (data.epoch == b) & (src == s)
+            cells += [slice_metrics(y[m], pred[m])["spearman"], seed_spearman(ys[m])]
+        gaps = []
+        for s in (0, 1):
+            for fam in sorted(set(arch)):
+                m = scratch & (data.epoch == b) & (src == s) & (arch == fam)
+                if m.sum() >= 5:
+                    gaps.append((slice_metrics(y[m], pred[m])["spearman"] - seed_spearman(ys[m]), f"{'sg'[s]}:{fam}"))
+        worst = min(gaps)
+        print(
+            f"  {b:>6} | {cells[0]:8.3f} {cells[1]:8.3f} | {cells[2]:8.3f} {cells[3]:8.3f} | {worst[0]:+.3f} ({worst[1]})"
+        )
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--families", default="hist_gbm_small,extra_trees,random_forest")
+    ap.add_argument("--folds", type=int, default=5)
+    ap.add_argument("--transform", default="none", choices=["none", "logit"], help="of the target while fitting")
+    ap.add_argument("--ensembles", default="", help="e.g. hist_gbm_small+hist_gbm (members among --families)")
+    ap.add_argument("--sobol", default="tabular/digits-cnn.sqlite")
+    ap.add_argument("--grid", default="tabular/digits-grid.sqlite")
+    args = ap.parse_args()
+    ta, tb = load_table(args.sobol), load_table(args.grid)
+    sj = ta.meta.get("space_json")
+    space = (
+        space_from_json(sj if isinstance(sj, str) else __import__("json").dumps(sj))
+        if sj
+        else get_space(ta.meta["space_name"])
+    )
+    encoder = Encoder(space, [int(b) for b in ta.budgets])
+    data, source = merge(training_data(ta), training_data(tb))
+    X = design(data, encoder)
+    y = data.y["val_error"]
+    if args.transform == "logit":  # fit on logit(error), predict back through the inverse: ranks unchanged
+        eps = 1e-3
+        y = np.log(np.clip(y, eps, 1 - eps) / (1 - np.clip(y, eps, 1 - eps)))
+    groups = data.row_config
+    is_sobol = source[data.row_config] == 0
+    print(f"{len(ta.config_ids)} Sobol + {len(tb.config_ids)} grid configurations, {len(y)} rows; target val_error")
+    variants = {
+        "fitted on Sobol only (grid held out whole)": lambda fam: held_out(fam, X, y, is_sobol, groups, args.folds),
+        "fitted on Sobol + grid (all out of fold)": lambda fam: oof(
+            fam, X, y, groups, np.ones(len(y), bool), args.folds
+        ),
+    }
+    for label, predict in variants.items():
+        preds = {}
+        for fam in args.families.split(","):
+            t0 = time.perf_counter()
+            preds[fam] = predict(fam)
+            report(f"{fam}: {label} ({time.perf_counter() - t0:.0f} s)", data, source, preds[fam])
+        for combo in filter(None, args.ensembles.split(",")):
+            members = combo.split("+")
+            report(
+                f"mean of {' + '.join(members)}: {label}", data, source, np.mean([preds[m] for m in members], axis=0)
+            )
+
+
+if __name__ == "__main__":
+    main()
