@@ -93,11 +93,12 @@ def _slug(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_") or "x"
 
 
-def _fraction_label(f: float) -> str:
+def fraction_label(f: float) -> str:
+    """A budget fraction in words, as captions and the summary name it."""
     return f"{100 * f:g} % of the budget"
 
 
-def _power_note(comp) -> str:
+def power_note(comp) -> str:
     """Why a comparison with few blocks shows no significant pair (in a caption and the summary)."""
     if comp.min_wilcoxon_holm_p < comp.alpha:
         return ""
@@ -187,7 +188,7 @@ def analyse(
     for f in budgets:
         for b, scores in score_tables(replay, f, min_benchmark_blocks).items():
             tag = f"f{f:g}" + (f"_{_slug(b)}" if b else "")
-            where = _fraction_label(f) + (f", {b}" if b else "")
+            where = fraction_label(f) + (f", {b}" if b else "")
             note = (
                 f"blocks: {scores.shape[0]} benchmarks (seed-averaged)"
                 if b is None
@@ -236,7 +237,7 @@ def analyse(
                 plots.plot_pvalues(pmat, alpha=alpha, title=f"Pairwise Wilcoxon signed-rank at {where}"),
                 f"pvalues_{tag}",
                 f"Holm-adjusted two-sided Wilcoxon signed-rank p-values at {where} "
-                f"({note}; zero differences split)." + _power_note(comp),
+                f"({note}; zero differences split)." + power_note(comp),
                 [p_csv, stats_json],
             )
     summary["comparisons"] = [{k: v for k, v in c.items() if k != "comparison"} for c in comparisons]

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mfbench.analysis.report.compute import Results, _fraction_label, _power_note
+from mfbench.analysis.report.compute import Results, fraction_label, power_note
 from mfbench.analysis.report.load import StudyData
 from mfbench.analysis.report.model import (
     Block,
@@ -117,7 +117,7 @@ def _data_link(path: str) -> Link:
 
 
 def _where(c: dict[str, Any]) -> str:
-    return _fraction_label(c["budget_fraction"]) + (f", {c['benchmark']}" if c["benchmark"] else "")
+    return fraction_label(c["budget_fraction"]) + (f", {c['benchmark']}" if c["benchmark"] else "")
 
 
 # ------------------------------------------------------------------------------------------
@@ -164,7 +164,7 @@ def _method_text(res: Results) -> list[Text]:
             "a run with no row yet counts as 1.0.",
         ),
         (
-            f"Statistics at {', '.join(_fraction_label(f) for f in res.budgets)}: {res.blocks_rule}. Methods are "
+            f"Statistics at {', '.join(fraction_label(f) for f in res.budgets)}: {res.blocks_rule}. Methods are "
             "ranked within each block (rank 1 = best, ties share the average rank); Friedman \u03c7\u00b2 and "
             "Iman\u2013Davenport F test whether all methods are equivalent (decision by Iman\u2013Davenport at "
             f"\u03b1 = {res.alpha:g}); only then are the Nemenyi critical difference and its groups (bars on the "
@@ -193,7 +193,7 @@ def _comparison_lines(res: Results) -> list[Text]:
                 f"({comp.average_ranks[best]:.2f}); CD = {comp.critical_difference:.2f}"
                 + (f"; Nemenyi-significant pairs: {', '.join(sig_pairs)}" if sig_pairs else "")
                 + "."
-                + _power_note(comp)
+                + power_note(comp)
                 + f" Reproducibility: {c['split_half']['reading']}.",
             )
         )
@@ -242,7 +242,7 @@ def _figure_blocks(res: Results, key: str) -> list[Block]:
     if key == "cd":
         for c in res.comparisons:
             if "error" in c:
-                text = f"{_fraction_label(c['budget_fraction'])}: not computed ({c['error']})"
+                text = f"{fraction_label(c['budget_fraction'])}: not computed ({c['error']})"
                 blocks.append(Paragraph((text,), css="ns", html_only=True))
     for fig in res.figures[key]:
         png, svg = f"figures/{fig.stem}.png", f"figures/{fig.stem}.svg"
