@@ -168,8 +168,3 @@ class Section:
 class Report:
     title: str
     sections: tuple[Section, ...]
-
-
-def plain(*pieces: Inline) -> Text:
-    """A ``Text`` from its pieces (a lone string is the common case)."""
-    return tuple(pieces)
