@@ -4,10 +4,12 @@ the achieved model FLOP/s as a fraction of the device's peak (MFU).
 
     python scripts/bench_collect.py [--configs 8] [--epochs 3] [--device cpu|cuda]
         [--workers N] [--trials-per-gpu K] [--dataset digits|random32] [--resnet18]
-        [--trainer lone|fused] [--seeds 1] [--group-size 12]
+        [--fuse auto|off|N] [--seeds 1]
 
-``--trainer fused --seeds 3`` fuses the seeds of each configuration (the naive loop trains the
-same trials one by one). The last line is ``collect/naive ratio: X.XX``.
+``--fuse`` is collect's (default auto: fused groups on the CPU when trials share shapes; on CUDA
+lone trials packed on the GPU); with ``--seeds 3`` the seeds of each configuration are fused (the
+naive loop trains the same trials one by one). The last line is ``collect/naive ratio: X.XX``.
+In process (random32) any ``--fuse`` but ``off`` trains the seeds as one fused model.
 
 `random32` is 10,000 random 32x32x3 images (throughput only: no download needed on a lent GPU).
 `--resnet18` measures one ResNet-18-sized config (3 stages 64-128-256, 2 blocks each) instead.
@@ -76,7 +78,7 @@ def in_process(configs: list[dict], ds, a) -> None:
     from mfbench.training.train import train_trial
 
     def run(c: dict, epochs: int) -> list:
-        if a.trainer == "fused":  # the seeds of the config as one fused model
+        if a.fuse != "off":  # the seeds of the config as one fused model
             return train_group([Member(c, s, epochs) for s in range(a.seeds)], ds, device=a.device)
         return [train_trial(c, ds, s, epochs, device=a.device) for s in range(a.seeds)]
 
@@ -92,7 +94,7 @@ def in_process(configs: list[dict], ds, a) -> None:
     peak = peak_flops() if a.device != "cpu" else None
     mfu = f", MFU {100 * flops / wall / peak:.1f} % of {peak / 1e12:.0f} TFLOP/s" if peak else ""
     print(
-        f"{ds.name} in-process ({a.trainer}, {a.seeds} seed(s)): {epochs / wall:.2f} epochs/s, "
+        f"{ds.name} in-process ({'lone' if a.fuse == 'off' else 'fused'}, {a.seeds} seed(s)): {epochs / wall:.2f} epochs/s, "
         f"{flops / wall / 1e12:.2f} model TFLOP/s{mfu}"
     )
     if not a.skip_naive:
@@ -121,9 +123,8 @@ def main() -> None:
         help="time the (slow, sequential) naive loop on only the first K configs: its epochs/s",
     )
     ap.add_argument("--images", type=int, default=10_000, help="random32 only: how many images")
-    ap.add_argument("--trainer", default="lone", choices=["lone", "fused"])
+    ap.add_argument("--fuse", default="auto", help="collect's --fuse: auto, off or a group size")
     ap.add_argument("--seeds", type=int, default=1, help="training seeds per configuration")
-    ap.add_argument("--group-size", type=int, default=12)
     a = ap.parse_args()
     if a.dataset == "random32":
         register_random32(a.images)
@@ -149,8 +150,7 @@ def main() -> None:
             budgets=[a.epochs],
             workers=a.workers,
             device=a.device,
-            trainer=a.trainer,
-            group_size=a.group_size,
+            fuse=a.fuse,
             trials_per_gpu=a.trials_per_gpu if a.trials_per_gpu == "auto" else int(a.trials_per_gpu),
             progress=False,
         )
@@ -170,7 +170,7 @@ def main() -> None:
         slots = f"{a.workers} workers"
     line = (
         f"collect: {s.epochs} epochs in {ours_wall:.1f} s = {ours_eps:.2f} epochs/s ({slots}, {a.device}, "
-        f"trainer {a.trainer}, {a.seeds} seed(s))"
+        f"trainer {s.trainer}, --fuse {a.fuse}, {a.seeds} seed(s))"
     )
     peak = peak_flops() if a.device != "cpu" else None
     if peak:

@@ -42,11 +42,11 @@ timeout 100 $PY scripts/bench_collect.py --device "$DEVICE" --dataset random32 -
 echo "== fused trainer (issue 21): digits, one process, fused vs lone vs naive side by side, and max |fused - lone| val_acc"
 timeout 120 $PY scripts/bench_fused.py --device "$DEVICE" --configs "$N_TRAIN" --seeds 3 --budgets 1,3 --naive-configs 1
 
-echo "== fused trainer: collect --trainer fused, digits, $N_CFG configs x 3 seeds x $N_EP epochs, vs the naive loop"
-timeout 150 $PY scripts/bench_collect.py --device "$DEVICE" --configs "$N_CFG" --epochs "$N_EP" --seeds 3 --trainer fused --trials-per-gpu auto --naive-configs "$N_NAIVE"
+echo "== fused trainer: collect --fuse 12, digits, $N_CFG configs x 3 seeds x $N_EP epochs, vs the naive loop"
+timeout 150 $PY scripts/bench_collect.py --device "$DEVICE" --configs "$N_CFG" --epochs "$N_EP" --seeds 3 --fuse 12 --trials-per-gpu auto --naive-configs "$N_NAIVE"
 
 echo "== fused trainer: ResNet-18-sized workload (random32), 4 seeds fused in one model: MFU"
-timeout 100 $PY scripts/bench_collect.py --device "$DEVICE" --dataset random32 --resnet18 --images "$N_IMG" --epochs 2 --workers 1 --trials-per-gpu 1 --trainer fused --seeds 4 --skip-naive
+timeout 100 $PY scripts/bench_collect.py --device "$DEVICE" --dataset random32 --resnet18 --images "$N_IMG" --epochs 2 --workers 1 --trials-per-gpu 1 --fuse 4 --seeds 4 --skip-naive
 date -u
 } 2>&1 | tee "$OUTFILE"
 $PY scripts/gpu_summary.py "$OUTFILE" | tee -a "$OUTFILE"

@@ -35,7 +35,9 @@ def summary(text: str) -> list[tuple[str, str]]:
         rows.append((f"collect, digits, {m.group(3)} trials per GPU", f"{m.group(2)} epochs/s"))
     if m := find(r"speed-up of collect over the naive loop: ([\d.]+)x"):
         rows.append(("collect vs naive loop (digits)", f"{m.group(1)}x"))
-    for m in re.finditer(r"trainer (\w+), (\d+) seed\(s\)\)[^\n]*\n(?:.*\n)*?collect/naive ratio: ([\d.]+)", text):
+    for m in re.finditer(
+        r"trainer (\w+),(?: --fuse \w+,)? (\d+) seed\(s\)\)[^\n]*\n(?:.*\n)*?collect/naive ratio: ([\d.]+)", text
+    ):
         rows.append((f"collect/naive, digits, trainer {m.group(1)}, {m.group(2)} seeds", f"{m.group(3)}x"))
     for m in re.finditer(
         r"random32 in-process(?: \((\w+), \d+ seed\(s\)\))?: ([\d.]+) epochs/s, ([\d.]+) model "

@@ -68,6 +68,10 @@ def digest(folder: Path) -> dict[str, str]:
         (["--benchmark", "../../x"], "--benchmark"),
         (["--trials-per-gpu", "0"], "--trials-per-gpu"),
         (["--workers", "0"], "--workers"),
+        (["--fuse", "0"], "--fuse"),
+        (["--fuse", "yes"], "--fuse"),
+        (["--fuse", "-2"], "--fuse"),
+        (["--fuse", "4096"], "--fuse"),
     ],
 )
 def test_bad_options_create_nothing(work, capsys, extra, words):

@@ -236,17 +236,17 @@ def test_collect_fused_resumes_a_partly_written_group_and_agrees_with_lone(tmp_p
         "progress": False,
         "threads": 1,
     }
-    full = collect(db=tmp_path / "full.sqlite", trainer="fused", group_size=4, **kw)
+    full = collect(db=tmp_path / "full.sqlite", fuse=4, **kw)
     assert (full.ran, full.ok) == (12, 12)
     # stopped after 5 trials: the second group of 4 is trained whole and only one of its runs kept
     part = tmp_path / "part.sqlite"
-    assert collect(db=part, trainer="fused", group_size=4, max_trials=5, **kw).ran == 5
-    rest = collect(db=part, trainer="fused", group_size=4, **kw)
+    assert collect(db=part, fuse=4, max_trials=5, **kw).ran == 5
+    rest = collect(db=part, fuse=4, **kw)
     assert (rest.skipped, rest.ran) == (5, 7)
     assert _rows(part) == _rows(tmp_path / "full.sqlite")  # the same table, bit for bit
     assert {r[5] for r in _rows(part)} == {"fused"}
 
-    collect(db=tmp_path / "lone.sqlite", trainer="lone", **kw)
+    collect(db=tmp_path / "lone.sqlite", fuse="off", **kw)
     fused_t, lone_t = load_table(tmp_path / "full.sqlite"), load_table(tmp_path / "lone.sqlite")
     assert {r["trainer"] for r in lone_t.runs} == {"lone"}
     assert fused_t.config_ids == lone_t.config_ids

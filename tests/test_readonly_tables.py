@@ -145,7 +145,15 @@ def test_a_table_written_by_collect_is_left_in_rollback_journal_mode(tmp_path, m
     monkeypatch.setattr(mfbench.tables.collect, "_execute_local", fake_local)
     db = tmp_path / "c.sqlite"
     s = collect(
-        dataset="digits", space="cnn", db=db, design="random", n_configs=3, seeds=[0], budgets=[1, 3], progress=False
+        dataset="digits",
+        space="cnn",
+        db=db,
+        design="random",
+        n_configs=3,
+        seeds=[0],
+        budgets=[1, 3],
+        progress=False,
+        fuse="off",  # the stand-in trains lone trials
     )
     assert s.ran > 0 and db.read_bytes()[18:20] == b"\x01\x01"
     assert _listing(tmp_path) == {"c.sqlite"}

@@ -21,13 +21,14 @@ def add_parser(sub, name, help_):
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p.add_argument("--trials-per-gpu", default="1", help="trials packed on one GPU at once, or 'auto'")
     p.add_argument(
-        "--trainer",
-        default="lone",
-        choices=["lone", "fused"],
-        help="lone: one trial at a time per worker; fused: trials of the same network shapes "
-        "(first every seed and schedule of a configuration) trained as one model",
+        "--fuse",
+        default="auto",
+        metavar="auto|off|N",
+        help="train trials of the same network shapes (first every seed and schedule of a configuration) as "
+        "one fused model: auto (default) fuses groups of up to 12 on the CPU when the plan has trials to fuse, "
+        "no --folds, and the table holds no lone runs; on CUDA it trains lone trials packed on the GPU; "
+        "off: lone trials; N: fused groups of at most N",
     )
-    p.add_argument("--group-size", type=int, default=12, help="most trials in one fused group (--trainer fused)")
     p.add_argument("--dask", default=None, metavar="ADDRESS", help="scheduler address of an existing Dask cluster")
     p.add_argument(
         "--ray",
@@ -79,8 +80,7 @@ def run(args) -> int:
         progress=not args.no_progress,
         dry_run=args.dry_run,
         max_trials=args.max_trials,
-        trainer=args.trainer,
-        group_size=args.group_size,
+        fuse=args.fuse,
     )
     print(
         f"planned {s.planned} trainings, {s.skipped} already in the table; ran {s.ran}: ok {s.ok}, "

@@ -20,6 +20,7 @@ from typing import Any
 
 from mfbench.core.errors import UsageError
 from mfbench.execution.pool import dask_client, dask_results, exit_with
+from mfbench.tables.fuse_choice import choose_trainer, parse_fuse
 from mfbench.training.space import (
     BUDGET_INDEPENDENT_SCHEDULES,
     config_id,
@@ -346,8 +347,6 @@ def _flatten(results: Iterator[Any], want: set | None = None) -> Iterator[Any]:
                 yield res
 
 
-TRAINERS = ("lone", "fused")
-
 # --------------------------------------------------------------------------------------
 # The driver
 # --------------------------------------------------------------------------------------
@@ -364,6 +363,7 @@ class Summary:
     epochs: int = 0
     seconds: float = 0.0
     failures: list[str] = field(default_factory=list)
+    trainer: str = ""  # lone or fused: what this sweep used (empty: nothing to run)
 
     @property
     def epochs_per_second(self) -> float:
@@ -393,8 +393,7 @@ def collect(
     dry_run: bool = False,
     max_trials: int | None = None,
     threads: int | None = None,
-    trainer: str = "lone",
-    group_size: int = 12,
+    fuse: str | int = "auto",
 ) -> Summary:
     """Run every (config, seed, schedule) of the design that ``db`` does not hold yet.
 
@@ -402,9 +401,10 @@ def collect(
     share per worker otherwise). Results are bit-identical across execution paths only at the
     same thread count.
 
-    ``trainer``: ``lone`` (one process step per trial, ``train.py``) or ``fused`` (groups of at
-    most ``group_size`` trials with the same network shapes trained as one model, ``fused.py``;
-    k-fold datasets are trained lone). Each run records which trainer made it.
+    ``fuse``: ``off`` (lone trials, ``train.py``), ``N`` (groups of at most N trials with the
+    same network shapes trained as one model, ``fused.py``; k-fold datasets are trained lone) or
+    ``auto`` (fused where it is faster, and never mixing trainers in one table:
+    ``fuse_choice.choose_trainer``). Each run records which trainer made it.
 
     ``ray``: run each training (or fused group) as a Ray task on the cluster at ``HOST:PORT``,
     ``auto`` or ``local`` (``mfbench.execution.ray_engine``); the cluster's resources set how many run at
@@ -428,10 +428,7 @@ def collect(
     )
     if ray is not None:
         check_ray_options(ray, dask=dask, workers=workers, trials_per_gpu=trials_per_gpu, connect=not dry_run)
-    if trainer not in TRAINERS:
-        raise UsageError(f"--trainer must be one of {', '.join(TRAINERS)}")
-    if group_size < 1:
-        raise UsageError("--group-size must be >= 1")
+    fuse = parse_fuse(fuse)
     ds = load_dataset(dataset, data_dir, 0, folds)  # fails fast, before anything is written
     configs = make_design(space, design, n_configs, design_seed, config_file)
     if not configs:
@@ -457,12 +454,30 @@ def collect(
             return summary
         data = DataSpec(dataset, data_dir, 0, folds)
         units, fn, want = todo, run_job, None
-        if trainer == "fused" and not folds:
+        choice = choose_trainer(
+            fuse,
+            cuda=device == "cuda" or (device == "auto" and dask is None and _cuda_available()),
+            folds=folds,
+            jobs=plan.jobs,
+            table_trainers=writer.trainers(),
+            groups=fused_groups,
+        )
+        summary.trainer = choice.trainer
+        log.info("trainer: %s (%s)", choice.trainer, choice.why)
+        mixed = writer.trainers() - {choice.trainer}
+        if mixed:
+            log.warning(
+                "the table holds %s runs and this sweep adds %s ones: a fused member's seconds are its "
+                "share of its group's wall time, not comparable with a lone run's",
+                "/".join(sorted(mixed)),
+                choice.trainer,
+            )
+        if choice.group_size:
             # groups are cut from the whole plan, so that a resumed sweep trains each group with
             # the members an uninterrupted one had (in float32 a member's last bits depend on its
             # group): a partly written group is trained whole again and only its missing runs kept
             want = {j.key for j in todo}
-            units = [g for g in fused_groups(plan.jobs, group_size) if any(j.key in want for j in g)]
+            units = [g for g in fused_groups(plan.jobs, choice.group_size) if any(j.key in want for j in g)]
             fn = run_group
         if dask is not None:
             results = _execute_dask(units, data, "cuda" if device == "cuda" else "cpu", dask, threads, fn)

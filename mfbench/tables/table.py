@@ -159,6 +159,11 @@ class TableWriter:
         """(config_id, seed, schedule_epochs) of every trial already recorded, whatever its status."""
         return set(self.con.execute("SELECT config_id, seed, schedule_epochs FROM runs"))
 
+    def trainers(self) -> set[str]:
+        """The trainers (``lone``, ``fused``) of the runs already recorded: ``collect --fuse auto``
+        keeps a table's trainer. (The writer adds the column to older tables: their runs are lone.)"""
+        return {t for (t,) in self.con.execute("SELECT DISTINCT trainer FROM runs")}
+
     def set_meta(self, key: str, value: Any) -> None:
         with self.con:
             self.con.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, _meta_value(value)))
