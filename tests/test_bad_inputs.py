@@ -24,7 +24,7 @@ from test_surrogate_security import evil_node
 from mfbench.cli import main
 from mfbench.studies.replay import replay
 from mfbench.surrogates import fit_surrogate
-from mfbench.surrogates.model import sha256_file
+from mfbench.surrogates.store import sha256_file
 
 # --------------------------------------------------------------------------------------
 # The cases: (id, argv). Paths are relative to the prepared folder (the working directory).
