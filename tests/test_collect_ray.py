@@ -13,7 +13,7 @@ pytest.importorskip("ray")
 
 from mfbench.core.errors import UsageError
 from mfbench.tables import collect as collect_module
-from mfbench.tables.collect import DataSpec, Job, collect
+from mfbench.tables.collect import DataSpec, TrainingJob, collect
 
 
 @pytest.fixture
@@ -45,7 +45,7 @@ class _FakeRay:
 
 
 def _units():
-    return [Job({"x": 1}, 0, 1)], DataSpec("digits")
+    return [TrainingJob({"x": 1}, 0, 1)], DataSpec("digits")
 
 
 @pytest.mark.parametrize(
