@@ -14,6 +14,7 @@ import os
 import shutil
 import sqlite3
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -75,10 +76,15 @@ def validate_args(*extra, surrogate="surr", table="t.sqlite"):
 CD = ["cd", "results.csv", "--out", "x.png"]
 
 
+def cases(prefix: str, build: Callable[[str], list[str]], values: dict[str, str]) -> list[tuple[str, list[str]]]:
+    """One case per ``{label: value}``, named "<prefix> <label>", with the command line
+    ``build(value)``: cases that differ in one value are one line each, not a command line each."""
+    return [(f"{prefix} {label}", build(value)) for label, value in values.items()]
+
+
 def bad_values(command: str, base: list[str], option: str, values: dict[str, str]) -> list[tuple[str, list[str]]]:
-    """One case per bad value of ``option`` given after ``base``, named "<command> <option> <label>":
-    the many values of one option are one line each, not one repeated command line each."""
-    return [(f"{command} {option} {label}", [*base, option, value]) for label, value in values.items()]
+    """The cases of ``base`` followed by ``option`` and each bad value, named "<command> <option> <label>"."""
+    return cases(f"{command} {option}", lambda value: [*base, option, value], values)
 
 
 def replay_args(*extra, benchmarks="synthetic-grid"):
@@ -202,26 +208,42 @@ CASES: list[tuple[str, list[str]]] = [
         ["fit", "few.sqlite", "--out", "news", "--families", "knn", "--folds", "2", "--reference-samples", "10"],
     ),
     # validate
-    ("validate surrogate missing", validate_args(surrogate="missing")),
-    ("validate surrogate a plain folder", validate_args(surrogate="emptydir")),
-    ("validate surrogate a file", validate_args(surrogate="notes.txt")),
+    *cases(
+        "validate surrogate",
+        lambda folder: validate_args(surrogate=folder),
+        {"missing": "missing", "a plain folder": "emptydir", "a file": "notes.txt"},
+    ),
     ("validate hostile surrogate", validate_args(surrogate="hostile")),
-    ("validate surrogate bad json", validate_args(surrogate="s_badjson")),
-    ("validate surrogate no models", validate_args(surrogate="s_nomodels")),
-    ("validate surrogate file traversal", validate_args(surrogate="s_travfile")),
-    ("validate surrogate missing model", validate_args(surrogate="s_missing")),
-    ("validate surrogate wrong hash", validate_args(surrogate="s_hash")),
-    ("validate surrogate budgets text", validate_args(surrogate="s_budgets")),
-    ("validate table missing", validate_args(table="missing.sqlite")),
-    ("validate table text", validate_args(table="notes.txt")),
-    ("validate table folder", validate_args(table="emptydir")),
-    ("validate table other sqlite", validate_args(table="other.sqlite")),
+    *cases(
+        "validate surrogate",
+        lambda folder: validate_args(surrogate=folder),
+        {
+            "bad json": "s_badjson",
+            "no models": "s_nomodels",
+            "file traversal": "s_travfile",
+            "missing model": "s_missing",
+            "wrong hash": "s_hash",
+            "budgets text": "s_budgets",
+        },
+    ),
+    *cases(
+        "validate table",
+        lambda table: validate_args(table=table),
+        {"missing": "missing.sqlite", "text": "notes.txt", "folder": "emptydir", "other sqlite": "other.sqlite"},
+    ),
     *bad_values("validate", validate_args(), "--top", {"0": "0", "-1": "-1", "x": "x"}),
     ("validate --jobs 0", validate_args("--jobs", "0")),
-    ("validate --out is the table", validate_args("--out", "t.sqlite")),
-    ("validate --out is the manifest", validate_args("--out", "surr/manifest.json")),
-    ("validate --out a folder", validate_args("--out", "emptydir")),
-    ("validate --out under a file", validate_args("--out", "notes.txt/x")),
+    *bad_values(
+        "validate",
+        validate_args(),
+        "--out",
+        {
+            "is the table": "t.sqlite",
+            "is the manifest": "surr/manifest.json",
+            "a folder": "emptydir",
+            "under a file": "notes.txt/x",
+        },
+    ),
     ("validate without --table", ["validate", "--surrogate", "surr"]),
     # replay
     ("replay unknown benchmark", replay_args(benchmarks="nothere")),
