@@ -39,6 +39,8 @@ REFIT_LIBRARIES = ("numpy", "scikit-learn", "skops")
 
 
 def library_versions() -> dict[str, str]:
+    """The versions a manifest records: those of ``REFIT_LIBRARIES`` decide whether its model files
+    can be loaded as they are; the others are kept for the record."""
     import scipy
     import sklearn
     import skops
@@ -233,6 +235,8 @@ def version_mismatch(manifest: Mapping[str, Any]) -> dict[str, tuple[str, str]]:
 
 
 def cache_dir() -> Path:
+    """Where refitted surrogates (and the real objective's results) are cached: ``$MFBENCH_CACHE``,
+    else ``~/.cache/mfbench``."""
     return Path(os.environ.get("MFBENCH_CACHE") or Path.home() / ".cache" / "mfbench")
 
 
