@@ -110,7 +110,8 @@ def cheap_cnn_objectives(args: argparse.Namespace, only: set[str]) -> None:
     from mfbench.objectives.surrogate import SurrogateObjective
     from mfbench.objectives.tabular import TabularObjective
     from mfbench.surrogates import fit_surrogate
-    from mfbench.surrogates.model import PREDICT_CHUNK, limit_threads, sample_natives
+    from mfbench.surrogates.fit import sample_natives
+    from mfbench.surrogates.model import PREDICT_CHUNK, limit_threads
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the tiny tables of the tests
     from support import make_tiny_table

@@ -18,7 +18,8 @@ import numpy as np
 
 def main() -> None:
     from mfbench.surrogates.data import training_data
-    from mfbench.surrogates.model import _design, _encoder_for, _oof
+    from mfbench.surrogates.fit import _encoder_for, _oof
+    from mfbench.surrogates.model import design_matrices
     from mfbench.surrogates.quality import quality_table, rank_score, seed_spearman
     from mfbench.tables.table import load_table
 
@@ -30,7 +31,7 @@ def main() -> None:
 
     table = load_table(args.table)
     data = training_data(table, ("val_error",))
-    _, X, _ = _design(_encoder_for(table), data)
+    _, X, _ = design_matrices(_encoder_for(table), data)
     y, groups = data.y["val_error"], data.row_config
     arch = data.architectures[groups]
     n_all = len(data.configs)

@@ -429,3 +429,58 @@ TINY_FIT_ARGS = [
     "1",
     "--json",
 ]
+
+
+# --------------------------------------------------------------------------------------
+# Command lines and keyword arguments of the small real collects and replays of the tests
+# --------------------------------------------------------------------------------------
+
+#: the start of a command line that runs mfbench in a fresh interpreter
+MFBENCH = [sys.executable, "-m", "mfbench"]
+
+
+def three_configs(base: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """``base`` (a tiny CNN), the same with a constant learning rate (one training serves every
+    budget) and a small VGG trained with Adam: every kind of run plan and both architectures
+    in the fewest trainings (7 per seed on the ladder 1,2,3)."""
+    a = dict(base)
+    b = dict(base, lr_schedule="constant", width=5)
+    c = {k: v for k, v in base.items() if k not in ("resnet_blocks", "momentum")}
+    c.update(architecture="vgg", vgg_convs=1, optimizer="adam", learning_rate=0.003)
+    return [a, b, c]
+
+
+def collect_argv(
+    db: str | Path | None = None,
+    *extra: str,
+    config_file: str | Path = "configs.json",
+    seeds: str = "0",
+    budgets: str = "1,2",
+) -> list[str]:
+    """``mfbench collect`` arguments that train the configs of ``config_file`` on digits on the
+    CPU without a progress bar; ``--db`` when ``db`` is given, then ``extra`` (argparse keeps
+    the last value of a repeated option, so ``extra`` may override any of these)."""
+    argv = ["collect", "--dataset", "digits", "--space", "cnn", "--design", "file", "--config-file", str(config_file)]
+    argv += ["--seeds", seeds, "--budgets", budgets, "--device", "cpu", "--no-progress"]
+    return [*argv, *(["--db", str(db)] if db is not None else []), *extra]
+
+
+def collect_kwargs(config_file: str | Path, **changes: Any) -> dict[str, Any]:
+    """The keyword arguments of ``mfbench.tables.collect.collect`` that ``collect_argv`` gives
+    on the command line (one seed, budgets 1 and 2), with ``changes`` applied."""
+    kw = dict(dataset="digits", space="cnn", design="file", config_file=str(config_file), seeds=[0], budgets=[1, 2])
+    return {**kw, "progress": False, **changes}
+
+
+def replay_argv(
+    benchmarks: str | Path,
+    out: str | Path,
+    *extra: str,
+    optimizers: str = "random",
+    seeds: str = "0",
+    budget: str = "3x",
+) -> list[str]:
+    """``mfbench replay`` arguments of a small study in ``out`` without report or progress bar,
+    then ``extra`` (argparse keeps the last value of a repeated option)."""
+    argv = ["replay", "--benchmarks", str(benchmarks), "--optimizers", optimizers, "--seeds", seeds]
+    return [*argv, "--budget", budget, "--out", str(out), "--no-report", "--no-progress", *extra]

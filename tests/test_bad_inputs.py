@@ -14,44 +14,26 @@ import os
 import shutil
 import sqlite3
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from conftest import TINY
-from support import make_tiny_table
+from support import collect_argv, make_tiny_table, replay_argv
 from test_surrogate_security import evil_node
 
 from mfbench.cli import main
 from mfbench.studies.replay import replay
 from mfbench.surrogates import fit_surrogate
-from mfbench.surrogates.model import sha256_file
+from mfbench.surrogates.store import sha256_file
 
 # --------------------------------------------------------------------------------------
 # The cases: (id, argv). Paths are relative to the prepared folder (the working directory).
 # --------------------------------------------------------------------------------------
 
-COLLECT = [
-    "collect",
-    "--dataset",
-    "digits",
-    "--space",
-    "cnn",
-    "--design",
-    "file",
-    "--config-file",
-    "configs.json",
-    "--seeds",
-    "0",
-    "--budgets",
-    "1,2",
-    "--device",
-    "cpu",
-    "--no-progress",
-]
-
 
 def collect(*extra, db="new.sqlite"):
-    return [*COLLECT, "--db", db, *extra]
+    return collect_argv(db, *extra)
 
 
 SOBOL = [
@@ -80,26 +62,33 @@ FIT = [
     "--threads",
     "1",
 ]
-REPLAY = [
-    "replay",
-    "--optimizers",
-    "random",
-    "--seeds",
-    "0",
-    "--budget",
-    "2x",
-    "--out",
-    "newstudy",
-    "--no-report",
-    "--no-progress",
-    "--jobs",
-    "1",
-]
 TUNE = ["tune", "--out", "newtune", "--db", "newtune.sqlite"]
 
 
+def fit_args(*extra, table="t.sqlite"):
+    return ["fit", table, "--out", "news", *FIT, *extra]
+
+
+def validate_args(*extra, surrogate="surr", table="t.sqlite"):
+    return ["validate", "--surrogate", surrogate, "--table", table, *extra]
+
+
+CD = ["cd", "results.csv", "--out", "x.png"]
+
+
+def cases(prefix: str, build: Callable[[str], list[str]], values: dict[str, str]) -> list[tuple[str, list[str]]]:
+    """One case per ``{label: value}``, named "<prefix> <label>", with the command line
+    ``build(value)``: cases that differ in one value are one line each, not a command line each."""
+    return [(f"{prefix} {label}", build(value)) for label, value in values.items()]
+
+
+def bad_values(command: str, base: list[str], option: str, values: dict[str, str]) -> list[tuple[str, list[str]]]:
+    """The cases of ``base`` followed by ``option`` and each bad value, named "<command> <option> <label>"."""
+    return cases(f"{command} {option}", lambda value: [*base, option, value], values)
+
+
 def replay_args(*extra, benchmarks="synthetic-grid"):
-    return [*REPLAY, "--benchmarks", benchmarks, *extra]
+    return replay_argv(benchmarks, "newstudy", "--jobs", "1", *extra, budget="2x")
 
 
 CASES: list[tuple[str, list[str]]] = [
@@ -110,7 +99,7 @@ CASES: list[tuple[str, list[str]]] = [
     ("unknown option", ["info", "t.sqlite", "--nope"]),
     ("missing argument", ["info"]),
     # collect
-    ("collect without --db", COLLECT),
+    ("collect without --db", collect_argv()),
     ("collect --db is a folder", collect(db="emptydir")),
     ("collect --db under a file", collect(db="notes.txt/x.sqlite")),
     ("collect --db is a text file", collect(db="notes.txt")),
@@ -122,11 +111,9 @@ CASES: list[tuple[str, list[str]]] = [
     ("collect --space unknown", collect("--space", "transformer")),
     ("collect --design unknown", collect("--design", "latin")),
     ("collect sobol without --n-configs", SOBOL),
-    ("collect --n-configs 0", [*SOBOL, "--n-configs", "0"]),
-    ("collect --n-configs -1", [*SOBOL, "--n-configs", "-1"]),
-    ("collect --n-configs 1e9", [*SOBOL, "--n-configs", "1e9"]),
-    ("collect --n-configs 10^9", [*SOBOL, "--n-configs", "1000000000"]),
-    ("collect --n-configs abc", [*SOBOL, "--n-configs", "abc"]),
+    *bad_values(
+        "collect", SOBOL, "--n-configs", {"0": "0", "-1": "-1", "1e9": "1e9", "10^9": "1000000000", "abc": "abc"}
+    ),
     ("collect --design-seed -1", [*SOBOL, "--n-configs", "2", "--design-seed", "-1"]),
     ("collect --design-seed 2^40", [*SOBOL, "--n-configs", "2", "--design-seed", str(2**40)]),
     ("collect --ray unreachable", collect("--ray", "127.0.0.1:1")),
@@ -135,33 +122,24 @@ CASES: list[tuple[str, list[str]]] = [
     ("collect --ray with --workers", collect("--ray", "local", "--workers", "2")),
     ("collect --ray with --trials-per-gpu auto", collect("--ray", "local", "--trials-per-gpu", "auto")),
     ("collect --design-seed x", [*SOBOL, "--n-configs", "2", "--design-seed", "x"]),
-    ("collect --seeds empty", collect("--seeds", "")),
-    ("collect --seeds comma", collect("--seeds", ",")),
-    ("collect --seeds letters", collect("--seeds", "a,b")),
-    ("collect --seeds repeated", collect("--seeds", "0,0")),
-    ("collect --seeds negative", collect("--seeds", "-1")),
-    ("collect --seeds reversed range", collect("--seeds", "5-3")),
-    ("collect --budgets empty", collect("--budgets", "")),
-    ("collect --budgets zero", collect("--budgets", "0,1")),
-    ("collect --budgets negative", collect("--budgets", "-1")),
-    ("collect --budgets repeated", collect("--budgets", "1,1")),
-    ("collect --budgets huge", collect("--budgets", "1000000")),
-    ("collect --budgets letters", collect("--budgets", "x")),
-    ("collect --workers 0", collect("--workers", "0")),
-    ("collect --workers -1", collect("--workers", "-1")),
-    ("collect --workers x", collect("--workers", "x")),
-    ("collect --fuse 0", collect("--fuse", "0")),
-    ("collect --fuse word", collect("--fuse", "fused")),
-    ("collect --fuse huge", collect("--fuse", "100000")),
-    ("collect --fuse float", collect("--fuse", "2.5")),
+    *bad_values(
+        "collect",
+        collect(),
+        "--seeds",
+        {"empty": "", "comma": ",", "letters": "a,b", "repeated": "0,0", "negative": "-1", "reversed range": "5-3"},
+    ),
+    *bad_values(
+        "collect",
+        collect(),
+        "--budgets",
+        {"empty": "", "zero": "0,1", "negative": "-1", "repeated": "1,1", "huge": "1000000", "letters": "x"},
+    ),
+    *bad_values("collect", collect(), "--workers", {"0": "0", "-1": "-1", "x": "x"}),
+    *bad_values("collect", collect(), "--fuse", {"0": "0", "word": "fused", "huge": "100000", "float": "2.5"}),
     ("collect --device tpu", collect("--device", "tpu")),
-    ("collect --trials-per-gpu 0", collect("--trials-per-gpu", "0")),
-    ("collect --trials-per-gpu x", collect("--trials-per-gpu", "x")),
-    ("collect --folds -1", collect("--folds", "-1")),
-    ("collect --folds 1", collect("--folds", "1")),
-    ("collect --folds 1000", collect("--folds", "1000")),
-    ("collect --max-trials 0", collect("--max-trials", "0")),
-    ("collect --max-trials -2", collect("--max-trials", "-2")),
+    *bad_values("collect", collect(), "--trials-per-gpu", {"0": "0", "x": "x"}),
+    *bad_values("collect", collect(), "--folds", {"-1": "-1", "1": "1", "1000": "1000"}),
+    *bad_values("collect", collect(), "--max-trials", {"0": "0", "-2": "-2"}),
     ("collect --benchmark traversal", collect("--benchmark", "../../evil")),
     ("collect --benchmark separator", collect("--benchmark", "a/b")),
     ("collect design file without config", [c for c in collect() if c not in ("--config-file", "configs.json")]),
@@ -206,10 +184,10 @@ CASES: list[tuple[str, list[str]]] = [
     ("export onto another table", ["export", "t.sqlite", "--parquet", "grid.sqlite"]),
     ("export without --parquet", ["export", "t.sqlite"]),
     # fit
-    ("fit missing table", ["fit", "missing.sqlite", "--out", "news", *FIT]),
-    ("fit text table", ["fit", "notes.txt", "--out", "news", *FIT]),
-    ("fit folder table", ["fit", "emptydir", "--out", "news", *FIT]),
-    ("fit other sqlite", ["fit", "other.sqlite", "--out", "news", *FIT]),
+    ("fit missing table", fit_args(table="missing.sqlite")),
+    ("fit text table", fit_args(table="notes.txt")),
+    ("fit folder table", fit_args(table="emptydir")),
+    ("fit other sqlite", fit_args(table="other.sqlite")),
     ("fit --out holds the table", ["fit", "t.sqlite", "--out", ".", *FIT]),
     ("fit --out is the table", ["fit", "t.sqlite", "--out", "t.sqlite", *FIT]),
     ("fit --out a foreign folder", ["fit", "t.sqlite", "--out", "study", *FIT]),
@@ -217,50 +195,56 @@ CASES: list[tuple[str, list[str]]] = [
     ("fit --out under a file", ["fit", "t.sqlite", "--out", "notes.txt/s", *FIT]),
     ("fit --families comma", ["fit", "t.sqlite", "--out", "news", "--families", ","]),
     ("fit --families unknown", ["fit", "t.sqlite", "--out", "news", "--families", "svm"]),
-    ("fit --folds 1", ["fit", "t.sqlite", "--out", "news", *FIT, "--folds", "1"]),
-    ("fit --folds 0", ["fit", "t.sqlite", "--out", "news", *FIT, "--folds", "0"]),
-    ("fit --folds -1", ["fit", "t.sqlite", "--out", "news", *FIT, "--folds", "-1"]),
-    ("fit --folds x", ["fit", "t.sqlite", "--out", "news", *FIT, "--folds", "x"]),
-    ("fit --n-estimators 0", ["fit", "t.sqlite", "--out", "news", *FIT, "--n-estimators", "0"]),
-    ("fit --n-estimators -5", ["fit", "t.sqlite", "--out", "news", *FIT, "--n-estimators", "-5"]),
-    ("fit --n-estimators huge", ["fit", "t.sqlite", "--out", "news", *FIT, "--n-estimators", "1000000000"]),
-    ("fit --reference-samples 0", ["fit", "t.sqlite", "--out", "news", *FIT, "--reference-samples", "0"]),
-    ("fit --threads 0", ["fit", "t.sqlite", "--out", "news", *FIT, "--threads", "0"]),
-    ("fit --targets unknown", ["fit", "t.sqlite", "--out", "news", *FIT, "--targets", "accuracy"]),
-    ("fit --targets without val_error", ["fit", "t.sqlite", "--out", "news", *FIT, "--targets", "test_error"]),
-    ("fit --targets comma", ["fit", "t.sqlite", "--out", "news", *FIT, "--targets", ","]),
-    ("fit --seed x", ["fit", "t.sqlite", "--out", "news", *FIT, "--seed", "x"]),
+    *bad_values("fit", fit_args(), "--folds", {"1": "1", "0": "0", "-1": "-1", "x": "x"}),
+    *bad_values("fit", fit_args(), "--n-estimators", {"0": "0", "-5": "-5", "huge": "1000000000"}),
+    ("fit --reference-samples 0", fit_args("--reference-samples", "0")),
+    ("fit --threads 0", fit_args("--threads", "0")),
+    *bad_values(
+        "fit", fit_args(), "--targets", {"unknown": "accuracy", "without val_error": "test_error", "comma": ","}
+    ),
+    ("fit --seed x", fit_args("--seed", "x")),
     ("fit without --out", ["fit", "t.sqlite", *FIT]),
     (
         "fit knn with fewer rows than neighbours",
         ["fit", "few.sqlite", "--out", "news", "--families", "knn", "--folds", "2", "--reference-samples", "10"],
     ),
     # validate
-    ("validate surrogate missing", ["validate", "--surrogate", "missing", "--table", "t.sqlite"]),
-    ("validate surrogate a plain folder", ["validate", "--surrogate", "emptydir", "--table", "t.sqlite"]),
-    ("validate surrogate a file", ["validate", "--surrogate", "notes.txt", "--table", "t.sqlite"]),
-    ("validate hostile surrogate", ["validate", "--surrogate", "hostile", "--table", "t.sqlite"]),
-    ("validate surrogate bad json", ["validate", "--surrogate", "s_badjson", "--table", "t.sqlite"]),
-    ("validate surrogate no models", ["validate", "--surrogate", "s_nomodels", "--table", "t.sqlite"]),
-    ("validate surrogate file traversal", ["validate", "--surrogate", "s_travfile", "--table", "t.sqlite"]),
-    ("validate surrogate missing model", ["validate", "--surrogate", "s_missing", "--table", "t.sqlite"]),
-    ("validate surrogate wrong hash", ["validate", "--surrogate", "s_hash", "--table", "t.sqlite"]),
-    ("validate surrogate budgets text", ["validate", "--surrogate", "s_budgets", "--table", "t.sqlite"]),
-    ("validate table missing", ["validate", "--surrogate", "surr", "--table", "missing.sqlite"]),
-    ("validate table text", ["validate", "--surrogate", "surr", "--table", "notes.txt"]),
-    ("validate table folder", ["validate", "--surrogate", "surr", "--table", "emptydir"]),
-    ("validate table other sqlite", ["validate", "--surrogate", "surr", "--table", "other.sqlite"]),
-    ("validate --top 0", ["validate", "--surrogate", "surr", "--table", "t.sqlite", "--top", "0"]),
-    ("validate --top -1", ["validate", "--surrogate", "surr", "--table", "t.sqlite", "--top", "-1"]),
-    ("validate --top x", ["validate", "--surrogate", "surr", "--table", "t.sqlite", "--top", "x"]),
-    ("validate --jobs 0", ["validate", "--surrogate", "surr", "--table", "t.sqlite", "--jobs", "0"]),
-    ("validate --out is the table", ["validate", "--surrogate", "surr", "--table", "t.sqlite", "--out", "t.sqlite"]),
-    (
-        "validate --out is the manifest",
-        ["validate", "--surrogate", "surr", "--table", "t.sqlite", "--out", "surr/manifest.json"],
+    *cases(
+        "validate surrogate",
+        lambda folder: validate_args(surrogate=folder),
+        {"missing": "missing", "a plain folder": "emptydir", "a file": "notes.txt"},
     ),
-    ("validate --out a folder", ["validate", "--surrogate", "surr", "--table", "t.sqlite", "--out", "emptydir"]),
-    ("validate --out under a file", ["validate", "--surrogate", "surr", "--table", "t.sqlite", "--out", "notes.txt/x"]),
+    ("validate hostile surrogate", validate_args(surrogate="hostile")),
+    *cases(
+        "validate surrogate",
+        lambda folder: validate_args(surrogate=folder),
+        {
+            "bad json": "s_badjson",
+            "no models": "s_nomodels",
+            "file traversal": "s_travfile",
+            "missing model": "s_missing",
+            "wrong hash": "s_hash",
+            "budgets text": "s_budgets",
+        },
+    ),
+    *cases(
+        "validate table",
+        lambda table: validate_args(table=table),
+        {"missing": "missing.sqlite", "text": "notes.txt", "folder": "emptydir", "other sqlite": "other.sqlite"},
+    ),
+    *bad_values("validate", validate_args(), "--top", {"0": "0", "-1": "-1", "x": "x"}),
+    ("validate --jobs 0", validate_args("--jobs", "0")),
+    *bad_values(
+        "validate",
+        validate_args(),
+        "--out",
+        {
+            "is the table": "t.sqlite",
+            "is the manifest": "surr/manifest.json",
+            "a folder": "emptydir",
+            "under a file": "notes.txt/x",
+        },
+    ),
     ("validate without --table", ["validate", "--surrogate", "surr"]),
     # replay
     ("replay unknown benchmark", replay_args(benchmarks="nothere")),
@@ -288,12 +272,12 @@ CASES: list[tuple[str, list[str]]] = [
     ("replay optimizer not a class", replay_args("--optimizers", "os:getcwd")),
     ("replay --seeds letters", replay_args("--seeds", "a")),
     ("replay --seeds empty", replay_args("--seeds", "")),
-    ("replay --budget letters", replay_args("--budget", "lots")),
-    ("replay --budget zero", replay_args("--budget", "0")),
-    ("replay --budget negative", replay_args("--budget", "-5")),
-    ("replay --budget 0x", replay_args("--budget", "0x")),
-    ("replay --budget nan", replay_args("--budget", "nan")),
-    ("replay --budget inf", replay_args("--budget", "infx")),
+    *bad_values(
+        "replay",
+        replay_args(),
+        "--budget",
+        {"letters": "lots", "zero": "0", "negative": "-5", "0x": "0x", "nan": "nan", "inf": "infx"},
+    ),
     ("replay --workers 0", replay_args("--workers", "0")),
     ("replay --jobs 0", replay_args("--jobs", "0")),
     ("replay --max-evals 0", replay_args("--max-evals", "0")),
@@ -307,13 +291,9 @@ CASES: list[tuple[str, list[str]]] = [
     ("tune unknown dataset", [*TUNE, "--dataset", "imagenet"]),
     ("tune unknown optimizer", [*TUNE, "--optimizer", "nothere"]),
     ("tune unknown space", [*TUNE, "--space", "transformer"]),
-    ("tune --budget letters", [*TUNE, "--budget", "lots"]),
-    ("tune --budget zero", [*TUNE, "--budget", "0x"]),
-    ("tune --budget negative", [*TUNE, "--budget", "-3"]),
+    *bad_values("tune", TUNE, "--budget", {"letters": "lots", "zero": "0x", "negative": "-3"}),
     ("tune --device tpu", [*TUNE, "--device", "tpu"]),
-    ("tune --budgets zero", [*TUNE, "--budgets", "0,1"]),
-    ("tune --budgets repeated", [*TUNE, "--budgets", "1,1"]),
-    ("tune --budgets empty", [*TUNE, "--budgets", ""]),
+    *bad_values("tune", TUNE, "--budgets", {"zero": "0,1", "repeated": "1,1", "empty": ""}),
     ("tune --seed -1", [*TUNE, "--seed", "-1"]),
     ("tune --max-evals 0", [*TUNE, "--max-evals", "0"]),
     ("tune --db a folder", ["tune", "--out", "newtune", "--db", "emptydir"]),
@@ -329,13 +309,10 @@ CASES: list[tuple[str, list[str]]] = [
     ("report manifest a list", ["report", "liststudy"]),
     ("report manifest empty object", ["report", "emptystudy"]),
     ("report manifest runs wrong type", ["report", "typestudy"]),
-    ("report --budgets letters", ["report", "study", "--budgets", "x"]),
-    ("report --budgets zero", ["report", "study", "--budgets", "0"]),
-    ("report --budgets above one", ["report", "study", "--budgets", "2"]),
-    ("report --budgets empty", ["report", "study", "--budgets", ""]),
-    ("report --alpha 0", ["report", "study", "--alpha", "0"]),
-    ("report --alpha 1.5", ["report", "study", "--alpha", "1.5"]),
-    ("report --alpha x", ["report", "study", "--alpha", "x"]),
+    *bad_values(
+        "report", ["report", "study"], "--budgets", {"letters": "x", "zero": "0", "above one": "2", "empty": ""}
+    ),
+    *bad_values("report", ["report", "study"], "--alpha", {"0": "0", "1.5": "1.5", "x": "x"}),
     ("report --out a file", ["report", "study", "--out", "notes.txt"]),
     ("report --out under a file", ["report", "study", "--out", "notes.txt/r"]),
     # cd
@@ -352,11 +329,8 @@ CASES: list[tuple[str, list[str]]] = [
     ("cd --out unknown extension", ["cd", "results.csv", "--out", "x.docx"]),
     ("cd --out a folder", ["cd", "results.csv", "--out", "emptydir"]),
     ("cd --out under a file", ["cd", "results.csv", "--out", "notes.txt/x.png"]),
-    ("cd --json its input", ["cd", "results.csv", "--out", "x.png", "--json", "results.csv"]),
-    ("cd --json a folder", ["cd", "results.csv", "--out", "x.png", "--json", "emptydir"]),
-    ("cd --alpha 0", ["cd", "results.csv", "--out", "x.png", "--alpha", "0"]),
-    ("cd --alpha 2", ["cd", "results.csv", "--out", "x.png", "--alpha", "2"]),
-    ("cd --alpha x", ["cd", "results.csv", "--out", "x.png", "--alpha", "x"]),
+    *bad_values("cd", CD, "--json", {"its input": "results.csv", "a folder": "emptydir"}),
+    *bad_values("cd", CD, "--alpha", {"0": "0", "2": "2", "x": "x"}),
 ]
 
 

@@ -3,11 +3,10 @@ import os
 import signal
 import sqlite3
 import subprocess
-import sys
 import time
 
 import pytest
-from support import kill_driver_and_check_workers
+from support import MFBENCH, collect_argv, collect_kwargs, kill_driver_and_check_workers, three_configs
 
 from mfbench.cli.args import parse_int_list
 from mfbench.core.errors import UsageError
@@ -16,12 +15,8 @@ from mfbench.tables.collect import collect, make_plan
 
 @pytest.fixture
 def config_file(tmp_path, tiny_config):
-    a = dict(tiny_config)
-    b = dict(tiny_config, lr_schedule="constant", width=5)
-    c = {k: v for k, v in tiny_config.items() if k not in ("resnet_blocks", "momentum")}
-    c.update(architecture="vgg", vgg_convs=1, optimizer="adam", learning_rate=0.003)
     p = tmp_path / "configs.json"
-    p.write_text(json.dumps([a, b, c]))
+    p.write_text(json.dumps(three_configs(tiny_config)))
     return p
 
 
@@ -39,30 +34,8 @@ def _rows(db):
 
 
 def _cli(db, config_file, *extra):
-    return [
-        sys.executable,
-        "-m",
-        "mfbench",
-        "collect",
-        "--dataset",
-        "digits",
-        "--space",
-        "cnn",
-        "--design",
-        "file",
-        "--config-file",
-        str(config_file),
-        "--seeds",
-        "0,1",
-        "--budgets",
-        "1,2,3",
-        "--db",
-        str(db),
-        "--device",
-        "cpu",
-        "--no-progress",
-        *extra,
-    ]
+    """The small real collect of these tests: 3 configs x 2 seeds on the ladder 1,2,3 (14 trainings)."""
+    return [*MFBENCH, *collect_argv(db, *extra, config_file=config_file, seeds="0,1", budgets="1,2,3")]
 
 
 def test_plan_follows_fidelity_semantics(config_file):
@@ -130,32 +103,9 @@ def test_workers_end_when_the_driver_is_killed(tmp_path, config_file):
 
 def test_contradicting_options_are_refused(tmp_path, config_file):
     db = tmp_path / "t.sqlite"
-    collect(
-        dataset="digits",
-        space="cnn",
-        db=db,
-        design="file",
-        config_file=str(config_file),
-        seeds=[0],
-        budgets=[1],
-        progress=False,
-        max_trials=1,
-    )
+    collect(**collect_kwargs(config_file, db=db, budgets=[1], max_trials=1))
     for change, word in [({"budgets": [1, 3]}, "budgets"), ({"space": "cnn-grid", "design": "grid"}, "space_name")]:
-        kw = (
-            dict(
-                dataset="digits",
-                space="cnn",
-                db=db,
-                design="file",
-                config_file=str(config_file),
-                seeds=[0],
-                budgets=[1],
-                progress=False,
-                dry_run=True,
-            )
-            | change
-        )
+        kw = collect_kwargs(config_file, db=db, budgets=[1], dry_run=True) | change
         with pytest.raises(UsageError, match=word):
             collect(**kw)
     out = subprocess.run(_cli(db, config_file), capture_output=True, text=True)
@@ -168,16 +118,7 @@ def test_contradicting_options_are_refused(tmp_path, config_file):
 def test_dask_local_cluster_writes_the_same_rows(tmp_path, config_file):
     from distributed import Client, LocalCluster
 
-    kw = dict(
-        dataset="digits",
-        space="cnn",
-        design="file",
-        config_file=str(config_file),
-        seeds=[0],
-        budgets=[1, 2],
-        progress=False,
-        threads=1,
-    )
+    kw = collect_kwargs(config_file, threads=1)
     collect(db=tmp_path / "local.sqlite", **kw)
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
         with Client(cluster) as client:
@@ -188,16 +129,7 @@ def test_dask_local_cluster_writes_the_same_rows(tmp_path, config_file):
 
 @pytest.mark.slow  # trains real CNNs
 def test_parallel_workers_write_the_same_rows(tmp_path, config_file):
-    kw = dict(
-        dataset="digits",
-        space="cnn",
-        design="file",
-        config_file=str(config_file),
-        seeds=[0],
-        budgets=[1, 2],
-        progress=False,
-        threads=1,
-    )
+    kw = collect_kwargs(config_file, threads=1)
     collect(db=tmp_path / "one.sqlite", **kw)
     collect(db=tmp_path / "two.sqlite", workers=2, **kw)
     assert _rows(tmp_path / "two.sqlite") == _rows(tmp_path / "one.sqlite")

@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 import pytest
+from support import collect_argv
 
 import mfbench.tables.collect
 from mfbench.cli import main
@@ -21,30 +22,6 @@ def work(tmp_path, monkeypatch, tiny_config):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "configs.json").write_text(json.dumps([tiny_config]))
     return tmp_path
-
-
-def argv(db, *extra):
-    return [
-        "collect",
-        "--dataset",
-        "digits",
-        "--space",
-        "cnn",
-        "--design",
-        "file",
-        "--config-file",
-        "configs.json",
-        "--seeds",
-        "0",
-        "--budgets",
-        "1,2",
-        "--db",
-        str(db),
-        "--device",
-        "cpu",
-        "--no-progress",
-        *extra,
-    ]
 
 
 def digest(folder: Path) -> dict[str, str]:
@@ -76,7 +53,7 @@ def digest(folder: Path) -> dict[str, str]:
 )
 def test_bad_options_create_nothing(work, capsys, extra, words):
     before = digest(work)
-    assert main(argv("t.sqlite", *extra)) == 2
+    assert main(collect_argv("t.sqlite", *extra)) == 2
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and words in err, err
     assert digest(work) == before
@@ -84,27 +61,27 @@ def test_bad_options_create_nothing(work, capsys, extra, words):
 
 def test_an_empty_config_file_creates_no_table(work, capsys):
     (work / "configs.json").write_text("[]")
-    assert main(argv("t.sqlite")) == 2
+    assert main(collect_argv("t.sqlite")) == 2
     assert "no configuration" in capsys.readouterr().err
     assert not (work / "t.sqlite").exists()
 
 
 def test_a_folder_as_db_is_refused(work, capsys):
     (work / "d").mkdir()
-    assert main(argv("d")) == 2
+    assert main(collect_argv("d")) == 2
     assert "is a folder" in capsys.readouterr().err
 
 
 def test_a_dry_run_writes_nothing(work, capsys):
-    assert main(argv("t.sqlite", "--dry-run")) == 0
+    assert main(collect_argv("t.sqlite", "--dry-run")) == 0
     assert not (work / "t.sqlite").exists()
-    assert main(argv("t.sqlite", "--max-trials", "1")) == 0
+    assert main(collect_argv("t.sqlite", "--max-trials", "1")) == 0
     capsys.readouterr()
     before = digest(work)
-    assert main(argv("t.sqlite", "--dry-run", "--seeds", "0-99999")) == 0
+    assert main(collect_argv("t.sqlite", "--dry-run", "--seeds", "0-99999")) == 0
     assert digest(work) == before
     assert "planned 200000 trainings, 1 already in the table; ran 0" in capsys.readouterr().out
-    assert main(argv("t.sqlite", "--dry-run", "--budgets", "1,3")) == 2  # the identity is still checked
+    assert main(collect_argv("t.sqlite", "--dry-run", "--budgets", "1,3")) == 2  # the identity is still checked
     assert digest(work) == before
 
 
@@ -113,7 +90,7 @@ def test_a_failure_after_creating_the_table_leaves_no_table(work, capsys, monkey
         raise ConnectionError("scheduler unreachable")
 
     monkeypatch.setattr(mfbench.tables.collect, "_execute_local", boom)
-    assert main(argv("t.sqlite")) == 2
+    assert main(collect_argv("t.sqlite")) == 2
     assert "scheduler unreachable" in capsys.readouterr().err
     assert sorted(p.name for p in work.iterdir()) == ["configs.json"]
 
@@ -126,7 +103,7 @@ def test_a_second_writer_is_refused_with_one_line(work, capsys):
     first.lock()
     try:
         before = digest(work)
-        assert main(argv("t.sqlite", "--max-trials", "1")) == 2
+        assert main(collect_argv("t.sqlite", "--max-trials", "1")) == 2
         err = capsys.readouterr().err
         assert "being written by another mfbench process" in err and len(err.strip().splitlines()) == 1
         main_files = ("configs.json", "t.sqlite")  # (SQLite's shared-memory index may be touched)

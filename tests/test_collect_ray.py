@@ -7,21 +7,20 @@ import json
 import os
 
 import pytest
+from support import collect_kwargs, three_configs
 from test_collect import _rows
 
 pytest.importorskip("ray")
 
 from mfbench.core.errors import UsageError
 from mfbench.tables import collect as collect_module
-from mfbench.tables.collect import DataSpec, Job, collect
+from mfbench.tables.collect import DataSpec, TrainingJob, collect
 
 
 @pytest.fixture
 def config_file(tmp_path, tiny_config):
-    a = dict(tiny_config)
-    b = dict(tiny_config, lr_schedule="constant", width=5)
     p = tmp_path / "configs.json"
-    p.write_text(json.dumps([a, b]))
+    p.write_text(json.dumps(three_configs(tiny_config)[:2]))
     return p
 
 
@@ -45,7 +44,7 @@ class _FakeRay:
 
 
 def _units():
-    return [Job({"x": 1}, 0, 1)], DataSpec("digits")
+    return [TrainingJob({"x": 1}, 0, 1)], DataSpec("digits")
 
 
 @pytest.mark.parametrize(
@@ -81,16 +80,7 @@ def test_threads_are_the_cpus_a_task_holds_and_a_cluster_short_of_them_is_refuse
 
 
 def test_contradictory_options_and_an_unreachable_cluster_create_nothing(tmp_path, config_file):
-    kw = dict(
-        dataset="digits",
-        space="cnn",
-        design="file",
-        config_file=str(config_file),
-        seeds=[0],
-        budgets=[1],
-        progress=False,
-        db=tmp_path / "t.sqlite",
-    )
+    kw = collect_kwargs(config_file, budgets=[1], db=tmp_path / "t.sqlite")
     for extra, word in [
         ({"ray": "127.0.0.1:1"}, "cannot reach"),
         ({"ray": "local", "dask": "tcp://x:1"}, "two engines"),
@@ -128,17 +118,7 @@ def test_the_job_environment_reaches_the_tasks(local_ray, monkeypatch):
 def test_a_local_ray_writes_the_same_rows_and_resumes(local_ray, tmp_path, config_file):
     """Three trainings on the tiniest digits design: stopped after two on Ray, resumed on Ray,
     the table equals a local run's (configs, seeds, every epoch's metrics; timings left out)."""
-    kw = dict(
-        dataset="digits",
-        space="cnn",
-        design="file",
-        config_file=str(config_file),
-        seeds=[0],
-        budgets=[1, 2],
-        progress=False,
-        threads=1,
-        device="cpu",
-    )
+    kw = collect_kwargs(config_file, threads=1, device="cpu")
     collect(db=tmp_path / "local.sqlite", **kw)
     first = collect(db=tmp_path / "ray.sqlite", ray="local", max_trials=2, **kw)
     assert first.ran == 2

@@ -28,7 +28,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from support import TINY_FIT_ARGS, make_tiny_table
+from support import MFBENCH, TINY_FIT_ARGS, collect_argv, make_tiny_table, replay_argv, three_configs
 
 REPO = Path(__file__).resolve().parents[1]
 TAG = "MFBENCH_FAULT_TAG"
@@ -115,31 +115,8 @@ def journal_mode_at_rest(db: Path) -> bytes:
 
 
 def _collect_cmd(db: Path, config_file: Path) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "mfbench",
-        "collect",
-        "--dataset",
-        "digits",
-        "--space",
-        "cnn",
-        "--design",
-        "file",
-        "--config-file",
-        str(config_file),
-        "--seeds",
-        "0,1",
-        "--budgets",
-        "1,2,3",
-        "--db",
-        str(db),
-        "--device",
-        "cpu",
-        "--workers",
-        "2",
-        "--no-progress",
-    ]
+    """3 configs x 2 seeds on the ladder 1,2,3 (14 trainings) in a pool of two workers."""
+    return [*MFBENCH, *collect_argv(db, "--workers", "2", config_file=config_file, seeds="0,1", budgets="1,2,3")]
 
 
 def table_rows(db: Path) -> dict[tuple, tuple]:
@@ -164,12 +141,8 @@ def table_rows(db: Path) -> dict[tuple, tuple]:
 def tiny_configs_file(tmp_path_factory):
     from conftest import TINY
 
-    a = dict(TINY)
-    b = dict(TINY, lr_schedule="constant", width=5)
-    c = {k: v for k, v in TINY.items() if k not in ("resnet_blocks", "momentum")}
-    c.update(architecture="vgg", vgg_convs=1, optimizer="adam", learning_rate=0.003)
     p = tmp_path_factory.mktemp("configs") / "configs.json"
-    p.write_text(json.dumps([a, b, c]))
+    p.write_text(json.dumps(three_configs(TINY)))
     return p
 
 
@@ -264,24 +237,10 @@ def test_two_collects_at_once_one_writes(tmp_path, tiny_configs_file, collect_re
 
 # --------------------------------------------------------------------------- replay
 
-REPLAY = [
-    "--benchmarks",
-    "digits-grid",
-    "--optimizers",
-    "random",
-    "--seeds",
-    "0-3",
-    "--budget",
-    "30x",
-    "--jobs",
-    "2",
-    "--no-report",
-    "--no-progress",
-]
-
 
 def _replay_cmd(out: Path) -> list[str]:
-    return [sys.executable, "-m", "mfbench", "replay", *REPLAY, "--out", str(out)]
+    """random on digits-grid, 4 seeds of 30 full-budget trainings each, in a pool of two workers."""
+    return [*MFBENCH, *replay_argv("digits-grid", out, "--jobs", "2", seeds="0-3", budget="30x")]
 
 
 def run_files(study: Path) -> dict[str, str]:
@@ -387,21 +346,7 @@ def test_a_replay_holding_the_folder_refuses_a_second_with_one_line(tmp_path, mo
     from mfbench.core.io import hold_exclusive
 
     monkeypatch.chdir(tmp_path)
-    argv = [
-        "replay",
-        "--benchmarks",
-        "synthetic-grid",
-        "--optimizers",
-        "random",
-        "--seeds",
-        "0",
-        "--budget",
-        "3x",
-        "--out",
-        "study",
-        "--no-report",
-        "--no-progress",
-    ]
+    argv = replay_argv("synthetic-grid", "study")
     assert main(argv) == 0
     capsys.readouterr()
     (tmp_path / "study" / "runs" / "synthetic-grid__random__0.parquet").unlink()  # work left to do

@@ -76,9 +76,9 @@ def test_skops_trusted_types_are_the_same_without_the_shims():
 )
 def test_keras_tuner_runs_without_torch():
     _torch_free(
-        "from mfbench.studies.replay import load, run_job, Job\nfrom mfbench.optimizers.registry import REGISTRY\n"
+        "from mfbench.studies.replay import load, run_job, RunSpec\nfrom mfbench.optimizers.registry import REGISTRY\n"
         "o = load('synthetic-grid')\nfor name in ('kt-bo', 'kt-hyperband'):\n"
-        "    r = run_job(Job('synthetic-grid', 'g', name, 0, REGISTRY[name], 4 * o.full_budget_cost(), "
+        "    r = run_job(RunSpec('synthetic-grid', 'g', name, 0, REGISTRY[name], 4 * o.full_budget_cost(), "
         "require_fixed_hash=False, optimum=tuple(o.optimum.items()), bounds=tuple(o.bounds.items())))\n"
         "    assert r['status'] == 'ok', r\n"
         "import keras\nassert keras.backend.backend() == 'numpy'"
@@ -92,10 +92,10 @@ def test_keras_tuner_runs_without_torch():
 def test_keras_tuner_proposes_the_same_under_numpy_and_torch():
     """The oracles never train: the backend must not change a single proposal."""
     code = (
-        "import json\nfrom mfbench.studies.replay import load, run_job, Job\nfrom mfbench.optimizers.registry import REGISTRY\n"
+        "import json\nfrom mfbench.studies.replay import load, run_job, RunSpec\nfrom mfbench.optimizers.registry import REGISTRY\n"
         "out = {}\nfor bench in ('synthetic-grid', 'synthetic-cnn'):\n    o = load(bench)\n"
         "    for name in ('kt-bo', 'kt-hyperband'):\n"
-        "        r = run_job(Job(bench, bench, name, 1, REGISTRY[name], 8 * o.full_budget_cost(), "
+        "        r = run_job(RunSpec(bench, bench, name, 1, REGISTRY[name], 8 * o.full_budget_cost(), "
         "require_fixed_hash=False, optimum=tuple(o.optimum.items()), bounds=tuple(o.bounds.items())))\n"
         "        assert r['status'] == 'ok', r\n"
         "        out[bench + name] = [r['columns'][k] for k in ('config_id', 'budget', 'val_error')]\n"

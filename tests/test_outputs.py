@@ -11,7 +11,7 @@ import pytest
 from support import TINY_FIT_ARGS, make_tiny_table
 
 from mfbench.cli import main
-from mfbench.surrogates.model import check_surrogate_out, save_surrogate
+from mfbench.surrogates.store import check_surrogate_out, save_surrogate
 
 
 def digest(folder: Path) -> dict[str, str]:

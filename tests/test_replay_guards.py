@@ -9,7 +9,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from support import kill_driver_and_check_workers, make_tiny_table
+from support import MFBENCH, kill_driver_and_check_workers, make_tiny_table, replay_argv
 
 from mfbench.cli import main
 from mfbench.execution.runner import TIMING_COLUMNS
@@ -34,23 +34,7 @@ def test_a_benchmark_name_from_a_table_stays_inside_the_study(tmp_path, monkeypa
         con.execute("UPDATE meta SET value=? WHERE key='benchmark'", (name,))
     con.close()
     before = digest(tmp_path)
-    code = main(
-        [
-            "replay",
-            "--benchmarks",
-            str(table),
-            "--optimizers",
-            "random",
-            "--seeds",
-            "0",
-            "--budget",
-            "3x",
-            "--out",
-            "study",
-            "--no-report",
-            "--no-progress",
-        ]
-    )
+    code = main(replay_argv(table, "study"))
     err = capsys.readouterr().err
     assert code == 2 and "not a plain file name" in err and len(err.strip().splitlines()) == 1, err
     assert digest(tmp_path) == before
@@ -75,32 +59,15 @@ def test_a_corrupted_run_file_is_moved_aside_and_redone(tmp_path):
 def test_workers_end_when_the_driver_is_killed(tmp_path):
     """A replay killed with SIGKILL cannot shut its pool down: its workers must exit by themselves."""
     import subprocess
-    import sys
     import time
 
     import psutil
 
     cmd = [
-        sys.executable,
-        "-m",
-        "mfbench",
-        "replay",
-        "--benchmarks",
-        "synthetic-cnn",
-        "--optimizers",
-        "random",
-        "--seeds",
-        "0-99",
-        "--budget",
-        "100000x",
-        "--max-evals",
-        "100000",
-        "--jobs",
-        "2",
-        "--out",
-        str(tmp_path / "study"),
-        "--no-report",
-        "--no-progress",
+        *MFBENCH,
+        *replay_argv(
+            "synthetic-cnn", tmp_path / "study", "--max-evals", "100000", "--jobs", "2", seeds="0-99", budget="100000x"
+        ),
     ]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     driver = psutil.Process(proc.pid)

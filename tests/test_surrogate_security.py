@@ -19,7 +19,8 @@ import pytest
 from mfbench.cli import main
 from mfbench.core.errors import UsageError
 from mfbench.surrogates import load_surrogate
-from mfbench.surrogates.model import FAMILIES, make_model, sha256_file
+from mfbench.surrogates.model import FAMILIES, make_model
+from mfbench.surrogates.store import sha256_file
 from mfbench.surrogates.trusted import ALLOWED_NODES, check_model_file, read_schema, schema_nodes
 
 SHIPPED = Path(__file__).resolve().parents[1] / "surrogates" / "digits-cnn"

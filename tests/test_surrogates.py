@@ -15,7 +15,8 @@ from mfbench.objectives.surrogate import SurrogateObjective
 from mfbench.objectives.tabular import TabularObjective
 from mfbench.surrogates import fit_surrogate, load_surrogate, read_manifest, training_data
 from mfbench.surrogates.fast import MIN_ROWS_PER_THREAD, BitvectorTrees, PackedTrees, bitvector_packable
-from mfbench.surrogates.model import library_versions, limit_threads, make_model, sha256_file
+from mfbench.surrogates.model import limit_threads, make_model
+from mfbench.surrogates.store import library_versions, sha256_file
 from mfbench.tables.table import load_table
 from mfbench.training.space import get_space, sample_configs
 

@@ -29,7 +29,8 @@ def add_parser(sub, name, help_):
 
 def run(args) -> int:
     from mfbench.core.errors import UsageError
-    from mfbench.surrogates.model import FAMILIES, fit_surrogate
+    from mfbench.surrogates.fit import fit_surrogate
+    from mfbench.surrogates.model import FAMILIES
     from mfbench.surrogates.quality import print_rich
 
     families = (

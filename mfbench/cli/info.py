@@ -36,7 +36,7 @@ def run(args) -> int:
     if path.is_dir():
         if not (path / "manifest.json").is_file():
             raise UsageError(f"{path} is a folder without manifest.json: neither a table nor a surrogate")
-        from mfbench.surrogates.model import surrogate_info
+        from mfbench.surrogates.store import surrogate_info
 
         d = surrogate_info(path)
     else:

@@ -206,7 +206,7 @@ def _load(name: str, kind: str | None, options: dict[str, Any]) -> Any:
 
 
 def _real_db(name: str) -> Path:
-    from mfbench.surrogates.model import cache_dir
+    from mfbench.surrogates.store import cache_dir
 
     return cache_dir() / "real" / f"{name}.sqlite"
 

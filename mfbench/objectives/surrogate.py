@@ -47,7 +47,8 @@ class SurrogateObjective(Objective):
         """``restrict_to``: a table (a tabular benchmark of a grid): serve only its
         configurations, with its space, and the optimum, worst value and full-budget cost
         over them: the surrogate's twin of that table, to compare optimizer rankings on both."""
-        from mfbench.surrogates.model import Surrogate, load_surrogate
+        from mfbench.surrogates.model import Surrogate
+        from mfbench.surrogates.store import load_surrogate
 
         self.noise = _noise_mode(noise)
         self.surrogate = surrogate if isinstance(surrogate, Surrogate) else load_surrogate(surrogate, threads=threads)

@@ -130,7 +130,10 @@ def benchmark_info(objective: Objective) -> dict[str, Any]:
 
 
 @dataclass(frozen=True)
-class Job:
+class RunSpec:
+    """Everything one replay run needs, (benchmark, optimizer, seed) and its settings, in plain
+    picklable values: it is what a worker process (local, Dask or Ray) receives."""
+
     benchmark: str  # the spec load() resolves (a name or a path)
     label: str
     optimizer: str
@@ -167,7 +170,7 @@ def seed_globals(seed: int) -> None:
         sys.modules["torch"].manual_seed(seed)
 
 
-def run_job(job: Job) -> dict[str, Any]:
+def run_job(job: RunSpec) -> dict[str, Any]:
     """Run one (benchmark, optimizer, seed); never raises for a problem of the run itself."""
     t0 = time.perf_counter()
     out: dict[str, Any] = {
@@ -221,12 +224,12 @@ def run_job(job: Job) -> dict[str, Any]:
 # --------------------------------------------------------------------------------------
 
 
-def _execute_local(todo: list[Job], jobs: int, log_dir: Path | None = None) -> Iterator[dict[str, Any]]:
+def _execute_local(todo: list[RunSpec], jobs: int, log_dir: Path | None = None) -> Iterator[dict[str, Any]]:
     """Runs in loky worker processes (``execution.pool``). With ``log_dir``, what a run's
     libraries print goes to ``log_dir/<run>.log`` (``mfbench.core.runlog``)."""
     from mfbench.core.runlog import captured_call
 
-    def args_of(job: Job) -> tuple:
+    def args_of(job: RunSpec) -> tuple:
         return (run_job, job, None if log_dir is None else str(log_dir / Path(job.filename).with_suffix(".log")))
 
     return loky_results(captured_call, todo, args_of, workers=jobs, env=CHILD_ENV, failure=_lost)
@@ -246,7 +249,7 @@ def _check_dask_reachable(address: Any) -> None:
         ) from None
 
 
-def _execute_dask(todo: list[Job], address: Any) -> Iterator[dict[str, Any]]:
+def _execute_dask(todo: list[RunSpec], address: Any) -> Iterator[dict[str, Any]]:
     with dask_client(address) as client:
         seeds = client.run(_hash_seed)
         unfixed = sorted(w for w, s in seeds.items() if s != HASH_SEED)
@@ -260,13 +263,13 @@ def _execute_dask(todo: list[Job], address: Any) -> Iterator[dict[str, Any]]:
         )
 
 
-def _execute_ray(todo: list[Job], address: str) -> Iterator[dict[str, Any]]:
+def _execute_ray(todo: list[RunSpec], address: str) -> Iterator[dict[str, Any]]:
     from mfbench.execution.ray_engine import execute_ray
 
     return execute_ray(todo, address, run_job, CHILD_ENV, _lost)
 
 
-def _lost(exc: Exception, job: Job) -> dict[str, Any]:
+def _lost(exc: Exception, job: RunSpec) -> dict[str, Any]:
     return {
         "key": job.key,
         "status": "failed",
@@ -535,7 +538,7 @@ def replay(
     if not targets:
         raise UsageError("no optimizer is usable here")
     all_jobs = [
-        Job(
+        RunSpec(
             spec,
             label,
             opt,

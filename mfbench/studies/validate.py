@@ -20,8 +20,9 @@ from typing import Any
 import numpy as np
 
 from mfbench.surrogates.data import training_data
-from mfbench.surrogates.model import Surrogate, load_surrogate
+from mfbench.surrogates.model import Surrogate
 from mfbench.surrogates.quality import fmt, seed_spearman, slice_metrics
+from mfbench.surrogates.store import load_surrogate
 
 
 def faithfulness(surrogate: Surrogate | str | Path, table_path: str | Path, top: int = 10) -> dict[str, Any]:

@@ -3,15 +3,9 @@ cross-validation, quality per slice, noise and cost models, safe persistence (sk
 
 from mfbench.surrogates.data import TrainingData, table_digest, training_data
 from mfbench.surrogates.encoding import Encoder
-from mfbench.surrogates.model import (
-    FAMILIES,
-    Surrogate,
-    fit_surrogate,
-    library_versions,
-    load_surrogate,
-    read_manifest,
-    save_surrogate,
-)
+from mfbench.surrogates.fit import fit_surrogate
+from mfbench.surrogates.model import FAMILIES, Surrogate
+from mfbench.surrogates.store import library_versions, load_surrogate, read_manifest, save_surrogate
 
 __all__ = [
     "FAMILIES",

@@ -36,7 +36,10 @@ DESIGNS = ("sobol", "random", "grid", "file")
 
 
 @dataclass(frozen=True)
-class Job:
+class TrainingJob:
+    """One training of the sweep: a config trained with one seed on a schedule of
+    ``schedule_epochs`` epochs (every epoch of it becomes a row of the table)."""
+
     config: dict
     seed: int
     schedule_epochs: int
@@ -51,11 +54,11 @@ class Plan:
     configs: list[dict]
     seeds: list[int]
     budgets: list[int]
-    jobs: list[Job]
-    todo: list[Job] = field(default_factory=list)
+    jobs: list[TrainingJob]
+    todo: list[TrainingJob] = field(default_factory=list)
 
     @staticmethod
-    def epochs(jobs: Sequence[Job]) -> int:
+    def epochs(jobs: Sequence[TrainingJob]) -> int:
         return sum(j.schedule_epochs for j in jobs)
 
     def describe(self) -> str:
@@ -131,7 +134,7 @@ def make_plan(
         raise UsageError(f"--budgets must be distinct positive integers, got {budgets}")
     # config-major, so that a sweep stopped half-way leaves whole configurations (every seed,
     # every schedule) rather than a little of each; longest schedule first within a config
-    jobs = [Job(c, int(s), e) for c in configs for e in reversed(schedules_for(c, budgets)) for s in seeds]
+    jobs = [TrainingJob(c, int(s), e) for c in configs for e in reversed(schedules_for(c, budgets)) for s in seeds]
     plan = Plan(configs, list(seeds), budgets, jobs)
     plan.todo = [j for j in jobs if j.key not in done]
     return plan
@@ -150,7 +153,7 @@ class DataSpec:
     folds: int = 0
 
 
-def run_job(job: Job, data: DataSpec, device: str, threads: int = 1):
+def run_job(job: TrainingJob, data: DataSpec, device: str, threads: int = 1):
     """Train one job (in whatever process calls it): the function workers execute."""
     import torch
 
@@ -162,7 +165,7 @@ def run_job(job: Job, data: DataSpec, device: str, threads: int = 1):
     return train_trial(job.config, ds, job.seed, job.schedule_epochs, device=device)
 
 
-def run_group(jobs: Sequence[Job], data: DataSpec, device: str, threads: int = 1) -> list:
+def run_group(jobs: Sequence[TrainingJob], data: DataSpec, device: str, threads: int = 1) -> list:
     """Train jobs of the same network shapes as one fused model (``mfbench.training.fused``): one
     result per job, each committed by the driver in its own transaction, as lone ones are."""
     import torch
@@ -175,15 +178,15 @@ def run_group(jobs: Sequence[Job], data: DataSpec, device: str, threads: int = 1
     return train_group([Member(j.config, j.seed, j.schedule_epochs) for j in jobs], ds, device=device)
 
 
-def fused_groups(todo: Sequence[Job], group_size: int) -> list[tuple[Job, ...]]:
+def fused_groups(todo: Sequence[TrainingJob], group_size: int) -> list[tuple[TrainingJob, ...]]:
     """The to-do list cut into fused groups of at most ``group_size`` jobs with the same
     network shapes and batch size (``fused.fuse_key``): every seed and schedule of one
     configuration first (12 on the default ladder), then configurations that share shapes.
     A group is emitted when full, so a stopped sweep still leaves whole groups behind it."""
     from mfbench.training.fused import fuse_key
 
-    open_: dict[tuple, list[Job]] = {}
-    out: list[tuple[Job, ...]] = []
+    open_: dict[tuple, list[TrainingJob]] = {}
+    out: list[tuple[TrainingJob, ...]] = []
     for job in todo:
         key = fuse_key(job.config)
         grp = open_.setdefault(key, [])
@@ -585,7 +588,7 @@ def check_ray_options(
         require_ray()
 
 
-def _drive(results: Iterator[Any], writer: Any, summary: Summary, todo: list[Job], progress: bool) -> None:
+def _drive(results: Iterator[Any], writer: Any, summary: Summary, todo: list[TrainingJob], progress: bool) -> None:
     from mfbench.core.progress import TrialProgress
 
     total_epochs = Plan.epochs(todo)
