@@ -5,8 +5,9 @@ Run: ``python scripts/bench_report.py RUN_DIR [--old REV_OR_PATH] [--repeat 2]``
 1. Phases, in this process, on this checkout: imports, load (``load_study``), compute
    (``analyse`` without its figures), figures drawn (the ``plots.plot_*`` calls, including their
    ``tight_layout``), figures saved (``plots.save_figure``: PNG + SVG) and render (sections, both
-   formats, writing them). The figure functions are wrapped with timers for this; nothing else
-   changes.
+   formats, writing them). The figure functions are wrapped with timers for this, and figures
+   are saved in this process (``MFBENCH_FIGURE_WORKERS=0``), not in the background as the
+   command does, so that saving is a phase of its own.
 2. With ``--old``: ``python -m mfbench report`` of this checkout and of the other one (a git
    revision, checked out in a temporary worktree and removed afterwards, or the path of a
    checkout), alternately ``--repeat`` times each, each in a fresh process, and the ratio
@@ -54,6 +55,10 @@ def phases(run_dir: Path, out: Path) -> dict[str, float]:
 
         return wrapper
 
+    # figures saved here, one after the other, so that their time is a phase of its own (the
+    # command itself saves them in the background: see analysis/report/saving.py)
+    workers = os.environ.get("MFBENCH_FIGURE_WORKERS")
+    os.environ["MFBENCH_FIGURE_WORKERS"] = "0"
     originals = {n: getattr(plots, n) for n in dir(plots) if n.startswith("plot_") or n == "save_figure"}
     for name, fn in originals.items():
         setattr(plots, name, timed(fn, "figures saved" if name == "save_figure" else "figures drawn"))
@@ -72,6 +77,10 @@ def phases(run_dir: Path, out: Path) -> dict[str, float]:
     finally:
         for name, fn in originals.items():
             setattr(plots, name, fn)
+        if workers is None:
+            os.environ.pop("MFBENCH_FIGURE_WORKERS")
+        else:
+            os.environ["MFBENCH_FIGURE_WORKERS"] = workers
     return spent
 
 
@@ -126,7 +135,7 @@ def main() -> None:
     try:
         spent = phases(args.run_dir, tmp / "phases")
         total = sum(spent.values())
-        print(f"phases of one report of {args.run_dir} (this checkout, in-process):")
+        print(f"phases of one report of {args.run_dir} (this checkout, in-process, figures saved serially):")
         for name in ("imports", "load", "compute", "figures drawn", "figures saved", "render"):
             print(f"  {name:14s} {spent[name]:7.2f} s  {100 * spent[name] / total:5.1f} %")
         print(f"  {'total':14s} {total:7.2f} s")
