@@ -51,3 +51,17 @@ def test_workers_from_the_environment(monkeypatch):
     assert default_workers() == 0
     monkeypatch.delenv("MFBENCH_FIGURE_WORKERS")
     assert 0 <= default_workers() <= 4
+
+
+def test_with_other_threads_running_figures_are_saved_here(tmp_path):
+    import threading
+
+    stop = threading.Event()
+    t = threading.Thread(target=stop.wait)
+    t.start()
+    try:
+        files = FigureSaver(workers=2).submit(_figure(2), tmp_path, "f")
+        assert files["base64"]  # saved in this process: complete at once, no child to wait for
+    finally:
+        stop.set()
+        t.join()

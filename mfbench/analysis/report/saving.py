@@ -10,6 +10,9 @@ the base64 that index.html inlines. The files are those that saving in this proc
 - At most ``workers`` children at a time: by default one fewer than the CPUs this process may
   use, at most 4; with one CPU, no ``os.fork`` (not POSIX) or ``MFBENCH_FIGURE_WORKERS=0``,
   figures are saved here, one after the other, as before.
+- Only a process with one Python thread forks: with others running (a Dask client or a
+  thread pool left by a study in the same process) a fork could copy a lock one of them
+  holds, so figures are then saved here.
 - A child waits for nothing but itself: the parent waits for its own children by process id
   (never for "any child", which could be a worker of a pool that belongs to someone else).
 - A child that fails is an error of the report, raised by ``finish`` with the figure's name.
@@ -20,6 +23,7 @@ from __future__ import annotations
 import base64
 import os
 import sys
+import threading
 import traceback
 from pathlib import Path
 
@@ -52,7 +56,7 @@ class FigureSaver:
     def submit(self, fig, folder: Path, stem: str) -> dict[str, str]:
         """Save ``fig`` as ``folder/stem.png`` and ``.svg``; the returned dict (``plots.save_figure``'s)
         has its ``base64`` only after ``finish``."""
-        if self.workers <= 0:
+        if self.workers <= 0 or threading.active_count() > 1:
             return plots.save_figure(fig, folder, stem)
         while len(self._running) >= self.workers:
             self._wait_oldest()
