@@ -10,8 +10,9 @@ Run: ``python scripts/bench_report.py RUN_DIR [--old REV_OR_PATH] [--repeat 2]``
    command does, so that saving is a phase of its own.
 2. With ``--old``: ``python -m mfbench report`` of this checkout and of the other one (a git
    revision, checked out in a temporary worktree and removed afterwards, or the path of a
-   checkout), alternately ``--repeat`` times each, each in a fresh process, and the ratio
-   new/old of the median wall times. The machine may be shared: alternating the two and taking
+   checkout), alternately ``--repeat`` times each, each in a fresh process, and the ratios
+   new/old of the median wall and CPU times (CPU: what a shared machine pays; wall: what the
+   user waits, lower than CPU when figures are saved in parallel). The machine may be shared: alternating the two and taking
    ratios is what makes the numbers comparable; the absolute seconds are not.
 
 Reports go to temporary folders (the study's own ``report/`` is not touched).
@@ -22,6 +23,7 @@ from __future__ import annotations
 import argparse
 import functools
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -84,9 +86,11 @@ def phases(run_dir: Path, out: Path) -> dict[str, float]:
     return spent
 
 
-def report_seconds(checkout: Path, run_dir: Path, out: Path) -> float:
-    """Wall time of ``python -m mfbench report`` run from ``checkout`` in a fresh process."""
+def report_seconds(checkout: Path, run_dir: Path, out: Path) -> tuple[float, float]:
+    """Wall and CPU time (user + system, its figure-saving children included) of
+    ``python -m mfbench report`` run from ``checkout`` in a fresh process."""
     env = {**os.environ, "PYTHONPATH": str(checkout)}
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t = time.perf_counter()
     subprocess.run(
         [sys.executable, "-m", "mfbench", "report", str(run_dir), "--out", str(out)],
@@ -96,7 +100,9 @@ def report_seconds(checkout: Path, run_dir: Path, out: Path) -> float:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    return time.perf_counter() - t
+    wall = time.perf_counter() - t
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
 def compare(run_dir: Path, old: str, repeat: int, tmp: Path) -> None:
@@ -112,14 +118,16 @@ def compare(run_dir: Path, old: str, repeat: int, tmp: Path) -> None:
         )
         old_path = worktree
     try:
-        times: dict[str, list[float]] = {"old": [], "new": []}
+        times: dict[str, list[tuple[float, float]]] = {"old": [], "new": []}
         for i in range(repeat):
             for name, checkout in (("old", old_path), ("new", REPO)):
-                s = report_seconds(checkout, run_dir, tmp / f"{name}_{i}")
-                times[name].append(s)
-                print(f"  run {i + 1} {name}: {s:7.1f} s", flush=True)
-        old_s, new_s = statistics.median(times["old"]), statistics.median(times["new"])
-        print(f"report new/old: {new_s:.1f} s / {old_s:.1f} s = {new_s / old_s:.2f} (medians of {repeat})")
+                wall, cpu = report_seconds(checkout, run_dir, tmp / f"{name}_{i}")
+                times[name].append((wall, cpu))
+                print(f"  run {i + 1} {name}: {wall:7.1f} s wall, {cpu:7.1f} s CPU", flush=True)
+        for k, what in enumerate(("wall", "CPU")):
+            old_s = statistics.median(w[k] for w in times["old"])
+            new_s = statistics.median(w[k] for w in times["new"])
+            print(f"report new/old ({what}): {new_s:.1f} s / {old_s:.1f} s = {new_s / old_s:.2f} (medians of {repeat})")
     finally:
         if worktree is not None:
             subprocess.run(["git", "-C", str(REPO), "worktree", "remove", "--force", str(worktree)], check=False)
@@ -130,15 +138,17 @@ def main() -> None:
     ap.add_argument("run_dir", type=Path, help="a replay directory (with manifest.json)")
     ap.add_argument("--old", help="a git revision or the path of a checkout to compare against")
     ap.add_argument("--repeat", type=int, default=2, help="runs of each checkout with --old (default 2)")
+    ap.add_argument("--no-phases", action="store_true", help="only the whole-command comparison")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="bench_report_"))
     try:
-        spent = phases(args.run_dir, tmp / "phases")
-        total = sum(spent.values())
-        print(f"phases of one report of {args.run_dir} (this checkout, in-process, figures saved serially):")
-        for name in ("imports", "load", "compute", "figures drawn", "figures saved", "render"):
-            print(f"  {name:14s} {spent[name]:7.2f} s  {100 * spent[name] / total:5.1f} %")
-        print(f"  {'total':14s} {total:7.2f} s")
+        if not args.no_phases:
+            spent = phases(args.run_dir, tmp / "phases")
+            total = sum(spent.values())
+            print(f"phases of one report of {args.run_dir} (this checkout, in-process, figures saved serially):")
+            for name in ("imports", "load", "compute", "figures drawn", "figures saved", "render"):
+                print(f"  {name:14s} {spent[name]:7.2f} s  {100 * spent[name] / total:5.1f} %")
+            print(f"  {'total':14s} {total:7.2f} s")
         if args.old:
             print(f"whole command, this checkout (new) against {args.old} (old), alternately:")
             compare(args.run_dir, args.old, args.repeat, tmp)
