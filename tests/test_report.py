@@ -283,3 +283,16 @@ def test_split_half_reliability_beside_every_cd_diagram(tmp_path):
             assert text.count(sh["reading"]) >= 2
     summary = json.loads((out / "data" / "summary.json").read_text())
     assert all("split_half" in c for c in summary["comparisons"])
+
+
+def test_both_formats_say_the_same_things(tmp_path):
+    """One seed: no comparison can be computed, and report.md says so as index.html does; the
+    final table's "lower is better" is bold in both; the optimizers' settings have one label."""
+    run = make_replay(tmp_path / "r", benchmarks=("b0",), seeds=(0,), failed=(), missing=())
+    index = write_report(run, budgets=(1.0,))
+    html, md = index.read_text(), (index.parent / "report.md").read_text()
+    line = "100 % of the budget: not computed (need at least 2 complete blocks to compare, got 1"
+    assert f"<p class='ns'>{line}" in html
+    assert f"\n{line}" in md
+    assert "<b>lower is better</b>" in html and "**lower is better**" in md
+    assert "<h3>Optimizers (settings)</h3>" in html and "\nOptimizers (settings):\n" in md

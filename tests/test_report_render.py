@@ -33,12 +33,12 @@ REPORT = Report(
             "First & only",
             (
                 BulletList((("a ", Strong("b"), " ", Code("c<d>")), ("x|y",)), glue=True),
-                Paragraph(("only in HTML",), css="ns", html_only=True),
-                Paragraph(("p ", Strong("q", in_markdown=False), " ", Link("f.csv", "data/f.csv")), glue=True),
+                Paragraph(("not computed",), css="ns"),
+                Paragraph(("p ", Strong("q"), " ", Link("f.csv", "data/f.csv")), glue=True),
                 Heading("h"),
                 Table(("k", "v|w"), (("1", "a|b"), ("2", Cell("3", best=True))), wide=True, glue=True),
                 Table(("row", "o"), (("r", Cell("9", best=True)),), row_headers=True),
-                Label("Opts", detail="settings"),
+                Label("Opts (settings)"),
                 Settings((("o", {"b": "x&y", "a": 2}),), glue=True),
                 Fields((("seeds", "[0, 1]"),)),
                 Notes((("n1",), ("n ", Strong("2")))),
@@ -56,7 +56,7 @@ REPORT = Report(
 )
 
 
-def test_markdown_renders_every_block_and_skips_html_only_lines():
+def test_markdown_renders_every_block_with_the_words_html_has():
     assert render_markdown.render(REPORT).split("\n") == [
         "# T",
         "",
@@ -65,7 +65,9 @@ def test_markdown_renders_every_block_and_skips_html_only_lines():
         "- a **b** `c<d>`",
         "- x|y",
         "",
-        "p q [f.csv](data/f.csv)",
+        "not computed",
+        "",
+        "p **q** [f.csv](data/f.csv)",
         "",
         "### h",
         "",
@@ -105,12 +107,12 @@ def test_html_renders_every_block_escaped_and_glued_where_the_model_says():
         "<li>a <b>b</b> <code>c&lt;d&gt;</code></li>",
         "<li>x|y</li>",
         "</ul>",
-        "<p class='ns'>only in HTML</p><p>p <b>q</b> <a href='data/f.csv'>f.csv</a></p>",
+        "<p class='ns'>not computed</p><p>p <b>q</b> <a href='data/f.csv'>f.csv</a></p>",
         "<h3>h</h3><div class='wide'><table><thead><tr><th>k</th><th>v|w</th></tr></thead><tbody>"
         "<tr><td>1</td><td>a|b</td></tr><tr><td>2</td><td class='best'>3</td></tr></tbody></table></div>",
         "<table><thead><tr><th>row</th><th>o</th></tr></thead><tbody>"
         "<tr><th>r</th><td class='best'>9</td></tr></tbody></table>",
-        "<h3>Opts</h3><details><summary>o</summary><pre>{",
+        "<h3>Opts (settings)</h3><details><summary>o</summary><pre>{",
         "  &quot;a&quot;: 2,",
         "  &quot;b&quot;: &quot;x&amp;y&quot;",
         "}</pre></details>",

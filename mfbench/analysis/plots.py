@@ -20,6 +20,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.colors import LogNorm  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.layout_engine import PlaceHolderLayoutEngine  # noqa: E402
 
 from mfbench.analysis.stats import Comparison  # noqa: E402
 
@@ -117,10 +118,23 @@ def plot_confusions(panels: Sequence[dict], *, labels: Sequence[str], title: str
 def save_figure(fig: Figure, folder: Path, stem: str) -> dict[str, str]:
     """Write ``stem.png`` and ``stem.svg``; return their paths and the PNG as base64 for inlining."""
     folder.mkdir(parents=True, exist_ok=True)
+    # ``fig.tight_layout()`` leaves a do-nothing placeholder layout engine on the figure, and
+    # savefig draws a figure that has any layout engine once more (without output) before
+    # printing it: a layout pass for a layout that is already done. The PNG is the same without
+    # it, so it is skipped there. The SVG keeps it: that pass, at the SVG's 72 dpi, changes the
+    # last digit of a few SVG coordinates (0 vs -0), and the SVGs stay as they were.
+    # (With rcParams asking for an automatic layout, ``None`` would install one: no skipping.)
+    engine = fig.get_layout_engine()
+    auto = matplotlib.rcParams["figure.autolayout"] or matplotlib.rcParams["figure.constrained_layout.use"]
+    skip_pass = isinstance(engine, PlaceHolderLayoutEngine) and not auto
     # one layout pass for both formats (the tight box is in inches, independent of the dpi)
     bbox = fig.get_tightbbox(fig.canvas.get_renderer()).padded(0.1)
     buf = io.BytesIO()
+    if skip_pass:
+        fig.set_layout_engine(None)
     fig.savefig(buf, format="png", dpi=150, bbox_inches=bbox)
+    if skip_pass:
+        fig.set_layout_engine(engine)
     png = folder / f"{stem}.png"
     png.write_bytes(buf.getvalue())
     svg = folder / f"{stem}.svg"

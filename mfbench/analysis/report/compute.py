@@ -39,18 +39,40 @@ def _step(x: np.ndarray, v: np.ndarray, grid: np.ndarray) -> np.ndarray:
     return np.where(idx >= 0, v[np.clip(idx, 0, None)], 1.0)
 
 
-def curves(replay: StudyData, benchmark: str, column: str, grid: np.ndarray) -> np.ndarray:
-    """Normalized regret of every (optimizer, paired seed) run of a benchmark on a grid: (O, S, G)."""
+def _run_arrays(replay: StudyData, benchmark: str, column: str) -> dict[tuple, tuple[np.ndarray, np.ndarray]]:
+    """Per (optimizer, seed) run of a benchmark: (x = running max of ``column``, normalized regret).
+
+    The report evaluates these step functions on several grids (each budget fraction, the anytime
+    grids, the rank grid); grouping the trajectories once per (benchmark, column) instead of once
+    per grid was most of the time of ``curves``. Cached on ``replay`` (its trajectories are not
+    changed after ``load_study``); the cache is keyed by the trajectories' identity as well, so a
+    replaced frame is grouped anew.
+    """
+    key = (id(replay.trajectories), benchmark, column)
+    cached = replay.cache.get(key)
+    if cached is not None:
+        return cached
     t = replay.trajectories
     t = t[t["benchmark"] == benchmark]
-    groups = {k: g for k, g in t.groupby(["optimizer", "seed"], sort=False)}
+    xs = t[column].to_numpy(dtype=float)
+    vs = t["normalized_regret"].to_numpy(dtype=float)
+    runs = {
+        k: (np.maximum.accumulate(xs[idx]), vs[idx])  # running max: guard against float jitter
+        for k, idx in t.groupby(["optimizer", "seed"], sort=False).indices.items()
+    }
+    replay.cache[key] = runs
+    return runs
+
+
+def curves(replay: StudyData, benchmark: str, column: str, grid: np.ndarray) -> np.ndarray:
+    """Normalized regret of every (optimizer, paired seed) run of a benchmark on a grid: (O, S, G)."""
+    runs = _run_arrays(replay, benchmark, column)
     seeds = replay.seeds[benchmark]
     out = np.empty((len(replay.optimizers), len(seeds), len(grid)))
     for i, o in enumerate(replay.optimizers):
         for j, s in enumerate(seeds):
-            g = groups[(o, s)]
-            x = np.maximum.accumulate(g[column].to_numpy(dtype=float))  # guard against float jitter
-            out[i, j] = _step(x, g["normalized_regret"].to_numpy(dtype=float), grid)
+            x, v = runs[(o, s)]
+            out[i, j] = _step(x, v, grid)
     return out
 
 
@@ -143,7 +165,25 @@ class Results:
 def analyse(
     replay: StudyData, out: Path, budgets: list[float], alpha: float, min_benchmark_blocks: int, floor: float
 ) -> Results:
-    """Compute the report's numbers, write ``out/data/`` and ``out/figures/``; see the module docstring."""
+    """Compute the report's numbers, write ``out/data/`` and ``out/figures/``; see the module docstring.
+
+    Figures are written in the background (``saving.FigureSaver``) and all are on disk, with
+    their base64, when this returns."""
+    from mfbench.analysis.report.saving import FigureSaver
+
+    with FigureSaver() as saver:
+        return _analyse(replay, out, budgets, alpha, min_benchmark_blocks, floor, saver)
+
+
+def _analyse(
+    replay: StudyData,
+    out: Path,
+    budgets: list[float],
+    alpha: float,
+    min_benchmark_blocks: int,
+    floor: float,
+    saver,
+) -> Results:
     from mfbench.analysis import plots
     from mfbench.analysis.stats import compare_optimizers, rank_scores, split_half
 
@@ -171,7 +211,7 @@ def analyse(
         return f"data/{name}"
 
     def figure(section: str, fig, stem: str, caption: str, data: list[str]) -> None:
-        files = plots.save_figure(fig, fig_dir, stem)
+        files = saver.submit(fig, fig_dir, stem)
         figures[section].append(FigureFile(stem, caption, files, data))
 
     # --- blocks rule and the comparisons at each budget fraction

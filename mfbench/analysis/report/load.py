@@ -37,14 +37,32 @@ class StudyData:
     dropped_benchmarks: dict[str, str] = field(default_factory=dict)
     dropped_optimizers: dict[str, str] = field(default_factory=dict)
     n_expected_runs: int = 0
+    #: per-run arrays that compute.py derives from ``trajectories`` once and reuses on every grid
+    cache: dict[tuple, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
+
+
+def _concat_runs(paths: list[Path]) -> pd.DataFrame:
+    """The per-run files as one frame, the same as ``pd.concat`` of each file read by pandas.
+
+    A study has hundreds of small files; converting each to pandas cost more than reading it.
+    When all files share one Arrow schema (the normal case) they are joined as Arrow tables and
+    converted once; otherwise (e.g. a column typed differently in one file) pandas reads and joins
+    them as before, with its own dtype rules.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    tables = [pq.read_table(p) for p in paths]
+    if all(t.schema.equals(tables[0].schema, check_metadata=True) for t in tables[1:]):
+        return pa.concat_tables(tables).to_pandas()
+    return pd.concat([pd.read_parquet(p) for p in paths], ignore_index=True)
 
 
 def _read_trajectories(run_dir: Path) -> pd.DataFrame:
     per_run = sorted((run_dir / "runs").glob("*.parquet")) if (run_dir / "runs").is_dir() else []
     try:
         if per_run:
-            frames = [pd.read_parquet(p) for p in per_run]
-            return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+            return _concat_runs(per_run)
         if (run_dir / "trajectories.parquet").is_file():
             return pd.read_parquet(run_dir / "trajectories.parquet")
     except (OSError, ValueError) as exc:  # pyarrow raises ArrowInvalid (a ValueError) on a corrupt file

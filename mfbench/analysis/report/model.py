@@ -1,11 +1,10 @@
 """The report as one model of sections: what it says, written once, and no format of its own.
 
 ``sections.build_report`` writes every sentence of the report into these small frozen
-dataclasses; ``render_markdown`` and ``render_html`` only turn them into their format. A few
-fields exist because the two formats said slightly different things before they shared this
-model (an HTML-only error line, an HTML-only bold, a longer label in markdown, the HTML line
-breaks): they are recorded here, in data, so that both files stay byte-identical to what the
-report wrote before, and so that the renderers still hold no prose.
+dataclasses; ``render_markdown`` and ``render_html`` only turn them into their format, so both
+formats say the same things. What differs is presentation only: where HTML starts a block on
+the line of the one before (``glue``, kept so that index.html keeps its line breaks), folding,
+CSS classes and table layout.
 """
 
 from __future__ import annotations
@@ -19,11 +18,9 @@ from typing import Any
 
 @dataclass(frozen=True)
 class Strong:
-    """Emphasised words (bold). ``in_markdown=False``: bold in HTML only (the final table's
-    "lower is better" was never bold in report.md)."""
+    """Emphasised words (bold in both formats)."""
 
     text: str
-    in_markdown: bool = True
 
 
 @dataclass(frozen=True)
@@ -65,22 +62,18 @@ class Heading:
 
 @dataclass(frozen=True)
 class Label:
-    """Introduces the block after it: ``Versions:`` in markdown, a sub-heading in HTML;
-    ``detail`` is added in parentheses in markdown only."""
+    """Introduces the block after it: ``Versions:`` in markdown, a sub-heading in HTML."""
 
     text: str
-    detail: str = ""
     glue: bool = False
 
 
 @dataclass(frozen=True)
 class Paragraph:
-    """Running text. ``css``: an HTML class (``ns``: a comparison not computed);
-    ``html_only``: a line the markdown report never had."""
+    """Running text. ``css``: an HTML class (``ns``: a comparison not computed)."""
 
     text: Text
     css: str = ""
-    html_only: bool = False
     glue: bool = False
 
 

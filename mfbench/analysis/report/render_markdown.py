@@ -1,7 +1,6 @@
 """report.md from the section model: markdown syntax only, no words of its own.
 
-Every block is followed by an empty line; a block the markdown report never had
-(``Paragraph.html_only``) is skipped.
+Every block is followed by an empty line.
 """
 
 from __future__ import annotations
@@ -34,7 +33,7 @@ def inline(text: Text) -> str:
     out = []
     for p in text:
         if isinstance(p, Strong):
-            out.append(f"**{p.text}**" if p.in_markdown else p.text)
+            out.append(f"**{p.text}**")
         elif isinstance(p, Code):
             out.append(f"`{p.text}`")
         elif isinstance(p, Link):
@@ -65,7 +64,7 @@ def block(b: Block) -> list[str]:
     if isinstance(b, Heading):
         return [f"### {b.text}"]
     if isinstance(b, Label):
-        return [f"{b.text} ({b.detail}):" if b.detail else f"{b.text}:"]
+        return [f"{b.text}:"]
     if isinstance(b, Paragraph):
         return [inline(b.text)]
     if isinstance(b, BulletList | Notes):
@@ -93,7 +92,5 @@ def render(report: Report) -> str:
     for section in report.sections:
         lines += [f"## {section.title}", ""]
         for b in section.blocks:
-            if isinstance(b, Paragraph) and b.html_only:
-                continue
             lines += [*block(b), ""]
     return "\n".join(lines)

@@ -243,7 +243,7 @@ def _figure_blocks(res: Results, key: str) -> list[Block]:
         for c in res.comparisons:
             if "error" in c:
                 text = f"{fraction_label(c['budget_fraction'])}: not computed ({c['error']})"
-                blocks.append(Paragraph((text,), css="ns", html_only=True))
+                blocks.append(Paragraph((text,), css="ns"))
     for fig in res.figures[key]:
         png, svg = f"figures/{fig.stem}.png", f"figures/{fig.stem}.svg"
         blocks.append(
@@ -294,7 +294,7 @@ def _final_rows(res: Results) -> list[tuple[str, list[Cell]]]:
 def _final(res: Results) -> list[Block]:
     intro = (
         "Median [interquartile range] over seeds of the final normalized regret (at 100 % of the budget; ",
-        Strong("lower is better", in_markdown=False),
+        Strong("lower is better"),
         "; best median in bold). Average rank: rank of the seed-mean final regret within each benchmark "
         "(1 = best), averaged over benchmarks.",
     )
@@ -367,7 +367,7 @@ def _manifest(res: Results) -> list[Block]:
         Table(("key", "value"), pairs(m.get("hardware")), glue=True),
         Label("Benchmarks"),
         Table(tuple(BENCH_HEAD), tuple(_benchmark_rows(m)), glue=True),
-        Label("Optimizers", detail="settings"),
+        Label("Optimizers (settings)"),
         Settings(tuple((m.get("optimizers") or {}).items()), glue=True),
     ]
 
