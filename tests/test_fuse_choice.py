@@ -8,7 +8,7 @@ import sqlite3
 import pytest
 
 from mfbench.core.errors import UsageError
-from mfbench.tables.collect import Job, fused_groups
+from mfbench.tables.collect import TrainingJob, fused_groups
 from mfbench.tables.fuse_choice import DEFAULT_GROUP, MAX_GROUP, choose_trainer, parse_fuse
 
 
@@ -27,7 +27,7 @@ def _jobs(tiny_config, n_configs_same_shape: int, seeds=(0, 1, 2)):
     jobs = []
     for i in range(n_configs_same_shape):
         cfg = dict(tiny_config, learning_rate=0.01 * (i + 1))
-        jobs += [Job(cfg, s, 1) for s in seeds]
+        jobs += [TrainingJob(cfg, s, 1) for s in seeds]
     return jobs
 
 
@@ -40,7 +40,7 @@ def test_auto_fuses_on_the_cpu_only_where_there_is_something_to_fuse(tiny_config
     assert _choose("auto", jobs).group_size == DEFAULT_GROUP
     assert _choose("auto", jobs[:1]).group_size == 0  # one trial: nothing to fuse
     # different batch sizes: no two trials share a fuse key
-    lone_jobs = [Job(dict(tiny_config, batch_size=b), 0, 1) for b in (16, 32, 64)]
+    lone_jobs = [TrainingJob(dict(tiny_config, batch_size=b), 0, 1) for b in (16, 32, 64)]
     assert _choose("auto", lone_jobs).trainer == "lone"
     assert _choose("auto", jobs, folds=5).trainer == "lone"
     assert _choose("auto", jobs, cuda=True).trainer == "lone"
