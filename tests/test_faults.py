@@ -364,7 +364,7 @@ def test_a_replay_holding_the_folder_refuses_a_second_with_one_line(tmp_path, mo
 
 
 def test_stale_temporaries_of_a_killed_replay_go_live_ones_stay(tmp_path):
-    from mfbench.studies.replay import remove_stale_temporaries
+    from mfbench.studies.runfiles import remove_stale_temporaries
 
     (tmp_path / "runs").mkdir()
     dead = 2**22 + 12345  # above the default pid_max: no such process

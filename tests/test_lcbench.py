@@ -319,7 +319,7 @@ def test_a_report_on_part_of_the_lcbench_study_says_it_is_partial(tmp_path):
     gone = next(r for r in manifest["runs"] if r["optimizer"] == "random" and r["seed"] == 1)
     manifest["runs"].remove(gone)  # as if that run had not run yet
     (out / "manifest.json").write_text(json.dumps(manifest))
-    from mfbench.studies.replay import run_filename
+    from mfbench.studies.runfiles import run_filename
 
     (out / "runs" / run_filename(gone["benchmark"], "random", 1)).unlink()
     text = (write_report(out, tmp_path / "rep", min_benchmark_blocks=2).parent / "report.md").read_text()

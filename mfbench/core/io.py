@@ -120,7 +120,7 @@ def check_output_file(out: str | Path, inputs: tuple[str | Path, ...], option: s
 def atomic_write_text(path: str | Path, text: str) -> None:
     """Write ``text`` to ``path`` through a temporary file in the same folder and a rename. The
     temporary is ``.NAME.PID.tmp``: one writer per path per process, and a temporary whose
-    process is gone is known stale (``studies.replay.remove_stale_temporaries``)."""
+    process is gone is known stale (``studies.runfiles.remove_stale_temporaries``)."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:

@@ -3,6 +3,7 @@ clock), so that both write the same keys and the report reads either the same wa
 
 A manifest says what was run (command, seeds, budget, benchmarks, optimizer settings), on
 what (library versions, hardware), and how each run ended (``runs``, ``failures``).
+``read_study_manifest`` reads one back, refusing in one line one of the wrong shape.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import time
 from importlib import metadata
 from pathlib import Path
 from typing import Any
+
+from mfbench.core.errors import UsageError, read_json
 
 #: the libraries whose versions a manifest records (those that decide a trajectory)
 VERSIONED = (
@@ -109,3 +112,36 @@ def study_manifest(
         "python_hash_seed": python_hash_seed,
         "noise_seeds": noise_seeds,
     }
+
+
+def read_study_manifest(path: Path) -> dict[str, Any]:
+    if not path.exists():
+        return {}
+    manifest = read_json(path, hint="; use another --out")
+    check_study_manifest(path, manifest)
+    return manifest
+
+
+#: the top-level keys of a study's manifest that reruns and the report read, with their types
+STUDY_KEYS: dict[str, type | tuple[type, ...]] = {
+    "runs": list,
+    "study": dict,
+    "benchmarks": dict,
+    "optimizers": dict,
+    "seeds": list,
+    "budget": dict,
+    "failures": list,
+}
+
+
+def check_study_manifest(path: Path, manifest: Any) -> None:
+    """Refuse, in one line, a study manifest of the wrong shape (hand-edited or foreign), rather
+    than failing somewhere inside a rerun or the report."""
+    if not isinstance(manifest, dict):
+        raise UsageError(f"{path}: not a replay manifest (a JSON object is expected)")
+    for key, kind in STUDY_KEYS.items():
+        if key in manifest and not isinstance(manifest[key], kind):
+            raise UsageError(f"{path}: '{key}' must be a JSON {'list' if kind is list else 'object'}")
+    for r in manifest.get("runs", []):
+        if not isinstance(r, dict) or not all(k in r for k in ("benchmark", "optimizer", "seed", "status")):
+            raise UsageError(f"{path}: every entry of 'runs' needs benchmark, optimizer, seed and status")

@@ -29,15 +29,22 @@ from typing import Any
 
 import numpy as np
 
-from mfbench.core.errors import UsageError, read_json
+from mfbench.core.errors import UsageError
 from mfbench.core.io import atomic_write_text, hold_exclusive, jsonable
 from mfbench.core.progress import RunProgress
 from mfbench.execution.pool import dask_client, dask_results, loky_results
-from mfbench.execution.runner import COLUMNS, DEFAULT_MAX_EVALS, parse_budget, run
+from mfbench.execution.runner import DEFAULT_MAX_EVALS, parse_budget, run
 from mfbench.objectives.base import Objective
 from mfbench.objectives.synthetic import SYNTHETIC, SyntheticBenchmark
 from mfbench.optimizers.base import for_objective
-from mfbench.studies.manifest import study_manifest
+from mfbench.studies.manifest import read_study_manifest, study_manifest
+from mfbench.studies.runfiles import (
+    merge_runs,
+    remove_stale_temporaries,
+    run_filename,
+    set_aside_unreadable_runs,
+    write_run,
+)
 
 log = logging.getLogger(__name__)
 
@@ -155,11 +162,6 @@ class RunSpec:
     @property
     def filename(self) -> str:
         return run_filename(self.label, self.optimizer, self.seed)
-
-
-def run_filename(label: str, optimizer: str, seed: int) -> str:
-    """The file under ``runs/`` that holds one run's trajectory (its presence means: done)."""
-    return f"{label}__{optimizer}__{int(seed)}.parquet"
 
 
 def seed_globals(seed: int) -> None:
@@ -283,83 +285,6 @@ def _lost(exc: Exception, job: RunSpec) -> dict[str, Any]:
 
 def _hash_seed() -> str | None:
     return os.environ.get("PYTHONHASHSEED")
-
-
-# --------------------------------------------------------------------------------------
-# Files
-# --------------------------------------------------------------------------------------
-
-
-def trajectory_schema():
-    import pyarrow as pa
-
-    return pa.schema([(c, getattr(pa, t)()) for c, t in COLUMNS.items()])
-
-
-def write_parquet_atomic(table: Any, path: Path) -> None:
-    import pyarrow.parquet as pq
-
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    pq.write_table(table, tmp)
-    os.replace(tmp, path)
-
-
-def write_run(columns: dict[str, list], path: Path) -> None:
-    import pyarrow as pa
-
-    write_parquet_atomic(pa.Table.from_pydict(columns, schema=trajectory_schema()), path)
-
-
-def remove_stale_temporaries(run_dir: Path) -> list[Path]:
-    """Delete the ``.NAME.PID.tmp`` files of ``write_parquet_atomic`` and ``core.io.atomic_write_text`` whose process is gone (a replay
-    killed while writing a run or the merge): they hold nothing committed -- the run is missing
-    and done again -- and would otherwise pile up. A live process's temporaries are left alone."""
-    removed = []
-    for f in [*run_dir.glob(".*.tmp"), *(run_dir / "runs").glob(".*.tmp")]:
-        try:
-            os.kill(int(f.name.rsplit(".", 2)[1]), 0)
-        except ProcessLookupError:
-            f.unlink(missing_ok=True)
-            removed.append(f)
-        except (ValueError, IndexError, OSError):  # not ours, or a process of another user
-            continue
-    return removed
-
-
-def set_aside_unreadable_runs(run_dir: Path) -> list[Path]:
-    """Move per-run files that cannot be read with the run schema (a disk fault, a hand edit)
-    to ``RUN_DIR/unreadable/``: their runs are then missing, so this replay reruns them instead
-    of every rerun crashing on them. Returns where they went."""
-    import pyarrow.parquet as pq
-
-    moved = []
-    for f in sorted((run_dir / "runs").glob("*.parquet")):
-        try:
-            pq.read_table(f, schema=trajectory_schema())
-        except Exception as exc:  # noqa: BLE001  (pyarrow raises several kinds for a damaged file)
-            aside = run_dir / "unreadable"
-            aside.mkdir(exist_ok=True)
-            target = aside / f"{f.name}.{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}"
-            os.replace(f, target)
-            log.warning("%s is unreadable (%s): moved to %s; its run is done again", f, type(exc).__name__, target)
-            moved.append(target)
-    return moved
-
-
-def merge_runs(run_dir: Path) -> Any:
-    """Concatenate every per-run file into ``trajectories.parquet`` (sorted by run, then
-    completion order) and return it as a pandas DataFrame."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    files = sorted((run_dir / "runs").glob("*.parquet"))
-    tables = [pq.read_table(f, schema=trajectory_schema()) for f in files]
-    table = pa.concat_tables(tables) if tables else trajectory_schema().empty_table()
-    table = table.sort_by(
-        [("benchmark", "ascending"), ("optimizer", "ascending"), ("seed", "ascending"), ("eval_index", "ascending")]
-    )
-    write_parquet_atomic(table, run_dir / "trajectories.parquet")
-    return table.to_pandas()
 
 
 # --------------------------------------------------------------------------------------
@@ -686,39 +611,6 @@ def _check_same_study(run_dir: Path, old: dict[str, Any], study: dict[str, Any])
             f"({', '.join(f'{k}: {a} there, {b} here' for k, (a, b) in differs.items())}); "
             "use another --out"
         )
-
-
-def read_study_manifest(path: Path) -> dict[str, Any]:
-    if not path.exists():
-        return {}
-    manifest = read_json(path, hint="; use another --out")
-    check_study_manifest(path, manifest)
-    return manifest
-
-
-#: the top-level keys of a study's manifest that reruns and the report read, with their types
-STUDY_KEYS: dict[str, type | tuple[type, ...]] = {
-    "runs": list,
-    "study": dict,
-    "benchmarks": dict,
-    "optimizers": dict,
-    "seeds": list,
-    "budget": dict,
-    "failures": list,
-}
-
-
-def check_study_manifest(path: Path, manifest: Any) -> None:
-    """Refuse, in one line, a study manifest of the wrong shape (hand-edited or foreign), rather
-    than failing somewhere inside a rerun or the report."""
-    if not isinstance(manifest, dict):
-        raise UsageError(f"{path}: not a replay manifest (a JSON object is expected)")
-    for key, kind in STUDY_KEYS.items():
-        if key in manifest and not isinstance(manifest[key], kind):
-            raise UsageError(f"{path}: '{key}' must be a JSON {'list' if kind is list else 'object'}")
-    for r in manifest.get("runs", []):
-        if not isinstance(r, dict) or not all(k in r for k in ("benchmark", "optimizer", "seed", "status")):
-            raise UsageError(f"{path}: every entry of 'runs' needs benchmark, optimizer, seed and status")
 
 
 def summarize(frame: Any, runs: list[dict[str, Any]]) -> list[dict[str, Any]]:

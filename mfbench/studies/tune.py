@@ -22,19 +22,9 @@ from mfbench.core.errors import UsageError
 from mfbench.core.io import atomic_write_text, jsonable
 from mfbench.execution.runner import DEFAULT_MAX_EVALS, parse_budget
 from mfbench.optimizers.base import for_objective
-from mfbench.studies.manifest import study_manifest
-from mfbench.studies.replay import (
-    ReplayResult,
-    merge_runs,
-    read_study_manifest,
-    resolve_optimizers,
-    run_filename,
-    seed_globals,
-    summarize,
-    trajectory_schema,
-    write_parquet_atomic,
-    write_run,
-)
+from mfbench.studies.manifest import read_study_manifest, study_manifest
+from mfbench.studies.replay import ReplayResult, resolve_optimizers, seed_globals, summarize
+from mfbench.studies.runfiles import merge_runs, run_filename, trajectory_schema, write_parquet_atomic, write_run
 
 log = logging.getLogger(__name__)
 

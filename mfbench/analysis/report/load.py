@@ -77,7 +77,7 @@ def load_study(run_dir: str | Path) -> StudyData:
     if not mpath.is_file():
         raise UsageError(f"{run_dir}: not a replay directory (no manifest.json)")
     manifest = read_json(mpath)
-    from mfbench.studies.replay import check_study_manifest
+    from mfbench.studies.manifest import check_study_manifest
 
     check_study_manifest(mpath, manifest)
     traj = _read_trajectories(run_dir)
