@@ -5,14 +5,12 @@ Run: ``python scripts/bench_report.py RUN_DIR [--old REV_OR_PATH] [--repeat 2]``
 1. Phases, in this process, on this checkout: imports, load (``load_study``), compute
    (``analyse`` without its figures), figures drawn (the ``plots.plot_*`` calls, including their
    ``tight_layout``), figures saved (``plots.save_figure``: PNG + SVG) and render (sections, both
-   formats, writing them). The figure functions are wrapped with timers for this, and figures
-   are saved in this process (``MFBENCH_FIGURE_WORKERS=0``), not in the background as the
-   command does, so that saving is a phase of its own.
+   formats, writing them). The figure functions are wrapped with timers for this.
 2. With ``--old``: ``python -m mfbench report`` of this checkout and of the other one (a git
    revision, checked out in a temporary worktree and removed afterwards, or the path of a
    checkout), alternately ``--repeat`` times each, each in a fresh process, and the ratios
    new/old of the median wall and CPU times (CPU: what a shared machine pays; wall: what the
-   user waits, lower than CPU when figures are saved in parallel). The machine may be shared: alternating the two and taking
+   user waits). The machine may be shared: alternating the two and taking
    ratios is what makes the numbers comparable; the absolute seconds are not.
 
 Reports go to temporary folders (the study's own ``report/`` is not touched).
@@ -57,10 +55,6 @@ def phases(run_dir: Path, out: Path) -> dict[str, float]:
 
         return wrapper
 
-    # figures saved here, one after the other, so that their time is a phase of its own (the
-    # command itself saves them in the background: see analysis/report/saving.py)
-    workers = os.environ.get("MFBENCH_FIGURE_WORKERS")
-    os.environ["MFBENCH_FIGURE_WORKERS"] = "0"
     originals = {n: getattr(plots, n) for n in dir(plots) if n.startswith("plot_") or n == "save_figure"}
     for name, fn in originals.items():
         setattr(plots, name, timed(fn, "figures saved" if name == "save_figure" else "figures drawn"))
@@ -79,15 +73,11 @@ def phases(run_dir: Path, out: Path) -> dict[str, float]:
     finally:
         for name, fn in originals.items():
             setattr(plots, name, fn)
-        if workers is None:
-            os.environ.pop("MFBENCH_FIGURE_WORKERS")
-        else:
-            os.environ["MFBENCH_FIGURE_WORKERS"] = workers
     return spent
 
 
 def report_seconds(checkout: Path, run_dir: Path, out: Path) -> tuple[float, float]:
-    """Wall and CPU time (user + system, its figure-saving children included) of
+    """Wall and CPU time (user + system) of
     ``python -m mfbench report`` run from ``checkout`` in a fresh process."""
     env = {**os.environ, "PYTHONPATH": str(checkout)}
     before = resource.getrusage(resource.RUSAGE_CHILDREN)

@@ -165,25 +165,7 @@ class Results:
 def analyse(
     replay: StudyData, out: Path, budgets: list[float], alpha: float, min_benchmark_blocks: int, floor: float
 ) -> Results:
-    """Compute the report's numbers, write ``out/data/`` and ``out/figures/``; see the module docstring.
-
-    Figures are written in the background (``saving.FigureSaver``) and all are on disk, with
-    their base64, when this returns."""
-    from mfbench.analysis.report.saving import FigureSaver
-
-    with FigureSaver() as saver:
-        return _analyse(replay, out, budgets, alpha, min_benchmark_blocks, floor, saver)
-
-
-def _analyse(
-    replay: StudyData,
-    out: Path,
-    budgets: list[float],
-    alpha: float,
-    min_benchmark_blocks: int,
-    floor: float,
-    saver,
-) -> Results:
+    """Compute the report's numbers, write ``out/data/`` and ``out/figures/``; see the module docstring."""
     from mfbench.analysis import plots
     from mfbench.analysis.stats import compare_optimizers, rank_scores, split_half
 
@@ -211,7 +193,7 @@ def _analyse(
         return f"data/{name}"
 
     def figure(section: str, fig, stem: str, caption: str, data: list[str]) -> None:
-        files = saver.submit(fig, fig_dir, stem)
+        files = plots.save_figure(fig, fig_dir, stem)
         figures[section].append(FigureFile(stem, caption, files, data))
 
     # --- blocks rule and the comparisons at each budget fraction
