@@ -27,11 +27,10 @@ import time
 import numpy as np
 
 from mfbench.surrogates.data import TrainingData, training_data
-from mfbench.surrogates.encoding import Encoder
-from mfbench.surrogates.model import limit_threads, make_model
+from mfbench.surrogates.fit import _encoder_for
+from mfbench.surrogates.model import design_matrices, limit_threads, make_model
 from mfbench.surrogates.quality import seed_spearman, slice_metrics
 from mfbench.tables.table import load_table
-from mfbench.training.space import get_space, space_from_json
 
 
 def merge(a: TrainingData, b: TrainingData) -> tuple[TrainingData, np.ndarray]:
@@ -52,11 +51,6 @@ def merge(a: TrainingData, b: TrainingData) -> tuple[TrainingData, np.ndarray]:
         digest=a.digest + "+" + b.digest,
     )
     return data, np.r_[np.zeros(n, dtype=int), np.ones(len(b.configs), dtype=int)]
-
-
-def design(data: TrainingData, encoder: Encoder) -> np.ndarray:
-    Xc = encoder.encode_configs(data.configs)
-    return encoder.rows(Xc[data.row_config], data.epoch, data.schedule)
 
 
 def oof(
@@ -123,15 +117,8 @@ def main() -> None:
     ap.add_argument("--grid", default="tabular/digits-grid.sqlite")
     args = ap.parse_args()
     ta, tb = load_table(args.sobol), load_table(args.grid)
-    sj = ta.meta.get("space_json")
-    space = (
-        space_from_json(sj if isinstance(sj, str) else __import__("json").dumps(sj))
-        if sj
-        else get_space(ta.meta["space_name"])
-    )
-    encoder = Encoder(space, [int(b) for b in ta.budgets])
     data, source = merge(training_data(ta), training_data(tb))
-    X = design(data, encoder)
+    _, X, _ = design_matrices(_encoder_for(ta), data)  # the rows `fit` trains on
     y = data.y["val_error"]
     if args.transform == "logit":  # fit on logit(error), predict back through the inverse: ranks unchanged
         eps = 1e-3
