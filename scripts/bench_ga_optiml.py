@@ -5,11 +5,22 @@ by side in one run on the ``cnn`` space (the objective's own time is excluded).
 
 Prints wall and CPU seconds per ask + tell and the ratio to random search (CPU time is the
 honest number on a loaded machine).
+
+    python scripts/bench_ga_optiml.py --old REV [--optimizers optiml] [--repeat 3]
+
+times this checkout against another revision (or checkout path), alternately, each in a fresh
+process on the same proposals (the optimizers are deterministic), and prints new/old of the
+median CPU seconds per ask + tell.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
 import time
 
 from mfbench.objectives.synthetic import SyntheticObjective
@@ -35,16 +46,54 @@ def overhead(name: str, evals: int, seed: int) -> tuple[float, float]:
     return wall / evals, cpu / evals
 
 
+def measure(names: list[str], evals: int, seeds: int) -> dict[str, tuple[float, float]]:
+    rows = {}
+    for name in names:
+        runs = [overhead(name, evals, s) for s in range(seeds)]
+        rows[name] = (sum(r[0] for r in runs) / len(runs), sum(r[1] for r in runs) / len(runs))
+    return rows
+
+
+def compare(old: str, names: list[str], evals: int, seeds: int, repeat: int) -> None:
+    """This checkout and ``old``, alternately, each in a child process: new/old CPU per eval."""
+    from _checkout import REPO, checkout
+
+    argv = [__file__, "--json", "--optimizers", ",".join(names), "--evals", str(evals), "--seeds", str(seeds)]
+    with checkout(old) as old_path:
+        cpu: dict[str, dict[str, list[float]]] = {"old": {n: [] for n in names}, "new": {n: [] for n in names}}
+        for i in range(repeat):
+            for which, path in (("old", old_path), ("new", REPO)):
+                env = {**os.environ, "PYTHONPATH": str(path)}
+                out = subprocess.run([sys.executable, *argv], cwd=path, env=env, check=True, capture_output=True)
+                for n, (_, c) in json.loads(out.stdout).items():
+                    cpu[which][n].append(c)
+                print(
+                    f"  run {i + 1} {which}: " + ", ".join(f"{n} {cpu[which][n][-1]:.4f} s" for n in names), flush=True
+                )
+    for n in names:
+        new_s, old_s = statistics.median(cpu["new"][n]), statistics.median(cpu["old"][n])
+        print(
+            f"{n} new/old CPU per ask + tell: {new_s:.4f} s / {old_s:.4f} s = {new_s / old_s:.2f} (medians of {repeat})"
+        )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--evals", type=int, default=100)
     ap.add_argument("--seeds", type=int, default=2)
     ap.add_argument("--optimizers", default="random,ga,ga-mf,optiml")
+    ap.add_argument("--old", help="a git revision or checkout path to compare against (alternating)")
+    ap.add_argument("--repeat", type=int, default=3, help="runs of each checkout with --old")
+    ap.add_argument("--json", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
-    rows = {}
-    for name in args.optimizers.split(","):
-        runs = [overhead(name, args.evals, s) for s in range(args.seeds)]
-        rows[name] = (sum(r[0] for r in runs) / len(runs), sum(r[1] for r in runs) / len(runs))
+    names = args.optimizers.split(",")
+    if args.old:
+        compare(args.old, names, args.evals, args.seeds, args.repeat)
+        return
+    rows = measure(names, args.evals, args.seeds)
+    if args.json:
+        print(json.dumps(rows))
+        return
     base = rows.get("random", (None, None))[1]
     print(
         f"{'optimizer':<10} {'wall s/eval':>12} {'cpu s/eval':>12} {'cpu / random':>13}   ({args.evals} evals, "

@@ -30,7 +30,7 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+from _checkout import REPO, checkout
 
 
 def phases(run_dir: Path, out: Path) -> dict[str, float]:
@@ -97,30 +97,17 @@ def report_seconds(checkout: Path, run_dir: Path, out: Path) -> tuple[float, flo
 
 def compare(run_dir: Path, old: str, repeat: int, tmp: Path) -> None:
     """Time this checkout and ``old`` alternately; print each time and the ratio of medians."""
-    old_path = Path(old)
-    worktree = None
-    if not old_path.is_dir():  # a git revision: check it out next to the reports
-        worktree = tmp / "old_checkout"
-        subprocess.run(
-            ["git", "-C", str(REPO), "worktree", "add", "--detach", str(worktree), old],
-            check=True,
-            stdout=subprocess.DEVNULL,
-        )
-        old_path = worktree
-    try:
+    with checkout(old) as old_path:
         times: dict[str, list[tuple[float, float]]] = {"old": [], "new": []}
         for i in range(repeat):
-            for name, checkout in (("old", old_path), ("new", REPO)):
-                wall, cpu = report_seconds(checkout, run_dir, tmp / f"{name}_{i}")
+            for name, path in (("old", old_path), ("new", REPO)):
+                wall, cpu = report_seconds(path, run_dir, tmp / f"{name}_{i}")
                 times[name].append((wall, cpu))
                 print(f"  run {i + 1} {name}: {wall:7.1f} s wall, {cpu:7.1f} s CPU", flush=True)
         for k, what in enumerate(("wall", "CPU")):
             old_s = statistics.median(w[k] for w in times["old"])
             new_s = statistics.median(w[k] for w in times["new"])
             print(f"report new/old ({what}): {new_s:.1f} s / {old_s:.1f} s = {new_s / old_s:.2f} (medians of {repeat})")
-    finally:
-        if worktree is not None:
-            subprocess.run(["git", "-C", str(REPO), "worktree", "remove", "--force", str(worktree)], check=False)
 
 
 def main() -> None:

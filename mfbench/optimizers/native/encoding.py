@@ -209,7 +209,7 @@ class VectorCodec:
         if not active:
             return vec
         p = (1.0 / len(active)) if rate is None else float(rate)
-        hits = [j for j in active if rng.random() < p]
+        hits = [j for j, u in zip(active, rng.random(len(active)), strict=True) if u < p]  # = one draw each
         if at_least_one and not hits:
             hits = [active[int(rng.integers(len(active)))]]
         for j in hits:

@@ -41,13 +41,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from scipy.stats import norm
-from sklearn.ensemble import RandomForestRegressor
+from scipy.special import ndtr
 
 from mfbench.core.errors import UsageError
 from mfbench.core.types import Capabilities, Result, Trial
 from mfbench.optimizers.base import Optimizer
 from mfbench.optimizers.native.encoding import VectorCodec, legacy_rng, make_rng
+from mfbench.optimizers.native.forest import ForestFitter
 from mfbench.training.space import config_id
 
 log = logging.getLogger(__name__)
@@ -70,16 +70,30 @@ OPTIML_DEFAULTS: dict[str, Any] = {
 }
 
 
+_SQRT_2PI = np.sqrt(2 * np.pi)
+
+
+def _norm_cdf(z: np.ndarray) -> np.ndarray:
+    """``scipy.stats.norm.cdf`` (which is ``special.ndtr``) without the frozen-distribution
+    argument handling that costs more than the arithmetic on the arrays ``optiml`` scores."""
+    return ndtr(z)
+
+
+def _norm_pdf(z: np.ndarray) -> np.ndarray:
+    """``scipy.stats.norm.pdf``, the same expression as scipy's ``_norm_pdf`` (same bits)."""
+    return np.exp(-(z**2) / 2.0) / _SQRT_2PI
+
+
 def expected_improvement(best: float, mu: np.ndarray, sigma: np.ndarray) -> np.ndarray:
     """EI of minimization below ``best`` for Gaussian predictions."""
     mu, sigma = np.asarray(mu, dtype=float), np.maximum(np.asarray(sigma, dtype=float), 1e-12)
     z = (best - mu) / sigma
-    return np.maximum((best - mu) * norm.cdf(z) + sigma * norm.pdf(z), 0.0)
+    return np.maximum((best - mu) * _norm_cdf(z) + sigma * _norm_pdf(z), 0.0)
 
 
 def prob_improvement(best: float, mu: np.ndarray, sigma: np.ndarray) -> np.ndarray:
     mu, sigma = np.asarray(mu, dtype=float), np.maximum(np.asarray(sigma, dtype=float), 1e-12)
-    return norm.cdf((best - mu) / sigma)
+    return _norm_cdf((best - mu) / sigma)
 
 
 def choose_action(
@@ -109,6 +123,32 @@ def choose_action(
     if best_new is not None:
         return ("new", best_new[1])
     return None
+
+
+class _Predictor:
+    """x -> (mu, sigma) of the forest at the largest budget. ``many`` predicts several batches
+    with one pass of each tree and then summarizes each batch as its own array, exactly as a
+    call per batch would (a tree's prediction of a row does not depend on the other rows, and
+    each batch's mean and standard deviation over trees run on an array of the same shape)."""
+
+    def __init__(self, trees: list, shift: float, budget_feature: float):
+        self.trees, self.shift, self.budget_feature = trees, shift, budget_feature
+
+    def _per_tree(self, features: np.ndarray) -> np.ndarray:
+        X = np.hstack([features, np.full((features.shape[0], 1), self.budget_feature)])
+        X = np.ascontiguousarray(X, dtype=np.float32)  # what DecisionTreeRegressor.predict feeds its tree
+        return np.stack([t.predict(X)[:, 0] for t in self.trees])
+
+    def _summary(self, per_tree: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return per_tree.mean(axis=0) + self.shift, per_tree.std(axis=0)
+
+    def __call__(self, features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return self._summary(self._per_tree(features))
+
+    def many(self, batches: list[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray]]:
+        per_tree = self._per_tree(np.vstack(batches))
+        bounds = np.cumsum([0] + [len(b) for b in batches])
+        return [self._summary(np.ascontiguousarray(per_tree[:, lo:hi])) for lo, hi in zip(bounds[:-1], bounds[1:])]
 
 
 @dataclass
@@ -168,7 +208,13 @@ class OptiML(Optimizer):
         self._X: list[np.ndarray] = []
         self._y: list[float] = []
         self._obs_rung: list[int] = []
-        self._model: RandomForestRegressor | None = None
+        self._forest = ForestFitter(
+            n_trees=self.n_trees,
+            max_features=self.max_features,
+            min_samples_leaf=self.min_samples_leaf,
+            seed=self._forest_seed,
+        )
+        self._model: list | None = None  # the forest's fitted trees
         self._model_n = 0
         self._shift = 0.0
         self._next_uid = 0
@@ -319,25 +365,10 @@ class OptiML(Optimizer):
             X, y = np.stack(self._X), np.asarray(self._y)
             if self.detrend:
                 y = y - self.budget_trend()[np.asarray(self._obs_rung)]
-            self._model = RandomForestRegressor(
-                n_estimators=self.n_trees,
-                max_features=self.max_features,
-                min_samples_leaf=self.min_samples_leaf,
-                bootstrap=True,
-                random_state=self._forest_seed,
-                n_jobs=1,
-            ).fit(X, y)
+            self._model = self._forest.fit(X, y)
             self._model_n = len(self._y)
             self._shift = float(self.budget_trend()[-1]) if self.detrend else 0.0
-        model, shift = self._model, self._shift
-
-        def predict(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-            X = np.hstack([features, np.full((features.shape[0], 1), self._bfeat[self.max_budget])])
-            X = np.ascontiguousarray(X, dtype=np.float32)  # what DecisionTreeRegressor.predict feeds its tree
-            per_tree = np.stack([t.tree_.predict(X)[:, 0] for t in model.estimators_])
-            return per_tree.mean(axis=0) + shift, per_tree.std(axis=0)
-
-        return predict
+        return _Predictor(self._model, self._shift, self._bfeat[self.max_budget])
 
     def _candidates(self, told: list[_Run], tmu: np.ndarray, best: float, predict) -> tuple[np.ndarray, ...]:
         """New configurations to weigh, with mu and sigma at b_max: prior samples, then a local
@@ -350,21 +381,34 @@ class OptiML(Optimizer):
         seen = set(self._seen_keys)
         pool_v, pool_mu, pool_sd = [], [], []
 
-        def score(vs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        def unseen(vs: np.ndarray) -> np.ndarray:
             keep = []
             for k, v in enumerate(vs):
                 key = codec.key(v)
                 if key not in seen and codec.is_allowed(v):
                     seen.add(key)
                     keep.append(k)
-            vs = vs[keep]
-            if not len(vs):
-                return vs, np.empty(0), np.empty(0), np.empty(0)
-            mu, sd = predict(codec.features(vs))
-            pool_v.append(vs)
-            pool_mu.append(mu)
-            pool_sd.append(sd)
-            return vs, mu, sd, expected_improvement(best, mu, sd)
+            return vs[keep]
+
+        def score_many(batches: list[np.ndarray]) -> list[tuple[np.ndarray, ...]]:
+            """Each batch's unseen vectors with mu, sigma and EI, in order; the forest runs once."""
+            kept = [unseen(vs) for vs in batches]
+            nonempty = [vs for vs in kept if len(vs)]
+            stats = iter(predict.many([codec.features(vs) for vs in nonempty]) if nonempty else [])
+            out = []
+            for vs in kept:
+                if not len(vs):
+                    out.append((vs, np.empty(0), np.empty(0), np.empty(0)))
+                    continue
+                mu, sd = next(stats)
+                pool_v.append(vs)
+                pool_mu.append(mu)
+                pool_sd.append(sd)
+                out.append((vs, mu, sd, expected_improvement(best, mu, sd)))
+            return out
+
+        def score(vs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+            return score_many([vs])[0]
 
         rv, _, _, rei = score(codec.sample(self.n_candidates, rng))
         starts = [told[int(i)].vector for i in np.argsort(tmu, kind="stable")[: self.n_local_starts]]
@@ -373,15 +417,19 @@ class OptiML(Optimizer):
             starts.append(rv[int(i)])
             starts_ei.append(float(rei[int(i)]))
         for _ in range(self.local_steps):
-            moved = []
-            for v, e in zip(starts, starts_ei, strict=True):
-                nb = np.stack(
+            # every start's neighbours drawn first (the draws are those of one start after the
+            # other), then scored with one pass of the forest: scoring draws nothing
+            neighbours = [
+                np.stack(
                     [
                         codec.repair(codec.mutate(v, rng, None, self.local_sigma, at_least_one=True), fill)
                         for _ in range(self.n_local)
                     ]
                 )
-                nv, _, _, nei = score(nb)
+                for v in starts
+            ]
+            moved = []
+            for (nv, _, _, nei), e in zip(score_many(neighbours), starts_ei, strict=True):
                 if len(nv) and nei.max() > e:
                     k = int(np.argmax(nei))
                     moved.append((nv[k], float(nei[k])))
