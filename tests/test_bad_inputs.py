@@ -383,7 +383,14 @@ def world(tmp_path_factory):
     con.commit()
     con.close()
     fit_surrogate(
-        w / "t.sqlite", w / "surr", families=("extra_trees",), folds=2, n_estimators=2, n_reference=10, threads=1
+        w / "t.sqlite",
+        w / "surr",
+        families=("extra_trees",),
+        folds=2,
+        n_estimators=2,
+        n_reference=10,
+        threads=1,
+        allow_below_gate=True,
     )
     shutil.copytree(w / "surr", w / "hostile")
     _hostile(w / "hostile")
