@@ -41,7 +41,7 @@ def test_coverage_known_answers():
     # one row, mean 0.5, std 0.1: the 80 % interval is 0.5 +- 0.128155
     Y = np.array([[0.5, 0.6, 0.62, 0.37, 0.36, 0.7]])  # in, in, in, out, out, out
     assert noise_coverage(Y, np.array([0.5]), np.array([0.1])) == pytest.approx(3 / 6)
-    # NaN seeds are not counted; clipped at 0: a value of 0 is inside [0, 0.138]
+    # NaN seeds are not counted; a value of 0 at the (clipped) lower bound is inside
     assert noise_coverage(np.array([[0.0, np.nan]]), np.array([0.01]), np.array([0.1])) == 1.0
     # no noise (std 0): only the mean itself is inside
     assert noise_coverage(np.array([[0.3, 0.31]]), np.array([0.3]), np.array([0.0])) == 0.5
