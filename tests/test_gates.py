@@ -103,10 +103,11 @@ def test_fit_refuses_below_gate_and_writes_nothing(table, tmp_path, capsys):
 
 
 def test_fit_passes_when_the_gates_pass(table, tmp_path, monkeypatch):
+    import mfbench.surrogates.fit as fit
     import mfbench.surrogates.gates as g
 
     passing = [g._gate("slice_ceiling", 1.0, 1.0, True, n_pass=9, n_slices=9)]
-    monkeypatch.setattr(g, "fit_gates", lambda q: passing)
+    monkeypatch.setattr(fit, "fit_gates", lambda q: passing)
     surr = fit_surrogate(table, tmp_path / "ok", **FIT)
     assert (tmp_path / "ok" / "manifest.json").exists() and surr.manifest["gates"]["passed"] is True
 
