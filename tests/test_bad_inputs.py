@@ -204,6 +204,7 @@ CASES: list[tuple[str, list[str]]] = [
     ),
     ("fit --seed x", fit_args("--seed", "x")),
     ("fit without --out", ["fit", "t.sqlite", *FIT]),
+    ("fit below its gates", fit_args()),  # a tiny table's surrogate misses them: nothing written
     (
         "fit knn with fewer rows than neighbours",
         ["fit", "few.sqlite", "--out", "news", "--families", "knn", "--folds", "2", "--reference-samples", "10"],
@@ -215,6 +216,7 @@ CASES: list[tuple[str, list[str]]] = [
         {"missing": "missing", "a plain folder": "emptydir", "a file": "notes.txt"},
     ),
     ("validate hostile surrogate", validate_args(surrogate="hostile")),
+    ("validate --record hostile surrogate", validate_args("--record", surrogate="hostile")),
     *cases(
         "validate surrogate",
         lambda folder: validate_args(surrogate=folder),
@@ -383,7 +385,14 @@ def world(tmp_path_factory):
     con.commit()
     con.close()
     fit_surrogate(
-        w / "t.sqlite", w / "surr", families=("extra_trees",), folds=2, n_estimators=2, n_reference=10, threads=1
+        w / "t.sqlite",
+        w / "surr",
+        families=("extra_trees",),
+        folds=2,
+        n_estimators=2,
+        n_reference=10,
+        threads=1,
+        allow_below_gate=True,
     )
     shutil.copytree(w / "surr", w / "hostile")
     _hostile(w / "hostile")

@@ -29,6 +29,7 @@ def root(tmp_path_factory):
         n_estimators=4,
         n_reference=50,
         threads=1,
+        allow_below_gate=True,
     )
     return root
 

@@ -296,3 +296,20 @@ def test_both_formats_say_the_same_things(tmp_path):
     assert f"\n{line}" in md
     assert "<b>lower is better</b>" in html and "**lower is better**" in md
     assert "<h3>Optimizers (settings)</h3>" in html and "\nOptimizers (settings):\n" in md
+
+
+def test_surrogate_gate_line_beside_its_name(tmp_path):
+    """A surrogate benchmark's gate line (recorded by replay) in the summary and the benchmark
+    table; a benchmark without one, or with a malformed one, shows nothing new."""
+    run = make_replay(tmp_path / "r", failed=(), missing=())
+    m = json.loads((run / "manifest.json").read_text())
+    line = "gates: 1/12 slices \u2265 1-seed ceiling, coverage 0.12\u20130.27, below gate (allowed)"
+    m["benchmarks"]["b0"].update(kind="surrogate", gates=line)
+    m["benchmarks"]["b1"].update(gates={"not": "a line"})
+    (run / "manifest.json").write_text(json.dumps(m))
+    index = write_report(run, budgets=(1.0,))
+    md = (index.parent / "report.md").read_text()
+    html = index.read_text()
+    assert f"Surrogate benchmark **b0** \u2014 {line}." in md
+    assert f"| b0 ({line}) |" in md and "| b1 |" in md and "a line" not in md
+    assert "1/12 slices \u2265 1-seed ceiling" in html and html.count("below gate (allowed)") == 2

@@ -21,7 +21,14 @@ from mfbench.tables.table import load_table
 from mfbench.training.space import get_space, sample_configs
 
 LADDER = (1, 3, 9)
-FIT = dict(families=("extra_trees", "hist_gbm", "knn"), folds=3, n_estimators=8, n_reference=200, threads=1)
+FIT = dict(
+    families=("extra_trees", "hist_gbm", "knn"),
+    folds=3,
+    n_estimators=8,
+    n_reference=200,
+    threads=1,
+    allow_below_gate=True,  # a tiny table's surrogate misses the gates (tests/test_gates.py checks the refusal)
+)
 
 
 @pytest.fixture(scope="module")
@@ -265,6 +272,7 @@ def test_fit_and_validate_cli(table, tmp_path, capsys):
             "50",
             "--threads",
             "1",
+            "--allow-below-gate",
         ]
     )
     assert rc == 0 and {p.name for p in out.iterdir()} >= {

@@ -27,6 +27,7 @@ def run(args) -> int:
         return 0
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     console = Console()
     t = Table(title=f"suite {args.suite}: {len(rows)} benchmarks available")
@@ -43,6 +44,9 @@ def run(args) -> int:
             r.get("faithfulness", ""),
         )
     console.print(t)
+    for r in rows:  # a surrogate: how far it passes its gates (surrogates.gates), beside its name
+        if r.get("gates"):
+            console.print(Text.assemble((r["name"], "bold"), ": ", r["gates"]))
     seen = set()
     for r in rows:  # the semantics, once per kind of benchmark
         key = (r["fidelity"], r["noise"], r["data"].rsplit(",", 1)[0] if r["kind"] == "yahpo" else r["data"])

@@ -145,6 +145,8 @@ def print_summary(res) -> None:
         )
     console = Console(width=None if sys.stdout.isatty() else 160)  # a file or pipe gets whole names, unwrapped
     console.print(table)
+    for bench, line in getattr(res, "gates", {}).items():
+        console.print(f"{bench}: {line}", highlight=False, markup=False)
     for line in getattr(res, "notices", []):
         console.print(f"note: {line}", highlight=False)
     for f in res.failures[:20]:

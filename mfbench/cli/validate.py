@@ -15,6 +15,12 @@ def add_parser(sub, name, help_):
     p.add_argument("--out", default=None, help="also write the figures as JSON here")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.add_argument(
+        "--record",
+        action="store_true",
+        help="record the gate figures (held-out Spearman >= 0.9 at every budget; with --optimizers, ranking "
+        "agreement >= the table's own) in the surrogate's manifest, beside fit's (model files untouched)",
+    )
+    p.add_argument(
         "--optimizers",
         default=None,
         help="also replay these optimizers (comma-separated, or all) on the table and on the surrogate "
@@ -64,6 +70,25 @@ def run(args) -> int:
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         atomic_write_text(args.out, json.dumps(res, indent=2) + "\n")
+    if args.record:
+        line = _record(args.surrogate, args.table, res)
+        if not args.json:
+            print(f"recorded in {Path(args.surrogate) / 'manifest.json'}: {line}")
     if args.json:
         print(json.dumps(res, indent=2))
     return 0
+
+
+def _record(surrogate: str, table: str, res: dict) -> str:
+    """Merge this result's gates into the surrogate's checked gate record, write it, and
+    return its gate line."""
+    from mfbench.core.errors import read_json
+    from mfbench.surrogates.gates import gate_line, merge, read_gates, validate_gates
+    from mfbench.surrogates.store import read_manifest, write_gate_record
+
+    path = Path(surrogate)
+    quality = read_json(path / "quality.json") if (path / "quality.json").exists() else None
+    old, _ = read_gates(read_manifest(path), quality if isinstance(quality, dict) else None)
+    rec = merge(old, validate_gates(res), source="validate", validated_on=Path(table).name)
+    write_gate_record(path, rec)
+    return gate_line(rec)

@@ -253,5 +253,8 @@ def describe(name: str) -> dict[str, Any]:
             out["faithfulness"] = f"5-fold CV, b={obj.max_budget}: Spearman {top['spearman']:.2f}"
         except (OSError, ValueError, KeyError, StopIteration, AttributeError, TypeError):
             out["faithfulness"] = "unknown (no quality.json)"
+        from mfbench.surrogates.gates import surrogate_gate_line
+
+        out["gates"] = surrogate_gate_line(obj.surrogate)
         out["data"] = str(obj.surrogate.path)
     return out

@@ -120,7 +120,7 @@ def benchmark_info(objective: Objective) -> dict[str, Any]:
 
         ident = {k: v for k, v in man.items() if k not in ("path", "name", "db")}
         hash_ = hashlib.sha256(json.dumps(ident, sort_keys=True, default=str).encode()).hexdigest()[:16]
-    return {
+    info = {
         "kind": kind_of(objective),
         "hash": hash_,
         "ladder": [int(b) for b in objective.budgets],
@@ -129,6 +129,13 @@ def benchmark_info(objective: Objective) -> dict[str, Any]:
         "full_budget_seconds": float(objective.full_budget_cost()),
         "objective": jsonable(man, strict=False),
     }
+    surrogate = getattr(objective, "surrogate", None)
+    if info["kind"] == "surrogate" and surrogate is not None:
+        # beside the hash, not inside it: recording gate figures does not change the benchmark
+        from mfbench.surrogates.gates import surrogate_gate_line
+
+        info["gates"] = surrogate_gate_line(surrogate)
+    return info
 
 
 # --------------------------------------------------------------------------------------
@@ -304,6 +311,7 @@ class ReplayResult:
     report: Path | None = None  # set by the caller that writes the report (cli/replay)
     seconds: float = 0.0
     notices: list[str] = field(default_factory=list)  # once per optimizer: an exhausted space
+    gates: dict[str, str] = field(default_factory=dict)  # surrogate benchmark -> its gate line
 
     @property
     def all_failed(self) -> bool:
@@ -496,6 +504,7 @@ def replay(
         set_aside_unreadable_runs(run_dir)
         todo = [j for j in all_jobs if not (run_dir / "runs" / j.filename).exists()]
         result = ReplayResult(out=run_dir, skipped=len(all_jobs) - len(todo))
+        result.gates = {b: i["gates"] for b, i in bench_info.items() if isinstance(i.get("gates"), str)}
         log.info(
             "replay: %d benchmarks x %d optimizers x %s seeds = %d runs; %d already done, %d to run",
             len(specs),

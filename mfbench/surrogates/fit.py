@@ -25,6 +25,7 @@ from mfbench.surrogates.data import (
     training_data,
 )
 from mfbench.surrogates.encoding import Encoder
+from mfbench.surrogates.gates import failed, fit_gates, gate_record
 from mfbench.surrogates.model import (
     FAMILIES,
     Surrogate,
@@ -94,6 +95,43 @@ def _oof(
     return pred
 
 
+def oof_full(
+    family: str,
+    X: np.ndarray,
+    y: np.ndarray,
+    groups: np.ndarray,
+    folds: int,
+    seed: int,
+    n_estimators: int,
+    threads: int | None = None,
+) -> np.ndarray:
+    """Out-of-fold predictions of ``family`` for every row (NaN where ``y`` is not finite: those
+    rows are neither trained on nor predicted), folds grouped by configuration."""
+    ok = np.isfinite(y)
+    full = np.full(len(y), np.nan)
+    full[ok] = _oof(family, X[ok], y[ok], groups[ok], folds, seed, n_estimators, threads)
+    return full
+
+
+def add_coverage(report: dict[str, Any], data: TrainingData, means: Mapping[str, np.ndarray], std: np.ndarray) -> None:
+    """Add each slice's noise coverage to the quality report of every error target in ``means``:
+    its out-of-fold mean (clipped to the table's range, as ``Surrogate`` clips every prediction)
+    and the noise model's out-of-fold std, against the table's per-seed values."""
+    from mfbench.surrogates.quality import noise_coverage, slices
+
+    ranges = target_ranges(data)
+    arch = data.architectures[data.row_config] if len(data.row_config) else np.zeros(0, dtype=object)
+    masks = dict(slices(data.epoch, data.schedule, arch, data.budgets))
+    for target, mean in means.items():
+        rows = report["targets"].get(target, {}).get("slices") or []
+        lo, hi = ranges.get(target, (0.0, 1.0))
+        mean = np.clip(mean, lo, hi)
+        for row in rows:
+            m = masks.get(row["slice"])
+            if m is not None:
+                row["coverage"] = noise_coverage(data.y_seeds[target][m], mean[m], std[m])
+
+
 def one_line(exc: BaseException) -> str:
     return "; ".join(part.strip() for part in str(exc).splitlines() if part.strip())
 
@@ -123,6 +161,7 @@ def compare_families(
     jobs = [(t, X, data.y[t], data.row_config) for t in (*[t for t in data.y if t != NOISE_TARGET], NOISE_TARGET)]
     jobs.append((COST_TARGET, Xcost[cost_ok], np.log(spe[cost_ok]), np.flatnonzero(cost_ok)))
     report: dict[str, Any] = {"folds": folds, "targets": {}}
+    chosen_pred: dict[str, np.ndarray] = {}
     for target, Xt, y, groups in jobs:
         ok = np.isfinite(y)
         if ok.sum() < folds or len(np.unique(groups[ok])) < folds:
@@ -130,9 +169,11 @@ def compare_families(
         is_error = target in TARGET_FIELDS
         criterion = "mean within-budget Spearman" if is_error else "pooled R²"
         fams: dict[str, Any] = {}
+        preds: dict[str, np.ndarray] = {}
         for fam in families:
             t0 = time.perf_counter()
-            pred = _oof(fam, Xt[ok], y[ok], groups[ok], folds, seed, n_estimators, threads)
+            preds[fam] = oof_full(fam, Xt, y, groups, folds, seed, n_estimators, threads)
+            pred = preds[fam][ok]
             secs = time.perf_counter() - t0
             pooled = slice_metrics(y[ok], pred)
             entry: dict[str, Any] = {"pooled": pooled, "seconds": round(secs, 2)}
@@ -150,12 +191,15 @@ def compare_families(
             log.info("%s / %s: %s = %.4f (%.1f s)", target, fam, criterion, entry["criterion"], secs)
         scores = {f: (e["criterion"] if math.isfinite(e["criterion"]) else -math.inf) for f, e in fams.items()}
         chosen = max(scores, key=lambda f: scores[f])
+        chosen_pred[target] = preds[chosen]
         report["targets"][target] = {
             "chosen": chosen,
             "criterion": criterion,
             "slices": fams[chosen].pop("slices", None),
             "families": {f: {k: v for k, v in e.items() if k != "slices"} for f, e in fams.items()},
         }
+    means = {t: p for t, p in chosen_pred.items() if t in TARGET_FIELDS}
+    add_coverage(report, data, means, np.maximum(chosen_pred[NOISE_TARGET], 0.0))
     return report
 
 
@@ -194,9 +238,14 @@ def fit_surrogate(
     n_reference: int = 20_000,
     name: str | None = None,
     threads: int | None = None,
+    allow_below_gate: bool = False,
 ) -> Surrogate:
     """Compare the families by grouped CV, refit the best per target on all rows, compute the
-    reference optimum, and (with ``out``) save model files, manifest and quality report."""
+    reference optimum, and (with ``out``) save model files, manifest and quality report.
+
+    The gates fit can judge (``surrogates.gates.fit_gates``) are recorded in the manifest; with
+    ``out``, a surrogate that misses one is refused before anything is written, unless
+    ``allow_below_gate`` (recorded too)."""
     from mfbench.tables.table import load_table
 
     bad = [t for t in targets if t not in TARGET_FIELDS]
@@ -210,6 +259,13 @@ def fit_surrogate(
     report = compare_families(
         data, encoder, families=families, folds=folds, seed=seed, n_estimators=n_estimators, threads=threads
     )
+    gates = fit_gates(report)
+    below = failed(gates)
+    if out is not None and below and not allow_below_gate:
+        raise UsageError(
+            f"the surrogate misses its gates ({', '.join(below)}); nothing written to {out} "
+            "(--allow-below-gate writes it anyway and records that in its manifest)"
+        )
     chosen = {t: r["chosen"] for t, r in report["targets"].items()}
     models = fit_models(data, encoder, chosen, seed, n_estimators, threads)
     name = name or (Path(out).name if out else table.meta.get("benchmark", Path(table_path).stem))
@@ -232,6 +288,7 @@ def fit_surrogate(
     )
     report.update(name=name, table=str(table_path), n_configs=len(data.configs), n_rows=int(len(data.epoch)))
     manifest["target_range"] = target_ranges(data)
+    manifest["gates"] = gate_record(gates, allow_below_gate)
     surr = Surrogate(encoder, models, manifest, None, report, threads=threads)
     manifest["reference"] = _reference(surr, data, n_reference, seed)
     if out is not None:

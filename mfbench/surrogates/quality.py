@@ -6,7 +6,9 @@ families, the pooled scratch rows, and the ``continue`` rows (prefixes of the lo
 Metrics: R^2, Spearman, Kendall tau (scipy / scikit-learn), and the regret of the
 surrogate's argmin: the true value of the config the surrogate ranks first among the held-out
 configs of the slice, minus the best true value there. Beside them, the slice's noise ceiling:
-the Spearman of one seed against the mean of the others (see ``seed_spearman``).
+the Spearman of one seed against the mean of the others (see ``seed_spearman``), and the
+coverage of the noise model: the share of the table's per-seed values inside the 80 % interval
+of the distribution the surrogate objective samples from (see ``noise_coverage``).
 """
 
 from __future__ import annotations
@@ -17,8 +19,10 @@ from typing import Any
 
 import numpy as np
 
-SLICE_METRICS = ("n", "r2", "spearman", "kendall", "regret", "seed_spearman")
-SLICE_HEADERS = ("n", "R²", "Spearman", "Kendall τ", "regret", "1-seed Spearman")
+SLICE_METRICS = ("n", "r2", "spearman", "kendall", "regret", "seed_spearman", "coverage")
+SLICE_HEADERS = ("n", "R²", "Spearman", "Kendall τ", "regret", "1-seed Spearman", "80 % coverage")
+#: the central share of the sampled noise whose coverage is reported (and gated)
+COVERAGE_LEVEL = 0.8
 
 
 def slice_metrics(y: np.ndarray, pred: np.ndarray) -> dict[str, float]:
@@ -75,6 +79,33 @@ def seed_spearman(y_seeds: np.ndarray) -> float:
     return float(np.mean(vals)) if vals else math.nan
 
 
+def noise_interval(mean: np.ndarray, std: np.ndarray, level: float = COVERAGE_LEVEL) -> tuple[np.ndarray, ...]:
+    """The central ``level`` interval of what ``SurrogateObjective`` draws at a ladder point:
+    ``clip(mean + std * z, 0, 1)`` with ``z ~ N(0, 1)`` (std <= 0: no noise, the mean itself).
+    Clipping is monotone, so the clipped quantiles are the quantiles of the clipped draw."""
+    from scipy.stats import norm
+
+    z = float(norm.ppf(0.5 + level / 2))
+    std = np.maximum(np.asarray(std, dtype=np.float64), 0.0)
+    mean = np.asarray(mean, dtype=np.float64)
+    return np.clip(mean - z * std, 0.0, 1.0), np.clip(mean + z * std, 0.0, 1.0)
+
+
+def noise_coverage(y_seeds: np.ndarray, mean: np.ndarray, std: np.ndarray, level: float = COVERAGE_LEVEL) -> float:
+    """Share of the per-seed values ``y_seeds`` (rows x seeds, NaN where a seed has no run)
+    inside the central ``level`` interval of the noise sampled around ``mean`` with ``std``
+    (one per row, out-of-fold); 0.8 for an 80 % interval when the noise model is right."""
+    Y = np.asarray(y_seeds, dtype=np.float64)
+    if Y.ndim != 2 or Y.shape[0] == 0:
+        return math.nan
+    lo, hi = noise_interval(mean, std, level)
+    ok = np.isfinite(Y) & np.isfinite(lo)[:, None] & np.isfinite(hi)[:, None]
+    if not ok.any():
+        return math.nan
+    inside = (Y >= lo[:, None]) & (Y <= hi[:, None])
+    return float(inside[ok].mean())
+
+
 def quality_table(
     y: np.ndarray,
     pred: np.ndarray,
@@ -83,11 +114,16 @@ def quality_table(
     arch: np.ndarray,
     budgets: Sequence[int],
     y_seeds: np.ndarray | None = None,
+    std: np.ndarray | None = None,
 ) -> list[dict[str, Any]]:
+    """One row per slice; with ``std`` (the noise model's out-of-fold prediction per row, and
+    ``pred`` as the mean the objective would use) also the noise coverage."""
     rows = []
     for label, m in slices(epoch, schedule, arch, budgets):
         row = {"slice": label, **slice_metrics(y[m], pred[m])}
         row["seed_spearman"] = seed_spearman(y_seeds[m]) if y_seeds is not None else math.nan
+        if std is not None and y_seeds is not None:
+            row["coverage"] = noise_coverage(y_seeds[m], pred[m], std[m])
         rows.append(row)
     return rows
 

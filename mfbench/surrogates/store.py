@@ -199,6 +199,21 @@ def check_manifest(p: Path, manifest: Mapping[str, Any]) -> None:
     need(isinstance(manifest.get("versions", {}), dict), "'versions' must be an object")
 
 
+def write_gate_record(path: str | Path, record: Mapping[str, Any], quality: Mapping[str, Any] | None = None) -> None:
+    """Record gate figures in a saved surrogate's manifest (``"gates"``), and with ``quality``
+    replace its ``quality.json`` / ``quality.md`` (e.g. with coverage added): the model files
+    and every field the benchmark's identity hash is computed from stay as they are."""
+    from mfbench.core.io import atomic_write_text
+
+    path = Path(path)
+    manifest = read_manifest(path)
+    manifest["gates"] = json.loads(json.dumps(jsonable(dict(record), strict=False)))
+    if quality is not None:
+        atomic_write_text(path / "quality.json", json.dumps(jsonable(quality, strict=False), indent=2) + "\n")
+        atomic_write_text(path / "quality.md", to_markdown(dict(quality)))
+    atomic_write_text(path / "manifest.json", json.dumps(jsonable(manifest, strict=False), indent=2) + "\n")
+
+
 def surrogate_info(path: str | Path) -> dict[str, Any]:
     """What a surrogate folder holds, for ``mfbench info``: its manifest's summary, after the
     same checks a load makes (hashes, allowlisted types) but without constructing a model."""

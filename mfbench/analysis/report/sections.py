@@ -172,7 +172,32 @@ def _method_text(res: Results) -> list[Text]:
             "differences split between the sides, Holm-corrected.",
         ),
         ("Seeds are paired: within a benchmark only seeds on which every optimizer has a usable run are analysed.",),
+        *_gate_text(r),
     ]
+
+
+def _gate_line(info: Any) -> str:
+    """A surrogate benchmark's gate line as the replay recorded it (text from a manifest: kept
+    only when it is a short string)."""
+    g = info.get("gates") if isinstance(info, dict) else None
+    return g if isinstance(g, str) and len(g) <= 300 else ""
+
+
+def _gate_text(r: StudyData) -> list[Text]:
+    """One line per surrogate benchmark: how far it passes the gates of ``surrogates.gates``."""
+    infos = r.manifest.get("benchmarks", {}) or {}
+    out: list[Text] = []
+    for b in r.benchmarks:
+        line = _gate_line(infos.get(b))
+        if line:
+            out.append(
+                (
+                    "Surrogate benchmark ",
+                    Strong(b),
+                    f" — {line}.",
+                )
+            )
+    return out
 
 
 def _comparison_lines(res: Results) -> list[Text]:
@@ -335,11 +360,12 @@ def _benchmark_rows(m: dict[str, Any]) -> list[tuple[str, ...]]:
         extra = {
             k: v
             for k, v in info.items()
-            if k not in ("kind", "hash", "ladder", "optimum", "bounds", "full_budget_seconds")
+            if k not in ("kind", "hash", "ladder", "optimum", "bounds", "full_budget_seconds", "gates")
         }
+        gates = _gate_line(info)
         rows.append(
             (
-                b,
+                f"{b} ({gates})" if gates else b,
                 str(info.get("kind", "")),
                 str(info.get("hash", "")),
                 str(info.get("ladder", "")),
