@@ -8,6 +8,12 @@ they differ (then the predictions are not the fit's). Coverage is added to ``qua
 ``quality.md``; gates 2 and 3 come from ``mfbench validate --out`` results (``--validate``).
 The model files are not touched; the manifest gains only its ``"gates"`` record.
 
+``--noise-check`` separates the noise model from the mean model: per slice, the share of each
+seed's value inside the sampled 80 % interval centred on the mean of the *other* seeds (the
+table's, not the surrogate's), beside what a right noise model gives there (that centre is
+itself a mean of S - 1 seeds, so the share is P(|Z| < 1.2816 / sqrt(1 + 1/(S - 1))), 0.70 for
+three seeds, not 0.8).
+
     python scripts/surrogate_gates.py surrogates/digits-cnn \\
         --validate scripts/results/validate_ranking_10x_20seeds_digits-cnn_on_digits-grid.json --write
 """
@@ -18,6 +24,7 @@ import argparse
 import json
 import math
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -39,6 +46,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--validate", action="append", default=[], help="a 'mfbench validate --out' JSON (repeatable)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--write", action="store_true", help="record the figures (default: print them only)")
+    ap.add_argument(
+        "--noise-check", action="store_true", help="also the noise model's coverage around the table's mean"
+    )
     args = ap.parse_args(argv)
 
     path = Path(args.surrogate)
@@ -76,6 +86,8 @@ def main(argv: list[str] | None = None) -> int:
     if not worst <= 1e-9:
         print("the recomputed predictions are not the fit's; nothing written", file=sys.stderr)
         return 1
+    if args.noise_check:
+        noise_check(data, arch, np.maximum(pred[NOISE_TARGET], 0))
     add_coverage(quality, data, {t: p for t, p in pred.items() if t != NOISE_TARGET}, np.maximum(pred[NOISE_TARGET], 0))
     gates = fit_gates(quality)
     validated_on = None
@@ -95,6 +107,38 @@ def main(argv: list[str] | None = None) -> int:
         write_gate_record(path, record, quality)
         print(f"recorded in {path / 'manifest.json'}; coverage added to {path / 'quality.json'}")
     return 0
+
+
+def noise_check(data, arch: np.ndarray, std: np.ndarray, target: str = "val_error") -> None:
+    """Coverage of each seed's value by the interval sampled around the other seeds' mean."""
+    from scipy.stats import norm
+
+    from mfbench.surrogates.quality import noise_interval, slices
+
+    Y = data.y_seeds[target]
+    n_seeds = Y.shape[1]
+    if n_seeds < 2:
+        print("noise check: needs at least two seeds")
+        return
+    expect = 2 * norm.cdf(norm.ppf(0.9) / math.sqrt(1 + 1 / (n_seeds - 1))) - 1
+    print(f"noise check ({target}): a seed's value inside the 80 % interval around the other seeds' mean")
+    print(
+        f"  (a right noise model gives {expect:.3f} with {n_seeds} seeds; the surrogate's mean error is not involved)"
+    )
+    for name, mask in slices(data.epoch, data.schedule, arch, data.budgets):
+        if not name.startswith("b=") or name.endswith(" all"):
+            continue
+        inside = total = 0
+        for k in range(n_seeds):
+            v = Y[mask][:, k]
+            with warnings.catch_warnings():  # a row whose other seeds all lack a run: NaN, skipped
+                warnings.simplefilter("ignore", RuntimeWarning)
+                centre = np.nanmean(np.delete(Y[mask], k, axis=1), axis=1)
+            lo, hi = noise_interval(centre, std[mask])
+            ok = np.isfinite(v) & np.isfinite(centre)
+            inside += int(((v >= lo) & (v <= hi))[ok].sum())
+            total += int(ok.sum())
+        print(f"  {name:>16}: {inside / total:.3f} of {total}")
 
 
 if __name__ == "__main__":
