@@ -6,6 +6,12 @@ the achieved model FLOP/s as a fraction of the device's peak (MFU).
         [--workers N] [--trials-per-gpu K] [--dataset digits|random32] [--resnet18]
         [--fuse auto|off|N] [--seeds 1]
 
+``--budgets 1,3,9`` measures a real table's workload instead: every configuration trained with a
+cosine schedule to each budget of the ladder (as `collect` does for a cosine configuration: one
+training per schedule, 3 seeds x 3 schedules = 9 networks of one shape), and the naive loop
+trains each (configuration, seed, budget) from scratch the same way. Without it every
+configuration gets a constant schedule and one training of ``--epochs``.
+
 ``--fuse`` is collect's (default auto: fused groups on the CPU when trials share shapes; on CUDA
 lone trials packed on the GPU); with ``--seeds 3`` the seeds of each configuration are fused (the
 naive loop trains the same trials one by one). The last line is ``collect/naive ratio: X.XX``.
@@ -125,13 +131,15 @@ def main() -> None:
     ap.add_argument("--images", type=int, default=10_000, help="random32 only: how many images")
     ap.add_argument("--fuse", default="auto", help="collect's --fuse: auto, off or a group size")
     ap.add_argument("--seeds", type=int, default=1, help="training seeds per configuration")
+    ap.add_argument("--budgets", help="a ladder, e.g. 1,3,9: cosine schedules to each budget (a real table's workload)")
     a = ap.parse_args()
     if a.dataset == "random32":
         register_random32(a.images)
     ds = data_mod.load_dataset(a.dataset)
     configs = [RESNET18ISH] if a.resnet18 else sample_configs(get_space("cnn"), a.configs, seed=2026, design="sobol")
-    for c in configs:
-        c["lr_schedule"] = "constant"  # one training of a.epochs epochs per config, for both loops
+    budgets = [int(b) for b in a.budgets.split(",")] if a.budgets else [a.epochs]
+    for c in configs:  # one training per budget (cosine to it), or one constant-schedule training
+        c["lr_schedule"] = "cosine" if a.budgets else "constant"
     if a.dataset == "random32":  # lives in this process only: time train_trial itself
         return in_process(configs, ds, a)
     with tempfile.TemporaryDirectory() as tmp:
@@ -147,7 +155,7 @@ def main() -> None:
             design="file",
             config_file=str(cfg_file),
             seeds=list(range(a.seeds)),
-            budgets=[a.epochs],
+            budgets=budgets,
             workers=a.workers,
             device=a.device,
             fuse=a.fuse,
@@ -160,7 +168,7 @@ def main() -> None:
         tab = load_table(Path(tmp) / "b.sqlite")
     n_train = len(ds.split.train)
     n_eval = len(ds.split.val) + len(ds.split.test)
-    model_flops = float(sum(int(f) * (3 * n_train + n_eval) * a.epochs for f in tab.flops)) * a.seeds
+    model_flops = float(sum(int(f) * (3 * n_train + n_eval) * sum(budgets) for f in tab.flops)) * a.seeds
     ours_eps = s.epochs / ours_wall
     if a.device == "cuda":
         from mfbench.tables.collect import resolve_slots
@@ -185,14 +193,13 @@ def main() -> None:
     t0 = time.perf_counter()
     for c in sample:
         for seed in range(a.seeds):
-            naive_train(c, ds, seed, a.epochs, device="cuda" if a.device == "cuda" else "cpu")
+            for b in budgets:
+                naive_train(c, ds, seed, b, device="cuda" if a.device == "cuda" else "cpu")
     naive_wall = time.perf_counter() - t0
-    naive_eps = len(sample) * a.seeds * a.epochs / naive_wall
+    naive_epochs = len(sample) * a.seeds * sum(budgets)
+    naive_eps = naive_epochs / naive_wall
     of = f" (the first {len(sample)} configs)" if len(sample) < len(configs) else ""
-    print(
-        f"naive loop, sequential{of}: {len(sample) * a.seeds * a.epochs} epochs in {naive_wall:.1f} s = "
-        f"{naive_eps:.2f} epochs/s"
-    )
+    print(f"naive loop, sequential{of}: {naive_epochs} epochs in {naive_wall:.1f} s = {naive_eps:.2f} epochs/s")
     print(f"collect/naive ratio: {ours_eps / naive_eps:.2f}")
 
 
