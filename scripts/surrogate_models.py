@@ -261,7 +261,7 @@ def main() -> None:
     ap.add_argument("--sobol", default="tabular/digits-cnn.sqlite")
     ap.add_argument("--grid", default="tabular/digits-grid.sqlite")
     args = ap.parse_args()
-    specs = [v.split(":") for v in args.variants.split(",")]
+    specs = [v.split(":") for v in filter(None, args.variants.split(","))]
     combos = [c.split("+") for c in filter(None, args.ensembles.split(","))]
     for v, k in [*specs, *(m.split(":") for c in combos for m in c)]:
         if v not in VARIANTS or k not in ("logit", "rank"):
