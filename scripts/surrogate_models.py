@@ -185,6 +185,16 @@ def v_gp(c: Curves, tr, te, T, each: bool = False) -> np.ndarray:
     return np.column_stack([out[j] for j in c.scratch])
 
 
+def v_gp_arch(c: Curves, tr, te, T) -> np.ndarray:
+    """One GP (as ``v_gp``) per architecture: each its own length scales, on its active features."""
+    out = np.full((len(te), len(c.scratch)), np.nan)
+    for a in sorted(set(c.arch)):
+        ta, ea = c.arch[tr] == a, c.arch[te] == a
+        if ea.any():
+            out[ea] = v_gp(c, tr[ta], te[ea], T[ta])
+    return out
+
+
 def v_mlp(c: Curves, tr, te, T) -> np.ndarray:
     from sklearn.neural_network import MLPRegressor
     from sklearn.preprocessing import StandardScaler
@@ -211,6 +221,7 @@ VARIANTS: dict[str, Callable] = {
     "curve": v_curve,
     "gp": v_gp,
     "gp_each": lambda c, tr, te, T: v_gp(c, tr, te, T, each=True),
+    "gp_arch": v_gp_arch,
     "mlp": v_mlp,
 }
 
