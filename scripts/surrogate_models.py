@@ -278,6 +278,9 @@ def main() -> None:
         if v not in VARIANTS or k not in ("logit", "rank"):
             print(f"unknown variant {v}:{k}; known: {', '.join(VARIANTS)} × logit|rank", file=sys.stderr)
             sys.exit(2)
+    if set(args.protocols.split(",")) - {"sobol", "union"}:
+        print(f"unknown protocol in {args.protocols!r}; known: sobol, union", file=sys.stderr)
+        sys.exit(2)
     ta, tb = load_table(args.sobol), load_table(args.grid)
     data, source = merge(training_data(ta), training_data(tb))
     c = Curves(_encoder_for(ta), data)
