@@ -81,15 +81,14 @@ def held_out(family: str, X: np.ndarray, y: np.ndarray, train_mask: np.ndarray, 
     return pred
 
 
-def report(name: str, data: TrainingData, source: np.ndarray, pred: np.ndarray) -> None:
+def budget_rows(data: TrainingData, source: np.ndarray, pred: np.ndarray) -> list[dict]:
+    """Per budget: Spearman and 1-seed ceiling on the Sobol (source 0) and grid (1) scratch rows,
+    and every budget × source × architecture slice's gap (ρ − ceiling), worst first."""
     y, ys = data.y["val_error"], data.y_seeds["val_error"]
     src = source[data.row_config]
     arch = data.architectures[data.row_config]
     scratch = data.is_scratch()
-    print(f"\n{name}")
-    print(
-        f"  {'budget':>6} | {'Sobol ρ':>8} {'ceiling':>8} | {'grid ρ':>8} {'ceiling':>8} | worst slice gap (ρ − ceiling)"
-    )
+    out = []
     for b in data.budgets:
         cells = []
         for s in (0, 1):
@@ -101,10 +100,20 @@ def report(name: str, data: TrainingData, source: np.ndarray, pred: np.ndarray) 
                 m = scratch & (data.epoch == b) & (src == s) & (arch == fam)
                 if m.sum() >= 5:
                     gaps.append((slice_metrics(y[m], pred[m])["spearman"] - seed_spearman(ys[m]), f"{'sg'[s]}:{fam}"))
-        worst = min(gaps)
-        print(
-            f"  {b:>6} | {cells[0]:8.3f} {cells[1]:8.3f} | {cells[2]:8.3f} {cells[3]:8.3f} | {worst[0]:+.3f} ({worst[1]})"
-        )
+        out.append({"budget": b, "cells": cells, "gaps": sorted(gaps)})
+    return out
+
+
+def report(name: str, data: TrainingData, source: np.ndarray, pred: np.ndarray) -> list[dict]:
+    rows = budget_rows(data, source, pred)
+    print(f"\n{name}")
+    print(
+        f"  {'budget':>6} | {'Sobol ρ':>8} {'ceiling':>8} | {'grid ρ':>8} {'ceiling':>8} | worst slice gap (ρ − ceiling)"
+    )
+    for r in rows:
+        c, worst = r["cells"], r["gaps"][0]
+        print(f"  {r['budget']:>6} | {c[0]:8.3f} {c[1]:8.3f} | {c[2]:8.3f} {c[3]:8.3f} | {worst[0]:+.3f} ({worst[1]})")
+    return rows
 
 
 def main() -> None:
