@@ -135,3 +135,58 @@ def test_notices_once_per_optimizer():
     assert len(lines) == 2
     assert lines[0].startswith("ga-mf: exhausted the space of b, ran out of new configurations in 3")
     assert lines[1] == "grid: exhausted the space of b, stopped early in 1 of its 1 runs: every configuration evaluated"
+
+
+_ON_A_TERMINAL = """
+import logging, sys, threading, warnings
+from mfbench.core.progress import RunProgress
+from mfbench.core.runlog import preparing, quiet_terminal
+
+with quiet_terminal(sys.argv[1]):
+    preparing("loading")
+    print("noise-while-loading", flush=True)
+    warnings.warn("warning-while-loading", UserWarning, stacklevel=1)
+    with RunProgress(2) as bar:
+        print("noise-under-the-bar", flush=True)
+        t = threading.Thread(target=lambda: warnings.warn("warning-from-a-thread", UserWarning, stacklevel=1))
+        t.start()
+        t.join()
+        bar.advance("ok")
+        bar.advance("ok")
+print("after", flush=True)
+"""
+
+
+def test_a_terminal_shows_the_bar_not_the_drivers_noise(tmp_path):
+    """On a real terminal (a pseudo-terminal here) the spinner and the progress bar are rich live
+    displays, which by default print Python's stdout/stderr writes (a warning from loky's worker
+    manager thread, a library's print) above themselves, on the terminal; they must go to the
+    study's replay.log."""
+    import pty
+    import select
+
+    master, slave = pty.openpty()
+    log = tmp_path / "replay.log"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
+    proc = subprocess.Popen([sys.executable, "-c", _ON_A_TERMINAL, str(log)], stdout=slave, stderr=slave, env=env)
+    os.close(slave)
+    out = b""
+    while True:
+        ready, _, _ = select.select([master], [], [], 60)
+        if not ready:
+            break
+        try:
+            chunk = os.read(master, 4096)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not chunk:
+            break
+        out += chunk
+    assert proc.wait(timeout=60) == 0
+    os.close(master)
+    seen = out.decode(errors="replace")
+    assert "2/2" in seen and "after" in seen  # the bar and what follows the study are on the terminal
+    noise = ("noise-while-loading", "warning-while-loading", "noise-under-the-bar", "warning-from-a-thread")
+    for text in noise:
+        assert text not in seen, seen
+        assert text in log.read_text()

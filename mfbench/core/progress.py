@@ -75,7 +75,7 @@ class RunProgress:
         self._t0 = self._last = time.perf_counter()
 
     def __enter__(self) -> RunProgress:
-        from mfbench.core.runlog import prepared, terminal
+        from mfbench.core.runlog import prepared, quiet, terminal
 
         prepared()
         if self.enabled and terminal().isatty():
@@ -89,6 +89,11 @@ class RunProgress:
                 TextColumn("{task.fields[status]}"),
                 TimeRemainingColumn(),
                 console=Console(file=terminal()),
+                # by default rich sends what Python writes to sys.stdout/stderr (a warning from
+                # loky's thread that restarts a worker, a library's print) above the bar, on the
+                # terminal; in a quiet study it must reach the descriptors that go to replay.log
+                redirect_stdout=not quiet(),
+                redirect_stderr=not quiet(),
             )
             self._bar.start()
             self._task = self._bar.add_task("runs", total=self.total, status="")

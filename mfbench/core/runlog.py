@@ -52,8 +52,19 @@ def preparing(text: str) -> None:
     out = terminal()
     if out.isatty():
         from rich.console import Console
+        from rich.live import Live
+        from rich.spinner import Spinner
 
-        _STATUS = Console(file=out).status(text)
+        # rich's live displays route Python-level stdout/stderr writes to the terminal unless
+        # told not to: in a quiet study those belong in replay.log like the rest (see RunProgress)
+        _STATUS = Live(
+            Spinner("dots", text),
+            console=Console(file=out),
+            transient=True,
+            refresh_per_second=12.5,
+            redirect_stdout=not quiet(),
+            redirect_stderr=not quiet(),
+        )
         _STATUS.start()
 
 
