@@ -112,40 +112,41 @@ def run(args) -> int:
 
 
 def print_summary(res) -> None:
+    """The study in one line, then one table per benchmark (its gate line under a surrogate's):
+    per benchmark, so that optimizer names are never cut, even on an 80-column terminal."""
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(
-        title=f"{res.out}: ran {res.ran}, skipped {res.skipped} (already done), ok {res.ok}, "
-        f"failed {res.failed}, {res.seconds:.0f} s"
-    )
-    for col in (
-        "benchmark",
-        "optimizer",
-        "ok",
-        "failed",
-        "final regret",
-        "final norm. regret",
-        "evals",
-        "repeats",
-        "overhead/eval",
-    ):
-        table.add_column(col, justify="left" if col in ("benchmark", "optimizer") else "right")
-    for r in res.summary:
-        table.add_row(
-            r["benchmark"],
-            r["optimizer"],
-            str(r["ok"]),
-            str(r["failed"]),
-            f"{r['mean_final_regret']:.4f}",
-            f"{r['mean_final_normalized_regret']:.4f}",
-            f"{r['mean_evals']:.1f}",
-            f"{r.get('mean_repeats', float('nan')):.1f}",
-            f"{r['mean_overhead_seconds'] * 1e3:.2f} ms",
-        )
     console = Console(width=None if sys.stdout.isatty() else 160)  # a file or pipe gets whole names, unwrapped
-    console.print(table)
-    for bench, line in getattr(res, "gates", {}).items():
+    console.print(
+        f"{res.out}: ran {res.ran}, skipped {res.skipped} (already done), ok {res.ok}, failed {res.failed}, "
+        f"{res.seconds:.0f} s",
+        highlight=False,
+    )
+    gates = dict(getattr(res, "gates", {}))
+    by_bench: dict[str, list] = {}
+    for r in res.summary:
+        by_bench.setdefault(r["benchmark"], []).append(r)
+    for bench, rows in by_bench.items():
+        table = Table(title=bench, title_justify="left")
+        table.add_column("optimizer", no_wrap=True)
+        for col in ("runs", "final regret", "final norm. regret", "evals", "repeats", "overhead /eval"):
+            table.add_column(col, justify="right")
+        for r in rows:
+            runs = str(r["ok"]) + (f" ({r['failed']} failed)" if r["failed"] else "")
+            table.add_row(
+                r["optimizer"],
+                runs,
+                f"{r['mean_final_regret']:.4f}",
+                f"{r['mean_final_normalized_regret']:.4f}",
+                f"{r['mean_evals']:.1f}",
+                f"{r.get('mean_repeats', float('nan')):.1f}",
+                f"{r['mean_overhead_seconds'] * 1e3:.2f} ms",
+            )
+        console.print(table)
+        if bench in gates:
+            console.print(f"{bench}: {gates.pop(bench)}", highlight=False, markup=False)
+    for bench, line in gates.items():  # a benchmark without rows (every run failed)
         console.print(f"{bench}: {line}", highlight=False, markup=False)
     for line in getattr(res, "notices", []):
         console.print(f"note: {line}", highlight=False)
