@@ -51,10 +51,14 @@ def test_constant_target_and_identical_rows():
     assert forest.same_trees(forest._direct_forest(X, y, 5, 0.8, 1, 9), forest._sklearn_forest(X, y, 5, 0.8, 1, 9))
 
 
-def test_non_finite_features_take_scikit_learns_path():
+def test_non_finite_inputs_take_scikit_learns_path():
     X, y = _data(10, 4, 0)
     X[3, 1] = np.inf
     with pytest.raises(ValueError):  # scikit-learn's own refusal, not a silent tree
+        forest._direct_forest(X, y, 3, 0.8, 1, 0)
+    X, y = _data(10, 4, 0)
+    y[2] = np.nan
+    with pytest.raises(ValueError):
         forest._direct_forest(X, y, 3, 0.8, 1, 0)
 
 

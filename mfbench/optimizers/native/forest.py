@@ -113,7 +113,7 @@ def _direct_forest(
     from sklearn.tree._tree import DepthFirstTreeBuilder, Tree
 
     X = np.asarray(X, dtype=np.float32)
-    if not np.isfinite(X).all():  # the forest's own check refuses these; let it say so
+    if not (np.isfinite(X).all() and np.isfinite(y).all()):  # the forest's checks refuse these: let it say so
         return _sklearn_forest(X, y, n_trees, max_features, min_samples_leaf, seed)
     X = np.asfortranarray(X)  # what the builder converts to
     y = np.ascontiguousarray(np.reshape(y, (-1, 1)), dtype=np.float64)
