@@ -113,15 +113,17 @@ def noise_check(data, arch: np.ndarray, std: np.ndarray, target: str = "val_erro
     """Coverage of each seed's value by the interval sampled around the other seeds' mean."""
     from scipy.stats import norm
 
-    from mfbench.surrogates.quality import noise_interval, slices
+    from mfbench.surrogates.quality import COVERAGE_LEVEL, noise_coverage, slices
 
     Y = data.y_seeds[target]
     n_seeds = Y.shape[1]
     if n_seeds < 2:
         print("noise check: needs at least two seeds")
         return
-    expect = 2 * norm.cdf(norm.ppf(0.9) / math.sqrt(1 + 1 / (n_seeds - 1))) - 1
-    print(f"noise check ({target}): a seed's value inside the 80 % interval around the other seeds' mean")
+    expect = 2 * norm.cdf(norm.ppf(0.5 + COVERAGE_LEVEL / 2) / math.sqrt(1 + 1 / (n_seeds - 1))) - 1
+    print(
+        f"noise check ({target}): a seed's value inside the {COVERAGE_LEVEL * 100:.0f} % interval around the other seeds' mean"
+    )
     print(
         f"  (a right noise model gives {expect:.3f} with {n_seeds} seeds; the surrogate's mean error is not involved)"
     )
@@ -134,10 +136,9 @@ def noise_check(data, arch: np.ndarray, std: np.ndarray, target: str = "val_erro
             with warnings.catch_warnings():  # a row whose other seeds all lack a run: NaN, skipped
                 warnings.simplefilter("ignore", RuntimeWarning)
                 centre = np.nanmean(np.delete(Y[mask], k, axis=1), axis=1)
-            lo, hi = noise_interval(centre, std[mask])
-            ok = np.isfinite(v) & np.isfinite(centre)
-            inside += int(((v >= lo) & (v <= hi))[ok].sum())
-            total += int(ok.sum())
+            n = int((np.isfinite(v) & np.isfinite(centre)).sum())
+            inside += noise_coverage(v[:, None], centre, std[mask]) * n if n else 0
+            total += n
         print(f"  {name:>16}: {inside / total:.3f} of {total}")
 
 

@@ -33,6 +33,12 @@ from mfbench.surrogates.quality import seed_spearman, slice_metrics
 from mfbench.tables.table import load_table
 
 
+def logit(y: np.ndarray, eps: float = 1e-3) -> np.ndarray:
+    """log(y / (1 - y)) of the error clipped to [eps, 1 - eps] (a target that spreads low errors)."""
+    y = np.clip(y, eps, 1 - eps)
+    return np.log(y / (1 - y))
+
+
 def merge(a: TrainingData, b: TrainingData) -> tuple[TrainingData, np.ndarray]:
     """Rows of both, configurations renumbered; returns the data and each config's source (0 = a)."""
     if a.budgets != b.budgets:
@@ -130,8 +136,7 @@ def main() -> None:
     _, X, _ = design_matrices(_encoder_for(ta), data)  # the rows `fit` trains on
     y = data.y["val_error"]
     if args.transform == "logit":  # fit on logit(error), predict back through the inverse: ranks unchanged
-        eps = 1e-3
-        y = np.log(np.clip(y, eps, 1 - eps) / (1 - np.clip(y, eps, 1 - eps)))
+        y = logit(y)
     groups = data.row_config
     is_sobol = source[data.row_config] == 0
     print(f"{len(ta.config_ids)} Sobol + {len(tb.config_ids)} grid configurations, {len(y)} rows; target val_error")

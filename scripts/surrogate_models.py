@@ -34,19 +34,12 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from surrogate_levers import merge, report  # noqa: E402
+from surrogate_levers import logit, merge, report  # noqa: E402
 
 from mfbench.surrogates.data import training_data  # noqa: E402
 from mfbench.surrogates.fit import _encoder_for  # noqa: E402
 from mfbench.surrogates.model import design_matrices, limit_threads, make_model  # noqa: E402
 from mfbench.tables.table import load_table  # noqa: E402
-
-EPS = 1e-3
-
-
-def logit(y: np.ndarray) -> np.ndarray:
-    y = np.clip(y, EPS, 1 - EPS)
-    return np.log(y / (1 - y))
 
 
 def normal_scores(Y: np.ndarray) -> np.ndarray:

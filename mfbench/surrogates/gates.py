@@ -146,9 +146,8 @@ def merge(record: Mapping[str, Any] | None, gates: Sequence[Mapping[str, Any]], 
     rec = gate_record(
         allgates, bool((record or {}).get("allow_below_gate", False)), str((record or {}).get("source", ""))
     )
-    for k in ("validated_on",):
-        if isinstance((record or {}).get(k), str):
-            rec[k] = record[k]  # type: ignore[index]
+    if isinstance((record or {}).get("validated_on"), str):
+        rec["validated_on"] = record["validated_on"]  # type: ignore[index]
     rec.update(fields)
     return rec
 
@@ -157,26 +156,34 @@ def merge(record: Mapping[str, Any] | None, gates: Sequence[Mapping[str, Any]], 
 # reading a record back (untrusted)
 
 
+def _counts(g: Mapping[str, Any]) -> tuple[int, int] | None:
+    """A record's ``(n_slices, n_pass)``: non-negative integers, at most all slices passing."""
+    n, k = g.get("n_slices"), g.get("n_pass")
+    if not all(isinstance(x, int) and not isinstance(x, bool) and x >= 0 for x in (n, k)) or k > n:
+        return None
+    return n, k
+
+
 def _clean_gate(g: Any) -> dict[str, Any] | None:
     """A known gate rebuilt from its numbers only, its pass/fail recomputed; None if malformed."""
     if not isinstance(g, Mapping) or g.get("name") not in GATE_NAMES:
         return None
     name, fig = g["name"], g.get("figure")
     if name == "slice_ceiling":
-        n, k = g.get("n_slices"), g.get("n_pass")
-        if not all(isinstance(x, int) and not isinstance(x, bool) and x >= 0 for x in (n, k)) or k > n:
+        if (counts := _counts(g)) is None:
             return None
+        n, k = counts
         rows = [{"slice": f"b={i} x", "spearman": 1.0 if i < k else 0.0, "seed_spearman": 0.5} for i in range(n)]
         return slice_ceiling_gate(rows)
     if name == "noise_coverage":
         if not (isinstance(fig, list) and len(fig) == 2):
             return None
         lo, hi = (_num(x) for x in fig)
-        n, k = g.get("n_slices"), g.get("n_pass")
         if not (math.isfinite(lo) and math.isfinite(hi) and 0 <= lo <= hi <= 1):
             return None
-        if not all(isinstance(x, int) and not isinstance(x, bool) and x >= 0 for x in (n, k)) or k > n or n == 0:
+        if (counts := _counts(g)) is None or counts[0] == 0:
             return None
+        n, k = counts
         rows = [{"slice": "b=1 x", "coverage": lo}, {"slice": "b=1 y", "coverage": hi}]
         out = coverage_gate(rows)
         out.update(n_pass=k, n_slices=n)

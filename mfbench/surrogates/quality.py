@@ -114,16 +114,13 @@ def quality_table(
     arch: np.ndarray,
     budgets: Sequence[int],
     y_seeds: np.ndarray | None = None,
-    std: np.ndarray | None = None,
 ) -> list[dict[str, Any]]:
-    """One row per slice; with ``std`` (the noise model's out-of-fold prediction per row, and
-    ``pred`` as the mean the objective would use) also the noise coverage."""
+    """One row per slice (the noise coverage is added by ``surrogates.fit.add_coverage``, which
+    clips the mean as the objective does)."""
     rows = []
     for label, m in slices(epoch, schedule, arch, budgets):
         row = {"slice": label, **slice_metrics(y[m], pred[m])}
         row["seed_spearman"] = seed_spearman(y_seeds[m]) if y_seeds is not None else math.nan
-        if std is not None and y_seeds is not None:
-            row["coverage"] = noise_coverage(y_seeds[m], pred[m], std[m])
         rows.append(row)
     return rows
 

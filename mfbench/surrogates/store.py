@@ -130,9 +130,9 @@ def save_surrogate(surr: Surrogate, out: str | Path) -> Path:
             manifest["table"]["relative_path"] = os.path.relpath(table_file, out.resolve())
         except ValueError:  # another drive
             manifest["table"]["relative_path"] = None
-        (tmp / "manifest.json").write_text(json.dumps(jsonable(manifest, strict=False), indent=2) + "\n")
+        (tmp / "manifest.json").write_text(_json_text(manifest))
         if surr.quality:
-            (tmp / "quality.json").write_text(json.dumps(jsonable(surr.quality, strict=False), indent=2) + "\n")
+            (tmp / "quality.json").write_text(_json_text(surr.quality))
             (tmp / "quality.md").write_text(to_markdown(surr.quality))
         old = None
         if out.exists():
@@ -199,6 +199,11 @@ def check_manifest(p: Path, manifest: Mapping[str, Any]) -> None:
     need(isinstance(manifest.get("versions", {}), dict), "'versions' must be an object")
 
 
+def _json_text(obj: Any) -> str:
+    """How a surrogate folder's JSON files are written (manifest, quality report)."""
+    return json.dumps(jsonable(obj, strict=False), indent=2) + "\n"
+
+
 def write_gate_record(path: str | Path, record: Mapping[str, Any], quality: Mapping[str, Any] | None = None) -> None:
     """Record gate figures in a saved surrogate's manifest (``"gates"``), and with ``quality``
     replace its ``quality.json`` / ``quality.md`` (e.g. with coverage added): the model files
@@ -209,9 +214,9 @@ def write_gate_record(path: str | Path, record: Mapping[str, Any], quality: Mapp
     manifest = read_manifest(path)
     manifest["gates"] = json.loads(json.dumps(jsonable(dict(record), strict=False)))
     if quality is not None:
-        atomic_write_text(path / "quality.json", json.dumps(jsonable(quality, strict=False), indent=2) + "\n")
+        atomic_write_text(path / "quality.json", _json_text(quality))
         atomic_write_text(path / "quality.md", to_markdown(dict(quality)))
-    atomic_write_text(path / "manifest.json", json.dumps(jsonable(manifest, strict=False), indent=2) + "\n")
+    atomic_write_text(path / "manifest.json", _json_text(manifest))
 
 
 def surrogate_info(path: str | Path) -> dict[str, Any]:
