@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     pred = {}
     for t in [*(t for t in opts["targets"] if t in TARGET_FIELDS), NOISE_TARGET]:
         fam = manifest["models"][t]["family"]
-        pred[t] = oof_full(fam, X, data.y[t], data.row_config, folds, seed, n_est, args.threads)
+        pred[t] = oof_full(fam, X, data.y[t], data.row_config, folds, seed, n_est, args.threads, t)
         print(f"{t}: out-of-fold {fam} ({folds} folds, seed {seed}, {n_est} estimators)")
     # the same predictions as the fit's: every slice's Spearman as in quality.json
     worst = 0.0

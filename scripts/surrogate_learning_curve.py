@@ -52,7 +52,7 @@ def main() -> None:
         for draw in range(args.draws if n < n_all else 1):
             keep = np.sort(rng.choice(n_all, n, replace=False))
             m = np.isin(groups, keep)
-            pred = _oof(args.family, X[m], y[m], groups[m], 5, draw, 100, None)
+            pred = _oof(args.family, X[m], y[m], groups[m], 5, draw, 100, None, "val_error")
             rows = quality_table(y[m], pred, data.epoch[m], data.schedule[m], arch[m], data.budgets)
             scores.append(rank_score(rows, data.budgets))
             per.append([r["spearman"] for r in rows if r["slice"] in {f"b={b} all" for b in data.budgets}])

@@ -41,6 +41,7 @@ from mfbench.surrogates.store import (
     FORMAT_VERSION,
     check_surrogate_out,
     library_versions,
+    model_file,
     save_surrogate,
 )
 
@@ -76,13 +77,14 @@ def _oof(
     seed: int,
     n_estimators: int,
     threads: int | None = None,
+    target: str | None = None,
 ) -> np.ndarray:
     from sklearn.model_selection import GroupKFold
 
     pred = np.full(len(y), np.nan)
     cv = GroupKFold(n_splits=folds, shuffle=True, random_state=seed)
     for tr, te in cv.split(X, y, groups):
-        m = make_model(family, seed, n_estimators, threads)
+        m = make_model(family, seed, n_estimators, threads, target)
         with limit_threads(threads):
             try:
                 m.fit(X[tr], y[tr])
@@ -104,12 +106,13 @@ def oof_full(
     seed: int,
     n_estimators: int,
     threads: int | None = None,
+    target: str | None = None,
 ) -> np.ndarray:
     """Out-of-fold predictions of ``family`` for every row (NaN where ``y`` is not finite: those
     rows are neither trained on nor predicted), folds grouped by configuration."""
     ok = np.isfinite(y)
     full = np.full(len(y), np.nan)
-    full[ok] = _oof(family, X[ok], y[ok], groups[ok], folds, seed, n_estimators, threads)
+    full[ok] = _oof(family, X[ok], y[ok], groups[ok], folds, seed, n_estimators, threads, target)
     return full
 
 
@@ -172,7 +175,7 @@ def compare_families(
         preds: dict[str, np.ndarray] = {}
         for fam in families:
             t0 = time.perf_counter()
-            preds[fam] = oof_full(fam, Xt, y, groups, folds, seed, n_estimators, threads)
+            preds[fam] = oof_full(fam, Xt, y, groups, folds, seed, n_estimators, threads, target)
             pred = preds[fam][ok]
             secs = time.perf_counter() - t0
             pooled = slice_metrics(y[ok], pred)
@@ -338,7 +341,7 @@ def _manifest(
         "versions": library_versions(),
         "fit_options": options,
         "models": {
-            t: {"family": f, "file": f"{t}.skops", "cv_criterion": report["targets"][t]["families"][f]["criterion"]}
+            t: {"family": f, "file": model_file(t, f), "cv_criterion": report["targets"][t]["families"][f]["criterion"]}
             for t, f in chosen.items()
         },
     }

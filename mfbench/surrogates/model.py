@@ -25,8 +25,10 @@ from mfbench.surrogates.encoding import Encoder
 
 #: candidates for every target; two complexities of boosting because the right one depends on how
 #: densely the table covers its space (grid: 31 leaves win; 256 Sobol configs over 17
-#: hyperparameters: 7 leaves and half the features per split, +0.06 within-budget Spearman)
-FAMILIES = ("extra_trees", "random_forest", "hist_gbm", "hist_gbm_small", "knn")
+#: hyperparameters: 7 leaves and half the features per split, +0.06 within-budget Spearman); and
+#: a Gaussian process per curve point (``surrogates.gp``), which generalizes best to configurations
+#: unlike the training set
+FAMILIES = ("extra_trees", "random_forest", "hist_gbm", "hist_gbm_small", "knn", "gp")
 
 
 _CONTROLLER: Any = None
@@ -47,8 +49,11 @@ def limit_threads(n: int | None) -> Any:
     return _CONTROLLER.limit(limits=int(n), user_api="openmp")
 
 
-def make_model(family: str, seed: int, n_estimators: int = 100, threads: int | None = None) -> Any:
-    """The candidate families, with settings fixed in advance (no tuning on the test folds)."""
+def make_model(
+    family: str, seed: int, n_estimators: int = 100, threads: int | None = None, target: str | None = None
+) -> Any:
+    """The candidate families, with settings fixed in advance (no tuning on the test folds).
+    ``target`` matters to ``gp`` only: an error target is modelled on the logit scale."""
     from sklearn.ensemble import ExtraTreesRegressor, HistGradientBoostingRegressor, RandomForestRegressor
     from sklearn.neighbors import KNeighborsRegressor
     from sklearn.pipeline import make_pipeline
@@ -88,6 +93,10 @@ def make_model(family: str, seed: int, n_estimators: int = 100, threads: int | N
         # force computes distances by matrix products whose rounding depends on the batch)
         knn = KNeighborsRegressor(n_neighbors=7, weights="distance", algorithm="kd_tree")
         return make_pipeline(StandardScaler(), knn)
+    if family == "gp":
+        from mfbench.surrogates.gp import PairGP
+
+        return PairGP(link="logit" if target in TARGET_FIELDS else "identity", seed=seed)
     raise UsageError(f"unknown model family {family!r}; known: {', '.join(FAMILIES)}")
 
 
@@ -208,7 +217,7 @@ def fit_models(
             Xt, y = X[ok], y[ok]
         if len(y) == 0:
             raise UsageError(f"no finite values of {target} to fit")
-        m = make_model(fam, seed, n_estimators, threads)
+        m = make_model(fam, seed, n_estimators, threads, target)
         with limit_threads(threads):
             m.fit(Xt, y)
         models[target] = m

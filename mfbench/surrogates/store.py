@@ -1,7 +1,8 @@
 """Save, check and load fitted surrogates (``surrogates.model.Surrogate``).
 
-Saved with skops (no pickle: loading runs no code from the file, and every model file's schema
-is checked against the allowlist of ``surrogates.trusted`` first), beside a manifest that
+Tree and kNN models are saved with skops (no pickle: loading runs no code from the file, and
+every model file's schema is checked against the allowlist of ``surrogates.trusted`` first);
+a ``gp`` model is plain arrays (``.npz``, read with ``allow_pickle=False``). Beside them, a manifest that
 records the sha256 of every file and of the training data, the library versions and the
 choices; a file whose hash differs is refused, and a manifest written by other library versions
 makes the loader refit from its table (same families, cached under ``$MFBENCH_CACHE``).
@@ -108,6 +109,38 @@ def _clean_stale_temporaries(out: Path) -> None:
             continue
 
 
+def model_file(target: str, family: str) -> str:
+    """The file name of ``target``'s model: ``.npz`` arrays for a GP, a skops file otherwise."""
+    return f"{target}.npz" if family == "gp" else f"{target}.skops"
+
+
+def _dump_model(model: Any, f: Path, sio: Any) -> None:
+    if f.suffix == ".npz":
+        with open(f, "wb") as fh:  # a file object: numpy would append ".npz" to a name
+            np.savez(fh, **model.to_arrays())
+    else:
+        sio.dump(model, f)
+
+
+def _load_model(f: Path, sio: Any) -> Any:
+    """One model file, refusing what mfbench's fits never write (see the module docstring)."""
+    if f.suffix == ".npz":
+        from mfbench.surrogates.gp import PairGP
+
+        try:
+            with np.load(f, allow_pickle=False) as arrays:
+                return PairGP.from_arrays(arrays)
+        except Exception as exc:  # noqa: BLE001  (not a zip, a missing array, pickled objects, bad shapes)
+            raise UsageError(f"{f}: cannot load this GP model file ({type(exc).__name__}: {exc})") from None
+    from mfbench.surrogates.trusted import check_model_file
+
+    trusted = check_model_file(f)  # an exact allowlist: the hash above detects accidents, not tampering
+    try:
+        return sio.load(f, trusted=trusted)
+    except Exception as exc:  # noqa: BLE001  (a well-formed schema whose arrays or states do not fit together)
+        raise UsageError(f"{f}: cannot load this model file ({type(exc).__name__}: {exc})") from None
+
+
 def save_surrogate(surr: Surrogate, out: str | Path) -> Path:
     """Write the folder atomically (a temporary sibling, then a rename): model files (skops),
     ``manifest.json`` with their hashes, ``quality.json`` and ``quality.md``. An existing ``out``
@@ -123,7 +156,7 @@ def save_surrogate(surr: Surrogate, out: str | Path) -> Path:
         manifest = json.loads(json.dumps(surr.manifest))
         for t, m in surr.models.items():
             f = tmp / manifest["models"][t]["file"]
-            sio.dump(m, f)
+            _dump_model(m, f, sio)
             manifest["models"][t]["sha256"] = sha256_file(f)
         table_file = Path(manifest["table"]["path"])
         try:
@@ -291,9 +324,6 @@ def _load_files(path: Path, manifest: dict[str, Any], quality: dict[str, Any]) -
     from mfbench.core.lightimport import skops_io
 
     sio = skops_io()
-
-    from mfbench.surrogates.trusted import check_model_file
-
     models = {}
     for t, entry in manifest["models"].items():
         f = inside(path, entry["file"], f"{path / 'manifest.json'}: model file")
@@ -302,11 +332,7 @@ def _load_files(path: Path, manifest: dict[str, Any], quality: dict[str, Any]) -
         digest = sha256_file(f)
         if digest != entry.get("sha256"):
             raise UsageError(f"{f}: sha256 {digest[:12]}... does not match the manifest; refusing to load it")
-        trusted = check_model_file(f)  # an exact allowlist: the hash above detects accidents, not tampering
-        try:
-            models[t] = sio.load(f, trusted=trusted)
-        except Exception as exc:  # noqa: BLE001  (a well-formed schema whose arrays or states do not fit together)
-            raise UsageError(f"{f}: cannot load this model file ({type(exc).__name__}: {exc})") from None
+        models[t] = _load_model(f, sio)
     encoder = Encoder.from_json(manifest["space_json"], manifest["budgets"])
     return Surrogate(encoder, models, manifest, path, quality)
 
