@@ -13,6 +13,7 @@ from support import MFBENCH, kill_driver_and_check_workers, make_tiny_table, rep
 
 from mfbench.cli import main
 from mfbench.execution.runner import TIMING_COLUMNS
+from mfbench.objectives.registry import clear_cache
 from mfbench.studies.replay import replay
 
 QUICK = dict(seeds=[0], budget="3x", jobs=1, progress=False)
@@ -80,3 +81,23 @@ def test_workers_end_when_the_driver_is_killed(tmp_path):
     assert len(workers) == 2, "the pool's two workers must have started"
     time.sleep(2)  # inside their runs
     kill_driver_and_check_workers(proc, workers)
+
+
+def test_a_study_refuses_runs_of_a_benchmark_whose_data_changed(tmp_path, monkeypatch, capsys):
+    """Finished runs are skipped by file name: a table regrown (or a surrogate refitted) under
+    the same name would otherwise mix runs on two versions of it into one verdict."""
+    monkeypatch.chdir(tmp_path)
+    table = make_tiny_table(tmp_path / "grid.sqlite", "cnn-grid", None, (0,), (1, 3))
+    assert main(replay_argv(table, "study")) == 0
+    assert main(replay_argv(table, "study")) == 0  # the same data: resumes, nothing to run
+    capsys.readouterr()
+    con = sqlite3.connect(table)  # one training's validation error changes: new data, same name
+    with con:
+        con.execute("UPDATE epochs SET val_acc = val_acc * 0.5 WHERE rowid = 1")
+    con.close()
+    clear_cache()  # a new command is a new process: it reads the file again
+    before = digest(tmp_path / "study")
+    assert main(replay_argv(table, "study")) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "made on another version of it" in err[0] and "use another --out" in err[0], err
+    assert digest(tmp_path / "study") == before

@@ -452,7 +452,8 @@ def replay(
         "trajectory_format": TRAJECTORY_FORMAT,
     }
     manifest_path = run_dir / "manifest.json"
-    _check_same_study(run_dir, read_study_manifest(manifest_path), study)  # before anything is created
+    prior = read_study_manifest(manifest_path)
+    _check_same_study(run_dir, prior, study)  # before anything is created
 
     bench_info: dict[str, dict[str, Any]] = {}
     budget_seconds: dict[str, float] = {}
@@ -467,6 +468,7 @@ def replay(
         # a path reaches the workers absolute: a reused worker pool may run in another folder
         job_specs.append((str(Path(spec).resolve()) if Path(spec).exists() else spec, label))
 
+    _check_same_benchmarks(run_dir, prior, bench_info)
     targets = resolve_optimizers(optimizers)  # after the benchmarks: importing every library takes a while
     if not targets:
         raise UsageError("no optimizer is usable here")
@@ -500,6 +502,7 @@ def replay(
     try:
         old = read_study_manifest(manifest_path)  # again, under the lock: a replay may have finished meanwhile
         _check_same_study(run_dir, old, study)
+        _check_same_benchmarks(run_dir, old, bench_info)
         remove_stale_temporaries(run_dir)
         set_aside_unreadable_runs(run_dir)
         todo = [j for j in all_jobs if not (run_dir / "runs" / j.filename).exists()]
@@ -609,6 +612,20 @@ def replay(
         return result
     finally:
         held.release()
+
+
+def _check_same_benchmarks(run_dir: Path, old: dict[str, Any], bench_info: dict[str, dict[str, Any]]) -> None:
+    """Refuse to add runs to a folder whose runs of a benchmark were made on other data or
+    models under the same name (a refitted surrogate, a grown table): a finished run is
+    skipped by its file name, so they would be mixed into one verdict silently."""
+    before = old.get("benchmarks") if isinstance(old.get("benchmarks"), dict) else {}
+    for label, info in bench_info.items():
+        was = before.get(label, {}).get("hash") if isinstance(before.get(label), dict) else None
+        if was is not None and was != info.get("hash"):
+            raise UsageError(
+                f"{run_dir} holds runs of {label} made on another version of it (hash {was} there, "
+                f"{info.get('hash')} now: its data or models changed); use another --out"
+            )
 
 
 def _check_same_study(run_dir: Path, old: dict[str, Any], study: dict[str, Any]) -> None:
