@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from support import make_tiny_table
 
+from mfbench.cli import main
 from mfbench.core.errors import UsageError
 from mfbench.objectives.surrogate import SurrogateObjective
 from mfbench.surrogates import fit_surrogate, load_surrogate
@@ -163,4 +164,5 @@ def test_a_gp_file_with_pickled_objects_is_refused_without_running_them(saved, t
     (folder / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(UsageError, match="cannot load this GP model file"):
         load_surrogate(folder)
+    assert main(["info", str(folder)]) == 2  # info checks every model file the same way
     assert not marker.exists()

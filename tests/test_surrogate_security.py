@@ -74,11 +74,13 @@ def evil_node(marker: Path) -> dict:
     }
 
 
-def make_hostile(folder: Path, marker: Path, target: str = "val_error") -> Path:
-    """Copy of the shipped surrogate whose ``target`` model carries the exploit as one more
-    attribute of the estimator; the manifest's sha256 updated to match."""
+def make_hostile(folder: Path, marker: Path, target: str | None = None) -> Path:
+    """Copy of the shipped surrogate whose ``target`` model (default: its first skops file)
+    carries the exploit as one more attribute of the estimator; the manifest's sha256 updated
+    to match."""
     shutil.copytree(SHIPPED, folder)
     manifest = json.loads((folder / "manifest.json").read_text())
+    target = target or next(t for t, e in manifest["models"].items() if e["file"].endswith(".skops"))
     f = folder / manifest["models"][target]["file"]
     with zipfile.ZipFile(f) as z:
         members = {n: z.read(n) for n in z.namelist()}
@@ -200,7 +202,7 @@ def test_a_model_file_that_is_a_symlink_out_of_the_folder_is_refused(tmp_path):
     folder = tmp_path / "s"
     shutil.copytree(SHIPPED, folder)
     outside = tmp_path / "elsewhere.skops"
-    shutil.move(folder / "val_error.skops", outside)
-    (folder / "val_error.skops").symlink_to(outside)
+    shutil.move(folder / "val_std.skops", outside)
+    (folder / "val_std.skops").symlink_to(outside)
     with pytest.raises(UsageError, match="points outside"):
         load_surrogate(folder, refit=False)

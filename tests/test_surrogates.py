@@ -409,3 +409,16 @@ def test_surrogate_served_on_a_grid_and_the_ranking_agreement(saved, tmp_path):
     assert res["ceiling"]["seeds"] == [2, 3]
     assert sum(r["table_rank_other_seeds"] for r in res["rows"]) == pytest.approx(6.0)
     assert -1.0 <= res["ceiling"]["spearman"] <= 1.0 and 0 <= res["ceiling"]["top3_overlap"] <= 3
+    # a second surrogate validated into the same folder shares the table's runs and is compared
+    # on its own runs only (the same models under another name: the same figures)
+    import shutil
+
+    other = tmp_path / "other"
+    shutil.copytree(saved, other)
+    m = json.loads((other / "manifest.json").read_text())
+    (other / "manifest.json").write_text(json.dumps(dict(m, name="other")))
+    again = ranking_agreement(
+        other, grid, ["random", "grid", "hyperband"], [0, 1], "4x", tmp_path / "runs", jobs=1, progress=False
+    )
+    assert again["surrogate"] != res["surrogate"] and again["surrogate"].startswith("other@")
+    assert again["rows"] == res["rows"] and again["ceiling"] == res["ceiling"]

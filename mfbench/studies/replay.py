@@ -312,6 +312,7 @@ class ReplayResult:
     seconds: float = 0.0
     notices: list[str] = field(default_factory=list)  # once per optimizer: an exhausted space
     gates: dict[str, str] = field(default_factory=dict)  # surrogate benchmark -> its gate line
+    labels: list[str] = field(default_factory=list)  # this invocation's benchmarks, as named in the folder
 
     @property
     def all_failed(self) -> bool:
@@ -506,7 +507,7 @@ def replay(
         remove_stale_temporaries(run_dir)
         set_aside_unreadable_runs(run_dir)
         todo = [j for j in all_jobs if not (run_dir / "runs" / j.filename).exists()]
-        result = ReplayResult(out=run_dir, skipped=len(all_jobs) - len(todo))
+        result = ReplayResult(out=run_dir, skipped=len(all_jobs) - len(todo), labels=[lb for _, lb in job_specs])
         result.gates = {b: i["gates"] for b, i in bench_info.items() if isinstance(i.get("gates"), str)}
         log.info(
             "replay: %d benchmarks x %d optimizers x %s seeds = %d runs; %d already done, %d to run",

@@ -100,13 +100,14 @@ def ranking_agreement(
     res = replay(specs, optimizers, seeds, budget, jobs=jobs, out=out, progress=progress)
     other = [max(int(s) for s in seeds) + 1 + i for i in range(len(seeds))]  # disjoint, as many
     res_other = replay([str(table)], optimizers, other, budget, jobs=jobs, out=out, progress=progress)
+    # the folder may hold other benchmarks too (another surrogate validated on the same table
+    # runs, which are shared): only this table's and this surrogate's runs are compared
+    tab_label, sur_label = res.labels
     frame = pd.read_parquet(Path(out) / "trajectories.parquet")
+    frame = frame[frame["benchmark"].isin([tab_label, sur_label])]
     final = frame.sort_values("eval_index").groupby(["benchmark", "optimizer", "seed"])["normalized_regret"].last()
-    labels = list(dict.fromkeys(frame["benchmark"]))
-    if len(labels) != 2:
-        raise UsageError(f"{out}: expected runs on 2 benchmarks, found {labels}")
-    tab_label = next(b for b in labels if "@" not in b)
-    sur_label = next(b for b in labels if "@" in b)
+    if not {tab_label, sur_label} <= set(final.index.get_level_values("benchmark")):
+        raise UsageError(f"{out}: no runs of {tab_label} or of {sur_label} to compare")
     per: dict[str, pd.DataFrame] = {}
     for b in (tab_label, sur_label):
         per[b] = final.loc[b].unstack("optimizer")  # seeds x optimizers
