@@ -58,11 +58,41 @@ def _from_link(v: np.ndarray, link: str) -> np.ndarray:
 
 def matern52(A: np.ndarray, B: np.ndarray, B_sq: np.ndarray | None = None) -> np.ndarray:
     """Matern 5/2 of already length-scaled rows: (1 + √5 d + 5/3 d²) exp(−√5 d); ``B_sq``: the
-    rows' squared norms of ``B``, if already known (a training set's are computed once)."""
+    rows' squared norms of ``B``, if already known (a training set's are computed once).
+    In place on one rows x training matrix: its temporaries are what a batch costs."""
     B_sq = (B * B).sum(1) if B_sq is None else B_sq
-    d2 = np.maximum((A * A).sum(1)[:, None] + B_sq[None, :] - 2.0 * (A @ B.T), 0.0)
-    d = np.sqrt(5.0 * d2)
-    return (1.0 + d + d * d / 3.0) * np.exp(-d)
+    K = A @ B.T
+    K *= -2.0
+    K += (A * A).sum(1)[:, None]
+    K += B_sq[None, :]
+    np.maximum(K, 0.0, out=K)
+    K *= 5.0
+    np.sqrt(K, out=K)  # now √5 d
+    E = np.negative(K)
+    np.exp(E, out=E)
+    P = np.multiply(K, K)
+    P *= 1.0 / 3.0
+    P += K
+    P += 1.0
+    P *= E
+    return P
+
+
+#: rows per kernel block in ``PairGP.predict``: a 256 x 461 block stays in the CPU cache (a
+#: 100,000-row batch 1.8x faster than 16,384-row blocks, 5x faster than one block)
+CHUNK = 256
+
+
+_BLAS: Any = None
+
+
+def _one_blas_thread() -> Any:
+    global _BLAS
+    if _BLAS is None:
+        from threadpoolctl import ThreadpoolController
+
+        _BLAS = ThreadpoolController()
+    return _BLAS.limit(limits=1, user_api="blas")
 
 
 class PairGP:
@@ -73,7 +103,13 @@ class PairGP:
             raise ValueError(f"link must be one of {LINKS}, got {link!r}")
         self.link = link
         self.seed = int(seed)
-        self._sq: list[np.ndarray | None] = []  # squared norms of each point's training rows
+        self._clear_cache(0)
+
+    def _clear_cache(self, n_points: int) -> None:
+        """Per point: the training rows' squared norms and the GP weights, computed on first use."""
+        self._sq: list[np.ndarray | None] = [None] * n_points
+        self._weights: list[np.ndarray | None] = [None] * n_points
+        self._index: dict[tuple[float, ...], int] | None = None
 
     # -- fitting -----------------------------------------------------------------------------
     def fit(self, X: np.ndarray, y: np.ndarray) -> PairGP:
@@ -121,7 +157,7 @@ class PairGP:
             self.alpha_[k] = np.asarray(gp.alpha_, dtype=np.float64).ravel()
             self.y_mean_[k] = float(np.ravel(gp._y_train_mean)[0])
             self.y_std_[k] = float(np.ravel(gp._y_train_std)[0])
-        self._sq = [None] * len(points)
+        self._clear_cache(len(points))
         return self
 
     def _active(self, Xc: np.ndarray) -> np.ndarray:
@@ -139,26 +175,56 @@ class PairGP:
     # -- prediction ----------------------------------------------------------------------------
     def predict(self, X: np.ndarray) -> np.ndarray:
         X = np.asarray(X, dtype=np.float64)
-        Xc, C = X[:, :-N_CURVE], X[:, -N_CURVE:]
-        Z = self._active(Xc) / self.length_scale_
-        hit = (C[:, None, :] == self.points_[None, :, :]).all(axis=2)  # rows x points
-        if len(self.points_) == 1:  # fitted on one point (the cost model): the curve is not a feature
-            hit[:] = True
-        found = hit.any(axis=1)
-        if not found.all():
-            raise ValueError(
-                f"PairGP has no GP for the curve point {C[np.argmin(found)].tolist()} "
-                "(it answers only the (epoch, schedule) points of its table)"
-            )
-        which = hit.argmax(axis=1)
+        if len(X) <= CHUNK:
+            return self._predict(X)
+        # a batch is many small products (256 x features x training rows): threaded BLAS only
+        # adds overhead there (on 2 busy cores, half the single-thread speed)
+        with _one_blas_thread():
+            return self._predict(X)
+
+    def _predict(self, X: np.ndarray) -> np.ndarray:
+        groups = self._groups(X[:, -N_CURVE:])
+        Z = self._active(X[:, :-N_CURVE]) / self.length_scale_
         out = np.empty(len(X))
-        for k in np.unique(which):
-            m = which == k
+        for k, rows in groups:
             if self._sq[k] is None:
                 self._sq[k] = (self.train_[k] * self.train_[k]).sum(1)
-            K = self.amplitude_ * matern52(Z[m], self.train_[k], self._sq[k])
-            out[m] = (K @ self.alpha_[k]) * self.y_std_[k] + self.y_mean_[k]
+                self._weights[k] = self.amplitude_ * self.alpha_[k]
+            for i in range(0, len(rows), CHUNK):
+                r = rows[i : i + CHUNK]
+                K = matern52(Z[r], self.train_[k], self._sq[k])
+                out[r] = (K @ self._weights[k]) * self.y_std_[k] + self.y_mean_[k]
         return _from_link(out, self.link)
+
+    def _groups(self, C: np.ndarray) -> list[tuple[int, Any]]:
+        """(curve point, its rows) for the rows' curve features; a point the model lacks is a
+        ``ValueError``. One to a few rows (an optimizer's query) go through a dict: the
+        array route's fixed costs were most of a one-row prediction."""
+        if len(self.points_) == 1:  # fitted on one point (the cost model): the curve is not a feature
+            return [(0, np.arange(len(C)))]
+        if len(C) <= 16:
+            if self._index is None:
+                self._index = {tuple(p): k for k, p in enumerate(self.points_.tolist())}
+            found: dict[int, list[int]] = {}
+            for i, key in enumerate(map(tuple, C.tolist())):
+                k = self._index.get(key)
+                if k is None:
+                    raise ValueError(self._unknown(key))
+                found.setdefault(k, []).append(i)
+            return list(found.items())
+        hit = (C[:, None, :] == self.points_[None, :, :]).all(axis=2)  # rows x points
+        known = hit.any(axis=1)
+        if not known.all():
+            raise ValueError(self._unknown(C[np.argmin(known)].tolist()))
+        which = hit.argmax(axis=1)
+        return [(int(k), np.flatnonzero(which == k)) for k in np.unique(which)]
+
+    @staticmethod
+    def _unknown(point: Any) -> str:
+        return (
+            f"PairGP has no GP for the curve point {list(point)} "
+            "(it answers only the (epoch, schedule) points of its table)"
+        )
 
     # -- saving ---------------------------------------------------------------------------------
     def to_arrays(self) -> dict[str, np.ndarray]:
@@ -200,7 +266,7 @@ class PairGP:
         npts, dim = len(m.points_), max(len(m.active_), 1)
         m.train_ = [np.asarray(a[f"train_{k}"], dtype=np.float64) for k in range(npts)]
         m.alpha_ = [np.asarray(a[f"alpha_{k}"], dtype=np.float64) for k in range(npts)]
-        m._sq = [None] * npts
+        m._clear_cache(npts)
         ok = (
             m.points_.ndim == 2
             and m.points_.shape[1] == N_CURVE
