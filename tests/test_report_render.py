@@ -124,3 +124,14 @@ def test_html_renders_every_block_escaped_and_glued_where_the_model_says():
         "<figcaption>cap &#x27;x&#x27; <a href='figures/s.png'>PNG</a> \u00b7 <a href='figures/s.svg'>SVG</a> "
         "\u00b7 data: <a href='data/d.csv'>d.csv</a></figcaption></figure></body></html>",
     ]
+
+
+def test_the_summary_names_few_nemenyi_pairs_and_counts_many():
+    from mfbench.analysis.report.sections import MAX_PAIRS_LISTED, nemenyi_pairs_text
+
+    assert nemenyi_pairs_text([], 5) == ""
+    few = [f"m{i} vs m{i + 1}" for i in range(3)]
+    assert nemenyi_pairs_text(few, 5) == "; Nemenyi-significant pairs: m0 vs m1, m1 vs m2, m2 vs m3"
+    many = [f"m{i} vs n{i}" for i in range(MAX_PAIRS_LISTED + 1)]
+    text = nemenyi_pairs_text(many, 20)
+    assert f"separates {MAX_PAIRS_LISTED + 1} of the 190 pairs" in text and "m0 vs n0" not in text

@@ -200,6 +200,25 @@ def _gate_text(r: StudyData) -> list[Text]:
     return out
 
 
+#: more Nemenyi-separated pairs than this are counted in the summary, not listed: 90 names in
+#: one sentence is a wall nobody reads, and the CD diagram shows the same as bars
+MAX_PAIRS_LISTED = 8
+
+
+def nemenyi_pairs_text(sig_pairs: list[str], n_methods: int) -> str:
+    """The summary's clause on the Nemenyi-separated pairs: each named when they are few, else
+    how many of all pairs, and where to see which."""
+    if not sig_pairs:
+        return ""
+    if len(sig_pairs) <= MAX_PAIRS_LISTED:
+        return f"; Nemenyi-significant pairs: {', '.join(sig_pairs)}"
+    n_all = n_methods * (n_methods - 1) // 2
+    return (
+        f"; Nemenyi separates {len(sig_pairs)} of the {n_all} pairs (which ones: the bars of the "
+        "critical-difference diagram below, or the pairwise list in its stats JSON)"
+    )
+
+
 def _comparison_lines(res: Results) -> list[Text]:
     lines: list[Text] = []
     for c in res.comparisons:
@@ -216,7 +235,7 @@ def _comparison_lines(res: Results) -> list[Text]:
                 f"{where} ({c['blocks_note']}): {verdict} (Friedman p = {_fmt(comp.friedman_p)}, "
                 f"Iman\u2013Davenport p = {_fmt(comp.iman_davenport_p)}); best average rank: {best} "
                 f"({comp.average_ranks[best]:.2f}); CD = {comp.critical_difference:.2f}"
-                + (f"; Nemenyi-significant pairs: {', '.join(sig_pairs)}" if sig_pairs else "")
+                + nemenyi_pairs_text(sig_pairs, len(comp.average_ranks))
                 + "."
                 + power_note(comp)
                 + f" Reproducibility: {c['split_half']['reading']}.",
