@@ -142,7 +142,7 @@ def _load_model(f: Path, sio: Any) -> Any:
 
 
 def save_surrogate(surr: Surrogate, out: str | Path) -> Path:
-    """Write the folder atomically (a temporary sibling, then a rename): model files (skops),
+    """Write the folder atomically (a temporary sibling, then a rename): model files (skops, or .npz for a GP),
     ``manifest.json`` with their hashes, ``quality.json`` and ``quality.md``. An existing ``out``
     is replaced only when it is a surrogate folder (``check_surrogate_out``)."""
     from mfbench.core.lightimport import skops_io
