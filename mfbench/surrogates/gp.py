@@ -3,7 +3,7 @@
 Why a GP: on the CNN tables, tree models rank configurations within a budget well below one
 real rerun and generalize poorly to configurations unlike their training set (the held-out
 grid: Spearman 0.38 at 27 epochs). A GP with one length scale per hyperparameter (ARD Matern
-5/2 + white noise, as YAHPO Gym's and HPOBench's GP surrogates and most BO libraries use) was
+5/2 + white noise, the kernel most GP-based BO libraries default to) was
 the only model structure of issue 22's models lever that improved both
 (``scripts/results/surrogate_models_digits-cnn.txt``).
 
@@ -39,7 +39,7 @@ N_CURVE = 2
 #: logit's clip: errors of exactly 0 or 1 stay finite
 EPS = 1e-4
 LINKS = ("identity", "logit")
-#: array names of a saved model, and the format of that file
+#: the layout of a saved model's arrays (``to_arrays``); another is refused on load
 FORMAT_VERSION = 1
 
 
