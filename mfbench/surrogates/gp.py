@@ -83,18 +83,6 @@ def matern52(A: np.ndarray, B: np.ndarray, B_sq: np.ndarray | None = None) -> np
 CHUNK = 256
 
 
-_BLAS: Any = None
-
-
-def _one_blas_thread() -> Any:
-    global _BLAS
-    if _BLAS is None:
-        from threadpoolctl import ThreadpoolController
-
-        _BLAS = ThreadpoolController()
-    return _BLAS.limit(limits=1, user_api="blas")
-
-
 class PairGP:
     """scikit-learn-style regressor (``fit``/``predict``) over feature rows: a GP per curve point."""
 
@@ -103,13 +91,14 @@ class PairGP:
             raise ValueError(f"link must be one of {LINKS}, got {link!r}")
         self.link = link
         self.seed = int(seed)
-        self._clear_cache(0)
 
-    def _clear_cache(self, n_points: int) -> None:
-        """Per point: the training rows' squared norms and the GP weights, computed on first use."""
-        self._sq: list[np.ndarray | None] = [None] * n_points
-        self._weights: list[np.ndarray | None] = [None] * n_points
-        self._index: dict[tuple[float, ...], int] | None = None
+    def _derive(self) -> None:
+        """What every prediction needs from the fitted arrays, computed once (after ``fit`` and
+        ``from_arrays``): each point's training rows' squared norms, its GP weights and the
+        curve point -> index map."""
+        self._sq = [(t * t).sum(1) for t in self.train_]
+        self._weights = [self.amplitude_ * a for a in self.alpha_]
+        self._index = {tuple(p): k for k, p in enumerate(self.points_.tolist())}
 
     # -- fitting -----------------------------------------------------------------------------
     def fit(self, X: np.ndarray, y: np.ndarray) -> PairGP:
@@ -157,7 +146,7 @@ class PairGP:
             self.alpha_[k] = np.asarray(gp.alpha_, dtype=np.float64).ravel()
             self.y_mean_[k] = float(np.ravel(gp._y_train_mean)[0])
             self.y_std_[k] = float(np.ravel(gp._y_train_std)[0])
-        self._clear_cache(len(points))
+        self._derive()
         return self
 
     def _active(self, Xc: np.ndarray) -> np.ndarray:
@@ -179,7 +168,9 @@ class PairGP:
             return self._predict(X)
         # a batch is many small products (256 x features x training rows): threaded BLAS only
         # adds overhead there (on 2 busy cores, half the single-thread speed)
-        with _one_blas_thread():
+        from mfbench.surrogates.model import limit_threads
+
+        with limit_threads(1, user_api="blas"):
             return self._predict(X)
 
     def _predict(self, X: np.ndarray) -> np.ndarray:
@@ -187,9 +178,6 @@ class PairGP:
         Z = self._active(X[:, :-N_CURVE]) / self.length_scale_
         out = np.empty(len(X))
         for k, rows in groups:
-            if self._sq[k] is None:
-                self._sq[k] = (self.train_[k] * self.train_[k]).sum(1)
-                self._weights[k] = self.amplitude_ * self.alpha_[k]
             for i in range(0, len(rows), CHUNK):
                 r = rows[i : i + CHUNK]
                 K = matern52(Z[r], self.train_[k], self._sq[k])
@@ -203,8 +191,6 @@ class PairGP:
         if len(self.points_) == 1:  # fitted on one point (the cost model): the curve is not a feature
             return [(0, np.arange(len(C)))]
         if len(C) <= 16:
-            if self._index is None:
-                self._index = {tuple(p): k for k, p in enumerate(self.points_.tolist())}
             found: dict[int, list[int]] = {}
             for i, key in enumerate(map(tuple, C.tolist())):
                 k = self._index.get(key)
@@ -266,7 +252,6 @@ class PairGP:
         npts, dim = len(m.points_), max(len(m.active_), 1)
         m.train_ = [np.asarray(a[f"train_{k}"], dtype=np.float64) for k in range(npts)]
         m.alpha_ = [np.asarray(a[f"alpha_{k}"], dtype=np.float64) for k in range(npts)]
-        m._clear_cache(npts)
         ok = (
             m.points_.ndim == 2
             and m.points_.shape[1] == N_CURVE
@@ -277,4 +262,5 @@ class PairGP:
         )
         if not ok:
             raise ValueError("GP model arrays do not fit together")
+        m._derive()
         return m

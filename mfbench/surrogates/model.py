@@ -35,9 +35,10 @@ _CONTROLLER: Any = None
 PREDICT_CHUNK = 16_384
 
 
-def limit_threads(n: int | None) -> Any:
+def limit_threads(n: int | None, user_api: str = "openmp") -> Any:
     """Cap OpenMP threads (HistGradientBoosting): on a busy machine its spinning threads run
-    tens of times slower than one thread. ``None`` leaves the library default."""
+    tens of times slower than one thread. ``None`` leaves the library default. ``user_api="blas"``
+    caps BLAS instead (a GP's many small kernel products, ``surrogates.gp``)."""
     global _CONTROLLER
     if n is None:
         return contextlib.nullcontext()
@@ -46,7 +47,7 @@ def limit_threads(n: int | None) -> Any:
         from threadpoolctl import ThreadpoolController
 
         _CONTROLLER = ThreadpoolController()
-    return _CONTROLLER.limit(limits=int(n), user_api="openmp")
+    return _CONTROLLER.limit(limits=int(n), user_api=user_api)
 
 
 def make_model(
