@@ -274,3 +274,23 @@ def test_seeds_per_benchmark_are_run_recorded_and_paired_per_benchmark(tmp_path,
     monkeypatch.setattr(replay_mod, "DEFAULT_STUDY_SEEDS", {BENCH: (5,)})
     res = replay(None, ["random"], None, "3x", jobs=1, out=tmp_path / "default", progress=False)
     assert json.loads((tmp_path / "default" / "manifest.json").read_text())["seeds_by_benchmark"] == {BENCH: [5]}
+
+
+def test_the_help_states_the_default_study_it_runs(monkeypatch):
+    """`replay --help` reads its defaults from the study's own constants (it once said 30 seeds
+    on the surrogate after the study had moved to 50)."""
+    import argparse
+
+    from mfbench.cli import replay as cli_replay
+    from mfbench.studies.defaults import DEFAULT_BUDGET, DEFAULT_OUT, DEFAULT_STUDY_SEEDS, seeds_text
+
+    monkeypatch.setenv("COLUMNS", "1000")  # argparse wraps at the terminal's width
+    parser = argparse.ArgumentParser()
+    cli_replay.add_parser(parser.add_subparsers(), "replay", "run optimizers")
+    sub = parser.parse_args(["replay"])
+    assert sub.budget == DEFAULT_BUDGET and sub.out == DEFAULT_OUT
+    text = " ".join(parser._subparsers._group_actions[0].choices["replay"].format_help().split())
+    for bench, seeds in DEFAULT_STUDY_SEEDS.items():
+        assert f"{bench} with seeds {seeds_text(seeds)}" in text
+        assert f"{seeds_text(seeds)} on {bench}" in text
+    assert seeds_text(range(50)) == "0-49" and seeds_text([0, 2, 5]) == "0,2,5" and seeds_text([3]) == "3"

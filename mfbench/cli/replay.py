@@ -8,12 +8,20 @@ from pathlib import Path
 
 
 def add_parser(sub, name, help_):
+    from mfbench.studies.defaults import (
+        DEFAULT_BUDGET,
+        DEFAULT_OUT,
+        DEFAULT_SEEDS,
+        DEFAULT_STUDY_SEEDS,
+        default_study_text,
+        seeds_text,
+    )
+
     p = sub.add_parser(
         name,
         help=help_,
-        description=help_ + ". With no options: the default study "
-        "(digits-grid with seeds 0-9 and digits-cnn-surrogate with seeds 0-29, every usable optimizer, budget 10x) "
-        "into runs/default, then the report.",
+        description=help_ + f". With no options: the default study ({default_study_text()}) "
+        f"into {DEFAULT_OUT}, then the report.",
     )
     p.add_argument(
         "--benchmarks",
@@ -35,10 +43,11 @@ def add_parser(sub, name, help_):
     p.add_argument(
         "--seeds",
         default=None,
-        help="run seeds: 0,1,2 or 0-19 (default: 0-9; the default study: 0-9 on "
-        "digits-grid, 0-29 on digits-cnn-surrogate)",
+        help=f"run seeds: 0,1,2 or 0-19 (default: {seeds_text(DEFAULT_SEEDS)}; the default study: "
+        + ", ".join(f"{seeds_text(s)} on {b}" for b, s in DEFAULT_STUDY_SEEDS.items())
+        + ")",
     )
-    p.add_argument("--budget", default="10x", help="per run: 50x (full-budget trainings) or seconds (3600)")
+    p.add_argument("--budget", default=DEFAULT_BUDGET, help="per run: 50x (full-budget trainings) or seconds (3600)")
     p.add_argument("--workers", type=int, default=1, help="simulated parallel workers per run")
     p.add_argument("--jobs", type=int, default=None, help="runs in parallel on this machine (default: cores)")
     p.add_argument("--dask", default=None, metavar="ADDRESS", help="scheduler address of an existing Dask cluster")
@@ -48,7 +57,7 @@ def add_parser(sub, name, help_):
         metavar="ADDRESS",
         help="run each run as a Ray task: HOST:PORT of a Ray cluster, auto, or local (needs the ray extra)",
     )
-    p.add_argument("--out", default="runs/default", help="the study's folder (reruns skip finished runs)")
+    p.add_argument("--out", default=DEFAULT_OUT, help="the study's folder (reruns skip finished runs)")
     p.add_argument("--count-overhead", action="store_true", help="add the optimizer's measured time to the clock")
     p.add_argument("--max-evals", type=int, default=100_000, help="stop a run after this many evaluations")
     p.add_argument("--no-report", action="store_true", help="do not write the report at the end")

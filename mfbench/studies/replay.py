@@ -37,6 +37,13 @@ from mfbench.execution.runner import DEFAULT_MAX_EVALS, parse_budget, run
 from mfbench.objectives.base import Objective
 from mfbench.objectives.synthetic import SYNTHETIC, SyntheticBenchmark
 from mfbench.optimizers.base import for_objective
+from mfbench.studies.defaults import (  # the study's defaults, in a light module the CLI reads too
+    DEFAULT_BENCHMARKS,
+    DEFAULT_BUDGET,
+    DEFAULT_OUT,
+    DEFAULT_SEEDS,
+    DEFAULT_STUDY_SEEDS,
+)
 from mfbench.studies.manifest import read_study_manifest, study_manifest
 from mfbench.studies.runfiles import (
     merge_runs,
@@ -47,19 +54,6 @@ from mfbench.studies.runfiles import (
 )
 
 log = logging.getLogger(__name__)
-
-DEFAULT_BENCHMARKS = ("digits-grid", "digits-cnn-surrogate")
-DEFAULT_SEEDS = tuple(range(10))
-#: The default study spends its seeds where they buy a verdict. On the surrogate 50 seeds at
-#: 10x make the ranking of 20 optimizers reproduce (split-half reliability, README: session 10's
-#: GP surrogate, closer to the table, separates the optimizers less than the trees did: 30 seeds
-#: predicted 38 needed at 100 % of the budget, 40 seeds predicted 43); on the
-#: exact table every optimizer ends within a point of test accuracy of the others, so that no
-#: affordable number of seeds separates them (about 250 would be needed), and 10 seeds give its
-#: framework table and confusion matrices.
-DEFAULT_STUDY_SEEDS = {"digits-grid": DEFAULT_SEEDS, "digits-cnn-surrogate": tuple(range(50))}
-DEFAULT_BUDGET = "10x"
-DEFAULT_OUT = "runs/default"
 
 #: The fixed hash seed of every job process. Not 0: a Dask nanny replaces 0 (and an unset value)
 #: by 6640 before it spawns a worker (distributed PR 8400), so 6640 is the one value under which
