@@ -19,6 +19,7 @@ Per benchmark and per optimizer, over the paired seeds of a replay (``report.loa
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 from typing import Any
 
@@ -223,18 +224,39 @@ COLUMNS = [
 ]
 
 
-def framework_table(finals: pd.DataFrame, benchmark: str, na_reason: str = "") -> tuple[list[str], list[list[str]]]:
-    """The rows of one benchmark's framework table (frameworks in a fixed order, optimizers by name)."""
+def accuracy_labels(manifest: dict[str, Any], benchmark: str) -> dict[str, str]:
+    """The names of a benchmark's two accuracies, from the formulas its manifest gives its errors.
+
+    LCBench's ``test_error`` is ``1 - test_balanced_accuracy`` (it has no plain test accuracy)
+    while its ``val_error`` is ``1 - val_accuracy/100``: a column headed "test acc" would show
+    57 % beside a validation accuracy of 99 % on an imbalanced task and read as a bug. A
+    benchmark whose manifest says nothing (the CNN tables and surrogates) measures plain
+    accuracy. Returns ``{"val_acc": ..., "test_acc": ...}``."""
+    info = (manifest.get("benchmarks") or {}).get(benchmark) or {}
+    formulas = ((info.get("objective") or {}).get("metrics")) or {}
+    out = {"val_acc": "val acc", "test_acc": "test acc"}
+    for key, error in (("val_acc", "val_error"), ("test_acc", "test_error")):
+        m = re.fullmatch(r"\s*1\s*-\s*([A-Za-z_]+)\s*(?:/\s*100)?\s*", str(formulas.get(error, "")))
+        if m:
+            out[key] = m.group(1).replace("_", " ").replace("accuracy", "acc")
+    return out
+
+
+def framework_table(
+    finals: pd.DataFrame, benchmark: str, na_reason: str = "", labels: dict[str, str] | None = None
+) -> tuple[list[str], list[list[str]], str]:
+    """The rows of one benchmark's framework table (frameworks in a fixed order, optimizers by name).
+
+    ``labels``: the accuracies' names (``accuracy_labels``). Precision, recall and F1 columns that
+    no row has (a benchmark without confusion matrices) are left out, and the returned note says
+    why, once, instead of in every cell of three columns."""
     sub = finals[finals["benchmark"] == benchmark]
     order = {f: i for i, f in enumerate(FRAMEWORKS)}
     rows = []
     for (fw, o), g in sorted(
         sub.groupby(["framework", "optimizer"]), key=lambda kv: (order.get(kv[0][0], 99), kv[0][1])
     ):
-        cls = [
-            (_ms(g[k].to_numpy(dtype=float)) or (na_reason or "n/a"))
-            for k in ("test_precision", "test_recall", "test_f1")
-        ]
+        cls = [_ms(g[k].to_numpy(dtype=float)) for k in ("test_precision", "test_recall", "test_f1")]
         rows.append(
             [
                 fw,
@@ -249,7 +271,18 @@ def framework_table(finals: pd.DataFrame, benchmark: str, na_reason: str = "") -
                 f"{g['repeats'].mean():.1f}",
             ]
         )
-    return COLUMNS, rows
+    head = list(COLUMNS)
+    names = {"val_acc": "val acc", "test_acc": "test acc", **(labels or {})}
+    head[head.index("test acc %")] = f"{names['test_acc']} %"
+    head[head.index("val acc %")] = f"{names['val_acc']} %"
+    class_cols = [COLUMNS.index(c) for c in ("precision %", "recall %", "F1 %")]
+    if rows and all(r[i] == "" for r in rows for i in class_cols):
+        keep = [i for i in range(len(head)) if i not in class_cols]
+        note = f"Precision, recall and F1: {na_reason or 'n/a'}."
+        return [head[i] for i in keep], [[r[i] for i in keep] for r in rows], note
+    na = na_reason or "n/a"
+    rows = [[(c or na) if i in class_cols else c for i, c in enumerate(r)] for r in rows]
+    return head, rows, ""
 
 
 def best_confusions(finals: pd.DataFrame, benchmark: str) -> list[dict[str, Any]]:

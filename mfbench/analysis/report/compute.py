@@ -157,7 +157,7 @@ class Results:
     budgets: list[float]
     alpha: float
     floor: float
-    fw_tables: list[tuple[str, list[str], list[list[str]]]] = field(default_factory=list)
+    fw_tables: list[tuple[str, list[str], list[list[str]], str]] = field(default_factory=list)
     fw_csv: str = ""
     pooled: tuple[list[str], list[list[str]]] = ([], [])
 
@@ -367,6 +367,7 @@ def analyse(
 
     # --- framework table and confusion matrices of each framework's best final incumbent
     from mfbench.analysis.framework_table import (
+        accuracy_labels,
         best_confusions,
         class_metric_source,
         framework_table,
@@ -378,8 +379,8 @@ def analyse(
     finals = run_finals(replay, sources)
     fw_tables = []
     for b in benches:
-        head, fw_rows = framework_table(finals, b, sources[b][1])
-        fw_tables.append((b, head, fw_rows))
+        head, fw_rows, fw_note = framework_table(finals, b, sources[b][1], accuracy_labels(replay.manifest, b))
+        fw_tables.append((b, head, fw_rows, fw_note))
         best = best_confusions(finals, b)
         if best:
             src = sources[b][0]
@@ -403,7 +404,7 @@ def analyse(
                 [cjson],
             )
     fw_csv = data_file("framework_runs.csv", finals.drop(columns=["test_confusion"]))
-    summary["framework_table"] = {b: [dict(zip(head, r)) for r in fw_rows] for b, head, fw_rows in fw_tables}
+    summary["framework_table"] = {b: [dict(zip(head, r)) for r in fw_rows] for b, head, fw_rows, _ in fw_tables}
     pooled = pooled_table(finals)
     summary["framework_table_pooled"] = [dict(zip(pooled[0], r)) for r in pooled[1]]
 

@@ -52,7 +52,8 @@ TITLE = "mfbench report"
 
 FRAMEWORK_NOTE = (
     "Each optimizer under its framework (the library that decides). Final incumbent (the configuration the run "
-    "would deliver): test and validation accuracy are its noise-free means at the largest budget; test macro "
+    "would deliver): test and validation accuracy, as the benchmark defines them (the headers say which: "
+    "LCBench's test column is balanced accuracy), are its noise-free means at the largest budget; test macro "
     "precision, recall and F1 come from the confusion matrices the benchmark's table recorded for its full-length "
     "runs (their last epoch = the largest budget), averaged over the table's training seeds; all as mean \u00b1 sd "
     "over the replay's seeds, in %. Time to \u22641 pt / \u22640.5 pt: simulated seconds until the incumbent's "
@@ -254,8 +255,10 @@ def _summary(res: Results) -> list[Block]:
 
 def _frameworks(res: Results) -> list[Block]:
     blocks: list[Block] = [Paragraph((FRAMEWORK_NOTE,), glue=True)]
-    for b, head, rows in res.fw_tables:
+    for b, head, rows, note in res.fw_tables:
         blocks += [Heading(b), Table(tuple(head), tuple(tuple(r) for r in rows), wide=True, glue=True)]
+        if note:
+            blocks.append(Paragraph((note,), glue=True))
     head, rows = res.pooled
     if rows:
         blocks += [
