@@ -154,6 +154,16 @@ CASES: list[tuple[str, list[str]]] = [
     ("collect config is a folder", collect("--config-file", "emptydir")),
     ("collect config csv bad", collect("--config-file", "configs_bad.csv")),
     ("collect dry run other ladder", collect("--dry-run", "--budgets", "1,3,9", db="t.sqlite")),
+    # benchmarks
+    ("benchmarks --suite unknown", ["benchmarks", "--suite", "imagenet"]),
+    ("benchmarks --suite one unknown of two", ["benchmarks", "--suite", "lcbench,imagenet"]),
+    ("benchmarks --suite names nothing", ["benchmarks", "--suite", ","]),
+    # download (nothing reaches the network: local or malformed addresses)
+    ("download unknown data", ["download", "imagenet"]),
+    ("download --url not an address", ["download", "lcbench", "--url", "nowhere"]),
+    ("download --url a missing folder", ["download", "lcbench", "--url", "file:///nonexistent-mfbench-data"]),
+    ("download --data-dir is a file", ["download", "lcbench", "--data-dir", "notes.txt"]),
+    ("download --data-dir under a file", ["download", "lcbench", "--data-dir", "notes.txt/lcbench"]),
     # info
     ("info missing", ["info", "missing.sqlite"]),
     ("info folder", ["info", "emptydir"]),

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from mfbench.core.errors import UsageError
-from mfbench.objectives import lcbench
+from mfbench.objectives import lcbench, registry
 
 pytest.importorskip("onnxruntime", reason='the lcbench extra is not installed (pip install -e ".[lcbench]")')
 try:
@@ -228,6 +228,10 @@ def test_download_checks_every_file_and_leaves_nothing_on_a_mismatch(tmp_path, c
     (other / "mine.txt").write_text("x")
     assert main(["download", "lcbench", "--data-dir", str(other), "--url", src.as_uri()]) == 2
     assert [p.name for p in other.iterdir()] == ["mine.txt"]
+    capsys.readouterr()
+    under_a_file = other / "mine.txt" / "lcbench"  # said as such (it was "File exists")
+    assert main(["download", "lcbench", "--data-dir", str(under_a_file), "--url", src.as_uri()]) == 2
+    assert "mine.txt is a file, not a folder" in capsys.readouterr().err
 
 
 def test_benchmarks_and_info_commands_state_the_semantics(capsys):
@@ -236,6 +240,9 @@ def test_benchmarks_and_info_commands_state_the_semantics(capsys):
     assert main(["benchmarks", "--suite", "lcbench", "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)
     assert [r["name"] for r in rows] == lcbench.benchmark_names()
+    assert main(["benchmarks", "--suite", "digits,lcbench,digits", "--json"]) == 0  # a list, as replay takes
+    both = json.loads(capsys.readouterr().out)
+    assert [r["name"] for r in both] == [*registry.DIGITS, *lcbench.benchmark_names()]
     for r in rows:
         assert r["ladder"] == [3, 6, 12, 24, 48] and r["dimensions"] == 7 and "prefix" in r["fidelity"]
         assert (

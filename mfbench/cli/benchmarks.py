@@ -7,17 +7,22 @@ import json
 
 def add_parser(sub, name, help_):
     p = sub.add_parser(name, help=help_, description=help_)
-    p.add_argument("--suite", default="all", help="digits, lcbench or all (default)")
+    p.add_argument("--suite", default="all", help="comma-separated suites: digits, lcbench, all (default)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
+    from mfbench.cli.args import names
     from mfbench.core.errors import UsageError
     from mfbench.objectives.registry import describe, suite
 
+    suites = names(args.suite)  # comma-separated, as `replay --suite` takes them
+    if not suites:
+        raise UsageError("--suite names nothing (omit it for all)")
     rows, missing = [], []
-    for name in suite(args.suite):
+    members = [suite(s) for s in suites]  # an unknown suite: one line naming the known ones
+    for name in dict.fromkeys(n for m in members for n in m):  # a benchmark two suites share, once
         try:
             rows.append(describe(name))
         except UsageError as exc:  # data or an extra missing: list the others, say why this one is not
@@ -60,9 +65,9 @@ def run(args) -> int:
     why: dict[str, list[str]] = {}
     for m in missing:  # one line per reason (a missing extra makes all 34 lcbench tasks unavailable)
         why.setdefault(m["unavailable"], []).append(m["name"])
-    for reason, names in why.items():
+    for reason, which in why.items():
         console.print(
-            f"[yellow]unavailable: {', '.join(names) if len(names) <= 3 else f'{len(names)} benchmarks'}: "
+            f"[yellow]unavailable: {', '.join(which) if len(which) <= 3 else f'{len(which)} benchmarks'}: "
             f"{reason}[/yellow]"
         )
     return 0

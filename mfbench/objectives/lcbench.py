@@ -279,6 +279,9 @@ def download(dest: str | os.PathLike | None = None, url: str = DEFAULT_URL, time
         if dest.is_dir() and all((dest / f).is_file() and sha256_file(dest / f) == h for f, h in SHA256.items()):
             return dest
         raise UsageError(f"{dest} exists and does not hold YAHPO's lcbench v1.0.2 files; give another --data-dir")
+    blocker = next((d for d in dest.parents if d.exists() and not d.is_dir()), None)
+    if blocker is not None:
+        raise UsageError(f"--data-dir {dest}: {blocker} is a file, not a folder")
     made = [d for d in [*reversed(dest.parents)] if not d.exists()]  # removed again if nothing is installed
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".lcbench-partial-", dir=dest.parent))

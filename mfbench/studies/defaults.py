@@ -14,7 +14,7 @@ DEFAULT_SEEDS = tuple(range(10))
 #: GP surrogate, closer to the table, separates the optimizers less than the trees did: 30 seeds
 #: predicted 38 needed at 100 % of the budget, 40 seeds predicted 43); on the
 #: exact table every optimizer ends within a point of test accuracy of the others, so that no
-#: affordable number of seeds separates them (about 250 would be needed), and 10 seeds give its
+#: affordable number of seeds separates them (263 would be needed at 100 % of the budget, README), and 10 seeds give its
 #: framework table and confusion matrices.
 DEFAULT_STUDY_SEEDS = {"digits-grid": DEFAULT_SEEDS, "digits-cnn-surrogate": tuple(range(50))}
 DEFAULT_BUDGET = "10x"
