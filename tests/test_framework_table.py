@@ -294,6 +294,6 @@ def test_lcbench_columns_say_balanced_accuracy_and_drop_what_no_run_has():
     head, rows, note = framework_table(finals, "lcbench-3945", NA_SURROGATE, labels)
     assert "test balanced acc %" in head and "val acc %" in head and "test acc %" not in head
     assert not {"precision %", "recall %", "F1 %"} & set(head) and all(len(r) == len(head) for r in rows)
-    assert note == f"Precision, recall and F1: {NA_SURROGATE}."
+    assert note == "Precision, recall and F1: n/a (not modelled)." and NA_SURROGATE == "n/a: not modelled"
     cells = dict(zip(head, rows[0]))
     assert cells["test balanced acc %"] == "57.00 \u00b1 0.00" and cells["val acc %"] == "99.00 \u00b1 0.00"

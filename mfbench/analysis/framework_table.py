@@ -278,7 +278,8 @@ def framework_table(
     class_cols = [COLUMNS.index(c) for c in ("precision %", "recall %", "F1 %")]
     if rows and all(r[i] == "" for r in rows for i in class_cols):
         keep = [i for i in range(len(head)) if i not in class_cols]
-        note = f"Precision, recall and F1: {na_reason or 'n/a'}."
+        why = (na_reason or "n/a").removeprefix("n/a").lstrip(": ")
+        note = f"Precision, recall and F1: n/a ({why})." if why else "Precision, recall and F1: n/a."
         return [head[i] for i in keep], [[r[i] for i in keep] for r in rows], note
     na = na_reason or "n/a"
     rows = [[(c or na) if i in class_cols else c for i, c in enumerate(r)] for r in rows]

@@ -254,11 +254,9 @@ def _summary(res: Results) -> list[Block]:
 
 
 def _frameworks(res: Results) -> list[Block]:
-    blocks: list[Block] = [Paragraph((FRAMEWORK_NOTE,), glue=True)]
-    for b, head, rows, note in res.fw_tables:
-        blocks += [Heading(b), Table(tuple(head), tuple(tuple(r) for r in rows), wide=True, glue=True)]
-        if note:
-            blocks.append(Paragraph((note,), glue=True))
+    """The pooled table first where there is one (over a suite of 34 tasks it is the table a
+    reader came for, and it would otherwise follow 34 others), then one table per benchmark."""
+    blocks: list[Block] = []
     head, rows = res.pooled
     if rows:
         blocks += [
@@ -266,6 +264,11 @@ def _frameworks(res: Results) -> list[Block]:
             Paragraph((POOLED_NOTE,), glue=True),
             Table(tuple(head), tuple(tuple(r) for r in rows), wide=True, glue=True),
         ]
+    blocks.append(Paragraph((FRAMEWORK_NOTE,), glue=True))
+    for b, head, rows, note in res.fw_tables:
+        blocks += [Heading(b), Table(tuple(head), tuple(tuple(r) for r in rows), wide=True, glue=True)]
+        if note:
+            blocks.append(Paragraph((note,), glue=True))
     blocks.append(Paragraph(("Data (one row per run): ", _data_link(res.fw_csv))))
     return blocks
 
