@@ -250,3 +250,27 @@ def test_ga_and_ga_mf_beat_random_search_on_an_easy_bowl():
         res[name] = mean_regret(name, obj, seeds, epochs=epochs, population_size=10)
     assert res["ga"] < 0.7 * res["random"], res
     assert res["ga-mf"] < 0.7 * res["random"], res
+
+
+@pytest.mark.parametrize("space", ["cnn", "cnn-grid"])
+def test_batched_keys_are_the_keys_and_repair_matches_the_conditions(space):
+    """``keys`` (optiml's duplicate check, one rounding pass per batch) gives each row's ``key``;
+    ``repair`` (on Python floats since session 11) leaves active exactly what ConfigSpace's
+    vectorized conditions say, and no hyperparameter of a vector that satisfied them changes."""
+    cs = get_space(space)
+    codec = VectorCodec(cs)
+    V = codec.sample(300, make_rng(0, "test"))
+    assert codec.keys(V) == [codec.key(v) for v in V] and len(set(codec.keys(V))) > 1
+    rs = np.random.RandomState(0)
+    rng = make_rng(1, "test")
+    for v in V[:100]:
+        m = codec.mutate(v, rng, 0.5, 0.3)
+        r = codec.repair(m, lambda j: codec.prior_value(j, rs))
+        assert r.dtype == np.float64 and r.shape == v.shape
+        active = np.ones(codec.dim, dtype=bool)
+        for j, conds in codec.conditional:
+            active[j] = all(bool(c.satisfied_by_vector_array(r[:, None])[0]) for c in conds)
+        assert np.array_equal(~np.isnan(r), active)
+        keep = ~np.isnan(m) & active
+        assert np.array_equal(r[keep], m[keep])  # repair fills and clears, never moves a value
+        assert np.array_equal(codec.repair(r, lambda j: 1 / 0), r, equal_nan=True)  # a repaired vector is a fixed point

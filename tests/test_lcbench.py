@@ -55,6 +55,7 @@ def test_answers_equal_yahpo_gym_on_recorded_queries():
 
 def test_space_ladder_and_references(obj):
     assert obj.budgets == [3, 6, 12, 24, 48]
+    assert obj.deterministic  # told to SMAC by for_objective (tests/test_optimizers_smac.py)
     from mfbench.optimizers.base import ladder_eta
 
     assert ladder_eta(obj.budgets) == 2

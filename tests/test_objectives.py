@@ -245,3 +245,13 @@ def test_real_objective_trains_and_appends_to_the_table(tmp_path):
     )
     with pytest.raises(UsageError):
         o.evaluate({**cfg, "width": 1000}, 1, 0)
+
+
+def test_deterministic_says_whether_a_seed_changes_an_evaluation(obj, grid_path):
+    """A table read per seed is noisy; read at its mean it is deterministic (what
+    ``for_objective`` tells SMAC). Checked against the values, not only the flag."""
+    mean = TabularObjective(grid_path[0], noise="mean")
+    assert not obj.deterministic and mean.deterministic
+    cfg = _cfg(obj, "cosine")
+    assert len({mean.evaluate(cfg, 9, s).val_error for s in range(6)}) == 1
+    assert len({obj.evaluate(cfg, 9, s).val_error for s in range(6)}) > 1

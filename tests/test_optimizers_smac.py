@@ -245,3 +245,26 @@ def test_on_a_tiny_table(tiny_table, name, n):
     hist = drive(opt, obj, n)
     if name == "smac-hb":
         assert {t.budget for t, _ in hist} == set(obj.budgets)
+
+
+def test_a_deterministic_objective_is_declared_to_smac_and_never_reevaluated():
+    """``for_objective`` tells SMAC what the objective is: on a noise-free one its intensifier
+    re-evaluated promising configurations on new seeds (a third of an LCBench run, identical
+    answers at full price); declared deterministic, each configuration is evaluated once. A
+    noisy objective keeps SMAC's default."""
+    from mfbench.optimizers.base import for_objective
+    from mfbench.optimizers.registry import get_optimizer_class
+
+    cls = get_optimizer_class("smac-bo-rf")
+    exact = SyntheticObjective(bowl_space("2d"), LADDER, noise=0.0)
+    noisy = SyntheticObjective(bowl_space("2d"), LADDER, noise=0.02)
+    assert exact.deterministic and not noisy.deterministic
+    assert for_objective(cls, noisy, seed=0, n_initial=2).settings()["deterministic"] is False
+    opt = for_objective(cls, exact, seed=0, n_initial=2)
+    assert opt.settings()["deterministic"] is True
+    asked = [(config_id(t.config), t.budget) for t, _ in drive(opt, exact, 14)]
+    assert len(set(asked)) == len(asked)
+    # what the same loop did before: SMAC's default on the noise-free bowl repeats configurations
+    old = for_objective(cls, exact, seed=0, n_initial=2, deterministic=False)
+    again = [(config_id(t.config), t.budget) for t, _ in drive(old, exact, 14)]
+    assert len(set(again)) < len(again)

@@ -30,6 +30,7 @@ class Objective(ABC):
     - ``space`` (ConfigSpace) and ``budgets`` (the ladder, ascending ints), ``max_budget``;
     - ``supports_continuation``: whether ``mode="continue"`` resumes a training (the runner and
       the optimizers read it; an objective that cannot pays every rung from scratch);
+    - ``deterministic``: whether seeds change an evaluation (False: a noisy objective);
     - ``optimum`` (best noise-free mean validation error at the largest budget, and its test
       error) and ``bounds`` (the best and worst values that normalize regret): what a replay
       needs to score a run; an objective used only to drive an optimizer may leave them out.
@@ -40,6 +41,11 @@ class Objective(ABC):
     space: ConfigurationSpace
     budgets: list[int]
     supports_continuation: bool = True
+    #: the same (configuration, budget, mode) always gives the same values, whatever the seed
+    #: (LCBench's model, a table or surrogate read at its mean, a noise-free synthetic
+    #: objective). ``for_objective`` tells the libraries that ask (SMAC), so that they do not
+    #: re-evaluate a configuration hoping for another value.
+    deterministic: bool = False
 
     @property
     def max_budget(self) -> int:

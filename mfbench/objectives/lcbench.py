@@ -328,6 +328,7 @@ class LCBenchObjective(Objective):
 
     kind = "yahpo"
     supports_continuation = True
+    deterministic = True  # NOISE: the model's answer does not depend on the seed
     fidelity_semantics = SEMANTICS
     noise = NOISE
 

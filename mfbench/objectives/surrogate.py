@@ -51,6 +51,7 @@ class SurrogateObjective(Objective):
         from mfbench.surrogates.store import load_surrogate
 
         self.noise = _noise_mode(noise)
+        self.deterministic = self.noise == "mean"  # the fitted mean, no noise draw
         self.surrogate = surrogate if isinstance(surrogate, Surrogate) else load_surrogate(surrogate, threads=threads)
         if threads is not None:
             self.surrogate.threads = threads

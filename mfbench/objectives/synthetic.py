@@ -35,6 +35,7 @@ class SyntheticObjective(Objective):
         self.space = space
         self.budgets = [int(b) for b in budgets]
         self.noise = float(noise)
+        self.deterministic = self.noise == 0.0
         self.seconds_per_epoch = float(seconds_per_epoch)
         self.name = name
         rng = np.random.default_rng(12345)

@@ -56,6 +56,7 @@ class TabularObjective(Objective):
         from mfbench.training.space import config_id, grid_values, iter_grid
 
         self.noise = _noise_mode(noise)
+        self.deterministic = self.noise == "mean"  # the mean over the recorded seeds
         tab = table if isinstance(table, Table) else load_table(table)
         self.table = tab
         self.path = tab.path

@@ -53,6 +53,12 @@ class Optimizer:
     #: (SMAC's initial design is a fraction of ``n_trials``); ``for_objective`` sets it to the
     #: number of largest-budget trainings the run's budget affords. The runner still stops the run.
     budget_option: ClassVar[str | None] = None
+    #: the boolean option through which a library is told that the objective is deterministic
+    #: (SMAC's ``Scenario(deterministic=...)``: otherwise its intensifier re-evaluates a
+    #: configuration on new seeds, which on a noise-free benchmark returns the same value at full
+    #: price); ``for_objective`` sets it from ``objective.deterministic``, as a user of the
+    #: library is told to
+    deterministic_option: ClassVar[str | None] = None
     #: how this optimizer's library receives a crash (the failure policy, see ``Observation``)
     on_crash: ClassVar[str] = "the worst error seen in the run (the library has no crash mechanism)"
 
@@ -146,10 +152,13 @@ def for_objective(
     **options: Any,
 ) -> Optimizer:
     """Construct ``cls`` for ``objective``, telling an optimizer that can continue trainings
-    whether this objective can (otherwise it must pay for every rung from scratch), and one
-    that sizes itself by the run's length how many largest-budget trainings it affords."""
+    whether this objective can (otherwise it must pay for every rung from scratch), one
+    that sizes itself by the run's length how many largest-budget trainings it affords, and one
+    whose library asks whether the objective is deterministic what the objective declares."""
     if cls.capabilities.continuation:
         options.setdefault("continuation", bool(objective.supports_continuation))
     if cls.budget_option and full_budgets is not None and math.isfinite(full_budgets) and full_budgets > 0:
         options.setdefault(cls.budget_option, max(1, int(round(full_budgets))))
+    if cls.deterministic_option:
+        options.setdefault(cls.deterministic_option, bool(getattr(objective, "deterministic", False)))
     return cls(objective.space, objective.budgets if budgets is None else budgets, seed, **options)

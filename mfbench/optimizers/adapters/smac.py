@@ -13,9 +13,12 @@ What this adapter decides, and why:
 - Every facade gets a fresh temporary output directory (``overwrite=True``: an old run with
   matching metadata would otherwise be resumed silently), deleted when the optimizer is
   garbage-collected or at exit; ``tell`` does not write the run history to it.
-- ``smac-bo-*`` evaluate at the largest rung from scratch. The scenario is non-deterministic
-  (the objectives are noisy), so SMAC's intensifier re-evaluates promising configurations;
-  a repeat is a new evaluation with the runner's seed.
+- ``smac-bo-*`` evaluate at the largest rung from scratch. On a noisy objective the scenario is
+  non-deterministic, so SMAC's intensifier re-evaluates promising configurations (up to 3
+  seeds); a repeat is a new evaluation with the runner's seed. On a deterministic one
+  (``Objective.deterministic``: LCBench, a table read at its mean) ``for_objective`` sets
+  ``deterministic=True``, and SMAC evaluates each configuration once: before session 11 it
+  re-evaluated a third of its LCBench budget into identical answers.
 - ``smac-hb``: ``min_budget``/``max_budget`` are the ladder's ends and ``eta`` its ratio.
   SMAC computes the number of rungs as ``floor(log(max/min)/log(eta))``, which loses one
   for some ladders (1..243 with eta 3); the intensifier here rounds when the ratio is a power
@@ -109,6 +112,9 @@ class _SmacOptimizer(Optimizer):
     #: number of largest-budget trainings the run affords, as a SMAC user would set n_trials
     #: (with the default of 100, a 30x run spends its whole budget in the initial design)
     budget_option: ClassVar[str | None] = "initial_design_trials"
+    #: Scenario(deterministic=...): replay sets it from the objective (True on LCBench), as
+    #: SMAC's documentation tells its user; the default, False, is for noisy objectives
+    deterministic_option: ClassVar[str | None] = "deterministic"
 
     def __init__(
         self,

@@ -383,9 +383,8 @@ class OptiML(Optimizer):
 
         def unseen(vs: np.ndarray) -> np.ndarray:
             keep = []
-            for k, v in enumerate(vs):
-                key = codec.key(v)
-                if key not in seen and codec.is_allowed(v):
+            for k, key in enumerate(codec.keys(vs)):
+                if key not in seen and codec.is_allowed(vs[k]):
                     seen.add(key)
                     keep.append(k)
             return vs[keep]
