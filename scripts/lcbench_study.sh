@@ -2,7 +2,7 @@
 # The LCBench study of issue 20 (`replay --suite lcbench --optimizers all --seeds 0-4 --budget 30x`),
 # run a task at a time so that a report can be written on the part that has finished (replay
 # writes the study's manifest when an invocation ends): seed 0 on every task first (the tasks
-# are the report's blocks), then seeds 1-4 task by task, then the whole command once (every run
+# are the report's blocks; one invocation), then seeds 1-4 task by task, then the whole command once (every run
 # already done is skipped; it writes the final manifest and the report).
 #
 #     nice -n 5 scripts/lcbench_study.sh [OUT=runs/lcbench] [JOBS=2]
@@ -30,10 +30,14 @@ done_already() {
     done
 }
 
+# seed 0 on every task in one invocation: its runs keep both jobs busy to the end (task by task,
+# a task's last long run left a core idle), and the manifest is written once they are all done
 for t in $TASKS; do
-    done_already "$t" 0 && continue
-    echo "$(date -u +%T) seed 0 lcbench/$t"
-    $PY -m mfbench replay --benchmarks "lcbench/$t" --seeds 0 "${common[@]}"
+    if ! done_already "$t" 0; then
+        echo "$(date -u +%T) seed 0 on every task"
+        $PY -m mfbench replay --suite lcbench --seeds 0 "${common[@]}"
+        break
+    fi
 done
 for t in $TASKS; do
     done_already "$t" 0 1 2 3 4 && continue
