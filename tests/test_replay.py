@@ -294,3 +294,25 @@ def test_the_help_states_the_default_study_it_runs(monkeypatch):
         assert f"{bench} with seeds {seeds_text(seeds)}" in text
         assert f"{seeds_text(seeds)} on {bench}" in text
     assert seeds_text(range(50)) == "0-49" and seeds_text([0, 2, 5]) == "0,2,5" and seeds_text([3]) == "3"
+
+
+def test_a_rerun_run_replaces_the_settings_its_old_run_recorded(tmp_path):
+    """Settings are recorded once per optimizer, from its lowest seed. When that run is done
+    again (its file set aside after a change in how the optimizer is driven, as session 11 did
+    for SMAC on LCBench), the manifest must describe the new run, not keep the old one's."""
+    from mfbench.studies.replay import replay
+
+    out = tmp_path / "study"
+    replay(["synthetic-grid"], ["random"], [0, 1], "3x", jobs=1, out=out, progress=False)
+    path = out / "manifest.json"
+    man = json.loads(path.read_text())
+    fresh = man["optimizers"]["random"]
+    man["optimizers"]["random"] = {**fresh, "stale": True}  # what an older version had recorded
+    path.write_text(json.dumps(man))
+    (out / "runs" / "synthetic-grid__random__1.parquet").unlink()  # a higher seed: its rerun leaves them
+    replay(["synthetic-grid"], ["random"], [0, 1], "3x", jobs=1, out=out, progress=False)
+    assert json.loads(path.read_text())["optimizers"]["random"].get("stale") is True
+    (out / "runs" / "synthetic-grid__random__0.parquet").unlink()
+    again = replay(["synthetic-grid"], ["random"], [0, 1], "3x", jobs=1, out=out, progress=False)
+    assert again.ran == 1
+    assert json.loads(path.read_text())["optimizers"]["random"] == fresh

@@ -545,7 +545,9 @@ def replay(
                     }
                     if res["status"] == "ok":
                         write_run(res["columns"], run_dir / "runs" / run_filename(label, opt, seed))
-                        if opt not in settings or seed < settings[opt].get("seed", math.inf):
+                        # the lowest seed's settings describe the optimizer; a rerun of that seed
+                        # (its old file set aside after a change) replaces what the old run recorded
+                        if opt not in settings or seed <= settings[opt].get("seed", math.inf):
                             settings[opt] = res["settings"]
                     else:
                         log.warning("run %s / %s / seed %d failed: %s", label, opt, seed, res["error"])
