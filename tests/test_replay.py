@@ -316,3 +316,54 @@ def test_a_rerun_run_replaces_the_settings_its_old_run_recorded(tmp_path):
     again = replay(["synthetic-grid"], ["random"], [0, 1], "3x", jobs=1, out=out, progress=False)
     assert again.ran == 1
     assert json.loads(path.read_text())["optimizers"]["random"] == fresh
+
+
+def test_the_settings_digest_of_every_optimizer_ignores_only_the_seed():
+    """Every registered optimizer: the digest of its recorded settings is the same for two run
+    seeds (whatever each library derives from the seed is left out) and changes when an option
+    that drives it changes (SMAC's ``deterministic``, session 11's LCBench fix)."""
+    import importlib
+
+    from mfbench.core.io import jsonable
+    from mfbench.optimizers.base import for_objective
+    from mfbench.studies.manifest import settings_digest
+    from mfbench.studies.replay import load, resolve_optimizers
+
+    obj = load("synthetic-cnn")
+    for name, target in resolve_optimizers(None).items():
+        module, attr = target.split(":")
+        cls = getattr(importlib.import_module(module), attr)
+        a, b = (jsonable(for_objective(cls, obj, s, full_budgets=30.0).describe(), strict=False) for s in (0, 7))
+        assert a != b and settings_digest(a) == settings_digest(b), name
+    smac = resolve_optimizers(None).get("smac-bo-rf")
+    if smac:
+        cls = getattr(importlib.import_module(smac.split(":")[0]), smac.split(":")[1])
+        noisy, exact = (
+            settings_digest(jsonable(for_objective(cls, obj, 0, deterministic=d).describe(), strict=False))
+            for d in (False, True)
+        )
+        assert noisy != exact
+
+
+def test_the_report_says_when_an_optimizers_runs_mix_settings(tmp_path):
+    """Each run records its settings digest; runs of one optimizer on one benchmark with two
+    digests (a study continued across a change in how the optimizer is driven) are named in the
+    report's summary."""
+    from mfbench.analysis.report import write_report
+    from mfbench.studies.replay import replay
+
+    out = tmp_path / "study"
+    replay(["synthetic-grid"], ["random", "grid"], [0, 1], "3x", jobs=1, out=out, progress=False)
+    path = out / "manifest.json"
+    man = json.loads(path.read_text())
+    digests = {(r["optimizer"], r["seed"]): r["settings_digest"] for r in man["runs"]}
+    assert digests[("random", 0)] == digests[("random", 1)] != digests[("grid", 0)]
+    text = write_report(out, budgets=(1.0,)).read_text()
+    assert "Mixed settings" not in text
+    for r in man["runs"]:
+        if (r["optimizer"], r["seed"]) == ("random", 1):
+            r["settings_digest"] = "0123456789ab"  # as if made by an older version of the adapter
+    path.write_text(json.dumps(man))
+    text = write_report(out, budgets=(1.0,)).read_text()
+    assert "Mixed settings" in text and "random on synthetic-grid (2 settings)" in text
+    assert "grid on synthetic-grid" not in text.split("Mixed settings")[1].split("</li>")[0]

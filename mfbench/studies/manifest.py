@@ -18,6 +18,33 @@ from typing import Any
 
 from mfbench.core.errors import UsageError, read_json
 
+#: settings that the run seed derives (every adapter's ``seed``, seeds inside SMAC's facade
+#: description, scikit-learn's ``random_state``, Keras Tuner's ``oracle_seed``, Optuna's
+#: ``study_name``): left out of ``settings_digest`` at any depth, so that runs of one optimizer
+#: differ in their digest only when the optimizer was driven differently
+#: (``tests/test_replay.py`` checks every registered optimizer)
+SEED_DERIVED_KEYS = frozenset({"seed", "random_state", "oracle_seed", "study_name"})
+
+
+def settings_digest(settings: Any) -> str:
+    """A short hash of an optimizer's recorded settings without the seed-derived ones: equal for
+    every run of one optimizer on one benchmark unless how it is driven changed between them
+    (a study continued across such a change mixes two versions of the optimizer; the report
+    says so)."""
+    import hashlib
+    import json
+
+    def strip(x: Any) -> Any:
+        if isinstance(x, dict):
+            return {k: strip(v) for k, v in x.items() if k not in SEED_DERIVED_KEYS}
+        if isinstance(x, list):
+            return [strip(v) for v in x]
+        return x
+
+    text = json.dumps(strip(settings), sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
 #: the libraries whose versions a manifest records (those that decide a trajectory)
 VERSIONED = (
     "numpy",

@@ -44,7 +44,7 @@ from mfbench.studies.defaults import (  # the study's defaults, in a light modul
     DEFAULT_SEEDS,
     DEFAULT_STUDY_SEEDS,
 )
-from mfbench.studies.manifest import read_study_manifest, study_manifest
+from mfbench.studies.manifest import read_study_manifest, settings_digest, study_manifest
 from mfbench.studies.runfiles import (
     merge_runs,
     remove_stale_temporaries,
@@ -542,6 +542,7 @@ def replay(
                         "wall_seconds": res["wall_seconds"],
                         "stopped_by": res.get("stopped_by"),
                         "log": res.get("log"),
+                        "settings_digest": settings_digest(res["settings"]) if res["status"] == "ok" else None,
                     }
                     if res["status"] == "ok":
                         write_run(res["columns"], run_dir / "runs" / run_filename(label, opt, seed))

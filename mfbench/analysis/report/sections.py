@@ -146,11 +146,36 @@ def _partial_text(r: StudyData) -> list[Text]:
     return [(Strong("Partial study"), f": {'; '.join(out)}.")] if out else []
 
 
+def _mixed_settings_text(r: StudyData) -> list[Text]:
+    """Say when the runs of one optimizer on one benchmark were made with different settings
+    (``settings_digest`` in the manifest's run entries): a study continued after a change in how
+    an optimizer is driven compares two versions of it. Runs recorded before digests existed
+    say nothing and are not counted."""
+    digests: dict[tuple[str, str], set[str]] = {}
+    for run in r.manifest.get("runs", []) or []:
+        d = run.get("settings_digest") if isinstance(run, dict) else None
+        if isinstance(d, str) and run.get("status") == "ok":
+            digests.setdefault((str(run.get("benchmark")), str(run.get("optimizer"))), set()).add(d)
+    mixed = sorted(k for k, v in digests.items() if len(v) > 1)
+    if not mixed:
+        return []
+    named = ", ".join(f"{o} on {b} ({len(digests[(b, o)])} settings)" for b, o in mixed[:3])
+    more = f" and {len(mixed) - 3} more" if len(mixed) > 3 else ""
+    return [
+        (
+            Strong("Mixed settings"),
+            f": the runs of {named}{more} were made with different settings of the optimizer, so its "
+            "results mix versions of it; set the older run files aside and rerun them, or report them apart.",
+        )
+    ]
+
+
 def _method_text(res: Results) -> list[Text]:
     r = res.replay
     n_used = sum(len(s) for s in r.seeds.values()) * len(r.optimizers)
     return [
         *_partial_text(r),
+        *_mixed_settings_text(r),
         (
             "Replay ",
             Code(str(r.run_dir)),
