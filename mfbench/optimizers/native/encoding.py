@@ -115,15 +115,19 @@ class VectorCodec:
         return out
 
     @staticmethod
+    def _rounded(v: np.ndarray) -> np.ndarray:
+        """What a key is made of: inactive (NaN) as -1, every value rounded to 9 decimals."""
+        return np.round(np.where(np.isnan(v), -1.0, v), 9)
+
+    @staticmethod
     def key(vec: np.ndarray) -> bytes:
         """A hashable identity of a canonical vector (for cheap duplicate checks)."""
-        return np.round(np.where(np.isnan(vec), -1.0, vec), 9).tobytes()
+        return VectorCodec._rounded(vec).tobytes()
 
     @staticmethod
     def keys(vectors: np.ndarray) -> list[bytes]:
         """``key`` of each row of a float64 matrix, rounded in one pass (the same bytes)."""
-        V = np.asarray(vectors, dtype=float)
-        return [row.tobytes() for row in np.round(np.where(np.isnan(V), -1.0, V), 9)]
+        return [row.tobytes() for row in VectorCodec._rounded(np.asarray(vectors, dtype=float))]
 
     # ---------------------------------------------------------------- activity
     def repair(self, vec: np.ndarray, fill: Callable[[int], float]) -> np.ndarray:
