@@ -10,10 +10,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from mfbench.analysis.framework_table import framework_table, run_finals
 from mfbench.analysis.report import SECTIONS, load_study, score_tables, values_at, write_report
 from mfbench.analysis.stats import compare_optimizers
 from mfbench.cli import main
 from mfbench.core.errors import UsageError
+from mfbench.studies.replay import summarize
 
 LADDER = [1, 3, 9, 27]
 SKILL = {"random": 0.0, "hyperband": 1.5, "smac": 4.0}  # higher skill = lower regret
@@ -73,6 +75,7 @@ def make_replay(
     seeds=(0, 1, 2, 3),
     failed=(("b1", "smac", 2),),
     missing=(("b0", "hyperband", 3),),
+    empty=(),
 ) -> Path:
     """A replay directory in the runner's format: manifest, per-run parquet files, trajectories."""
     (path / "runs").mkdir(parents=True)
@@ -99,6 +102,8 @@ def make_replay(
                     failures.append({"benchmark": b, "optimizer": o, "seed": s, "error": "RuntimeError: boom"})
                     continue
                 df = _run_rows(b, bi, o, oi, s, totals[b])
+                if key in empty:  # ended before its first evaluation: a run file without rows
+                    df = df.iloc[:0]
                 df.to_parquet(path / "runs" / f"{b}__{o}__{s}.parquet")
                 frames.append(df)
                 runs.append(
@@ -220,6 +225,34 @@ def test_ok_in_manifest_without_rows_and_dead_optimizer(tmp_path):
     rep = load_study(run)
     ex = rep.exclusions.set_index(["benchmark", "optimizer", "seed"])["reason"]
     assert ex[("b0", "smac", 1)] == "missing: listed as ok in the manifest but has no trajectory rows"
+
+
+def test_a_run_that_ended_without_an_evaluation_counts_as_regret_one(tmp_path):
+    # Ray's Hyperband opens with a full-budget bracket: on LCBench a slow first configuration
+    # ends past the whole budget and the run has no row. It is a run, not a lost one: dropping it
+    # dropped that seed for every optimizer and hid the optimizer's worst outcome.
+    run = make_replay(tmp_path / "r", failed=(), missing=(), empty=(("b0", "smac", 1),))
+    rep = load_study(run)
+    assert rep.empty_runs == {("b0", "smac", 1)}
+    assert rep.seeds["b0"] == [0, 1, 2, 3] and len(rep.exclusions) == 0
+    v = values_at(rep, 1.0)["b0"]
+    assert v[rep.optimizers.index("smac"), 1] == 1.0 and (v[:, [0, 2, 3]] < 1.0).all()
+    finals = run_finals(rep)
+    row = finals[(finals["optimizer"] == "smac") & (finals["seed"] == 1) & (finals["benchmark"] == "b0")]
+    assert len(row) == 1 and row["evaluations"].iloc[0] == 0 and row["normalized_regret"].iloc[0] == 1.0
+    _, rows, _ = framework_table(finals, "b0")
+    smac = next(r for r in rows if r[1] == "smac")
+    evals = finals[finals["benchmark"].eq("b0") & finals["optimizer"].eq("smac")]["evaluations"]
+    assert "(3 of 4 runs)" in smac[2] and smac[-4] == f"{evals.sum() / 4:.1f}"
+    text = write_report(run, budgets=(1.0,)).read_text()
+    assert "Runs without a result" in text and "smac seed 1 on b0" in text
+    # the replay's own summary counts it as regret 1.0 with no evaluations
+    frame = pd.concat([pd.read_parquet(f) for f in sorted((run / "runs").glob("*.parquet"))]).assign(repeat=0)
+    manifest = json.loads((run / "manifest.json").read_text())
+    row = next(r for r in summarize(frame, manifest["runs"]) if r["benchmark"] == "b0" and r["optimizer"] == "smac")
+    others = [v[rep.optimizers.index("smac"), j] for j in (0, 2, 3)]
+    assert row["ok"] == 4 and row["mean_evals"] == evals.sum() / 4
+    assert row["mean_final_normalized_regret"] == pytest.approx((sum(others) + 1.0) / 4)
 
 
 def test_value_at_fraction_is_last_row_at_or_before_it(tmp_path):

@@ -188,16 +188,49 @@ def run_finals(replay: Any, sources: dict[str, tuple[Any | None, str]] | None = 
             row[k] = cm[k] if cm else math.nan
         row["test_confusion"] = cm["test_confusion"] if cm else None
         rows.append(row)
+    for b, o, s in sorted(getattr(replay, "empty_runs", ())):
+        rows.append(_empty_run_row(b, o, s))
     return pd.DataFrame(rows)
 
 
+def _empty_run_row(benchmark: str, optimizer: str, seed: int) -> dict[str, Any]:
+    """The final row of a run that ended without any evaluation: no incumbent (accuracies and
+    precision are NaN, so the table's means are over the runs that have one, and say so), regret
+    1.0, no target reached, nothing spent on evaluations."""
+    row: dict[str, Any] = {
+        "benchmark": benchmark,
+        "optimizer": optimizer,
+        "seed": int(seed),
+        "framework": framework_of(optimizer),
+        "incumbent_config_id": "",
+        "val_acc": math.nan,
+        "test_acc": math.nan,
+        "evaluations": 0,
+        "epochs": 0,
+        "overhead_per_eval_s": math.nan,
+        "repeats": 0,
+        "normalized_regret": 1.0,
+        "test_precision": math.nan,
+        "test_recall": math.nan,
+        "test_f1": math.nan,
+        "test_confusion": None,
+    }
+    for d in TARGETS:
+        row[f"time_to_{d:g}"] = row[f"fraction_to_{d:g}"] = math.inf
+    return row
+
+
 def _ms(v: np.ndarray, pct: bool = True) -> str:
+    """Mean ± standard deviation over the runs that have a value; when some have none (a run
+    that ended without an incumbent) the cell says over how many runs."""
+    n = v.size
     v = v[np.isfinite(v)]
     if v.size == 0:
         return ""
     f = 100.0 if pct else 1.0
     sd = v.std(ddof=1) * f if v.size > 1 else 0.0
-    return f"{v.mean() * f:.2f} \u00b1 {sd:.2f}"
+    part = f" ({v.size} of {n} runs)" if v.size < n else ""
+    return f"{v.mean() * f:.2f} \u00b1 {sd:.2f}{part}"
 
 
 def _time_cell(v: np.ndarray) -> str:

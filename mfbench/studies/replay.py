@@ -664,6 +664,25 @@ def summarize(frame: Any, runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
             }
         )
         per_run = per_run.reset_index()
+    # a run that ended without any evaluation has no rows: normalized regret 1.0 (no incumbent),
+    # nothing evaluated; its regret in the benchmark's units is undefined and left out of the mean
+    empty = [r for r in runs if r.get("status") == "ok" and r.get("n_evals") == 0]
+    if empty:
+        extra = pd.DataFrame(
+            [
+                {
+                    "benchmark": r["benchmark"],
+                    "optimizer": r["optimizer"],
+                    "regret": math.nan,
+                    "normalized_regret": 1.0,
+                    "n_evals": 0,
+                    "overhead": math.nan,
+                    "repeats": 0,
+                }
+                for r in empty
+            ]
+        )
+        per_run = extra if not len(per_run) else pd.concat([per_run, extra], ignore_index=True)
     rows = []
     for (bench, opt), c in sorted(counts.items()):
         sel = per_run[(per_run["benchmark"] == bench) & (per_run["optimizer"] == opt)]

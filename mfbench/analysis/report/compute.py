@@ -6,7 +6,8 @@ and returns them as ``Results`` for ``sections.build_report`` to put into words.
 
 - Metric: the incumbent's normalized regret (lower is better) at a budget fraction ``f`` is the
   value of the run's last trajectory row with ``budget_fraction <= f``; a run with no row yet
-  (or no incumbent yet) counts as 1.0, the worst value.
+  (or no incumbent yet) counts as 1.0, the worst value; so does a run that ended without any
+  evaluation (``StudyData.empty_runs``), at every fraction.
 - Blocks: the benchmarks (seed-averaged) when there are at least ``min_benchmark_blocks`` of
   them; otherwise the seeds of each benchmark, one diagram per benchmark.
 
@@ -71,7 +72,13 @@ def curves(replay: StudyData, benchmark: str, column: str, grid: np.ndarray) -> 
     out = np.empty((len(replay.optimizers), len(seeds), len(grid)))
     for i, o in enumerate(replay.optimizers):
         for j, s in enumerate(seeds):
-            x, v = runs[(o, s)]
+            run = runs.get((o, s))
+            if run is None:  # a usable run without rows ended before its first result (load_study)
+                if (benchmark, o, s) not in replay.empty_runs:
+                    raise KeyError(f"no trajectory for {(benchmark, o, s)}")
+                out[i, j] = 1.0
+                continue
+            x, v = run
             out[i, j] = _step(x, v, grid)
     return out
 

@@ -4,7 +4,12 @@
 under ``runs/`` when present, they are written atomically; else ``trajectories.parquet``) and
 applies the report's rules for what it uses:
 
-- A run is used only if it finished (not failed, not missing). An optimizer with no usable run
+- A run is used only if it finished (not failed, not missing). A run that finished without any
+  evaluation (its manifest entry says ``ok`` with ``n_evals`` 0: its first training would have
+  ended past the budget, as when Ray's Hyperband opens with a full-budget bracket of slow
+  configurations) is used: it has no trajectory rows, so its regret is 1.0 throughout, the rule
+  for a run with no result yet. Dropping it would drop its seed for every optimizer of the
+  benchmark and hide the optimizer's worst outcomes. An optimizer with no usable run
   at all is left out. Within a benchmark only seeds on which every remaining optimizer has a
   usable run are kept (paired design); everything left out is listed with its reason.
 """
@@ -37,6 +42,8 @@ class StudyData:
     dropped_benchmarks: dict[str, str] = field(default_factory=dict)
     dropped_optimizers: dict[str, str] = field(default_factory=dict)
     n_expected_runs: int = 0
+    #: usable runs that ended without an evaluation: no trajectory rows, regret 1.0 throughout
+    empty_runs: set[tuple[str, str, int]] = field(default_factory=set)
     #: per-run arrays that compute.py derives from ``trajectories`` once and reuses on every grid
     cache: dict[tuple, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
 
@@ -113,6 +120,7 @@ def load_study(run_dir: str | Path) -> StudyData:
 
     excl: list[dict[str, Any]] = []
     usable: set[tuple] = set()
+    empty: set[tuple] = set()
     for b in benchmarks:
         for o in optimizers:
             for s in seeds_of(b):
@@ -123,6 +131,10 @@ def load_study(run_dir: str | Path) -> StudyData:
                     reason = f"failed: {err}"
                 elif status not in (None, "ok"):
                     reason = f"status {status!r}: {run.get('error') or 'no error message'}"
+                elif key not in have and status == "ok" and run.get("n_evals") == 0:
+                    usable.add(key)
+                    empty.add(key)
+                    continue
                 elif key not in have:
                     reason = (
                         "missing: listed as ok in the manifest but has no trajectory rows"
@@ -170,6 +182,17 @@ def load_study(run_dir: str | Path) -> StudyData:
     idx = pd.MultiIndex.from_frame(traj[RUN_KEY])
     traj = traj[idx.isin(keep)].reset_index(drop=True)
     exclusions = pd.DataFrame(excl, columns=["benchmark", "optimizer", "seed", "reason"])
+    kept = set(keep)
     return StudyData(
-        run_dir, manifest, traj, benchmarks, optimizers, paired, exclusions, dropped_bench, dropped_opt, n_expected
+        run_dir,
+        manifest,
+        traj,
+        benchmarks,
+        optimizers,
+        paired,
+        exclusions,
+        dropped_bench,
+        dropped_opt,
+        n_expected,
+        empty_runs={k for k in empty if k in kept},
     )

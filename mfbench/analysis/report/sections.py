@@ -146,6 +146,25 @@ def _partial_text(r: StudyData) -> list[Text]:
     return [(Strong("Partial study"), f": {'; '.join(out)}.")] if out else []
 
 
+def _empty_runs_text(r: StudyData) -> list[Text]:
+    """Name the runs that ended without any evaluation (their first training would have ended
+    past the budget): they count, with regret 1.0 throughout, and a reader should know why an
+    optimizer's worst seeds look as they do."""
+    if not r.empty_runs:
+        return []
+    runs = sorted(r.empty_runs)
+    named = ", ".join(f"{o} seed {s} on {b}" for b, o, s in runs[:4])
+    more = f" and {len(runs) - 4} more" if len(runs) > 4 else ""
+    return [
+        (
+            Strong("Runs without a result"),
+            f": {named}{more} ended without any evaluation (the first training would have ended past "
+            "the budget). They count with regret 1.0 throughout; they have no incumbent, so their accuracies are "
+            "left out of the framework tables' means.",
+        )
+    ]
+
+
 def _mixed_settings_text(r: StudyData) -> list[Text]:
     """Say when the runs of one optimizer on one benchmark were made with different settings
     (``settings_digest`` in the manifest's run entries): a study continued after a change in how
@@ -176,6 +195,7 @@ def _method_text(res: Results) -> list[Text]:
     return [
         *_partial_text(r),
         *_mixed_settings_text(r),
+        *_empty_runs_text(r),
         (
             "Replay ",
             Code(str(r.run_dir)),
@@ -356,9 +376,11 @@ def _final_rows(res: Results) -> list[tuple[str, list[Cell]]]:
         # evaluations of a configuration at a budget and mode the same run had evaluated already
         # (SMAC's first Hyperband bracket, DEHB on a finite grid, a GA on an exhausted space):
         # mean per run, so that a reader sees what part of a budget went to repeats
-        per_run = (
-            traj.groupby(["benchmark", "optimizer", "seed"])["repeat"].sum().groupby(["benchmark", "optimizer"]).mean()
-        )
+        sums = traj.groupby(["benchmark", "optimizer", "seed"])["repeat"].sum()
+        empty = sorted(res.replay.empty_runs)  # runs without an evaluation repeated nothing
+        if empty:
+            sums = pd.concat([sums, pd.Series(0, index=pd.MultiIndex.from_tuples(empty, names=sums.index.names))])
+        per_run = sums.groupby(["benchmark", "optimizer"]).mean()
         for b in res.replay.benchmarks:
             out.append(
                 (f"{b}: repeated evaluations per run", [Cell(f"{per_run.get((b, o), float('nan')):.1f}") for o in opts])
