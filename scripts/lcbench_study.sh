@@ -1,16 +1,19 @@
 #!/usr/bin/env bash
-# The LCBench study of issue 20 (`replay --suite lcbench --optimizers all --seeds 0-4 --budget 30x`),
-# run a task at a time so that a report can be written on the part that has finished (replay
-# writes the study's manifest when an invocation ends): seed 0 on every task first (the tasks
-# are the report's blocks; one invocation), then seeds 1-4 task by task, then the whole command once (every run
-# already done is skipped; it writes the final manifest and the report).
+# The LCBench study of issue 20 (`replay --suite lcbench --optimizers all --seeds 0-4 --budget 30x`):
+# seed 0 on every task first (the tasks are the report's blocks, so one seed on all of them
+# ranks the optimizers early), then the whole command (every run already done is skipped; it
+# runs the tasks in order and writes the report at the end). Replay rewrites the study's
+# manifest every minute while runs finish, so a report can be written on the finished part at
+# any time, and a study ended by a session's end keeps the record of what it ran. (Until
+# session 12 seeds 1-4 ran as one invocation per task, for the manifest; the invocations'
+# ends cost ~30 s each merging every run file, and a task's last long run left a core idle.)
 #
 #     nice -n 5 scripts/lcbench_study.sh [OUT=runs/lcbench] [JOBS=2]
 #
-# Resumable: rerun it; finished runs are skipped, and a (task, seeds) step whose run files all
-# exist is not started at all (a replay with nothing to do still reads and merges every run file
-# of the folder, ~15 s at 700 runs). A report on the finished part at any time:
-#     python -m mfbench report OUT
+# Resumable: rerun it; finished runs are skipped, and the seed-0 step is not started when its
+# run files all exist. Stop it with SIGTERM, never SIGSTOP (a stopped run's measured overheads
+# would count the pause). A report on the finished part at any time:
+#     python scripts/study_subset.py OUT DST --seeds 0-4 --complete && python -m mfbench report DST
 set -euo pipefail
 OUT=${1:-runs/lcbench}
 JOBS=${2:-2}
@@ -38,11 +41,6 @@ for t in $TASKS; do
         $PY -m mfbench replay --suite lcbench --seeds 0 "${common[@]}"
         break
     fi
-done
-for t in $TASKS; do
-    done_already "$t" 0 1 2 3 4 && continue
-    echo "$(date -u +%T) seeds 0-4 lcbench/$t"
-    $PY -m mfbench replay --benchmarks "lcbench/$t" --seeds 0-4 "${common[@]}"
 done
 echo "$(date -u +%T) the whole study"
 $PY -m mfbench replay --suite lcbench --optimizers all --seeds 0-4 --budget 30x --jobs "$JOBS" --out "$OUT" --no-progress

@@ -367,3 +367,43 @@ def test_the_report_says_when_an_optimizers_runs_mix_settings(tmp_path):
     text = write_report(out, budgets=(1.0,)).read_text()
     assert "Mixed settings" in text and "random on synthetic-grid (2 settings)" in text
     assert "grid on synthetic-grid" not in text.split("Mixed settings")[1].split("</li>")[0]
+
+
+def test_a_killed_replay_keeps_the_record_of_the_runs_it_finished(tmp_path, monkeypatch):
+    """A long study (LCBench: hours) is ended by a session's end: the manifest is rewritten while
+    runs finish, so the runs a killed replay finished keep their wall time, evaluations, settings
+    and digest. A run file that no manifest lists is recovered with its evaluations counted
+    from the file (0 for a run that ended without any: the report uses it, with regret 1.0)."""
+    import mfbench.studies.replay as rp
+
+    real = rp._execute_local
+
+    def killed_after_two(todo, jobs, log_dir=None):
+        for i, res in enumerate(real(todo, jobs, log_dir)):
+            if i == 2:
+                raise KeyboardInterrupt  # the session ends
+            yield res
+
+    monkeypatch.setattr(rp, "MANIFEST_CHECKPOINT_SECONDS", 0.0)
+    monkeypatch.setattr(rp, "_execute_local", killed_after_two)
+    out = tmp_path / "study"
+    with pytest.raises(KeyboardInterrupt):
+        replay([BENCH], ["random"], [0, 1, 2, 3], "3x", jobs=1, out=out, progress=False)
+    man = json.loads((out / "manifest.json").read_text())
+    done = {r["seed"]: r for r in man["runs"]}
+    assert sorted(done) == [0, 1] and len(list((out / "runs").glob("*.parquet"))) == 2
+    assert all(r["wall_seconds"] > 0 and r["n_evals"] > 0 and r["settings_digest"] for r in done.values())
+    assert "random" in man["optimizers"]
+
+    # a run whose file outlived its manifest entry: recovered, its evaluations counted
+    monkeypatch.setattr(rp, "_execute_local", real)
+    man["runs"] = [r for r in man["runs"] if r["seed"] != 1]
+    (out / "manifest.json").write_text(json.dumps(man))
+    f1 = out / "runs" / f"{BENCH}__random__1.parquet"
+    pd.read_parquet(f1).iloc[:0].to_parquet(f1)  # as if it had ended without an evaluation
+    replay([BENCH], ["random"], [0, 1, 2, 3], "3x", jobs=1, out=out, progress=False)
+    rec = {r["seed"]: r for r in json.loads((out / "manifest.json").read_text())["runs"]}
+    assert rec[1]["status"] == "ok" and rec[1]["n_evals"] == 0 and rec[1]["wall_seconds"] is None
+    from mfbench.analysis.report import load_study
+
+    assert (BENCH, "random", 1) in load_study(out).empty_runs

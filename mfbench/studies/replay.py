@@ -64,6 +64,8 @@ HASH_SEED = "6640"
 #: set in every local job process before its interpreter starts (one BLAS thread: the same
 #: floating-point reductions whatever ``--jobs`` is)
 CHILD_ENV = {"PYTHONHASHSEED": HASH_SEED, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
+#: how often a replay rewrites the study manifest while runs finish (a killed replay keeps its record)
+MANIFEST_CHECKPOINT_SECONDS = 60.0
 
 
 # --------------------------------------------------------------------------------------
@@ -522,6 +524,44 @@ def replay(
             or (run_dir / "runs" / run_filename(r["benchmark"], r["optimizer"], r["seed"])).exists()
         }
         settings: dict[str, Any] = dict(old.get("optimizers", {}))
+        old_seeds_by_benchmark = old.get("seeds_by_benchmark") or {
+            b: list(old.get("seeds", [])) for b in old.get("benchmarks", {})
+        }
+
+        def write_manifest() -> dict[str, Any]:
+            """The study's manifest as it stands: every run finished so far, by this replay or an
+            earlier one. Written at the end and every ``MANIFEST_CHECKPOINT_SECONDS`` while runs
+            finish, so that a replay killed hours into a long study (a session's end) keeps the
+            record of what it ran: wall time, evaluations, settings and digest of each run."""
+            for j in all_jobs:  # runs finished by an earlier replay whose manifest was lost still count
+                if j.key not in runs and (run_dir / "runs" / j.filename).exists():
+                    runs[j.key] = _recovered_entry(j, run_dir / "runs" / j.filename)
+            manifest = study_manifest(
+                command=command,
+                clock="simulated",
+                seeds=sorted(set(old.get("seeds", [])) | {x for _, lb in job_specs for x in seeds_of(lb)}),
+                seeds_by_benchmark={
+                    **old_seeds_by_benchmark,
+                    **{lb: sorted(set(old_seeds_by_benchmark.get(lb, [])) | set(seeds_of(lb))) for _, lb in job_specs},
+                },
+                workers=workers,
+                count_overhead=count_overhead,
+                budget={"spec": str(budget), "seconds": {**old.get("budget", {}).get("seconds", {}), **budget_seconds}},
+                benchmarks={**old.get("benchmarks", {}), **bench_info},
+                optimizers=settings,
+                runs=[runs[k] for k in sorted(runs)],
+                study=study,
+                optimum_source="benchmark",
+                python_hash_seed=HASH_SEED,
+                noise_seeds=(
+                    "a training started by evaluation i of run seed s has the objective seed "
+                    "splitmix64(splitmix64(s) ^ i) >> 32 (mfbench.core.seeds.eval_seed); every continuation of "
+                    "it keeps that seed (its lineage)"
+                ),
+            )
+            atomic_write_text(manifest_path, json.dumps(manifest, indent=1, default=str))
+            return manifest
+
         if todo:
             if ray is not None:
                 results: Iterable[dict[str, Any]] = _execute_ray(todo, ray)
@@ -529,6 +569,7 @@ def replay(
                 results = _execute_dask(todo, dask)
             else:
                 results = _execute_local(todo, jobs or os.cpu_count() or 1, run_dir / "logs" if quiet else None)
+            last_write = time.monotonic()
             with RunProgress(len(todo), enabled=progress) as bar:
                 for res in results:
                     label, opt, seed = res["key"]
@@ -556,54 +597,17 @@ def replay(
                     runs[(label, opt, seed)] = entry
                     result.ran += 1
                     bar.advance(res["status"])
+                    if time.monotonic() - last_write >= MANIFEST_CHECKPOINT_SECONDS:
+                        write_manifest()
+                        last_write = time.monotonic()
 
-        # runs finished by an earlier replay whose manifest was lost still count
-        for j in all_jobs:
-            if j.key not in runs and (run_dir / "runs" / j.filename).exists():
-                runs[j.key] = {
-                    "benchmark": j.label,
-                    "optimizer": j.optimizer,
-                    "seed": j.seed,
-                    "status": "ok",
-                    "error": None,
-                    "n_evals": None,
-                    "wall_seconds": None,
-                    "stopped_by": None,
-                }
+        manifest = write_manifest()  # the last checkpoint: every run of this replay
         requested = {j.key for j in all_jobs}
         result.ok = sum(1 for k in requested if runs.get(k, {}).get("status") == "ok")
         result.failed = sum(1 for k in requested if runs.get(k, {}).get("status") == "failed")
-
         frame = merge_runs(run_dir)
         run_list = [runs[k] for k in sorted(runs)]
-        old_seeds_by_benchmark = old.get("seeds_by_benchmark") or {
-            b: list(old.get("seeds", [])) for b in old.get("benchmarks", {})
-        }
-        manifest = study_manifest(
-            command=command,
-            clock="simulated",
-            seeds=sorted(set(old.get("seeds", [])) | {x for _, lb in job_specs for x in seeds_of(lb)}),
-            seeds_by_benchmark={
-                **old_seeds_by_benchmark,
-                **{lb: sorted(set(old_seeds_by_benchmark.get(lb, [])) | set(seeds_of(lb))) for _, lb in job_specs},
-            },
-            workers=workers,
-            count_overhead=count_overhead,
-            budget={"spec": str(budget), "seconds": {**old.get("budget", {}).get("seconds", {}), **budget_seconds}},
-            benchmarks={**old.get("benchmarks", {}), **bench_info},
-            optimizers=settings,
-            runs=run_list,
-            study=study,
-            optimum_source="benchmark",
-            python_hash_seed=HASH_SEED,
-            noise_seeds=(
-                "a training started by evaluation i of run seed s has the objective seed "
-                "splitmix64(splitmix64(s) ^ i) >> 32 (mfbench.core.seeds.eval_seed); every continuation of "
-                "it keeps that seed (its lineage)"
-            ),
-        )
         result.failures = [f for f in manifest["failures"] if (f["benchmark"], f["optimizer"], f["seed"]) in requested]
-        atomic_write_text(manifest_path, json.dumps(manifest, indent=1, default=str))
         result.summary = summarize(frame, run_list)
         from mfbench.core.runlog import notices
 
@@ -612,6 +616,29 @@ def replay(
         return result
     finally:
         held.release()
+
+
+def _recovered_entry(job: RunSpec, path: Path) -> dict[str, Any]:
+    """The manifest entry of a run whose file exists but which no manifest lists (its replay was
+    killed before it wrote one): ok, with its evaluations counted from the file, so that a run
+    that ended without any evaluation is told from a lost one; what only the replay measured
+    (wall time, settings) is unknown."""
+    import pyarrow.parquet as pq
+
+    try:
+        n_evals: int | None = int(pq.read_metadata(path).num_rows)
+    except (OSError, ValueError):
+        n_evals = None
+    return {
+        "benchmark": job.label,
+        "optimizer": job.optimizer,
+        "seed": job.seed,
+        "status": "ok",
+        "error": None,
+        "n_evals": n_evals,
+        "wall_seconds": None,
+        "stopped_by": None,
+    }
 
 
 def _check_same_benchmarks(run_dir: Path, old: dict[str, Any], bench_info: dict[str, dict[str, Any]]) -> None:
