@@ -172,6 +172,11 @@ class _SmacOptimizer(Optimizer):
             )
         target = _never_called_mf if self.uses_budgets else _never_called
         self.facade = self.facade_class(self.scenario, target, logging_level=False, overwrite=True, **facade_kw)
+        # SMAC's ``meta`` describes its components as they stand: a GP's kernel reports the
+        # hyperparameters it was last fitted to. The settings are what SMAC was configured with,
+        # so they are read now, before any fit (read after a run, every run of ``smac-bo-gp``
+        # recorded other settings and looked like a mix of versions of it)
+        self._meta = {k: jsonable(v) for k, v in self.facade.meta.items() if k != "runner"}  # runner: bytecode
         self._rungs_checked = False
         if self.uses_budgets:
             self._check_rungs()
@@ -233,7 +238,6 @@ class _SmacOptimizer(Optimizer):
         self.facade.tell(trial.info, value, save=False)
 
     def settings(self) -> dict[str, Any]:
-        meta = {k: jsonable(v) for k, v in self.facade.meta.items() if k != "runner"}  # runner: bytecode
         return {
             **super().settings(),
             **self.library_header("smac"),
@@ -250,7 +254,7 @@ class _SmacOptimizer(Optimizer):
                 "ladder rungs from Hyperband, each from scratch" if self.uses_budgets else "max rung, from scratch"
             ),
             "pythonhashseed": os.environ.get("PYTHONHASHSEED"),
-            "meta": meta,
+            "meta": self._meta,
         }
 
     def close(self) -> None:
