@@ -244,6 +244,9 @@ def test_split_half_perfectly_stable_ranking_is_one():
     assert r.n_half == 5 and r.n_undefined == 0
     assert r.mean == pytest.approx(1.0) and r.p05 == pytest.approx(1.0) and r.full == pytest.approx(1.0)
     assert r.reproduces and "would reproduce" in r.reading()
+    # benchmarks as blocks share the optimizers' seeds: the reading says what the rerun keeps
+    assert "same optimizer seeds" in split_half(scores, n_splits=50, block_word="benchmarks").reading()
+    assert "same optimizer seeds" not in split_half(scores, n_splits=50, block_word="seeds").reading()
 
 
 def test_split_half_pure_noise_is_about_zero():
