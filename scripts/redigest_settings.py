@@ -5,7 +5,7 @@ Until session 12 ``smac-bo-gp`` recorded SMAC's ``meta`` after its run, and a GP
 reports the kernel hyperparameters it was last fitted to: every run had its own digest, and the
 report would call its runs on a benchmark a mix of settings. Settings are what the optimizer is
 built with, a function of (benchmark, seed, options) alone, so this script rebuilds each run's
-optimizer exactly as ``replay`` does (``for_objective`` with the study's budget), without
+optimizer exactly as ``replay`` does (``run_optimizer`` with the study's budget), without
 running it, and records the digest of its settings; the optimizer's entry under ``optimizers``
 becomes the settings of its lowest-seed run. It takes the study's lock, so it never runs beside
 a replay of the same folder.
@@ -25,9 +25,8 @@ from pathlib import Path
 
 from mfbench.core.errors import UsageError
 from mfbench.core.io import atomic_write_text, hold_exclusive, jsonable
-from mfbench.optimizers.base import for_objective
 from mfbench.studies.manifest import settings_digest
-from mfbench.studies.replay import HASH_SEED, load, resolve_optimizers
+from mfbench.studies.replay import HASH_SEED, load, resolve_optimizers, run_optimizer
 
 
 def _objective(label: str):
@@ -73,9 +72,7 @@ def main(argv: list[str] | None = None) -> int:
             obj = objectives[label]
             module, attr = targets[o].split(":")
             cls = getattr(importlib.import_module(module), attr)
-            full_cost = float(obj.full_budget_cost())
-            budget = float(man["budget"]["seconds"][label])
-            opt = for_objective(cls, obj, seed, full_budgets=budget / full_cost if full_cost > 0 else None)
+            opt = run_optimizer(cls, obj, seed, float(man["budget"]["seconds"][label]))
             settings = jsonable(opt.describe(), strict=False)
             if hasattr(opt, "close"):
                 opt.close()

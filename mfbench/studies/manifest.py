@@ -45,6 +45,12 @@ def settings_digest(settings: Any) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
+def ended_without_a_result(run: dict[str, Any]) -> bool:
+    """Whether a manifest's run entry is a run that finished without any evaluation (its first
+    training would have ended past the budget): a run, with regret 1.0 throughout, not a lost one."""
+    return run.get("status") == "ok" and run.get("n_evals") == 0
+
+
 #: the libraries whose versions a manifest records (those that decide a trajectory)
 VERSIONED = (
     "numpy",

@@ -44,7 +44,7 @@ from mfbench.studies.defaults import (  # the study's defaults, in a light modul
     DEFAULT_SEEDS,
     DEFAULT_STUDY_SEEDS,
 )
-from mfbench.studies.manifest import read_study_manifest, settings_digest, study_manifest
+from mfbench.studies.manifest import ended_without_a_result, read_study_manifest, settings_digest, study_manifest
 from mfbench.studies.runfiles import (
     merge_runs,
     remove_stale_temporaries,
@@ -177,6 +177,15 @@ def seed_globals(seed: int) -> None:
         sys.modules["torch"].manual_seed(seed)
 
 
+def run_optimizer(cls: type, objective: Objective, seed: int, budget_seconds: float) -> Any:
+    """The optimizer of one replay run, built as every run builds it: told the objective and how
+    many full-budget evaluations the run's budget buys (``scripts/redigest_settings.py`` rebuilds
+    recorded runs' optimizers with it, so their settings are the ones the runs had)."""
+    full_cost = float(objective.full_budget_cost())
+    full_budgets = budget_seconds / full_cost if full_cost > 0 else None
+    return for_objective(cls, objective, seed, full_budgets=full_budgets)
+
+
 def run_job(job: RunSpec) -> dict[str, Any]:
     """Run one (benchmark, optimizer, seed); never raises for a problem of the run itself."""
     t0 = time.perf_counter()
@@ -198,9 +207,7 @@ def run_job(job: RunSpec) -> dict[str, Any]:
         objective = load(job.benchmark)
         module, name = job.target.split(":")
         cls = getattr(importlib.import_module(module), name)
-        full_cost = float(objective.full_budget_cost())
-        full_budgets = job.budget_seconds / full_cost if full_cost > 0 else None
-        opt = for_objective(cls, objective, job.seed, full_budgets=full_budgets)
+        opt = run_optimizer(cls, objective, job.seed, job.budget_seconds)
         traj = run(
             objective,
             opt,
@@ -524,6 +531,11 @@ def replay(
             or (run_dir / "runs" / run_filename(r["benchmark"], r["optimizer"], r["seed"])).exists()
         }
         settings: dict[str, Any] = dict(old.get("optimizers", {}))
+        # runs finished by an earlier replay whose manifest was lost still count (once, here: this
+        # replay writes each run's entry as it writes the run's file)
+        for j in all_jobs:
+            if j.key not in runs and (run_dir / "runs" / j.filename).exists():
+                runs[j.key] = _recovered_entry(j, run_dir / "runs" / j.filename)
         old_seeds_by_benchmark = old.get("seeds_by_benchmark") or {
             b: list(old.get("seeds", [])) for b in old.get("benchmarks", {})
         }
@@ -533,9 +545,6 @@ def replay(
             earlier one. Written at the end and every ``MANIFEST_CHECKPOINT_SECONDS`` while runs
             finish, so that a replay killed hours into a long study (a session's end) keeps the
             record of what it ran: wall time, evaluations, settings and digest of each run."""
-            for j in all_jobs:  # runs finished by an earlier replay whose manifest was lost still count
-                if j.key not in runs and (run_dir / "runs" / j.filename).exists():
-                    runs[j.key] = _recovered_entry(j, run_dir / "runs" / j.filename)
             manifest = study_manifest(
                 command=command,
                 clock="simulated",
@@ -693,7 +702,7 @@ def summarize(frame: Any, runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
         per_run = per_run.reset_index()
     # a run that ended without any evaluation has no rows: normalized regret 1.0 (no incumbent),
     # nothing evaluated; its regret in the benchmark's units is undefined and left out of the mean
-    empty = [r for r in runs if r.get("status") == "ok" and r.get("n_evals") == 0]
+    empty = [r for r in runs if ended_without_a_result(r)]
     if empty:
         extra = pd.DataFrame(
             [

@@ -84,7 +84,7 @@ def load_study(run_dir: str | Path) -> StudyData:
     if not mpath.is_file():
         raise UsageError(f"{run_dir}: not a replay directory (no manifest.json)")
     manifest = read_json(mpath)
-    from mfbench.studies.manifest import check_study_manifest
+    from mfbench.studies.manifest import check_study_manifest, ended_without_a_result
 
     check_study_manifest(mpath, manifest)
     traj = _read_trajectories(run_dir)
@@ -131,7 +131,7 @@ def load_study(run_dir: str | Path) -> StudyData:
                     reason = f"failed: {err}"
                 elif status not in (None, "ok"):
                     reason = f"status {status!r}: {run.get('error') or 'no error message'}"
-                elif key not in have and status == "ok" and run.get("n_evals") == 0:
+                elif key not in have and ended_without_a_result(run):
                     usable.add(key)
                     empty.add(key)
                     continue
