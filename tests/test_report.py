@@ -346,3 +346,20 @@ def test_surrogate_gate_line_beside_its_name(tmp_path):
     assert f"Surrogate benchmark **b0** \u2014 {line}." in md
     assert f"| b0 ({line}) |" in md and "| b1 |" in md and "a line" not in md
     assert "1/12 slices \u2265 1-seed ceiling" in html and html.count("below gate (allowed)") == 2
+
+
+def test_benchmarks_as_blocks_say_whether_the_ranking_holds_with_other_seeds(tmp_path):
+    """Five benchmarks as blocks share the optimizers' seeds: the report adds the seed split beside
+    the task split, and with one seed says it cannot be measured."""
+    benches = tuple(f"b{i}" for i in range(5))
+    run = make_replay(tmp_path / "r", benchmarks=benches, seeds=(0, 1, 2, 3), failed=(), missing=())
+    index = write_report(run, budgets=(1.0,))
+    text, out = index.read_text(), index.parent
+    ss = json.loads((out / "data" / "stats_f1.json").read_text())["seed_split"]
+    assert ss["n_seeds"] == 4 and ss["n_seed_splits"] == 3 and ss["seed_split_spearman_mean"] is not None
+    assert text.count(ss["reading"]) >= 2  # caption of the diagram and the summary line
+    summary = json.loads((out / "data" / "summary.json").read_text())
+    assert summary["comparisons"][0]["seed_split"]["reading"] == ss["reading"]
+    one = make_replay(tmp_path / "one", benchmarks=benches, seeds=(0,), failed=(), missing=())
+    text = write_report(one, budgets=(1.0,)).read_text()
+    assert "with other seeds: not measurable (1 seed common to every benchmark" in text

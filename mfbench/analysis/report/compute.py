@@ -105,6 +105,18 @@ def score_tables(replay: StudyData, fraction: float, min_benchmark_blocks: int =
     }
 
 
+def seed_cube(replay: StudyData, fraction: float) -> tuple[np.ndarray, list[int]]:
+    """The (benchmarks, seeds, optimizers) normalized regret at a budget fraction, on the seeds
+    every benchmark has (the seed split pairs seed ``j`` across benchmarks)."""
+    common = sorted(set.intersection(*(set(replay.seeds[b]) for b in replay.benchmarks))) if replay.benchmarks else []
+    vals = values_at(replay, fraction)
+    cube = np.empty((len(replay.benchmarks), len(common), len(replay.optimizers)))
+    for i, b in enumerate(replay.benchmarks):
+        cols = [list(replay.seeds[b]).index(s) for s in common]
+        cube[i] = vals[b][:, cols].T
+    return cube, common
+
+
 def _mean_se(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     n = a.shape[1]
     mean = a.mean(axis=1)
@@ -174,6 +186,7 @@ def analyse(
 ) -> Results:
     """Compute the report's numbers, write ``out/data/`` and ``out/figures/``; see the module docstring."""
     from mfbench.analysis import plots
+    from mfbench.analysis.reproducibility import seed_split
     from mfbench.analysis.stats import compare_optimizers, rank_scores, split_half
 
     fig_dir, data_dir = out / "figures", out / "data"
@@ -232,6 +245,9 @@ def analyse(
                 comparisons.append(entry)
                 continue
             rel = split_half(scores, block_word="benchmarks" if b is None else "seeds")
+            # benchmarks as blocks: the halves above share the seeds; the seed split does not
+            seeds_rel = seed_split(seed_cube(replay, f)[0]) if b is None else None
+            seeds_dict = {"seed_split": seeds_rel.to_dict()} if seeds_rel is not None else {}
             stats_json = data_file(
                 f"stats_{tag}.json",
                 {
@@ -240,12 +256,13 @@ def analyse(
                     "metric": "normalized regret (lower is better)",
                     **comp.to_dict(),
                     "split_half": rel.to_dict(),
+                    **seeds_dict,
                 },
             )
             order = list(comp.average_ranks.sort_values().index)
             pmat = comp.wilcoxon_holm_p.loc[order, order]
             p_csv = data_file(f"pvalues_{tag}.csv", pmat.rename_axis("method").reset_index())
-            entry.update({"comparison": comp, "stats": comp.to_dict(), "split_half": rel.to_dict()})
+            entry.update({"comparison": comp, "stats": comp.to_dict(), "split_half": rel.to_dict(), **seeds_dict})
             comparisons.append(entry)
             figure(
                 "cd",
@@ -253,12 +270,13 @@ def analyse(
                     comp,
                     title=f"Critical difference at {where} (normalized regret)",
                     colors=colors,
-                    blocks_note=note + "\n" + rel.short(),
+                    blocks_note=note + "\n" + rel.short() + ("\n" + seeds_rel.short() if seeds_rel else ""),
                 ),
                 f"cd_{tag}",
                 f"Average ranks at {where}; {note}. Lower rank = better. "
                 f"Bars: Nemenyi CD at \u03b1 = {alpha:g}, drawn only if the Iman\u2013Davenport test rejects. "
-                f"Would the verdict reproduce? {rel.reading()}.",
+                f"Would the verdict reproduce? {rel.reading()}"
+                + (f"; {seeds_rel.reading()}." if seeds_rel else "."),
                 [scores_csv, stats_json],
             )
             figure(

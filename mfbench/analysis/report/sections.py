@@ -284,7 +284,8 @@ def _comparison_lines(res: Results) -> list[Text]:
                 + nemenyi_pairs_text(sig_pairs, len(comp.average_ranks))
                 + "."
                 + power_note(comp)
-                + f" Reproducibility: {c['split_half']['reading']}.",
+                + f" Reproducibility: {c['split_half']['reading']}"
+                + (f"; {c['seed_split']['reading']}." if "seed_split" in c else "."),
             )
         )
     return lines
