@@ -275,8 +275,7 @@ def analyse(
                 f"cd_{tag}",
                 f"Average ranks at {where}; {note}. Lower rank = better. "
                 f"Bars: Nemenyi CD at \u03b1 = {alpha:g}, drawn only if the Iman\u2013Davenport test rejects. "
-                f"Would the verdict reproduce? {rel.reading()}"
-                + (f"; {seeds_rel.reading()}." if seeds_rel else "."),
+                f"Would the verdict reproduce? {rel.reading()}" + (f"; {seeds_rel.reading()}." if seeds_rel else "."),
                 [scores_csv, stats_json],
             )
             figure(
