@@ -111,8 +111,13 @@ class SeedSplit:
         """The reading, short enough for a figure's title."""
         if not self.measurable:
             return f"other seeds: not measurable ({self.n_seeds} seed)"
-        cross = f"; other tasks and seeds \u03c1 \u2248 {self.cross_full:.2f}" if math.isfinite(self.cross_full) else ""
-        return f"other seeds \u03c1 = {self.seed_full:.2f} (halves {self.seed_mean:.2f})" + cross
+        cross = (
+            f"; other benchmarks and seeds \u03c1 \u2248 {self.cross_full:.2f}: would "
+            f"{'' if self.reproduces else 'NOT '}reproduce"
+            if math.isfinite(self.cross_full)
+            else ""
+        )
+        return f"same benchmarks, other seeds: \u03c1 = {self.seed_full:.2f} (halves {self.seed_mean:.2f})" + cross
 
     def to_dict(self) -> dict[str, Any]:
         def num(x: float) -> float | None:

@@ -514,6 +514,11 @@ class SplitHalf:
             return f"reproducibility not measurable ({self.n_blocks} {self.block_word})"
         need = self.blocks_for_target
         need_s = "\u221e" if math.isinf(need) else f"{need:.0f}"
+        if self.block_word == "benchmarks":  # the halves share the seeds: say so (reproducibility.py)
+            return (
+                f"other benchmarks, same seeds: \u03c1 = {self.full:.2f} (split-half {self.mean:.2f}, "
+                f"5th pct {self.p05:.2f}); benchmarks for \u03c1 \u2265 {self.target:g}: {need_s}"
+            )
         return (
             f"would {'' if self.reproduces else 'NOT '}reproduce: \u03c1 = {self.full:.2f} on a rerun "
             f"(split-half {self.mean:.2f}, 5th pct {self.p05:.2f}); {self.block_word} for \u03c1 \u2265 "
