@@ -500,12 +500,16 @@ class SplitHalf:
         # benchmarks as blocks: the halves share the optimizers' seeds, and a seed draws the same
         # stream on every benchmark of one space, so this is agreement on other benchmarks with the
         # same seeds (LCBench: seed 0 against seeds 1-4 agreed at 0.41 where this said 0.92)
-        same = " with the same optimizer seeds (other seeds can agree less)" if w == "benchmarks" else ""
+        verdict = f"this ranking would {'' if self.reproduces else 'not '}reproduce"
+        if w == "benchmarks":  # the halves share the seeds; analysis/reproducibility.py measures other seeds
+            verdict = f"with the same optimizer seeds on {self.n_blocks} other benchmarks {verdict}"
         return (
-            f"this ranking would {'' if self.reproduces else 'not '}reproduce: \u03c1 = {self.full:.2f} "
-            f"(predicted agreement with a rerun on {self.n_blocks} other {w}{same}; split-half \u03c1 = {self.mean:.2f}, "
-            f"5th percentile {self.p05:.2f}, {self.n_half} vs {self.n_half} {w} over {self.n_splits} random "
-            f"splits); {w} needed for \u03c1 \u2265 {self.target:g}: {need_s}"
+            f"{verdict}: \u03c1 = {self.full:.2f} ("
+            + ("" if w == "benchmarks" else f"predicted agreement with a rerun on {self.n_blocks} other {w}; ")
+            + f"split-half \u03c1 = {self.mean:.2f}, 5th percentile "
+            f"{self.p05:.2f}, {self.n_half} vs {self.n_half} {w} over {self.n_splits} random splits"
+            + ("; other seeds can agree less" if w == "benchmarks" else "")
+            + f"); {w} needed for \u03c1 \u2265 {self.target:g}: {need_s}"
         )
 
     def short(self) -> str:
