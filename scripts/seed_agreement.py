@@ -21,12 +21,13 @@ from scipy import stats as sst
 from mfbench.analysis.report.compute import seed_cube
 from mfbench.analysis.report.load import load_study
 from mfbench.analysis.reproducibility import seed_split
+from mfbench.analysis.stats import rank_rows
 from mfbench.core.errors import UsageError
 
 
 def average_ranks(cube: np.ndarray) -> np.ndarray:
     """Average over benchmarks of the optimizers' ranks on the seed-averaged regret (1 = best)."""
-    return sst.rankdata(cube.mean(axis=1), method="average", axis=1).mean(axis=0)
+    return rank_rows(cube.mean(axis=1)).mean(axis=0)
 
 
 def main(argv: list[str] | None = None) -> int:

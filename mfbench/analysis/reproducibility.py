@@ -27,9 +27,8 @@ from itertools import combinations
 from typing import Any
 
 import numpy as np
-from scipy import stats as sst
 
-from mfbench.analysis.stats import _rowwise_spearman, blocks_needed, spearman_brown
+from mfbench.analysis.stats import _rowwise_spearman, blocks_needed, count_text, json_number, rank_rows, spearman_brown
 
 
 def _seed_half_pairs(n_seeds: int, n_splits: int, rng: np.random.Generator) -> list[tuple[tuple, tuple]]:
@@ -50,11 +49,6 @@ def _seed_half_pairs(n_seeds: int, n_splits: int, rng: np.random.Generator) -> l
         p = rng.permutation(n_seeds)
         out.append((tuple(sorted(p[:h])), tuple(sorted(p[h : 2 * h]))))
     return out
-
-
-def _ranks(scores: np.ndarray, higher_is_better: bool) -> np.ndarray:
-    """Ranks of the methods within each benchmark (rank 1 = best, ties averaged)."""
-    return sst.rankdata(-scores if higher_is_better else scores, method="average", axis=1)
 
 
 @dataclass
@@ -91,8 +85,7 @@ class SeedSplit:
                 "to every benchmark; need at least 2). A seed draws the same random stream on every benchmark, "
                 "so a ranking from one seed can change with the next"
             )
-        need = self.seeds_for_target
-        need_s = "no finite number" if math.isinf(need) else "unknown" if not math.isfinite(need) else f"{need:.0f}"
+        need_s = count_text(self.seeds_for_target)
         cross = (
             f"; with other benchmarks and other seeds it would {'' if self.reproduces else 'not '}reproduce: "
             f"\u03c1 \u2248 {self.cross_full:.2f} (halves sharing neither, {self.benchmark_half} benchmarks \u00d7 "
@@ -120,9 +113,7 @@ class SeedSplit:
         return f"same benchmarks, other seeds: \u03c1 = {self.seed_full:.2f} (halves {self.seed_mean:.2f})" + cross
 
     def to_dict(self) -> dict[str, Any]:
-        def num(x: float) -> float | None:
-            return float(x) if math.isfinite(x) else None
-
+        num = json_number
         return {
             "n_benchmarks": self.n_benchmarks,
             "n_seeds": self.n_seeds,
@@ -132,7 +123,7 @@ class SeedSplit:
             "seed_split_spearman_mean": num(self.seed_mean),
             "seed_split_spearman_p05": num(self.seed_p05),
             "seed_split_spearman_brown_full": num(self.seed_full),
-            "seeds_needed_for_target": None if not math.isfinite(self.seeds_for_target) else self.seeds_for_target,
+            "seeds_needed_for_target": num(self.seeds_for_target),
             "seeds_needed_infinite": bool(math.isinf(self.seeds_for_target)),
             "n_cross_splits": self.n_cross_splits,
             "cross_split_spearman_mean": num(self.cross_mean),
@@ -175,7 +166,7 @@ def seed_split(
     # ranks within each benchmark of the scores averaged over each seed half used: (halves, n, methods)
     halves = list(dict.fromkeys(h for pair in pairs for h in pair))
     where = {h: i for i, h in enumerate(halves)}
-    half_ranks = np.stack([_ranks(cube[:, list(h)].mean(axis=1), higher_is_better) for h in halves])
+    half_ranks = np.stack([rank_rows(cube[:, list(h)].mean(axis=1), higher_is_better) for h in halves])
     ia = np.array([where[p] for p, _ in pairs])
     ib = np.array([where[q] for _, q in pairs])
     rho = _rowwise_spearman(half_ranks[ia].mean(axis=1), half_ranks[ib].mean(axis=1))

@@ -64,11 +64,25 @@ METHOD_NAMES = (
 VALUE_NAMES = ("value", "score", "metric", "result", "performance", "error", "accuracy", "auc", "regret", "loss")
 
 
+def rank_rows(values: np.ndarray, higher_is_better: bool = False) -> np.ndarray:
+    """Rank the methods (last axis) within each block (row): 1 = best, ties get their average rank."""
+    values = np.asarray(values, dtype=float)
+    return sst.rankdata(-values if higher_is_better else values, method="average", axis=-1)
+
+
 def rank_scores(scores: pd.DataFrame, higher_is_better: bool = False) -> pd.DataFrame:
     """Rank the methods within each block: 1 = best, ties get their average rank."""
-    values = scores.to_numpy(dtype=float)
-    ranks = sst.rankdata(-values if higher_is_better else values, method="average", axis=1)
-    return pd.DataFrame(ranks, index=scores.index, columns=scores.columns)
+    return pd.DataFrame(rank_rows(scores.to_numpy(), higher_is_better), index=scores.index, columns=scores.columns)
+
+
+def json_number(x: float | None) -> float | None:
+    """A statistic for JSON: ``None`` where it is undefined (NaN, infinite or absent)."""
+    return None if x is None or not math.isfinite(x) else float(x)
+
+
+def count_text(n: float) -> str:
+    """A number of blocks or seeds needed, in words: "no finite number" for infinity, "unknown" for NaN."""
+    return "no finite number" if math.isinf(n) else "unknown" if not math.isfinite(n) else f"{n:.0f}"
 
 
 def friedman_from_ranks(average_ranks: np.ndarray, n_blocks: int) -> dict[str, float]:
@@ -247,9 +261,7 @@ class Comparison:
         return [(a, b) for a, b in combinations(self.methods, 2) if abs(r[a] - r[b]) > self.critical_difference]
 
     def to_dict(self) -> dict[str, Any]:
-        def num(x: float) -> float | None:
-            return None if x is None or not math.isfinite(x) else float(x)
-
+        num = json_number
         pairs = []
         for a, b in combinations(self.methods, 2):
             pairs.append(
@@ -495,8 +507,7 @@ class SplitHalf:
         w = self.block_word
         if not math.isfinite(self.mean):
             return f"reproducibility not measurable ({self.n_blocks} {w}: need at least 4, and rankings that are not all ties)"
-        need = self.blocks_for_target
-        need_s = "no finite number" if math.isinf(need) else "unknown" if not math.isfinite(need) else f"{need:.0f}"
+        need_s = count_text(self.blocks_for_target)
         # benchmarks as blocks: the halves share the optimizers' seeds, and a seed draws the same
         # stream on every benchmark of one space, so this is agreement on other benchmarks with the
         # same seeds (LCBench: seed 0 against seeds 1-4 agreed at 0.41 where this said 0.92)
@@ -530,9 +541,7 @@ class SplitHalf:
         )
 
     def to_dict(self) -> dict[str, Any]:
-        def num(x: float) -> float | None:
-            return float(x) if math.isfinite(x) else None
-
+        num = json_number
         return {
             "n_blocks": self.n_blocks,
             "n_half": self.n_half,
@@ -542,7 +551,7 @@ class SplitHalf:
             "split_half_spearman_p05": num(self.p05),
             "spearman_brown_full": num(self.full),
             "target": self.target,
-            "blocks_needed_for_target": (None if not math.isfinite(self.blocks_for_target) else self.blocks_for_target),
+            "blocks_needed_for_target": num(self.blocks_for_target),
             "blocks_needed_infinite": bool(math.isinf(self.blocks_for_target)),
             "reproduces": self.reproduces,
             "reading": self.reading(),
